@@ -1,0 +1,51 @@
+"""Worker-side configuration, read from the environment once (README lists every variable)."""
+
+from __future__ import annotations
+
+import platform
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ModelBackendName = Literal["auto", "offline", "anthropic", "openai"]
+DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
+
+
+class WorkerSettings(BaseSettings):
+    """Every knob has a default that works on one machine with no services configured."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    redis_url: str = Field(default="redis://localhost:6379/0", alias="REDIS_URL")
+    host_name: str = Field(default_factory=platform.node, alias="BPFSLEUTH_HOST")
+    model_backend: ModelBackendName = Field(default="auto", alias="BPFSLEUTH_MODEL")
+    anthropic_api_key: SecretStr | None = Field(default=None, alias="ANTHROPIC_API_KEY")
+    anthropic_base_url: str | None = Field(default=None, alias="ANTHROPIC_BASE_URL")
+    anthropic_model: str = Field(default=DEFAULT_ANTHROPIC_MODEL, alias="BPFSLEUTH_ANTHROPIC_MODEL")
+    openai_api_key: SecretStr | None = Field(default=None, alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, alias="OPENAI_BASE_URL")
+    openai_model: str = Field(default="gpt-4o-mini", alias="BPFSLEUTH_OPENAI_MODEL")
+    max_iterations: int = Field(default=6, ge=1, le=20, alias="BPFSLEUTH_MAX_ITERATIONS")
+    max_wall_s: float = Field(default=600.0, gt=0, alias="BPFSLEUTH_MAX_WALL_S")
+    max_model_tokens: int = Field(default=200_000, gt=0, alias="BPFSLEUTH_MAX_TOKENS")
+    command_timeout_s: float = Field(default=10.0, gt=0, le=60, alias="BPFSLEUTH_COMMAND_TIMEOUT_S")
+    command_output_bytes: int = Field(
+        default=64 * 1024, ge=1024, le=1024 * 1024, alias="BPFSLEUTH_COMMAND_OUTPUT_BYTES"
+    )
+
+    def resolved_backend(self) -> Literal["offline", "anthropic", "openai"]:
+        """`auto` means Claude when a key is configured, the offline planner otherwise."""
+        if self.model_backend != "auto":
+            return self.model_backend
+        if self.anthropic_api_key is not None:
+            return "anthropic"
+        if self.openai_base_url:
+            return "openai"
+        return "offline"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> WorkerSettings:
+    return WorkerSettings()
