@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -80,14 +81,14 @@ def headers_kind(kernel: str) -> str:
 
 def _bcc_version() -> tuple[str | None, str | None]:
     try:
-        import bcc  # noqa: PLC0415  (bcc is optional until probes run)
+        import bcc
     except Exception as exc:  # ImportError, or libbcc failing to load
         return None, f"{type(exc).__name__}: {exc}"
     return str(getattr(bcc, "__version__", "unknown")), None
 
 
 def _test_program_types() -> tuple[dict[str, bool], dict[str, str]]:
-    from bcc import BPF, PerfSWConfig, PerfType  # noqa: PLC0415
+    from bcc import BPF, PerfSWConfig, PerfType
 
     ok: dict[str, bool] = dict.fromkeys(PROGRAM_TYPES, False)
     errors: dict[str, str] = {}
@@ -96,7 +97,7 @@ def _test_program_types() -> tuple[dict[str, bool], dict[str, str]]:
     except Exception as exc:
         message = f"compile failed: {exc}"
         return ok, dict.fromkeys(PROGRAM_TYPES, message)
-    attempts = {
+    attempts: dict[str, Callable[[], object]] = {
         "tracepoint": lambda: bpf.attach_tracepoint(tp="sched:sched_process_exit", fn_name="on_tp"),
         "raw_tracepoint": lambda: bpf.attach_raw_tracepoint(tp="sched_switch", fn_name="on_raw"),
         "kprobe": lambda: bpf.attach_kprobe(event="tcp_connect", fn_name="on_kprobe"),
@@ -122,7 +123,8 @@ def _test_program_types() -> tuple[dict[str, bool], dict[str, str]]:
         fentry.cleanup()
         ok["tracing"] = True
     except Exception as exc:
-        errors["tracing"] = str(exc).splitlines()[0][:200] or type(exc).__name__
+        detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        errors["tracing"] = f"fentry program refused by this kernel ({detail})"
     return ok, errors
 
 

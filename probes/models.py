@@ -118,5 +118,7 @@ class ProbeResult(BaseModel):
     dropped: int = 0
     duration_s: float = 0.0
     compile_s: float = 0.0
-    resolved_from: str = Field(default="", description="The request as asked, e.g. kprobe:tcp_connect.")
+    resolved_from: str = Field(
+        default="", description="The request as asked, e.g. kprobe:tcp_connect."
+    )
     error: str | None = None

@@ -17,11 +17,11 @@ def doctor(
     refresh: bool = typer.Option(False, "--refresh", help="Measure again, ignoring the cache."),
 ) -> None:
     """What this host can do, what is missing, and the fix for each."""
-    from rich.console import Console  # noqa: PLC0415
-    from rich.table import Table  # noqa: PLC0415
+    from rich.console import Console
+    from rich.table import Table
 
-    from worker.doctor import run_doctor  # noqa: PLC0415
-    from worker.settings import get_settings  # noqa: PLC0415
+    from worker.doctor import run_doctor
+    from worker.settings import get_settings
 
     report = run_doctor(get_settings(), refresh=refresh)
     if as_json:
@@ -43,7 +43,7 @@ def schema(
     part: str = typer.Option("all", help="all | reply | plan_result"),
 ) -> None:
     """Print the protocol's JSON Schema."""
-    from worker.protocol import PlanResult, protocol_json_schema, reply_json_schema  # noqa: PLC0415
+    from worker.protocol import PlanResult, protocol_json_schema, reply_json_schema
 
     if part == "reply":
         out = reply_json_schema()

@@ -37,13 +37,16 @@ class DoctorReport(BaseModel):
     @property
     def ready_for_probes(self) -> bool:
         caps = self.capabilities
-        return caps.is_root and caps.tracefs and caps.bcc_version is not None and caps.supports(
-            "tracepoint"
+        return (
+            caps.is_root
+            and caps.tracefs
+            and caps.bcc_version is not None
+            and caps.supports("tracepoint")
         )
 
 
 def _redis_check(url: str) -> Check:
-    import redis  # noqa: PLC0415
+    import redis
 
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
@@ -53,7 +56,7 @@ def _redis_check(url: str) -> Check:
             name="redis",
             status="warn",
             detail=f"{url} not reachable ({type(exc).__name__})",
-            fix="only needed for --via celery and the Slack bot: start redis-server or set REDIS_URL",
+            fix="needed by --via celery and the Slack bot: start redis-server or set REDIS_URL",
         )
     return Check(name="redis", status="ok", detail=f"{url} answers PING")
 
@@ -83,9 +86,7 @@ def _model_check(settings: WorkerSettings) -> Check:
             detail="BPFSLEUTH_MODEL=openai but OPENAI_BASE_URL is not set",
             fix="export OPENAI_BASE_URL=http://gateway:3000/openai/v1",
         )
-    return Check(
-        name="model", status="ok", detail=f"openai-compatible {settings.openai_base_url}"
-    )
+    return Check(name="model", status="ok", detail=f"openai-compatible {settings.openai_base_url}")
 
 
 def _slack_check() -> Check:
@@ -99,27 +100,43 @@ def _slack_check() -> Check:
             fix="set SLACK_BOT_TOKEN and SLACK_APP_TOKEN (Socket Mode) to run the bot",
         )
     if "SLACK_BOT_TOKEN" not in present:
-        return Check(name="slack", status="missing", detail="SLACK_BOT_TOKEN not set",
-                     fix="export SLACK_BOT_TOKEN=xoxb-...")
+        return Check(
+            name="slack",
+            status="missing",
+            detail="SLACK_BOT_TOKEN not set",
+            fix="export SLACK_BOT_TOKEN=xoxb-...",
+        )
     mode = "socket mode" if "SLACK_APP_TOKEN" in present else "HTTP mode"
     if mode == "HTTP mode" and "SLACK_SIGNING_SECRET" not in present:
-        return Check(name="slack", status="missing",
-                     detail="neither SLACK_APP_TOKEN nor SLACK_SIGNING_SECRET set",
-                     fix="set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP)")
+        return Check(
+            name="slack",
+            status="missing",
+            detail="neither SLACK_APP_TOKEN nor SLACK_SIGNING_SECRET set",
+            fix="set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP)",
+        )
     return Check(name="slack", status="ok", detail=f"configured for {mode}")
 
 
 def _capability_checks(caps: HostCapabilities) -> list[Check]:
     checks = [
-        Check(name="root", status="ok" if caps.is_root else "missing",
-              detail="running as root" if caps.is_root else f"uid {os.geteuid()}",
-              fix="" if caps.is_root else "run as root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN)"),
-        Check(name="tracefs", status="ok" if caps.tracefs else "missing",
-              detail="/sys/kernel/tracing" if caps.tracefs else "not mounted",
-              fix="" if caps.tracefs else "mount -t tracefs tracefs /sys/kernel/tracing"),
-        Check(name="bcc", status="ok" if caps.bcc_version else "missing",
-              detail=f"bcc {caps.bcc_version}" if caps.bcc_version else str(caps.bcc_error),
-              fix="" if caps.bcc_version else "apt-get install python3-bpfcc, then make setup"),
+        Check(
+            name="root",
+            status="ok" if caps.is_root else "missing",
+            detail="running as root" if caps.is_root else f"uid {os.geteuid()}",
+            fix="" if caps.is_root else "run as root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN)",
+        ),
+        Check(
+            name="tracefs",
+            status="ok" if caps.tracefs else "missing",
+            detail="/sys/kernel/tracing" if caps.tracefs else "not mounted",
+            fix="" if caps.tracefs else "mount -t tracefs tracefs /sys/kernel/tracing",
+        ),
+        Check(
+            name="bcc",
+            status="ok" if caps.bcc_version else "missing",
+            detail=f"bcc {caps.bcc_version}" if caps.bcc_version else str(caps.bcc_error),
+            fix="" if caps.bcc_version else "apt-get install python3-bpfcc, then make setup",
+        ),
     ]
     headers_fix = {
         "exact": "",
@@ -131,25 +148,43 @@ def _capability_checks(caps: HostCapabilities) -> list[Check]:
         "fallback": "fallback headers linked (sound for tracepoint-only probes)",
         "missing": f"/lib/modules/{caps.kernel}/build missing",
     }[caps.headers]
-    checks.append(Check(name="kernel headers", status="missing" if caps.headers == "missing"
-                        else "ok", detail=headers_detail, fix=headers_fix))
-    checks.append(Check(name="kernel", status="info",
-                        detail=f"{caps.kernel} {caps.arch}, BTF {'yes' if caps.btf else 'no'}"))
+    checks.append(
+        Check(
+            name="kernel headers",
+            status="missing" if caps.headers == "missing" else "ok",
+            detail=headers_detail,
+            fix=headers_fix,
+        )
+    )
+    checks.append(
+        Check(
+            name="kernel",
+            status="info",
+            detail=f"{caps.kernel} {caps.arch}, BTF {'yes' if caps.btf else 'no'}",
+        )
+    )
     for ptype in ("tracepoint", "raw_tracepoint", "kprobe", "tracing", "perf_event", "uprobe"):
         ok = caps.supports(ptype)
         error = caps.program_type_errors.get(ptype, "")
         status: Status = "ok" if ok else ("warn" if ptype in _OPTIONAL_TYPES else "missing")
-        checks.append(Check(
-            name=f"bpf {ptype}", status=status,
-            detail=_PROGRAM_TYPE_NOTES[ptype] + ("" if ok else f": {error}"),
-            fix="" if ok or ptype in _OPTIONAL_TYPES else "run as root with bcc on a BPF-enabled kernel",
-        ))
-    checks.append(Check(
-        name="tracepoints",
-        status="ok" if caps.tracepoint_count else "missing",
-        detail=f"{caps.tracepoint_count} in {len(caps.tracepoint_categories)} categories",
-        fix="" if caps.tracepoint_count else "mount tracefs (see above)",
-    ))
+        checks.append(
+            Check(
+                name=f"bpf {ptype}",
+                status=status,
+                detail=_PROGRAM_TYPE_NOTES[ptype] + ("" if ok else f": {error}"),
+                fix=""
+                if ok or ptype in _OPTIONAL_TYPES
+                else "run as root with bcc on a BPF-enabled kernel",
+            )
+        )
+    checks.append(
+        Check(
+            name="tracepoints",
+            status="ok" if caps.tracepoint_count else "missing",
+            detail=f"{caps.tracepoint_count} in {len(caps.tracepoint_categories)} categories",
+            fix="" if caps.tracepoint_count else "mount tracefs (see above)",
+        )
+    )
     return checks
 
 

@@ -56,7 +56,7 @@ class EbpfProgramRequest(BaseModel):
     target: str = Field(
         min_length=1,
         max_length=128,
-        description="Kernel function (kprobe), 'category/name' (tracepoint) or a catalog probe name.",
+        description="Kernel function (kprobe), category/name (tracepoint) or a catalog probe.",
     )
     duration: float = Field(ge=1, le=MAX_PROBE_DURATION_S, description="Seconds, 1-60.")
     filters: ProbeFilters = Field(default_factory=ProbeFilters)
