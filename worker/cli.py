@@ -54,3 +54,64 @@ def schema(
     else:
         raise typer.BadParameter("part must be all, reply or plan_result")
     typer.echo(json.dumps(out, indent=2))
+
+
+# --- distributed loop (issue 5): `worker` and `hosts` -------------------------------------------
+@app.command()
+def worker(
+    host: str | None = typer.Option(
+        None, "--host", help="Run plans for this host name (queue host.NAME) and heartbeat."
+    ),
+    control: bool = typer.Option(
+        False, "--control", help="Run the control queue (advance steps, model calls)."
+    ),
+    concurrency: int = typer.Option(2, "--concurrency", "-c", min=1, max=64),
+    loglevel: str = typer.Option("INFO", "--loglevel", "-l"),
+) -> None:
+    """Start a Celery worker: a host worker (--host NAME), the control worker, or both."""
+    from worker.worker_main import WorkerRole, run_worker
+
+    if not host and not control:
+        raise typer.BadParameter("pass --host NAME, --control, or both")
+    if host is not None and not host.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise typer.BadParameter("host names are letters, digits, '-', '_' and '.'")
+    run_worker(WorkerRole(host=host, control=control), concurrency=concurrency, loglevel=loglevel)
+
+
+@app.command()
+def hosts(
+    as_json: bool = typer.Option(False, "--json", help="Print the hosts as JSON."),
+) -> None:
+    """Live hosts: heartbeat age, kernel and eBPF capabilities."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from worker.registry import Registry
+    from worker.settings import get_settings
+    from worker.store import StoreUnavailable
+    from worker.worker_main import host_rows
+
+    try:
+        rows = host_rows(Registry.from_url(get_settings().redis_url).live_hosts())
+    except StoreUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if as_json:
+        typer.echo(json.dumps([row.model_dump(mode="json") for row in rows], indent=2))
+        return
+    if not rows:
+        typer.echo("no live hosts: start one with `bpfsleuth worker --host NAME`")
+        return
+    table = Table(title="live hosts")
+    for column in ("host", "heartbeat", "kernel", "eBPF program types", "missing", "tracepoints"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row.name,
+            f"{row.heartbeat_age_s:.1f} s ago",
+            f"{row.kernel} ({row.arch})",
+            ", ".join(row.program_types) or "none",
+            ", ".join(row.missing_program_types) or "-",
+            str(row.tracepoints),
+        )
+    Console().print(table)

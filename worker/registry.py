@@ -1,0 +1,138 @@
+"""Live hosts: each host worker publishes its capabilities and a heartbeat to Redis.
+
+`bpfsleuth:host:<name>` holds a `HostRecord` and expires `3 x` the heartbeat interval after the
+last beat, so a host that stops beating (killed, partitioned) drops out on its own; the set
+`bpfsleuth:hosts` lists the names ever seen, so listing needs no KEYS/SCAN.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from typing import cast
+
+import redis
+from pydantic import BaseModel, Field
+
+from probes.capabilities import HostCapabilities
+from worker.celery_config import KEY_PREFIX
+from worker.store import StoreUnavailable, connect
+
+log = logging.getLogger(__name__)
+HOSTS_SET = f"{KEY_PREFIX}:hosts"
+
+
+class HostRecord(BaseModel):
+    """What a host worker says about itself."""
+
+    name: str
+    capabilities: HostCapabilities
+    pid: int = Field(default_factory=os.getpid)
+    started_at: float = Field(default_factory=time.time)
+    last_seen: float = Field(default_factory=time.time)
+
+    def age_s(self, now: float | None = None) -> float:
+        return max(0.0, (now if now is not None else time.time()) - self.last_seen)
+
+
+class HostNotLive(RuntimeError):
+    """A plan named hosts with no live worker; the message lists them and the live ones."""
+
+
+def host_key(name: str) -> str:
+    return f"{KEY_PREFIX}:host:{name}"
+
+
+class Registry:
+    def __init__(self, client: redis.Redis, url: str = "") -> None:
+        self.client = client
+        self.url = url
+
+    @classmethod
+    def from_url(cls, url: str) -> Registry:
+        return cls(connect(url), url)
+
+    def beat(self, record: HostRecord, ttl_s: int) -> None:
+        record.last_seen = time.time()
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.set(host_key(record.name), record.model_dump_json(), ex=ttl_s)
+                pipe.sadd(HOSTS_SET, record.name)
+                pipe.execute()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise StoreUnavailable(f"Redis at {self.url} is not reachable ({exc})") from exc
+
+    def remove(self, name: str) -> None:
+        with contextlib.suppress(redis.exceptions.RedisError):
+            self.client.delete(host_key(name))
+
+    def live_hosts(self) -> list[HostRecord]:
+        """Every host whose heartbeat has not expired, by name."""
+        try:
+            names = sorted(cast(set[str], self.client.smembers(HOSTS_SET)))
+            if not names:
+                return []
+            raws = cast(list[str | None], self.client.mget([host_key(n) for n in names]))
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise StoreUnavailable(
+                f"Redis at {self.url} is not reachable ({exc}); start redis-server or fix REDIS_URL"
+            ) from exc
+        records = [HostRecord.model_validate_json(raw) for raw in raws if raw]
+        gone = [n for n, raw in zip(names, raws, strict=True) if raw is None]
+        if gone:
+            with contextlib.suppress(redis.exceptions.RedisError):
+                self.client.srem(HOSTS_SET, *gone)
+        return records
+
+    def get(self, name: str) -> HostRecord | None:
+        raw = cast(str | None, self.client.get(host_key(name)))
+        return HostRecord.model_validate_json(raw) if raw else None
+
+    def require_live(self, names: list[str]) -> list[HostRecord]:
+        """The records of `names`, or `HostNotLive` naming every host without a heartbeat."""
+        live = {record.name: record for record in self.live_hosts()}
+        missing = [name for name in names if name not in live]
+        if missing:
+            known = ", ".join(sorted(live)) or "none"
+            raise HostNotLive(
+                f"no live worker for host(s) {', '.join(missing)} (live hosts: {known}); "
+                "start one there with `bpfsleuth worker --host NAME`"
+            )
+        return [live[name] for name in names]
+
+
+class Heartbeat:
+    """A daemon thread that re-publishes `record` every `interval_s` until stopped."""
+
+    def __init__(self, registry: Registry, record: HostRecord, interval_s: float, ttl_s: int):
+        self.registry = registry
+        self.record = record
+        self.interval_s = interval_s
+        self.ttl_s = ttl_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"heartbeat-{record.name}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._beat_once()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.interval_s + 1)
+        self.registry.remove(self.record.name)
+
+    def _beat_once(self) -> None:
+        try:
+            self.registry.beat(self.record, self.ttl_s)
+        except StoreUnavailable as exc:
+            log.warning("heartbeat of %s failed: %s", self.record.name, exc)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._beat_once()

@@ -1,0 +1,373 @@
+"""Investigation state, the step join, the audit stream and progress streams, in Redis.
+
+Keys (all under `bpfsleuth:`, every per-investigation key expires after `BPFSLEUTH_STATE_TTL_S`):
+- `inv:<id>`            hash {version, data}: the Investigation as versioned pydantic JSON.
+                        Writes are optimistic: WATCH the key, check the version, MULTI/EXEC.
+- `inv:<id>:step:<n>`   hash: the join of step n. `meta` (StepMeta JSON), `result:<host>` (one
+                        PlanResult per host, first write wins), `closed` (`complete`|`deadline`).
+- `inv:<id>:progress`   stream of ProgressEvent JSON (field `event`), read by the CLI and Slack.
+- `audit`               stream: one entry per command and probe run on any host.
+
+Design choice (issue 5 §2): we join a step's fan-out ourselves instead of with a Celery chord.
+A chord on Redis keeps its counter in the result backend and fires only when every header task
+stores a result; a host worker killed with SIGKILL never stores one, so the chord hangs until
+the visibility timeout redelivers the task (an hour), and a chord cannot be ended early by a
+deadline. Here each `run_plan` stores its PlanResult with a Lua script that, atomically, refuses
+late or duplicate results and reports whether the step is now complete; the `step_deadline`
+task closes the step with another Lua script. Exactly one of them sees the transition to
+`closed`, and only that one enqueues `advance`: the step advances exactly once, whichever comes
+first, and nothing waits on a result inside a task.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, Literal, cast
+
+import redis
+from pydantic import BaseModel, Field, TypeAdapter
+
+from worker.celery_config import KEY_PREFIX
+from worker.loop.events import ProgressEvent
+from worker.loop.investigation import Investigation
+from worker.protocol import PlanResult
+
+AUDIT_STREAM = f"{KEY_PREFIX}:audit"
+AUDIT_MAXLEN = 100_000
+PROGRESS_MAXLEN = 5_000
+_EVENT_ADAPTER: TypeAdapter[ProgressEvent] = TypeAdapter(ProgressEvent)
+
+CloseReason = Literal["complete", "deadline"]
+
+
+class StoreError(RuntimeError):
+    """Redis could not be used; the message says which Redis and what to do."""
+
+
+class StoreUnavailable(StoreError):
+    pass
+
+
+class InvestigationNotFound(StoreError):
+    pass
+
+
+class VersionConflict(StoreError):
+    pass
+
+
+class StepMeta(BaseModel):
+    """What the control side promised for one step: which hosts, until when."""
+
+    investigation_id: str
+    step: int
+    hosts: list[str]
+    deadline_s: float = Field(description="Seconds the step may take before it is closed.")
+    deadline_at: float = Field(description="Unix time of the deadline.")
+    dispatched: bool = False
+
+
+class StepOutcome(BaseModel):
+    """A closed step: one PlanResult per expected host (synthesised for missing hosts)."""
+
+    step: int
+    closed: CloseReason
+    results: list[PlanResult]
+    missing_hosts: list[str] = Field(default_factory=list)
+
+
+class AuditEntry(BaseModel):
+    """One command or probe run on a host (DESIGN.md §6)."""
+
+    investigation_id: str
+    step: int
+    host: str
+    kind: Literal["command", "probe"]
+    id: str
+    argv: str = Field(description="The command line or the probe request as run.")
+    verdict: str = ""
+    ran: bool = False
+    exit_code: int | None = None
+    error: str = ""
+    duration_s: float = 0.0
+    asked_by: str = ""
+    approved_by: str = ""
+    at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class StoredInvestigation(BaseModel):
+    version: int
+    investigation: Investigation
+
+
+# KEYS[1] step hash. ARGV: host, PlanResult JSON, ttl seconds.
+# Returns -1 when the step is already closed (a late result), -2 for a duplicate (a
+# redelivered run_plan), 0 when stored with hosts still missing, 1 when this result completed
+# the step (the caller, and only it, enqueues advance).
+_RECORD_RESULT_LUA = """
+if redis.call('HEXISTS', KEYS[1], 'meta') == 0 then return -3 end
+if redis.call('HEXISTS', KEYS[1], 'closed') == 1 then return -1 end
+if redis.call('HSETNX', KEYS[1], 'result:' .. ARGV[1], ARGV[2]) == 0 then return -2 end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+local meta = cjson.decode(redis.call('HGET', KEYS[1], 'meta'))
+for _, host in ipairs(meta['hosts']) do
+  if redis.call('HEXISTS', KEYS[1], 'result:' .. host) == 0 then return 0 end
+end
+redis.call('HSET', KEYS[1], 'closed', 'complete')
+return 1
+"""
+
+# KEYS[1] step hash. Returns 1 when this call closed the step, 0 when it was already closed.
+_CLOSE_AT_DEADLINE_LUA = """
+if redis.call('HEXISTS', KEYS[1], 'meta') == 0 then return -3 end
+if redis.call('HSETNX', KEYS[1], 'closed', 'deadline') == 1 then return 1 end
+return 0
+"""
+
+
+def connect(url: str) -> redis.Redis:
+    """A client that fails in seconds, not minutes, when Redis is away."""
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=3,
+        socket_timeout=10,
+        health_check_interval=10,
+        decode_responses=True,
+    )
+
+
+@contextmanager
+def _clear_errors(url: str) -> Iterator[None]:
+    try:
+        yield
+    except redis.exceptions.ConnectionError as exc:
+        raise StoreUnavailable(
+            f"Redis at {url} is not reachable ({exc}); start redis-server or fix REDIS_URL"
+        ) from exc
+    except redis.exceptions.TimeoutError as exc:
+        raise StoreUnavailable(f"Redis at {url} timed out ({exc})") from exc
+
+
+class Store:
+    """Everything the distributed loop keeps in Redis. One instance per process is enough."""
+
+    def __init__(self, url: str, *, ttl_s: int, client: redis.Redis | None = None) -> None:
+        self.url = url
+        self.ttl_s = ttl_s
+        self.client = client or connect(url)
+        self._record_result = self.client.register_script(_RECORD_RESULT_LUA)
+        self._close_at_deadline = self.client.register_script(_CLOSE_AT_DEADLINE_LUA)
+
+    # keys -------------------------------------------------------------------------------
+    @staticmethod
+    def investigation_key(investigation_id: str) -> str:
+        return f"{KEY_PREFIX}:inv:{investigation_id}"
+
+    @staticmethod
+    def step_key(investigation_id: str, step: int) -> str:
+        return f"{KEY_PREFIX}:inv:{investigation_id}:step:{step}"
+
+    @staticmethod
+    def progress_key(investigation_id: str) -> str:
+        return f"{KEY_PREFIX}:inv:{investigation_id}:progress"
+
+    def ping(self) -> None:
+        with _clear_errors(self.url):
+            self.client.ping()
+
+    # investigations ---------------------------------------------------------------------
+    def create(self, investigation: Investigation) -> StoredInvestigation:
+        key = self.investigation_key(investigation.id)
+        with _clear_errors(self.url):
+            created = self.client.hsetnx(key, "data", investigation.model_dump_json())
+            if not created:
+                raise VersionConflict(f"investigation {investigation.id} already exists")
+            self.client.hset(key, "version", 1)
+            self.client.expire(key, self.ttl_s)
+        return StoredInvestigation(version=1, investigation=investigation)
+
+    def load(self, investigation_id: str) -> StoredInvestigation:
+        key = self.investigation_key(investigation_id)
+        with _clear_errors(self.url):
+            raw = cast(dict[str, str], self.client.hgetall(key))
+        if not raw or "data" not in raw:
+            raise InvestigationNotFound(
+                f"investigation {investigation_id} is not in Redis at {self.url}: it expired "
+                "(BPFSLEUTH_STATE_TTL_S), never existed, or Redis restarted without persistence"
+            )
+        return StoredInvestigation(
+            version=int(raw.get("version", "1")),
+            investigation=Investigation.model_validate_json(raw["data"]),
+        )
+
+    def save(self, stored: StoredInvestigation) -> StoredInvestigation:
+        """Write `stored.investigation` if nobody wrote since `stored.version` was read."""
+        key = self.investigation_key(stored.investigation.id)
+        stored.investigation.touch()
+        data = stored.investigation.model_dump_json()
+        with _clear_errors(self.url), self.client.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(key)  # type: ignore[no-untyped-call]
+                current = pipe.hget(key, "version")
+                if current is None:
+                    raise InvestigationNotFound(
+                        f"investigation {stored.investigation.id} vanished from Redis"
+                    )
+                current_version = int(cast(str, current))
+                if current_version != stored.version:
+                    raise VersionConflict(
+                        f"investigation {stored.investigation.id} is at version {current_version}, "
+                        f"this write was based on {stored.version}"
+                    )
+                pipe.multi()
+                pipe.hset(key, mapping={"data": data, "version": stored.version + 1})
+                pipe.expire(key, self.ttl_s)
+                pipe.execute()
+            except redis.exceptions.WatchError as exc:
+                raise VersionConflict(
+                    f"investigation {stored.investigation.id} changed during the write"
+                ) from exc
+        return StoredInvestigation(version=stored.version + 1, investigation=stored.investigation)
+
+    # steps --------------------------------------------------------------------------------
+    def open_step(self, meta: StepMeta) -> bool:
+        """Create the step's join record; False when it exists (a redelivered advance)."""
+        key = self.step_key(meta.investigation_id, meta.step)
+        with _clear_errors(self.url):
+            created = bool(self.client.hsetnx(key, "meta", meta.model_dump_json()))
+            self.client.expire(key, self.ttl_s)
+        return created
+
+    def step_meta(self, investigation_id: str, step: int) -> StepMeta | None:
+        with _clear_errors(self.url):
+            raw = self.client.hget(self.step_key(investigation_id, step), "meta")
+        return StepMeta.model_validate_json(cast(str, raw)) if raw else None
+
+    def mark_dispatched(self, meta: StepMeta) -> None:
+        meta = meta.model_copy(update={"dispatched": True})
+        with _clear_errors(self.url):
+            self.client.hset(
+                self.step_key(meta.investigation_id, meta.step), "meta", meta.model_dump_json()
+            )
+
+    def step_state(self, investigation_id: str, step: int, host: str) -> str:
+        """`missing` (no such step), `closed`, `done` (this host answered) or `open`."""
+        key = self.step_key(investigation_id, step)
+        with _clear_errors(self.url), self.client.pipeline(transaction=False) as pipe:
+            pipe.hexists(key, "meta")
+            pipe.hexists(key, "closed")
+            pipe.hexists(key, f"result:{host}")
+            has_meta, closed, answered = pipe.execute()
+        if not has_meta:
+            return "missing"
+        if closed:
+            return "closed"
+        return "done" if answered else "open"
+
+    def record_result(self, investigation_id: str, result: PlanResult) -> int:
+        """Store one host's result; 1 means this result completed the step (see the Lua)."""
+        key = self.step_key(investigation_id, result.step)
+        with _clear_errors(self.url):
+            return int(
+                cast(
+                    int,
+                    self._record_result(
+                        keys=[key], args=[result.host, result.model_dump_json(), self.ttl_s]
+                    ),
+                )
+            )
+
+    def close_at_deadline(self, investigation_id: str, step: int) -> bool:
+        """Close the step if no result closed it first; True when this call closed it."""
+        with _clear_errors(self.url):
+            closed = int(
+                cast(int, self._close_at_deadline(keys=[self.step_key(investigation_id, step)]))
+            )
+        return closed == 1
+
+    def step_outcome(self, investigation_id: str, step: int) -> StepOutcome | None:
+        """The results of a closed step, a note-only result for each host that did not answer."""
+        key = self.step_key(investigation_id, step)
+        with _clear_errors(self.url):
+            raw = cast(dict[str, str], self.client.hgetall(key))
+        if "meta" not in raw or "closed" not in raw:
+            return None
+        meta = StepMeta.model_validate_json(raw["meta"])
+        results: list[PlanResult] = []
+        missing: list[str] = []
+        for host in meta.hosts:
+            stored = raw.get(f"result:{host}")
+            if stored is not None:
+                results.append(PlanResult.model_validate_json(stored))
+                continue
+            missing.append(host)
+            results.append(
+                PlanResult(
+                    host=host,
+                    step=step,
+                    notes=[
+                        f"host {host} did not answer within {meta.deadline_s:.0f} s; "
+                        "its results for this step are missing"
+                    ],
+                    finished_at=datetime.now(UTC),
+                )
+            )
+        return StepOutcome(
+            step=step,
+            closed=cast(CloseReason, raw["closed"]),
+            results=results,
+            missing_hosts=missing,
+        )
+
+    # progress -----------------------------------------------------------------------------
+    def publish(self, event: ProgressEvent) -> str:
+        key = self.progress_key(event.investigation_id)
+        payload = _EVENT_ADAPTER.dump_json(event).decode()
+        with _clear_errors(self.url), self.client.pipeline(transaction=False) as pipe:
+            pipe.xadd(key, {"event": payload}, maxlen=PROGRESS_MAXLEN, approximate=True)
+            pipe.expire(key, self.ttl_s)
+            entry_id, _ = pipe.execute()
+        return str(entry_id)
+
+    def read_progress(
+        self, investigation_id: str, after: str = "0-0", *, block_ms: int | None = None
+    ) -> list[tuple[str, ProgressEvent]]:
+        """Events after stream id `after` (waiting up to `block_ms` for the first one)."""
+        key = self.progress_key(investigation_id)
+        with _clear_errors(self.url):
+            reply = cast(
+                list[Any], self.client.xread({key: after}, count=500, block=block_ms) or []
+            )
+        events: list[tuple[str, ProgressEvent]] = []
+        for _stream, entries in reply:
+            for entry_id, fields in entries:
+                events.append((entry_id, _EVENT_ADAPTER.validate_json(fields["event"])))
+        return events
+
+    # audit --------------------------------------------------------------------------------
+    def audit(self, entry: AuditEntry) -> None:
+        fields = {
+            name: "" if value is None else str(value)
+            for name, value in json.loads(entry.model_dump_json()).items()
+        }
+        with _clear_errors(self.url):
+            self.client.xadd(AUDIT_STREAM, fields, maxlen=AUDIT_MAXLEN, approximate=True)  # type: ignore[arg-type]
+
+    def audit_entries(self, count: int = 1000) -> list[AuditEntry]:
+        with _clear_errors(self.url):
+            entries = cast(list[Any], self.client.xrange(AUDIT_STREAM, count=count))
+        out = []
+        for _entry_id, fields in entries:
+            values: dict[str, Any] = dict(fields)
+            if values.get("exit_code") == "":
+                values["exit_code"] = None
+            out.append(AuditEntry.model_validate(values))
+        return out
+
+
+def now_s() -> float:
+    return time.time()
