@@ -1,0 +1,141 @@
+"""Host side of one step: run a plan's commands and probes here, and return a bounded result.
+
+`execute_plan` is a plain function a Celery task can call on each host. The repeat guard has
+already been applied (the plan holds only new requests); commands go through the policy and the
+executor; probe requests through the resolver and the runner; everything is redacted and bounded
+before it leaves this function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from worker.loop.approver import ApprovalRequest, Approver, AutoDenyApprover
+from worker.loop.bounds import ResultLimits, bound_command, bound_probe
+from worker.loop.events import (
+    CommandFinished,
+    CommandVerdict,
+    EventSink,
+    Findings,
+    ignore_events,
+)
+from worker.loop.investigation import StepPlan
+from worker.loop.probe_bridge import run_program_requests
+from worker.protocol import CommandRequest, CommandResult, EbpfResult, PlanResult
+
+
+@dataclass(frozen=True)
+class ExecutionContext:
+    """What a host needs to run a plan; built where the plan runs (CLI process, Celery worker)."""
+
+    approver: Approver = field(default_factory=AutoDenyApprover)
+    on_event: EventSink = ignore_events
+    limits: ResultLimits = field(default_factory=ResultLimits)
+
+
+def _redactor() -> Callable[[str], str]:
+    from worker.redact import redact
+
+    redactor: Callable[[str], str] = redact
+    return redactor
+
+
+def _run_one_command(
+    request: CommandRequest, plan: StepPlan, host: str, context: ExecutionContext
+) -> CommandResult:
+    from worker.executor import run_command
+    from worker.policy import evaluate
+
+    decision = evaluate(request.command)
+    context.on_event(
+        CommandVerdict(
+            investigation_id=plan.investigation_id,
+            step=plan.step,
+            host=host,
+            id=request.id,
+            command=request.command,
+            verdict=decision.verdict,
+            reason=decision.reason,
+        )
+    )
+    if decision.verdict == "needs_approval":
+        answer = context.approver.decide(
+            ApprovalRequest(
+                investigation_id=plan.investigation_id,
+                step=plan.step,
+                host=host,
+                command_id=request.id,
+                command=request.command,
+                reason=decision.reason,
+            )
+        )
+        if not answer.approved:
+            result = CommandResult(
+                id=request.id,
+                command=request.command,
+                verdict=decision.verdict,
+                reason=decision.reason,
+                ran=False,
+                note=f"not run: needs approval and was not approved ({answer.by}: {answer.note})",
+            )
+        else:
+            result = run_command(request, approved=True)
+    else:
+        result = run_command(request)
+    context.on_event(
+        CommandFinished(
+            investigation_id=plan.investigation_id,
+            step=plan.step,
+            host=host,
+            id=request.id,
+            ran=result.ran,
+            exit_code=result.exit_code,
+            duration_s=result.duration_s,
+            note=result.note or ("" if result.ran else result.reason),
+        )
+    )
+    return result
+
+
+def finding_lines(result: PlanResult) -> list[str]:
+    """One line per command and probe: what a person skimming the progress wants to see."""
+    lines = []
+    for command in result.command_results.values():
+        if command.ran:
+            out_lines = len(command.stdout.splitlines())
+            lines.append(
+                f"{command.id}: exit {command.exit_code}, {out_lines} lines"
+                + (" (timed out)" if command.timed_out else "")
+            )
+        else:
+            lines.append(f"{command.id}: not run ({command.note or command.reason})")
+    for key, probe in result.ebpf_results.items():
+        text = f"error: {probe.error}" if probe.error else probe.summary
+        lines.append(f"{key}: {text}")
+    return lines
+
+
+def execute_plan(plan: StepPlan, host: str, context: ExecutionContext | None = None) -> PlanResult:
+    """Run `plan` on this host; return what the model may see (redacted, bounded)."""
+    context = context or ExecutionContext()
+    redact = _redactor()
+    result = PlanResult(host=host, step=plan.step)
+    for request in plan.commands:
+        command_result = _run_one_command(request, plan, host, context)
+        result.command_results[request.id] = bound_command(command_result, context.limits, redact)
+    if plan.ebpf_programs:
+        probes: dict[str, EbpfResult] = run_program_requests(plan, host, context.on_event)
+        for key, probe_result in probes.items():
+            result.ebpf_results[key] = bound_probe(probe_result, context.limits, redact)
+    result.finished_at = datetime.now(UTC)
+    context.on_event(
+        Findings(
+            investigation_id=plan.investigation_id,
+            step=plan.step,
+            host=host,
+            lines=finding_lines(result),
+        )
+    )
+    return result

@@ -1,0 +1,122 @@
+"""From the model's eBPF program requests to probe runs on this host, and back.
+
+Each request is resolved to a catalog probe (`probes.resolver`); a refusal comes back as an
+`EbpfResult` whose error carries the resolver's text (with the nearest probes) so the model can
+ask again. Resolved requests run together (`probes.runner.run_probes`); the runner's progress
+becomes ProbeStarted/ProbeFinished events.
+"""
+
+from __future__ import annotations
+
+import time
+
+from probes.models import ProbeRequest, ProbeResult
+from worker.loop.events import EventSink, ProbeFinished, ProbeRefused, ProbeStarted
+from worker.loop.investigation import StepPlan
+from worker.protocol import EbpfProgramRequest, EbpfResult
+
+
+def requested_label(program: EbpfProgramRequest) -> str:
+    return f"{program.type}:{program.target}"
+
+
+class _Resolved:
+    def __init__(self, program: EbpfProgramRequest, request: ProbeRequest, resolved_from: str):
+        self.program = program
+        self.request = request
+        self.resolved_from = resolved_from
+
+
+def _resolve(program: EbpfProgramRequest) -> _Resolved | str:
+    """A probe request for `program`, or the refusal text."""
+    from probes.resolver import resolve
+
+    from probes.requests import ProbeAsk
+
+    ask = ProbeAsk(
+        type=program.type,
+        target=program.target,
+        label=program.name,
+        duration_s=program.duration,
+        filters=program.filters,
+        params=program.params,
+    )
+    outcome = resolve(ask)
+    if outcome.request is None:
+        return outcome.refusal
+    return _Resolved(program, outcome.request, outcome.resolved_from)
+
+
+def run_program_requests(plan: StepPlan, host: str, on_event: EventSink) -> dict[str, EbpfResult]:
+    """Run the plan's eBPF programs here; results keyed `<name>_<unix time>` as in the seed."""
+    from probes.runner import ProbeProgress, run_probes
+
+    stamp = int(time.time())
+    results: dict[str, EbpfResult] = {}
+    runnable: list[_Resolved] = []
+    for program in plan.ebpf_programs:
+        outcome = _resolve(program)
+        if isinstance(outcome, str):
+            on_event(
+                ProbeRefused(
+                    investigation_id=plan.investigation_id,
+                    step=plan.step,
+                    host=host,
+                    name=program.name,
+                    requested=requested_label(program),
+                    reason=outcome,
+                )
+            )
+            results[f"{program.name}_{stamp}"] = EbpfResult(
+                program_name=program.name,
+                resolved_from=requested_label(program),
+                error=f"refused: {outcome}",
+                summary=f"not run: {outcome}",
+            )
+            continue
+        runnable.append(outcome)
+    by_label = {item.request.label: item for item in runnable}
+
+    def progress(report: ProbeProgress) -> None:
+        item = by_label.get(report.label)
+        if item is None:
+            return
+        if report.phase == "attached":
+            on_event(
+                ProbeStarted(
+                    investigation_id=plan.investigation_id,
+                    step=plan.step,
+                    host=host,
+                    name=item.program.name,
+                    probe=report.probe,
+                    requested=requested_label(item.program),
+                    attach_points=[p for p in report.detail.split(", ") if p],
+                    duration_s=item.request.duration_s,
+                    ends_at=report.ends_at,
+                )
+            )
+
+    probe_results: list[ProbeResult] = run_probes(
+        [item.request for item in runnable], on_progress=progress
+    )
+    for item, probe_result in zip(runnable, probe_results, strict=True):
+        result = EbpfResult.model_validate(
+            {
+                **probe_result.model_dump(),
+                "program_name": item.program.name,
+                "resolved_from": probe_result.resolved_from or item.resolved_from,
+            }
+        )
+        on_event(
+            ProbeFinished(
+                investigation_id=plan.investigation_id,
+                step=plan.step,
+                host=host,
+                name=item.program.name,
+                event_count=result.event_count,
+                summary=result.summary,
+                error=result.error,
+            )
+        )
+        results[f"{item.program.name}_{stamp}"] = result
+    return results
