@@ -55,6 +55,11 @@ class DistributedSettings(BaseSettings):
     )
     heartbeat_interval_s: float = Field(default=5.0, gt=0, alias="BPFSLEUTH_HEARTBEAT_S")
     heartbeat_ttl_factor: float = Field(default=3.0, ge=1.5)
+    scripted_replies: str | None = Field(
+        default=None,
+        alias="BPFSLEUTH_SCRIPTED_REPLIES",
+        description="A JSON file of replies to replay instead of calling the model.",
+    )
     control_concurrency: int = Field(default=2, ge=1, le=64, alias="BPFSLEUTH_CONTROL_CONCURRENCY")
 
     @model_validator(mode="after")
@@ -103,7 +108,6 @@ def celery_settings(worker: WorkerSettings, dist: DistributedSettings) -> dict[s
             f"{TASK_PREFIX}step_deadline": {"queue": CONTROL_QUEUE},
             f"{TASK_PREFIX}start": {"queue": CONTROL_QUEUE},
         },
-        "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
         "task_send_sent_event": False,
         "enable_utc": True,

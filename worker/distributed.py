@@ -1,0 +1,491 @@
+"""The control side of the distributed loop, as plain functions the Celery tasks and CLI call.
+
+One investigation moves like this (DESIGN.md §2, issue 5):
+
+    start_investigation ──▶ advance ──decide_next──▶ dispatch_step ──▶ run_plan × hosts
+           ▲                                              │ (step_deadline, countdown T)
+           └───── advance ◀── last run_plan or the deadline (exactly once, see worker.store)
+
+Every function here is idempotent under redelivery (acks_late): `advance` looks at the stored
+state to find what is left to do (record a closed step, decide, or dispatch a decided plan);
+`run_plan_here` does nothing when this host already answered or the step is closed; a step is
+recorded only after it is closed, and closes exactly once.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from worker.celery_config import (
+    CONTROL_QUEUE,
+    TASK_PREFIX,
+    DistributedSettings,
+    host_queue,
+)
+from worker.loop.events import Notice, ProgressEvent, ResolutionReached
+from worker.loop.investigation import Budgets, Investigation, StepPlan
+from worker.protocol import PlanResult
+from worker.registry import HostNotLive, Registry
+from worker.settings import WorkerSettings
+from worker.store import (
+    AuditEntry,
+    InvestigationNotFound,
+    StepMeta,
+    Store,
+    StoreUnavailable,
+    VersionConflict,
+    connect,
+)
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from probes.capabilities import HostCapabilities
+    from worker.models.base import ModelBackend
+
+log = logging.getLogger(__name__)
+COMMAND_BUDGET_S = 2.0  # per command, on top of its timeout, when sizing a step's deadline
+
+
+@dataclass
+class Runtime:
+    """What one process needs to drive or serve investigations."""
+
+    settings: WorkerSettings
+    dist: DistributedSettings
+    store: Store
+    registry: Registry
+    app: Celery
+
+    def publish(self, event: ProgressEvent) -> None:
+        try:
+            self.store.publish(event)
+        except StoreUnavailable as exc:
+            log.warning("progress event lost: %s", exc)
+
+
+def build_runtime(
+    settings: WorkerSettings | None = None, dist: DistributedSettings | None = None
+) -> Runtime:
+    from worker.celery_app import app, create_app
+
+    if settings is not None or dist is not None:
+        # explicit settings (tests, bench): an app of their own, not the env-built one
+        settings = settings or WorkerSettings()
+        dist = dist or DistributedSettings()
+        app = create_app(settings, dist)
+    settings = settings or WorkerSettings()
+    dist = dist or DistributedSettings()
+    client = connect(settings.redis_url)
+    return Runtime(
+        settings=settings,
+        dist=dist,
+        store=Store(settings.redis_url, ttl_s=dist.state_ttl_s, client=client),
+        registry=Registry(client, settings.redis_url),
+        app=app,
+    )
+
+
+@lru_cache(maxsize=1)
+def runtime() -> Runtime:
+    """The process-wide runtime (built on first use, after BPFSLEUTH_HOST is set)."""
+    return build_runtime()
+
+
+# ---------------------------------------------------------------------------------------
+# the loop's plain functions (worker.loop), imported where used
+# ---------------------------------------------------------------------------------------
+def _decide(rt: Runtime, inv: Investigation) -> Investigation:
+    """One model turn, the system prompt built from the hosts' published capabilities; the
+    loop emits its own events (step started, unusable reply, resolution)."""
+    from worker.loop.steps import decide_next
+
+    capabilities = _capabilities_in_play(rt, inv.hosts)
+    return decide_next(
+        inv, _backend(rt), host_capabilities=capabilities or None, on_event=rt.publish
+    )
+
+
+def _backend(rt: Runtime) -> ModelBackend:
+    if rt.dist.scripted_replies:
+        from pathlib import Path
+
+        from worker.scripted_backend import ScriptedBackend
+
+        return ScriptedBackend.from_file(Path(rt.dist.scripted_replies))
+    from worker.models import build_backend
+
+    return build_backend(rt.settings)
+
+
+def _record(inv: Investigation, step: int, results: list[PlanResult]) -> Investigation:
+    from worker.loop.steps import record_results
+
+    return record_results(inv, step, results)
+
+
+def _execute(plan: StepPlan, host: str, on_event: Callable[[ProgressEvent], None]) -> PlanResult:
+    from worker.loop.approver import AutoDenyApprover
+    from worker.loop.execute import ExecutionContext, execute_plan
+
+    context = ExecutionContext(
+        approver=AutoDenyApprover("no approver on a host worker"), on_event=on_event
+    )
+    return execute_plan(plan, host, context)
+
+
+def _capabilities_in_play(rt: Runtime, hosts: list[str]) -> list[HostCapabilities]:
+    try:
+        live = {record.name: record for record in rt.registry.live_hosts()}
+    except StoreUnavailable:
+        return []
+    return [live[name].capabilities for name in hosts if name in live]
+
+
+# ---------------------------------------------------------------------------------------
+# starting, advancing, dispatching
+# ---------------------------------------------------------------------------------------
+def _origin_key(investigation_id: str) -> str:
+    return f"{Store.investigation_key(investigation_id)}:asked_by"
+
+
+def start_investigation(
+    rt: Runtime,
+    symptom: str,
+    hosts: list[str],
+    *,
+    asked_by: str = "",
+    budgets: Budgets | None = None,
+) -> Investigation:
+    """Check the hosts are live, store a new investigation, enqueue its first `advance`."""
+    rt.registry.require_live(hosts)
+    inv = Investigation(
+        symptom=symptom,
+        hosts=hosts,
+        budgets=budgets or Budgets.from_settings(rt.settings),
+    )
+    rt.store.create(inv)
+    rt.store.client.set(
+        _origin_key(inv.id), asked_by or f"cli:{getpass.getuser()}", ex=rt.store.ttl_s
+    )
+    _send_advance(rt, inv.id)
+    return inv
+
+
+def _send_advance(rt: Runtime, investigation_id: str) -> None:
+    rt.app.send_task(f"{TASK_PREFIX}advance", args=[investigation_id], queue=CONTROL_QUEUE)
+
+
+def advance_investigation(rt: Runtime, investigation_id: str) -> None:
+    """Do what is left for this investigation: record a closed step, decide, dispatch."""
+    try:
+        stored = rt.store.load(investigation_id)
+    except InvestigationNotFound as exc:
+        log.error("advance: %s", exc)
+        return
+    inv = stored.investigation
+    if inv.done:
+        return
+    pending = inv.pending_plan
+    if pending is not None:
+        meta = rt.store.step_meta(inv.id, pending.step)
+        if meta is None or not meta.dispatched:
+            # decided and saved, then the worker died before the fan-out finished
+            dispatch_step(rt, inv, pending)
+            return
+        outcome = rt.store.step_outcome(inv.id, pending.step)
+        if outcome is None:
+            return  # not closed yet: a stray advance; the join will send the real one
+        for host in outcome.missing_hosts:
+            rt.publish(
+                Notice(
+                    investigation_id=inv.id,
+                    step=pending.step,
+                    message=f"host {host} did not answer within {meta.deadline_s:.0f} s; "
+                    "going on with what the other hosts sent",
+                )
+            )
+        inv = _record(inv, pending.step, outcome.results)
+    inv = _decide(rt, inv)
+    try:
+        stored = rt.store.save(stored.model_copy(update={"investigation": inv}))
+    except VersionConflict:
+        log.warning("advance %s: another advance wrote first; dropping this one", inv.id)
+        return
+    inv = stored.investigation
+    plan = inv.pending_plan
+    if plan is not None:
+        dispatch_step(rt, inv, plan)
+    elif inv.resolution is not None:
+        log.info("investigation %s resolved (%s)", inv.id, inv.stop_reason)
+
+
+def step_deadline_s(rt: Runtime, plan: StepPlan) -> float:
+    """How long a step may take: its longest probe, its commands, and a grace period."""
+    probes = max((program.duration for program in plan.ebpf_programs), default=0.0)
+    commands = len(plan.commands) * (rt.settings.command_timeout_s + COMMAND_BUDGET_S)
+    return probes + commands + rt.dist.step_grace_s
+
+
+def dispatch_step(rt: Runtime, inv: Investigation, plan: StepPlan) -> None:
+    """Open the step's join, schedule its deadline, send `run_plan` to each host's queue."""
+    deadline_s = step_deadline_s(rt, plan)
+    meta = StepMeta(
+        investigation_id=inv.id,
+        step=plan.step,
+        hosts=list(inv.hosts),
+        deadline_s=deadline_s,
+        deadline_at=time.time() + deadline_s,
+    )
+    if not rt.store.open_step(meta):
+        meta = rt.store.step_meta(inv.id, plan.step) or meta
+    asked_by = str(rt.store.client.get(_origin_key(inv.id)) or "")
+    remaining = max(1.0, meta.deadline_at - time.time())
+    rt.app.send_task(
+        f"{TASK_PREFIX}step_deadline",
+        args=[inv.id, plan.step],
+        queue=CONTROL_QUEUE,
+        countdown=remaining,
+    )
+    try:
+        live = {record.name for record in rt.registry.live_hosts()}
+    except StoreUnavailable:
+        live = set(meta.hosts)
+    payload = plan.model_dump(mode="json")
+    for host in meta.hosts:
+        if host not in live:
+            _record_absent_host(rt, inv.id, plan.step, host)
+            continue
+        rt.app.send_task(
+            f"{TASK_PREFIX}run_plan",
+            args=[inv.id, plan.step, host, payload, asked_by],
+            queue=host_queue(host),
+            expires=remaining + rt.dist.plan_expiry_margin_s,
+        )
+    rt.store.mark_dispatched(meta)
+
+
+def _record_absent_host(rt: Runtime, investigation_id: str, step: int, host: str) -> None:
+    message = f"host {host} has no live worker (no heartbeat); nothing was run there"
+    rt.publish(Notice(investigation_id=investigation_id, step=step, message=message))
+    result = PlanResult(host=host, step=step, notes=[message], finished_at=datetime.now(UTC))
+    if rt.store.record_result(investigation_id, result) == 1:
+        _send_advance(rt, investigation_id)
+
+
+def close_step_at_deadline(rt: Runtime, investigation_id: str, step: int) -> None:
+    """The deadline task: close the step if the hosts have not, then advance."""
+    if rt.store.close_at_deadline(investigation_id, step):
+        log.info("step %s of %s closed at its deadline", step, investigation_id)
+        _send_advance(rt, investigation_id)
+
+
+# ---------------------------------------------------------------------------------------
+# host side
+# ---------------------------------------------------------------------------------------
+def run_plan_here(
+    rt: Runtime, investigation_id: str, step: int, host: str, plan: StepPlan, asked_by: str
+) -> PlanResult | None:
+    """Run `plan` on this host unless it is stale or already answered; store the result."""
+    me = rt.settings.host_name
+    if host != me:
+        log.error("run_plan for host %s reached the worker of host %s; not run", host, me)
+        return None
+    state = rt.store.step_state(investigation_id, step, me)
+    if state != "open":
+        log.info(
+            "run_plan %s step %s on %s: step is %s; nothing to do",
+            investigation_id,
+            step,
+            me,
+            state,
+        )
+        return None
+    started = time.monotonic()
+    try:
+        result = _execute(plan, me, rt.publish)
+    except Exception as exc:  # the step must go on without this host, not die with it
+        from celery.exceptions import SoftTimeLimitExceeded
+
+        why = (
+            f"the step ran out of time on {me} (soft limit {rt.dist.task_soft_time_limit_s} s)"
+            if isinstance(exc, SoftTimeLimitExceeded)
+            else f"running the plan on {me} failed: {type(exc).__name__}: {exc}"
+        )
+        log.exception("run_plan %s step %s", investigation_id, step)
+        result = PlanResult(host=me, step=step, notes=[why], finished_at=datetime.now(UTC))
+    result = result.model_copy(update={"host": me, "step": step})
+    if result.finished_at is None:
+        result.finished_at = datetime.now(UTC)
+    _audit(rt, investigation_id, result, asked_by)
+    outcome = rt.store.record_result(investigation_id, result)
+    log.info(
+        "run_plan %s step %s on %s took %.2f s (join %s)",
+        investigation_id,
+        step,
+        me,
+        time.monotonic() - started,
+        outcome,
+    )
+    if outcome == 1:
+        _send_advance(rt, investigation_id)
+    return result
+
+
+def _audit(rt: Runtime, investigation_id: str, result: PlanResult, asked_by: str) -> None:
+    entries: list[AuditEntry] = []
+    for command in result.command_results.values():
+        entries.append(
+            AuditEntry(
+                investigation_id=investigation_id,
+                step=result.step,
+                host=result.host,
+                kind="command",
+                id=command.id,
+                argv=command.command,
+                verdict=command.verdict,
+                ran=command.ran,
+                exit_code=command.exit_code,
+                error=command.note if not command.ran else "",
+                duration_s=command.duration_s,
+                asked_by=asked_by,
+                approved_by="policy" if command.verdict == "allow" else "",
+            )
+        )
+    for key, probe in result.ebpf_results.items():
+        entries.append(
+            AuditEntry(
+                investigation_id=investigation_id,
+                step=result.step,
+                host=result.host,
+                kind="probe",
+                id=key,
+                argv=f"{probe.probe or probe.program_name} {probe.resolved_from}".strip(),
+                verdict="allow",
+                ran=probe.error is None,
+                error=probe.error or "",
+                duration_s=probe.duration_s,
+                asked_by=asked_by,
+                approved_by="catalog",
+            )
+        )
+    for entry in entries:
+        try:
+            rt.store.audit(entry)
+        except StoreUnavailable as exc:
+            log.error("audit entry lost (%s): %s", exc, entry.model_dump_json())
+
+
+# ---------------------------------------------------------------------------------------
+# the CLI side: start through the broker and follow the progress stream
+# ---------------------------------------------------------------------------------------
+class FollowError(RuntimeError):
+    """Following an investigation failed; the message is for the person at the terminal."""
+
+
+def follow(
+    rt: Runtime,
+    investigation_id: str,
+    on_event: Callable[[ProgressEvent], None],
+    *,
+    timeout_s: float,
+    redis_patience_s: float = 60.0,
+) -> Investigation:
+    """Feed progress events to `on_event` until the investigation is done; return it.
+
+    A Redis outage is reported once as a Notice and waited out for `redis_patience_s`; state
+    lost in the outage (Redis restarted without persistence) is a `FollowError`.
+    """
+    after = "0-0"
+    deadline = time.monotonic() + timeout_s
+    outage_since: float | None = None
+    last_check = 0.0
+    while True:
+        if time.monotonic() > deadline:
+            raise FollowError(
+                f"investigation {investigation_id} did not finish within {timeout_s:.0f} s; "
+                "are the control and host workers running? (`bpfsleuth hosts`)"
+            )
+        try:
+            events = rt.store.read_progress(investigation_id, after, block_ms=1000)
+            if outage_since is not None:
+                on_event(
+                    Notice(
+                        investigation_id=investigation_id,
+                        message=f"Redis is back after {time.monotonic() - outage_since:.1f} s",
+                    )
+                )
+                outage_since = None
+            finished = False
+            for entry_id, event in events:
+                after = entry_id
+                on_event(event)
+                finished = finished or isinstance(event, ResolutionReached)
+            if finished or time.monotonic() - last_check > 2.0:
+                last_check = time.monotonic()
+                inv = rt.store.load(investigation_id).investigation
+                if inv.done:
+                    return inv
+        except StoreUnavailable as exc:
+            if outage_since is None:
+                outage_since = time.monotonic()
+                on_event(
+                    Notice(
+                        investigation_id=investigation_id,
+                        message=f"lost Redis ({exc}); waiting up to {redis_patience_s:.0f} s",
+                    )
+                )
+            elif time.monotonic() - outage_since > redis_patience_s:
+                raise FollowError(
+                    f"Redis at {rt.store.url} has been unreachable for {redis_patience_s:.0f} s; "
+                    f"investigation {investigation_id} is stuck until it is back"
+                ) from exc
+            time.sleep(0.5)
+        except InvestigationNotFound as exc:
+            raise FollowError(str(exc)) from exc
+
+
+def run_via_celery(
+    symptom: str,
+    hosts: list[str],
+    on_event: Callable[[ProgressEvent], None],
+    *,
+    timeout_s: float | None = None,
+    asked_by: str = "",
+    budgets: Budgets | None = None,
+) -> Investigation:
+    """`bpfsleuth diagnose --via celery`: start through the broker, follow, return the result.
+
+    Raises `HostNotLive` (no worker for a named host) or `FollowError` with a clear message.
+    """
+    rt = runtime()
+    try:
+        rt.store.ping()
+    except StoreUnavailable as exc:
+        raise FollowError(str(exc)) from exc
+    inv = start_investigation(rt, symptom, hosts, asked_by=asked_by, budgets=budgets)
+    limit = timeout_s if timeout_s is not None else inv.budgets.max_wall_s + 120.0
+    return follow(rt, inv.id, on_event, timeout_s=limit)
+
+
+__all__ = [
+    "FollowError",
+    "HostNotLive",
+    "Runtime",
+    "advance_investigation",
+    "build_runtime",
+    "close_step_at_deadline",
+    "dispatch_step",
+    "follow",
+    "run_plan_here",
+    "run_via_celery",
+    "runtime",
+    "start_investigation",
+]

@@ -1,0 +1,60 @@
+"""Celery tasks of the distributed loop. Thin: validate the payload, call `worker.distributed`.
+
+- `worker.tasks.advance(investigation_id)` on `control`: record a closed step, take one model
+  turn, fan the next plan out (or finish).
+- `worker.tasks.run_plan(investigation_id, step, host, plan)` on `host.<name>`: run one step's
+  plan on this host and store its PlanResult; the last host (or the deadline) enqueues advance.
+- `worker.tasks.step_deadline(investigation_id, step)` on `control`: close a step whose hosts
+  did not all answer in time.
+
+No task waits for another task's result (no `.get()`): the join lives in Redis (worker.store).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from worker.celery_app import app
+
+log = logging.getLogger(__name__)
+
+
+@app.task(name="worker.tasks.advance", bind=True, max_retries=20)  # type: ignore[untyped-decorator]
+def advance(self: Any, investigation_id: str) -> None:
+    from worker.distributed import advance_investigation, runtime
+    from worker.store import StoreUnavailable, VersionConflict
+
+    try:
+        advance_investigation(runtime(), investigation_id)
+    except (StoreUnavailable, VersionConflict) as exc:
+        # Redis away or a concurrent writer: try again shortly; the step logic is idempotent.
+        log.warning("advance %s: %s; retrying", investigation_id, exc)
+        raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from exc
+
+
+@app.task(name="worker.tasks.run_plan", bind=True, max_retries=20)  # type: ignore[untyped-decorator]
+def run_plan(
+    self: Any, investigation_id: str, step: int, host: str, plan: dict[str, Any], asked_by: str
+) -> None:
+    from worker.distributed import run_plan_here, runtime
+    from worker.loop.investigation import StepPlan
+    from worker.store import StoreUnavailable
+
+    validated = StepPlan.model_validate(plan)
+    try:
+        run_plan_here(runtime(), investigation_id, step, host, validated, asked_by)
+    except StoreUnavailable as exc:
+        log.warning("run_plan %s step %s: %s; retrying", investigation_id, step, exc)
+        raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from exc
+
+
+@app.task(name="worker.tasks.step_deadline", bind=True, max_retries=20)  # type: ignore[untyped-decorator]
+def step_deadline(self: Any, investigation_id: str, step: int) -> None:
+    from worker.distributed import close_step_at_deadline, runtime
+    from worker.store import StoreUnavailable
+
+    try:
+        close_step_at_deadline(runtime(), investigation_id, step)
+    except StoreUnavailable as exc:
+        raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from exc
