@@ -66,6 +66,9 @@ def worker(
         False, "--control", help="Run the control queue (advance steps, model calls)."
     ),
     concurrency: int = typer.Option(2, "--concurrency", "-c", min=1, max=64),
+    pool: str = typer.Option(
+        "prefork", "--pool", help="prefork (time limits enforced), solo or threads."
+    ),
     loglevel: str = typer.Option("INFO", "--loglevel", "-l"),
 ) -> None:
     """Start a Celery worker: a host worker (--host NAME), the control worker, or both."""
@@ -75,7 +78,14 @@ def worker(
         raise typer.BadParameter("pass --host NAME, --control, or both")
     if host is not None and not host.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise typer.BadParameter("host names are letters, digits, '-', '_' and '.'")
-    run_worker(WorkerRole(host=host, control=control), concurrency=concurrency, loglevel=loglevel)
+    if pool not in {"prefork", "solo", "threads"}:
+        raise typer.BadParameter("pool must be prefork, solo or threads")
+    run_worker(
+        WorkerRole(host=host, control=control),
+        concurrency=concurrency,
+        pool=pool,
+        loglevel=loglevel,
+    )
 
 
 @app.command()

@@ -31,7 +31,7 @@ class WorkerRole(BaseModel):
         return f"{'+'.join(parts)}@{platform.node()}"
 
 
-def run_worker(role: WorkerRole, *, concurrency: int, loglevel: str) -> None:
+def run_worker(role: WorkerRole, *, concurrency: int, loglevel: str, pool: str = "prefork") -> None:
     """Run a Celery worker for `role` until it is stopped; host workers beat to the registry."""
     if role.host:
         # before anything reads settings: tasks use it to know which host they are on
@@ -63,6 +63,8 @@ def run_worker(role: WorkerRole, *, concurrency: int, loglevel: str) -> None:
                 ",".join(role.queues),
                 "--concurrency",
                 str(concurrency),
+                "--pool",
+                pool,
                 "--loglevel",
                 loglevel,
                 "--hostname",
