@@ -223,8 +223,11 @@ def advance_investigation(rt: Runtime, investigation_id: str) -> None:
     plan = inv.pending_plan
     if plan is not None:
         dispatch_step(rt, inv, plan)
-    elif inv.resolution is not None:
-        log.info("investigation %s resolved (%s)", inv.id, inv.stop_reason)
+    elif inv.done:
+        log.info("investigation %s finished (%s)", inv.id, inv.stop_reason)
+    else:
+        # the model's reply was unusable and the loop asks again: that is another turn
+        _send_advance(rt, inv.id)
 
 
 def step_deadline_s(rt: Runtime, plan: StepPlan) -> float:
