@@ -182,12 +182,13 @@ class Store:
     # investigations ---------------------------------------------------------------------
     def create(self, investigation: Investigation) -> StoredInvestigation:
         key = self.investigation_key(investigation.id)
-        with _clear_errors(self.url):
-            created = self.client.hsetnx(key, "data", investigation.model_dump_json())
-            if not created:
-                raise VersionConflict(f"investigation {investigation.id} already exists")
-            self.client.hset(key, "version", 1)
-            self.client.expire(key, self.ttl_s)
+        with _clear_errors(self.url), self.client.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(key, "data", investigation.model_dump_json())
+            pipe.hsetnx(key, "version", 1)
+            pipe.expire(key, self.ttl_s)
+            created, _, _ = pipe.execute()
+        if not created:
+            raise VersionConflict(f"investigation {investigation.id} already exists")
         return StoredInvestigation(version=1, investigation=investigation)
 
     def load(self, investigation_id: str) -> StoredInvestigation:

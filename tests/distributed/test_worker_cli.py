@@ -1,0 +1,76 @@
+"""`bpfsleuth worker` and `bpfsleuth hosts` as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.distributed.cluster import Cluster, command_step, resolution
+from tests.redis_fixture import RedisServer, free_port, redis_server  # noqa: F401
+
+BPFSLEUTH = Path(sys.executable).parent / "bpfsleuth"
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BPFSLEUTH), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env or dict(os.environ),
+    )
+
+
+def test_worker_needs_a_role() -> None:
+    done = run("worker")
+    assert done.returncode != 0
+    assert "pass --host NAME, --control, or both" in done.stderr
+
+
+def test_worker_refuses_a_host_name_that_is_not_a_queue_name() -> None:
+    done = run("worker", "--host", "web 1;rm")
+    assert done.returncode != 0
+    assert "host names are letters, digits" in done.stderr
+
+
+def test_hosts_without_redis_says_which_redis_is_unreachable() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    done = run("hosts", env={**os.environ, "REDIS_URL": url})
+    assert done.returncode == 2
+    assert f"Redis at {url} is not reachable" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def single_machine(
+    redis_server: RedisServer,  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Cluster]:
+    cluster = Cluster(redis_server.url, tmp_path_factory.mktemp("single"))
+    try:
+        cluster.add("solo", "--control", "--host", "solo", "--concurrency", "2")
+        cluster.wait_ready()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.mark.redis
+def test_one_process_serving_both_roles_runs_a_whole_investigation(
+    single_machine: Cluster,
+) -> None:
+    single_machine.script_replies([command_step(("kernel", "uname -r")), resolution()])
+    inv = single_machine.start("single machine", ["solo"])
+    done = single_machine.follow(inv.id, timeout_s=60)
+    assert done.status == "resolved"
+    (result,) = done.results
+    assert result.host == "solo"
+    assert result.command_results["kernel"].stdout.strip() == platform.release()
+    listed = run("hosts", "--json", env=single_machine.env)
+    assert '"name": "solo"' in listed.stdout
