@@ -125,3 +125,85 @@ def hosts(
             str(row.tracepoints),
         )
     Console().print(table)
+
+
+@app.command()
+def diagnose(
+    symptom: str = typer.Argument(..., help="What is wrong, in words."),
+    model: str = typer.Option(
+        "auto", "--model", help="offline | anthropic | openai (auto: from the environment)."
+    ),
+    max_iterations: int | None = typer.Option(
+        None, "--max-iterations", min=1, max=20, help="Model steps before a final answer."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the resolution and the transcript as JSON on stdout."
+    ),
+    host: str | None = typer.Option(
+        None, "--host", help="Name this host in the investigation (default BPFSLEUTH_HOST)."
+    ),
+) -> None:
+    """Investigate a symptom on this host: commands and eBPF probes until a resolution."""
+    import sys
+
+    from rich.console import Console
+
+    from worker.loop.approver import Approver, AutoDenyApprover, TtyApprover
+    from worker.loop.execute import ExecutionContext
+    from worker.loop.investigation import Budgets
+    from worker.loop.run import run_investigation
+    from worker.loop.terminal_view import TerminalView
+    from worker.models import build_backend
+    from worker.models.base import ModelError
+    from worker.settings import get_settings
+
+    settings = get_settings()
+    if model not in {"auto", "offline", "anthropic", "openai"}:
+        raise typer.BadParameter("--model must be offline, anthropic or openai")
+    try:
+        backend = build_backend(settings, model)
+    except ModelError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    budgets = Budgets.from_settings(settings)
+    if max_iterations is not None:
+        budgets = budgets.model_copy(update={"max_iterations": max_iterations})
+    console = Console(stderr=as_json)
+    view = TerminalView(console)
+    approver: Approver = TtyApprover() if sys.stdin.isatty() else AutoDenyApprover()
+    name = host or settings.host_name
+    console.print(f"[bold]bpfsleuth[/] investigating on {name} with the {backend.name} model")
+    try:
+        inv = run_investigation(
+            symptom,
+            [name],
+            backend,
+            budgets=budgets,
+            context=ExecutionContext(approver=approver, on_event=view),
+        )
+    except KeyboardInterrupt:
+        view.close()
+        typer.echo("interrupted: probes detached, investigation cancelled", err=True)
+        raise typer.Exit(130) from None
+    finally:
+        view.close()
+    usage = inv.token_usage
+    console.print(
+        f"[dim]{inv.step} model step(s), {usage.total} tokens "
+        f"({usage.cache_read_input_tokens} read from cache), {inv.elapsed_s:.1f} s[/]"
+    )
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "resolution": inv.resolution.model_dump(mode="json")
+                    if inv.resolution
+                    else None,
+                    "resolution_source": inv.resolution_source,
+                    "stop_reason": inv.stop_reason,
+                    "token_usage": usage.model_dump(),
+                    "transcript": inv.model_dump(mode="json"),
+                },
+                indent=2,
+            )
+        )

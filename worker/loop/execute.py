@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from worker.loop.approver import ApprovalRequest, Approver, AutoDenyApprover
+from worker.loop.approver import ApprovalDecision, ApprovalRequest, Approver, AutoDenyApprover
 from worker.loop.bounds import ResultLimits, bound_command, bound_probe
 from worker.loop.events import (
     CommandFinished,
@@ -23,7 +23,7 @@ from worker.loop.events import (
 )
 from worker.loop.investigation import StepPlan
 from worker.loop.probe_bridge import run_program_requests
-from worker.protocol import CommandRequest, CommandResult, EbpfResult, PlanResult
+from worker.protocol import CommandRequest, CommandResult, EbpfResult, PlanResult, Verdict
 
 
 @dataclass(frozen=True)
@@ -42,48 +42,62 @@ def _redactor() -> Callable[[str], str]:
     return redactor
 
 
+def _ask(
+    request: CommandRequest, plan: StepPlan, host: str, reason: str, context: ExecutionContext
+) -> ApprovalDecision:
+    return context.approver.decide(
+        ApprovalRequest(
+            investigation_id=plan.investigation_id,
+            step=plan.step,
+            host=host,
+            command_id=request.id,
+            command=request.command,
+            reason=reason,
+        )
+    )
+
+
+def _verdict_event(
+    request: CommandRequest, plan: StepPlan, host: str, verdict: Verdict, reason: str
+) -> CommandVerdict:
+    return CommandVerdict(
+        investigation_id=plan.investigation_id,
+        step=plan.step,
+        host=host,
+        id=request.id,
+        command=request.command,
+        verdict=verdict,
+        reason=reason,
+    )
+
+
 def _run_one_command(
     request: CommandRequest, plan: StepPlan, host: str, context: ExecutionContext
 ) -> CommandResult:
+    """Policy verdict, approval when needed, then the executor (which judges again itself)."""
     from worker.executor import run_command
     from worker.policy import evaluate
 
     decision = evaluate(request.command)
-    context.on_event(
-        CommandVerdict(
-            investigation_id=plan.investigation_id,
-            step=plan.step,
-            host=host,
-            id=request.id,
-            command=request.command,
-            verdict=decision.verdict,
-            reason=decision.reason,
-        )
-    )
+    context.on_event(_verdict_event(request, plan, host, decision.verdict, decision.reason))
+    answer: ApprovalDecision | None = None
     if decision.verdict == "needs_approval":
-        answer = context.approver.decide(
-            ApprovalRequest(
-                investigation_id=plan.investigation_id,
-                step=plan.step,
-                host=host,
-                command_id=request.id,
-                command=request.command,
-                reason=decision.reason,
-            )
-        )
-        if not answer.approved:
-            result = CommandResult(
-                id=request.id,
-                command=request.command,
-                verdict=decision.verdict,
-                reason=decision.reason,
-                ran=False,
-                note=f"not run: needs approval and was not approved ({answer.by}: {answer.note})",
-            )
-        else:
+        answer = _ask(request, plan, host, decision.reason, context)
+    result = run_command(request, approved=answer is not None and answer.approved)
+    if result.verdict == "needs_approval" and not result.ran and answer is None:
+        # the executor found more than the policy text showed (e.g. a secret behind a link)
+        context.on_event(_verdict_event(request, plan, host, result.verdict, result.reason))
+        answer = _ask(request, plan, host, result.reason, context)
+        if answer.approved:
             result = run_command(request, approved=True)
-    else:
-        result = run_command(request)
+    if answer is not None and not answer.approved:
+        result = result.model_copy(
+            update={
+                "ran": False,
+                "note": f"not run: needs approval and was not approved ({answer.by}: "
+                f"{answer.note})",
+            }
+        )
     context.on_event(
         CommandFinished(
             investigation_id=plan.investigation_id,
