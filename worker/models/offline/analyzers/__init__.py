@@ -34,7 +34,7 @@ class Analyzer(Protocol):
 
 AnalyzerFn = Callable[[Evidence], list[Finding]]
 REGISTRY: dict[str, AnalyzerFn] = {}
-_MODULES = ("connect_failures", "probe_activity")
+_MODULES = ("busy_process", "connect_failures", "probe_activity")
 
 
 def register(name: str) -> Callable[[AnalyzerFn], AnalyzerFn]:
