@@ -207,3 +207,68 @@ def diagnose(
                 indent=2,
             )
         )
+
+
+_EXEC_EXIT = {"allow": 0, "needs_approval": 3, "deny": 4}
+
+
+@app.command("exec")
+def exec_command(
+    command: list[str] = typer.Argument(
+        ..., help="The command line, one quoted argument: -- 'ss -tlnp | grep :5432'"
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only print the verdict."),
+    as_json: bool = typer.Option(False, "--json", help="Print the CommandResult as JSON."),
+    approved: bool = typer.Option(
+        False, "--approved", help="Run a needs_approval command (as an approver would)."
+    ),
+    timeout: float | None = typer.Option(
+        None, "--timeout", min=0.1, max=60, help="Seconds (default from settings, max 60)."
+    ),
+) -> None:
+    """Judge a command under the policy and, unless --dry-run, run it if allowed.
+
+    Exit codes: 0 allowed (and ran, or would run), 1 allowed but could not start,
+    3 needs approval, 4 denied.
+    """
+    from worker.executor import run_command
+    from worker.policy import evaluate
+    from worker.protocol import CommandRequest, CommandResult
+    from worker.redact import redact
+
+    line = " ".join(command)
+    decision = evaluate(line)
+    runnable = decision.verdict == "allow" or (decision.verdict == "needs_approval" and approved)
+    if dry_run or not runnable:
+        result = CommandResult(
+            id="cli",
+            command=redact(line),
+            verdict=decision.verdict,
+            reason=redact(decision.reason),
+            note="dry run" if dry_run and runnable else "",
+        )
+    else:
+        request = CommandRequest(id="cli", command=line)
+        result = run_command(request, approved=approved, timeout_s=timeout)
+    if not runnable:
+        exit_code = _EXEC_EXIT[decision.verdict]
+    elif dry_run or result.ran:
+        exit_code = 0
+    elif result.verdict == "allow" or approved:
+        exit_code = 1  # allowed, but it could not start (e.g. program not found)
+    else:
+        exit_code = _EXEC_EXIT[result.verdict]  # escalated by the executor (symlinked secret)
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+        raise typer.Exit(exit_code)
+    typer.echo(f"verdict: {result.verdict}: {result.reason}")
+    if result.ran:
+        if result.stdout:
+            typer.echo(result.stdout, nl=not result.stdout.endswith("\n"))
+        if result.stderr:
+            typer.echo(result.stderr, err=True, nl=not result.stderr.endswith("\n"))
+        status = "timed out" if result.timed_out else f"exit {result.exit_code}"
+        typer.echo(f"[{status} in {result.duration_s:.2f} s]", err=True)
+    if result.note:
+        typer.echo(f"note: {result.note}", err=True)
+    raise typer.Exit(exit_code)

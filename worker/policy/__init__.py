@@ -1,0 +1,143 @@
+"""The command policy: may this command line run on a host, and why (DESIGN.md §6).
+
+`evaluate(command)` splits the text into pipeline stages of argv (no shell, ever) and gives one
+verdict with a reason:
+
+- `allow`: every stage is a known read-only diagnostic called in a read-only way, and every stage
+  after a `|` is a text filter;
+- `deny`: some stage destroys, writes, changes privileges or system state, reaches out over the
+  network, runs an interpreter or another command, or the text needs a shell (redirections, `$`,
+  backticks, `;`, `&&`, ...) or hides characters;
+- `needs_approval`: everything else (unknown programs, secret-looking paths, long-running forms).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+from pydantic import BaseModel, Field
+
+from worker.policy.invocation import VERDICT_RANK, Finding, approval, deny
+from worker.policy.lexer import ShellSyntaxError, Word, split_pipeline
+from worker.policy.paths import sensitive_path_reason
+from worker.policy.programs import FILTERS, PROGRAMS, denied_program_reason
+from worker.protocol import Verdict
+
+__all__ = [
+    "SYSTEM_BIN_DIRS",
+    "PolicyDecision",
+    "denied_program_reason",
+    "evaluate",
+    "sensitive_path_reason",
+]
+
+SYSTEM_BIN_DIRS = ("/usr/sbin", "/usr/bin", "/sbin", "/bin")
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")
+
+
+class PolicyDecision(BaseModel):
+    """The verdict on one command line, why, and the argv of each pipeline stage."""
+
+    verdict: Verdict
+    reason: str
+    stages: list[list[str]] = Field(
+        default_factory=list, description="argv per pipeline stage (empty when unparseable)"
+    )
+
+
+def evaluate(command: str) -> PolicyDecision:
+    """Judge one command line; never raises for any input text."""
+    try:
+        stages = split_pipeline(command)
+    except ShellSyntaxError as exc:
+        return PolicyDecision(verdict="deny", reason=str(exc))
+    argvs = [[word.text for word in stage] for stage in stages]
+    findings = [_judge_stage(index, stage) for index, stage in enumerate(stages)]
+    verdict = max((f.verdict for f in findings), key=VERDICT_RANK.__getitem__)
+    reasons: list[str] = []
+    for finding in findings:
+        if finding.verdict == verdict and finding.reason not in reasons:
+            reasons.append(finding.reason)
+    if verdict == "allow":
+        reason = "read-only diagnostics: " + " | ".join(reasons)
+    else:
+        reason = "; ".join(reasons)
+    return PolicyDecision(verdict=verdict, reason=reason, stages=argvs)
+
+
+def _program_name(word: Word) -> tuple[str, Finding | None]:
+    """The program's basename, and a finding when the way it is written is itself a problem."""
+    text = word.text
+    if not text:
+        return "", deny("empty program name")
+    if not text.isascii():
+        return text, deny(f"non-ASCII character in program name {text!r} (look-alike?)")
+    if word.quoted:
+        return text, deny(
+            f"quoted or escaped program name {text!r} (an evasion pattern); write it plainly"
+        )
+    if word.unquoted_glob or any(c in text for c in "*?[]"):
+        return text, deny(f"glob characters in program name {text!r}")
+    if word.unquoted_tilde:
+        return text, deny(f"`~` in program path {text!r}")
+    if "/" not in text:
+        if not _NAME.fullmatch(text):
+            return text, deny(f"unusual program name {text!r}")
+        return text, None
+    normal = posixpath.normpath(text)
+    name = posixpath.basename(normal)
+    denied = denied_program_reason(name)
+    if denied:
+        return name, deny(denied)
+    if not text.startswith("/"):
+        return name, deny(f"relative program path {text!r} runs a file of unknown origin")
+    if normal != text:
+        return name, deny(f"non-canonical program path {text!r} (an evasion pattern)")
+    if not _NAME.fullmatch(name):
+        return name, deny(f"unusual program name {name!r}")
+    if posixpath.dirname(normal) not in SYSTEM_BIN_DIRS:
+        return name, approval(f"{text} is outside the system program directories")
+    return name, None
+
+
+def _judge_stage(index: int, stage: list[Word]) -> Finding:
+    first = stage[0]
+    if _ASSIGNMENT.match(first.unquoted_prefix):
+        return deny(f"variable assignment {first.text!r} needs a shell")
+    name, name_finding = _program_name(first)
+    if name_finding is not None and name_finding.verdict == "deny":
+        return name_finding
+    denied = denied_program_reason(name)
+    if denied:
+        return deny(denied)
+    findings: list[Finding] = [] if name_finding is None else [name_finding]
+    args = [word.text for word in stage[1:]]
+    for word in stage[1:]:
+        if word.text[:1] in "-+" and not word.text.isascii():
+            return deny(f"non-ASCII character in option {word.text!r} (look-alike?)")
+    rule = PROGRAMS.get(name)
+    if rule is None:
+        findings.append(approval(f"`{name}` is not on the list of known read-only diagnostics"))
+    else:
+        finding, _ = rule.judge(name, args)
+        if finding is not None:
+            findings.append(finding)
+    if index > 0 and name not in FILTERS:
+        findings.append(
+            approval(f"`{name}` after `|` is not a text filter (grep, awk, sort, head, ...)")
+        )
+    for word in stage[1:]:
+        secret = sensitive_path_reason(word.text)
+        if secret:
+            findings.append(approval(f"{name}: {secret}"))
+        if word.unquoted_tilde:
+            findings.append(
+                approval(f"`~` in {word.text!r} is not expanded here (no shell); write the path")
+            )
+    if not findings:
+        summary = rule.summary if rule is not None else name
+        return Finding("allow", f"{name} ({summary})")
+    severity = max(VERDICT_RANK[f.verdict] for f in findings)
+    return next(f for f in findings if VERDICT_RANK[f.verdict] == severity)

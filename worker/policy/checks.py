@@ -1,0 +1,753 @@
+"""Program-specific checks that need more than an option list (verbs, counts, scripts)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from worker.policy.invocation import Finding, Invocation, approval, deny, worst
+from worker.policy.rules import Check, option_int
+from worker.policy.scripts import awk_program_finding, sed_script_finding
+
+# -- iproute2 (ip, tc, bridge): `prog [-opts] object [verb ...]`, abbreviations by prefix --------
+
+
+@dataclass(frozen=True)
+class IprouteGrammar:
+    objects: Sequence[str]  # in the program's own matching order
+    options_with_arg: frozenset[str]
+    follow_objects: frozenset[str] = frozenset({"monitor"})
+    secret_objects: frozenset[str] = frozenset()
+
+
+_READ_VERBS = ("show", "list", "lst", "get", "help", "identify", "pids")
+_WRITE_VERBS = (
+    "add",
+    "append",
+    "attach",
+    "allocate",
+    "change",
+    "chg",
+    "deallocate",
+    "del",
+    "delete",
+    "detach",
+    "exec",
+    "flush",
+    "link",
+    "prepend",
+    "replace",
+    "reset",
+    "restore",
+    "save",
+    "set",
+    "test",
+    "update",
+)
+
+IP_GRAMMAR = IprouteGrammar(
+    objects=(
+        "address",
+        "addrlabel",
+        "maddress",
+        "route",
+        "rule",
+        "neighbor",
+        "neighbour",
+        "ntable",
+        "ntbl",
+        "link",
+        "l2tp",
+        "fou",
+        "ila",
+        "macsec",
+        "tunnel",
+        "tuntap",
+        "tap",
+        "token",
+        "tcpmetrics",
+        "tcp_metrics",
+        "monitor",
+        "xfrm",
+        "mroute",
+        "mrule",
+        "netns",
+        "netconf",
+        "vrf",
+        "sr",
+        "nexthop",
+        "mptcp",
+        "ioam",
+        "stats",
+        "help",
+    ),
+    options_with_arg=frozenset({"-f", "-family", "-n", "-netns", "-rc", "-rcvbuf", "-l", "-loops"}),
+    secret_objects=frozenset({"xfrm"}),
+)
+TC_GRAMMAR = IprouteGrammar(
+    objects=("qdisc", "class", "filter", "chain", "actions", "action", "monitor", "exec", "help"),
+    options_with_arg=frozenset({"-n", "-netns", "-nm", "-cf", "-conf"}),
+)
+BRIDGE_GRAMMAR = IprouteGrammar(
+    objects=("link", "fdb", "mdb", "vlan", "vni", "monitor", "help"),
+    options_with_arg=frozenset({"-n", "-netns"}),
+)
+
+
+def _prefix_of(word: str, candidates: Sequence[str]) -> list[str]:
+    return [c for c in candidates if c.startswith(word)]
+
+
+def iproute_check(grammar: IprouteGrammar) -> Check:
+    def check(inv: Invocation) -> Finding | None:
+        args = inv.args
+        index = 0
+        while index < len(args) and args[index].startswith("-"):
+            option = args[index].lstrip("-")
+            if (option and "-batch".startswith("-" + option)) or option in {"batch", "b"}:
+                return deny(f"{inv.program} -batch runs commands read from a file")
+            if "-" + option in grammar.options_with_arg or args[index] in grammar.options_with_arg:
+                index += 1
+            index += 1
+        if index >= len(args):
+            return None  # `ip -V`, `ip -br` alone: usage or version
+        word = args[index]
+        matches = _prefix_of(word, grammar.objects)
+        if not matches:
+            return approval(f"{inv.program} {word}: unknown object")
+        obj = matches[0]
+        if obj == "exec":
+            return deny(f"{inv.program} exec runs another command")
+        if obj in grammar.follow_objects:
+            return approval(f"{inv.program} {obj} follows events until the timeout")
+        if obj in grammar.secret_objects:
+            return approval(f"{inv.program} {obj} can print IPsec keys")
+        rest = args[index + 1 :]
+        if not rest or rest[0].startswith("-"):
+            return None  # the object alone means `show`
+        verb = rest[0]
+        reads = _prefix_of(verb, _READ_VERBS)
+        writes = _prefix_of(verb, _WRITE_VERBS)
+        if obj == "netns" and writes and "exec".startswith(verb):
+            return deny(f"{inv.program} netns exec runs another command in a namespace")
+        if reads and not writes:
+            return None
+        if writes and not reads:
+            return deny(f"{inv.program} {obj} {verb}: changes network configuration")
+        if writes and reads:
+            return approval(
+                f"{inv.program} {obj} {verb}: ambiguous abbreviation ({', '.join(reads + writes)});"
+                " spell out `show`"
+            )
+        if obj in {"route", "address", "link", "neighbor", "neighbour", "rule"} and verb in {
+            "dev",
+            "table",
+            "to",
+            "from",
+            "type",
+            "up",
+            "scope",
+            "vrf",
+            "master",
+            "proto",
+        }:
+            return None  # selectors after an implicit `show`
+        return approval(f"{inv.program} {obj} {verb}: not a known read-only form")
+
+    return check
+
+
+# -- netfilter ------------------------------------------------------------------------------------
+
+_IPTABLES_WRITE_SHORT = {
+    "A": "append",
+    "D": "delete",
+    "I": "insert",
+    "R": "replace",
+    "F": "flush",
+    "Z": "zero counters",
+    "N": "new chain",
+    "X": "delete chain",
+    "P": "policy",
+    "E": "rename chain",
+}
+_IPTABLES_WRITE_LONG = (
+    "--append",
+    "--delete",
+    "--insert",
+    "--replace",
+    "--flush",
+    "--zero",
+    "--new-chain",
+    "--delete-chain",
+    "--policy",
+    "--rename-chain",
+    "--modprobe",
+    "--jump",
+    "--goto",
+)
+_IPTABLES_READ_SHORT = set("LSnvxtwWC46hV")
+_IPTABLES_READ_LONG = (
+    "--list",
+    "--list-rules",
+    "--numeric",
+    "--verbose",
+    "--exact",
+    "--line-numbers",
+    "--table",
+    "--wait",
+    "--wait-interval",
+    "--check",
+    "--help",
+    "--version",
+    "--ipv4",
+    "--ipv6",
+)
+
+
+def iptables_check(inv: Invocation) -> Finding | None:
+    listing = False
+    for arg in inv.args:
+        if arg.startswith("--"):
+            name = arg.split("=", 1)[0]
+            if any(w.startswith(name) for w in _IPTABLES_WRITE_LONG) and len(name) > 2:
+                return deny(f"{inv.program} {arg}: changes or loads firewall rules")
+            if not any(r.startswith(name) for r in _IPTABLES_READ_LONG):
+                return approval(f"{inv.program} {arg}: not a known listing option")
+            listing = listing or name in {"--list", "--list-rules"} or "--list".startswith(name)
+        elif arg.startswith("-") and len(arg) > 1:
+            for letter in arg[1:]:
+                if letter in _IPTABLES_WRITE_SHORT:
+                    return deny(
+                        f"{inv.program} -{letter} ({_IPTABLES_WRITE_SHORT[letter]}) changes "
+                        "firewall rules"
+                    )
+                if letter in "jgm":
+                    return deny(f"{inv.program} -{letter}: rule-building option; changes rules")
+                if letter not in _IPTABLES_READ_SHORT:
+                    return approval(f"{inv.program} -{letter}: not a known listing option")
+                listing = listing or letter in "LSC"
+                if letter == "t":
+                    break
+    if not listing:
+        return approval(f"{inv.program}: only listing (-L, -S) is known read-only")
+    return None
+
+
+def nft_check(inv: Invocation) -> Finding | None:
+    if inv.has("-f", "--file", "-i", "--interactive"):
+        return deny(f"{inv.program} -f/-i runs a ruleset script or an interactive shell")
+    if not inv.positionals:
+        return approval(f"{inv.program} with no command reads commands from stdin")
+    verb = inv.positionals[0]
+    if verb in {"list", "describe"}:
+        return None
+    if verb == "monitor":
+        return approval("nft monitor follows events until the timeout")
+    return deny(f"nft {verb}: changes firewall rules")
+
+
+# -- process and resource viewers ----------------------------------------------------------------
+
+
+def top_check(inv: Invocation) -> Finding | None:
+    if not inv.has("-b"):
+        return deny(f"{inv.program} without -b is interactive (no terminal here); use `-b -n 1`")
+    iterations = option_int(inv, "-n")
+    if iterations is None:
+        return approval(f"{inv.program} -b without -n runs until the timeout; add `-n 1`")
+    if iterations > 5 or iterations < 1:
+        return approval(f"{inv.program} -n {iterations:g}: more than 5 iterations")
+    delay = option_int(inv, "-d") or 3.0
+    if delay * iterations > 60:
+        return approval(f"{inv.program}: {iterations:g} iterations x {delay:g} s exceeds 60 s")
+    return None
+
+
+def ping_check(inv: Invocation) -> Finding | None:
+    if inv.has("-f"):
+        return deny("ping -f floods the network")
+    interval = option_int(inv, "-i")
+    if interval is not None and interval < 0.2:
+        return deny(f"ping -i {interval:g}: an interval below 0.2 s floods the network")
+    preload = option_int(inv, "-l")
+    if preload is not None and preload > 3:
+        return deny(f"ping -l {preload:g}: preloading sends a burst of packets")
+    findings: list[Finding | None] = []
+    count = option_int(inv, "-c")
+    if count is None:
+        findings.append(approval("ping without -c runs until the timeout; use -c 3"))
+    elif count < 1 or count > 5:
+        findings.append(approval(f"ping -c {count:g}: at most 5 packets without approval"))
+    deadline = option_int(inv, "-w")
+    if deadline is not None and deadline > 30:
+        findings.append(approval(f"ping -w {deadline:g}: deadline above 30 s"))
+    if inv.has("-b"):
+        findings.append(approval("ping -b pings a broadcast address"))
+    if len(inv.positionals) != 1:
+        findings.append(approval("ping takes exactly one destination"))
+    return worst(findings)
+
+
+def arping_check(inv: Invocation) -> Finding | None:
+    if inv.has("-U", "-A"):
+        return deny("arping -U/-A sends unsolicited ARP that rewrites neighbours' caches")
+    count = option_int(inv, "-c")
+    if count is None or count > 5 or count < 1:
+        return approval("arping needs -c of at most 5")
+    return None
+
+
+def mtr_check(inv: Invocation) -> Finding | None:
+    report = inv.has("-r", "--report", "-w", "--report-wide", "-j", "--json", "-C", "--csv")
+    report = report or inv.has("-x", "--xml", "-l", "--raw", "--split", "-p")
+    if not report:
+        return deny("mtr without --report is interactive (no terminal here); use `mtr -r -c 5`")
+    cycles = option_int(inv, "-c", "--report-cycles")
+    if cycles is not None and cycles > 10:
+        return approval(f"mtr -c {cycles:g}: more than 10 cycles")
+    return None
+
+
+def free_check(inv: Invocation) -> Finding | None:
+    if inv.has("-s", "--seconds") and not inv.has("-c", "--count"):
+        return approval("free -s without -c repeats until the timeout")
+    return None
+
+
+def iotop_check(inv: Invocation) -> Finding | None:
+    if not inv.has("-b", "--batch"):
+        return deny("iotop without -b is interactive (no terminal here); use `-b -n 1`")
+    iterations = option_int(inv, "-n", "--iter")
+    if iterations is None or iterations > 5:
+        return approval("iotop -b needs -n of at most 5")
+    return None
+
+
+def slabtop_check(inv: Invocation) -> Finding | None:
+    if not inv.has("-o", "--once"):
+        return deny("slabtop without -o is interactive (no terminal here); use `slabtop -o`")
+    return None
+
+
+# -- text filters with embedded programs ---------------------------------------------------------
+
+
+def sed_check(inv: Invocation) -> Finding | None:
+    scripts = inv.values("-e", "--expression")
+    if inv.has("-f", "--file"):
+        return approval("sed -f: the script file's commands cannot be checked")
+    if not scripts:
+        if not inv.positionals:
+            return approval("sed without a script")
+        scripts = [inv.positionals[0]]
+    return worst(sed_script_finding(script) for script in scripts)
+
+
+def awk_check(inv: Invocation) -> Finding | None:
+    if any(value.lower().startswith(("e", "f", "i")) for value in inv.values("-W")):
+        return approval("awk -W exec/file/interactive: program not checked")
+    programs = inv.values("-e", "--source")
+    if inv.has("-f", "--file", "-E", "--exec"):
+        return approval("awk -f: the program file cannot be checked")
+    if not programs:
+        if not inv.positionals:
+            return approval("awk without a program")
+        programs = [inv.positionals[0]]
+    return worst(awk_program_finding(program) for program in programs)
+
+
+_FIND_ACTIONS = {
+    "-delete": "deletes files",
+    "-exec": "runs a command per file",
+    "-execdir": "runs a command per file",
+    "-ok": "runs a command per file",
+    "-okdir": "runs a command per file",
+    "-fprint": "writes a file",
+    "-fprint0": "writes a file",
+    "-fprintf": "writes a file",
+    "-fls": "writes a file",
+}
+
+
+def find_check(inv: Invocation) -> Finding | None:
+    for arg in inv.args:
+        if arg in _FIND_ACTIONS:
+            return deny(f"find {arg} {_FIND_ACTIONS[arg]}")
+        if arg.startswith(("-exec", "-ok", "-fprint", "-fls", "-delete")):
+            return deny(f"find {arg}: a find action that runs commands, writes or deletes")
+    return None
+
+
+# -- system state: read forms only ---------------------------------------------------------------
+
+
+def sysctl_check(inv: Invocation) -> Finding | None:
+    if any("=" in p for p in inv.positionals):
+        return deny("sysctl key=value sets a kernel parameter")
+    return None
+
+
+def date_check(inv: Invocation) -> Finding | None:
+    for operand in inv.positionals:
+        if not operand.startswith("+"):
+            return deny(f"date {operand}: a date operand sets the system clock")
+    return None
+
+
+def mount_check(inv: Invocation) -> Finding | None:
+    listing = {"-l", "--show-labels", "-t", "--types", "-h", "--help", "-V", "--version"}
+    if inv.positionals or any(o.name not in listing for o in inv.options):
+        return deny("mount with arguments mounts or remounts a filesystem; use `findmnt`")
+    return None
+
+
+def list_only_check(*allowed: str, reason: str) -> Check:
+    def check(inv: Invocation) -> Finding | None:
+        if not inv.options or any(o.name not in allowed for o in inv.options):
+            return deny(f"{inv.program}: {reason}")
+        return None
+
+    return check
+
+
+def crontab_check(inv: Invocation) -> Finding | None:
+    if inv.has("-l") and not inv.positionals and all(o.name in {"-l", "-u"} for o in inv.options):
+        return None
+    return deny("crontab other than -l installs, edits or removes scheduled jobs")
+
+
+def hostnamectl_check(inv: Invocation) -> Finding | None:
+    if not inv.positionals:
+        return None
+    verb, rest = inv.positionals[0], inv.positionals[1:]
+    if verb == "status":
+        return None
+    if verb in {"hostname", "icon-name", "chassis", "deployment", "location"} and not rest:
+        return None
+    return deny(f"hostnamectl {verb}: changes the host's identity")
+
+
+def service_check(inv: Invocation) -> Finding | None:
+    if inv.has("--status-all") and not inv.positionals:
+        return None
+    if len(inv.positionals) == 2 and inv.positionals[1] == "status":
+        return None
+    if len(inv.positionals) >= 2:
+        return deny(f"service {inv.positionals[1]}: starts, stops or changes a service")
+    return approval("service: only `service NAME status` and `--status-all` are read-only")
+
+
+_ETHTOOL_READ = {
+    "-a",
+    "-c",
+    "-d",
+    "-e",
+    "-g",
+    "-i",
+    "-k",
+    "-l",
+    "-m",
+    "-n",
+    "-P",
+    "-S",
+    "-T",
+    "-u",
+    "-x",
+    "--show-pause",
+    "--show-coalesce",
+    "--register-dump",
+    "--eeprom-dump",
+    "--show-ring",
+    "--driver",
+    "--show-features",
+    "--show-offload",
+    "--show-channels",
+    "--dump-module-eeprom",
+    "--module-info",
+    "--show-nfc",
+    "--show-ntuple",
+    "--show-permaddr",
+    "--statistics",
+    "--show-time-stamping",
+    "--show-rxfh-indir",
+    "--show-rxfh",
+    "--show-eee",
+    "--show-fec",
+    "--show-priv-flags",
+    "--phy-statistics",
+    "--json",
+    "--debug",
+    "-h",
+    "--help",
+    "--version",
+    "--all-groups",
+    "--groups",
+}
+
+
+def ethtool_check(inv: Invocation) -> Finding | None:
+    for option in inv.options:
+        if option.name not in _ETHTOOL_READ:
+            return deny(f"ethtool {option.name}: changes, resets or tests the interface")
+    if len(inv.positionals) > 1:
+        return approval("ethtool: extra arguments after the device")
+    return None
+
+
+def ifconfig_check(inv: Invocation) -> Finding | None:
+    if len(inv.positionals) > 1:
+        return deny("ifconfig with settings changes an interface")
+    return None
+
+
+def route_check(inv: Invocation) -> Finding | None:
+    if inv.positionals and inv.positionals[0] in {"add", "del", "delete", "flush"}:
+        return deny(f"route {inv.positionals[0]} changes the routing table")
+    if inv.positionals:
+        return approval("route: only listing (`route -n`) is known read-only")
+    return None
+
+
+def arp_check(inv: Invocation) -> Finding | None:
+    if inv.has("-s", "--set", "-d", "--delete", "-f", "--file"):
+        return deny("arp -s/-d/-f changes the neighbour table")
+    return None
+
+
+def conntrack_check(inv: Invocation) -> Finding | None:
+    if inv.has("-D", "--delete", "-F", "--flush", "-I", "--create", "-U", "--update"):
+        return deny("conntrack -D/-F/-I/-U changes connection tracking state")
+    if inv.has("-E", "--event"):
+        return approval("conntrack -E follows events until the timeout")
+    if inv.has("-L", "--dump", "-S", "--stats", "-C", "--count", "-G", "--get"):
+        return None
+    return approval("conntrack: only -L, -S, -C and -G are known read-only")
+
+
+_CONTAINER_READ = {"ps", "images", "info", "version", "top", "stats", "logs", "events", "port"}
+_CONTAINER_WRITE = {
+    "run",
+    "exec",
+    "rm",
+    "rmi",
+    "kill",
+    "stop",
+    "start",
+    "restart",
+    "pause",
+    "unpause",
+    "cp",
+    "commit",
+    "build",
+    "push",
+    "pull",
+    "load",
+    "save",
+    "import",
+    "export",
+    "create",
+    "update",
+    "prune",
+    "attach",
+    "rename",
+    "tag",
+    "login",
+    "logout",
+    "system",
+    "volume",
+    "network",
+    "container",
+    "image",
+    "compose",
+    "swarm",
+    "service",
+    "stack",
+    "secret",
+    "plugin",
+    "wait",
+}
+
+
+def container_check(inv: Invocation) -> Finding | None:
+    if not inv.positionals:
+        return approval(f"{inv.program} without a subcommand")
+    verb = inv.positionals[0]
+    if verb in _CONTAINER_WRITE:
+        return deny(f"{inv.program} {verb}: runs, changes or moves containers or images")
+    if verb not in _CONTAINER_READ:
+        return approval(f"{inv.program} {verb}: not a known read-only subcommand")
+    if verb in {"logs", "events"} and inv.has("-f", "--follow"):
+        return approval(f"{inv.program} {verb} -f follows until the timeout")
+    if verb == "events" and not inv.has("--until"):
+        return approval(f"{inv.program} events without --until follows until the timeout")
+    if verb == "stats" and not inv.has("--no-stream"):
+        return approval(f"{inv.program} stats without --no-stream runs until the timeout")
+    return None
+
+
+_KUBECTL_WRITE = {
+    "exec",
+    "delete",
+    "apply",
+    "create",
+    "replace",
+    "patch",
+    "edit",
+    "scale",
+    "rollout",
+    "drain",
+    "cordon",
+    "uncordon",
+    "taint",
+    "label",
+    "annotate",
+    "run",
+    "cp",
+    "port-forward",
+    "proxy",
+    "attach",
+    "debug",
+    "set",
+    "autoscale",
+    "expose",
+    "certificate",
+}
+
+
+def kubectl_check(inv: Invocation) -> Finding | None:
+    verb = inv.positionals[0] if inv.positionals else ""
+    if verb in _KUBECTL_WRITE:
+        return deny(f"kubectl {verb}: changes the cluster or runs code in it")
+    return approval("kubectl reaches the cluster API with this host's credentials")
+
+
+def trace_check(inv: Invocation) -> Finding | None:
+    if inv.has("-o", "--output"):
+        return deny(f"{inv.program} -o writes a file")
+    if any(token in v for v in inv.values("-e") for token in ("inject", "fault", "kill")):
+        return deny(f"{inv.program} -e inject/fault tampers with the traced process")
+    if inv.positionals:
+        return deny(f"{inv.program} COMMAND runs another command (wrapper)")
+    return approval(f"{inv.program} -p slows the traced process a lot and shows its data")
+
+
+def tcpdump_check(inv: Invocation) -> Finding | None:
+    if inv.has("-w", "-z", "-W", "-C", "-G"):
+        return deny("tcpdump -w/-z writes capture files or runs a command on them")
+    return approval("tcpdump captures packet contents (may include secrets)")
+
+
+def perf_check(inv: Invocation) -> Finding | None:
+    verb = inv.positionals[0] if inv.positionals else ""
+    if verb in {"record", "script", "probe", "inject", "archive", "buildid-cache", "daemon"}:
+        return deny(f"perf {verb}: writes files, creates probes or runs scripts")
+    if inv.has("-o", "--output"):
+        return deny("perf -o writes a file")
+    return approval("perf samples or wraps processes; needs a human's approval")
+
+
+def bpftrace_check(inv: Invocation) -> Finding | None:
+    if inv.has("--unsafe", "-c", "-o"):
+        return deny("bpftrace --unsafe/-c/-o runs commands or writes files")
+    return approval("bpftrace runs an arbitrary kernel program; use the probe catalog instead")
+
+
+def openssl_check(inv: Invocation) -> Finding | None:
+    if any(o.name in {"-out", "-keyout"} for o in inv.options) or "-out" in inv.args:
+        return deny("openssl -out writes a file")
+    return approval("openssl can connect out and handle keys; needs a human's approval")
+
+
+def compression_check(inv: Invocation) -> Finding | None:
+    if inv.has("-c", "--stdout", "--to-stdout", "-t", "--test", "-l", "--list"):
+        return None
+    return deny(f"{inv.program} without -c compresses or decompresses in place (writes, deletes)")
+
+
+def tar_check(inv: Invocation) -> Finding | None:
+    joined = " ".join(inv.args)
+    if any(
+        token in joined
+        for token in ("--to-command", "--use-compress", "-I", "checkpoint-action", "--info-script")
+    ):
+        return deny("tar option runs a command")
+    first = inv.args[0] if inv.args else ""
+    letters = first.lstrip("-") if first and not first.startswith("--") else ""
+    listing = "t" in letters or inv.has("-t", "--list")
+    if any(c in letters for c in "xcruA") or inv.has(
+        "-x", "-c", "-r", "-u", "--extract", "--create", "--append", "--delete", "--update"
+    ):
+        return deny("tar extract/create/append writes files")
+    if listing:
+        return None
+    return approval("tar: only listing (-t) is known read-only")
+
+
+def dpkg_check(inv: Invocation) -> Finding | None:
+    read = {"-l", "--list", "-L", "--listfiles", "-s", "--status", "-S", "--search", "-p"}
+    read |= {"--print-avail", "--get-selections", "--print-architecture", "--version", "-V"}
+    read |= {"--verify", "--audit", "-C", "--help"}
+    if inv.options and all(o.name in read for o in inv.options):
+        return None
+    return deny("dpkg other than listing or querying installs, removes or configures packages")
+
+
+def rpm_check(inv: Invocation) -> Finding | None:
+    if inv.args and (inv.args[0].startswith("-q") or inv.args[0] in {"--query", "-V", "--verify"}):
+        if inv.has("--setperms", "--setugids", "--restore"):
+            return deny("rpm --setperms/--restore changes files")
+        return None
+    return deny("rpm other than -q installs, erases or changes packages")
+
+
+def prlimit_check(inv: Invocation) -> Finding | None:
+    if inv.positionals:
+        return deny("prlimit COMMAND runs another command (wrapper)")
+    if any("=" in o.name for o in inv.options) or any(
+        o.value for o in inv.options if o.name != "-p"
+    ):
+        return deny("prlimit with a value changes a process's limits")
+    return None
+
+
+def numactl_check(inv: Invocation) -> Finding | None:
+    if inv.has("-H", "--hardware", "-s", "--show") and not inv.positionals:
+        return None
+    return deny("numactl with a command runs another command (wrapper)")
+
+
+def lsof_check(inv: Invocation) -> Finding | None:
+    if inv.has("-r") or any(p.startswith("+r") for p in inv.positionals):
+        return approval("lsof -r/+r repeats until the timeout")
+    return None
+
+
+def hwclock_check(inv: Invocation) -> Finding | None:
+    read = {"-r", "--show", "--get", "--verbose", "-v", "--test", "--utc", "-u", "--localtime"}
+    read |= {"--help", "-h", "-V", "--version", "--debug"}
+    if all(o.name in read for o in inv.options):
+        return None
+    return deny("hwclock other than --show sets the hardware or system clock")
+
+
+def firewall_cmd_check(inv: Invocation) -> Finding | None:
+    for option in inv.options:
+        name = option.name
+        if name.startswith(("--list-", "--get-", "--query-", "--info-")) or name in {
+            "--state",
+            "--zone",
+            "--permanent",
+            "--help",
+            "--version",
+        }:
+            continue
+        return deny(f"firewall-cmd {name}: changes the firewall")
+    return None
+
+
+def ufw_check(inv: Invocation) -> Finding | None:
+    if inv.positionals and inv.positionals[0] in {"status", "show", "version"}:
+        return None
+    verb = inv.positionals[0] if inv.positionals else ""
+    return deny(f"ufw {verb}: changes the firewall")
