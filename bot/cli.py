@@ -1,7 +1,8 @@
-"""The `bpfsleuth` entry point: assembles each package's commands.
+"""The `bpfsleuth` entry point: assembles each package's commands, plus the Slack bot's.
 
 Each package's `cli` module imports only typer at import time, so `bpfsleuth probes ...` never
-imports Slack and `bpfsleuth doctor` never imports bcc until it measures.
+imports Slack and `bpfsleuth doctor` never imports bcc until it measures. Slack is imported only
+inside the `bot` command.
 """
 
 from __future__ import annotations
@@ -9,6 +10,36 @@ from __future__ import annotations
 import typer
 
 from worker import cli as worker_cli
+
+bot_app = typer.Typer(no_args_is_help=False)
+
+
+@bot_app.command()
+def bot(
+    http: bool = typer.Option(
+        False, "--http", help="Serve Slack's HTTP requests (needs SLACK_SIGNING_SECRET)."
+    ),
+    port: int = typer.Option(3000, "--port", help="HTTP mode: port to listen on."),
+    bind: str = typer.Option("0.0.0.0", "--bind", help="HTTP mode: address to listen on."),  # noqa: S104
+    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
+) -> None:
+    """Run the Slack bot: Socket Mode by default (SLACK_APP_TOKEN), or --http."""
+    import logging
+
+    from bot.runner import run_bot
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        run_bot(http=http, bind=bind, port=port)
+    except Exception as exc:  # config errors and unreachable services end with a clear line
+        from bot.app import BotConfigError
+
+        if isinstance(exc, BotConfigError):
+            typer.echo(f"bpfsleuth bot: {exc}", err=True)
+            raise typer.Exit(2) from None
+        raise
 
 
 def build_app() -> typer.Typer:
@@ -19,6 +50,8 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
     )
     for command in worker_cli.app.registered_commands:
+        app.registered_commands.append(command)
+    for command in bot_app.registered_commands:
         app.registered_commands.append(command)
     return app
 

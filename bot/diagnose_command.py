@@ -1,0 +1,111 @@
+"""`/diagnose` text -> one command model, or a `CommandError` whose message a person can act on.
+
+Forms: `help`, `hosts`, `handoff`, and `[host,host] <symptom>`. A first word is read as hosts
+when it holds a comma (`web-1,web-2`), is bracketed (`[web-1]`) or names a live host; otherwise
+the whole text is the symptom and the default hosts are used.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+HOST_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+MIN_SYMPTOM = 3
+MAX_SYMPTOM = 2000
+MAX_HOSTS = 16
+_HOST_RE = re.compile(HOST_PATTERN)
+EXAMPLE = "/diagnose web-1 app randomly fails to connect to the database"
+
+
+class CommandError(ValueError):
+    """What is wrong with the text, phrased for the person who typed it."""
+
+
+class HelpCommand(BaseModel):
+    kind: Literal["help"] = "help"
+
+
+class HostsCommand(BaseModel):
+    kind: Literal["hosts"] = "hosts"
+
+
+class HandoffCommand(BaseModel):
+    kind: Literal["handoff"] = "handoff"
+
+
+class InvestigateCommand(BaseModel):
+    kind: Literal["investigate"] = "investigate"
+    hosts: list[Annotated[str, Field(pattern=HOST_PATTERN)]] = Field(
+        default_factory=list, max_length=MAX_HOSTS, description="Empty: the default hosts."
+    )
+    symptom: str = Field(min_length=MIN_SYMPTOM, max_length=MAX_SYMPTOM)
+
+
+DiagnoseCommand = Annotated[
+    HelpCommand | HostsCommand | HandoffCommand | InvestigateCommand,
+    Field(discriminator="kind"),
+]
+
+_KEYWORDS: dict[str, HelpCommand | HostsCommand | HandoffCommand] = {
+    "help": HelpCommand(),
+    "hosts": HostsCommand(),
+    "handoff": HandoffCommand(),
+}
+
+
+def _split_hosts(word: str) -> list[str]:
+    return [part.strip() for part in word.strip("[]").split(",") if part.strip()]
+
+
+def parse_diagnose(
+    text: str, known_hosts: Collection[str] = ()
+) -> HelpCommand | HostsCommand | HandoffCommand | InvestigateCommand:
+    """Parse what followed `/diagnose`. `known_hosts` are the live hosts, when known."""
+    stripped = " ".join(text.split())
+    if not stripped:
+        raise CommandError(f"Say what is wrong, e.g. `{EXAMPLE}`. `/diagnose help` lists the rest.")
+    first, _, rest = stripped.partition(" ")
+    keyword = _KEYWORDS.get(first.lower())
+    if keyword is not None:
+        if rest:
+            raise CommandError(f"`{first.lower()}` takes nothing after it (got `{rest[:40]}`).")
+        return keyword
+    explicit = "," in first or (first.startswith("[") and first.endswith("]"))
+    if explicit or first in known_hosts:
+        hosts = _split_hosts(first)
+        symptom = rest
+        bad = [host for host in hosts if not _HOST_RE.match(host)]
+        if not hosts or bad:
+            raise CommandError(
+                f"`{first[:60]}` is not a list of host names; write them like `web-1,web-2`."
+            )
+        if len(set(hosts)) != len(hosts):
+            raise CommandError("A host is named twice.")
+        if len(hosts) > MAX_HOSTS:
+            raise CommandError(f"At most {MAX_HOSTS} hosts per investigation.")
+        if known_hosts:
+            unknown = [host for host in hosts if host not in known_hosts]
+            if unknown:
+                live = ", ".join(sorted(known_hosts)[:20])
+                raise CommandError(
+                    f"No live host named {', '.join(f'`{h}`' for h in unknown)}. "
+                    f"Live hosts: {live}. `/diagnose hosts` shows them all."
+                )
+        if not symptom:
+            raise CommandError(f"Say what is wrong after the hosts, e.g. `{EXAMPLE}`.")
+    else:
+        hosts, symptom = [], stripped
+    if len(symptom) < MIN_SYMPTOM:
+        raise CommandError(f"`{symptom}` is too short to investigate; describe the symptom.")
+    if len(symptom) > MAX_SYMPTOM:
+        raise CommandError(
+            f"The symptom is {len(symptom)} characters; keep it under {MAX_SYMPTOM}."
+        )
+    try:
+        return InvestigateCommand(hosts=hosts, symptom=symptom)
+    except ValidationError as exc:  # pragma: no cover - the checks above come first
+        raise CommandError(str(exc.errors()[0]["msg"])) from None

@@ -1,0 +1,148 @@
+"""The bot's one door into the worker side: start, look up, and steer investigations.
+
+Everything here is a Redis read or a Celery enqueue (through `worker.distributed`); nothing
+runs a command or a probe. Heavy imports (Celery) happen on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from bot.views.models import HostRow
+
+if TYPE_CHECKING:
+    from worker.distributed import Runtime
+    from worker.loop.investigation import Investigation
+    from worker.protocol import PlanResult
+    from worker.registry import HostRecord
+
+
+class GatewayError(RuntimeError):
+    """Something the person should be told (no such host, Redis away); message is for them."""
+
+
+def host_row(record: HostRecord, now: float | None = None) -> HostRow:
+    caps = record.capabilities
+    return HostRow(
+        name=record.name,
+        kernel=caps.kernel,
+        program_types=[kind for kind, ok in sorted(caps.program_types.items()) if ok],
+        missing=[kind for kind, ok in sorted(caps.program_types.items()) if not ok],
+        last_seen_s=record.age_s(now),
+    )
+
+
+def approval_key(investigation_id: str, command_id: str) -> str:
+    """Where a decision on one command waits for the host-side approver to read it."""
+    from worker.celery_config import KEY_PREFIX
+
+    return f"{KEY_PREFIX}:approval:{investigation_id}:{command_id}"
+
+
+class WorkerGateway:
+    def __init__(self, redis_url: str) -> None:
+        self.redis_url = redis_url
+
+    @cached_property
+    def runtime(self) -> Runtime:
+        from worker.distributed import build_runtime
+        from worker.settings import WorkerSettings
+
+        return build_runtime(WorkerSettings(REDIS_URL=self.redis_url))
+
+    def warm_up(self) -> None:
+        """Build the runtime and open the broker connection before the first request."""
+        rt = self.runtime
+        rt.store.ping()
+        with rt.app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1)
+
+    def live_hosts(self) -> list[HostRow]:
+        from worker.store import StoreUnavailable
+
+        try:
+            records = self.runtime.registry.live_hosts()
+        except StoreUnavailable as exc:
+            raise GatewayError(f"Cannot reach Redis to list hosts: {exc}") from exc
+        now = time.time()
+        return [host_row(record, now) for record in records]
+
+    def start(self, symptom: str, hosts: list[str], asked_by: str) -> str:
+        """Store a new investigation and enqueue its first step; returns its id."""
+        from worker.distributed import start_investigation
+        from worker.registry import HostNotLive
+        from worker.store import StoreError
+
+        try:
+            inv = start_investigation(self.runtime, symptom, hosts, asked_by=asked_by)
+        except HostNotLive as exc:
+            raise GatewayError(str(exc)) from exc
+        except StoreError as exc:
+            raise GatewayError(f"Cannot start: {exc}") from exc
+        return inv.id
+
+    def load(self, investigation_id: str) -> Investigation | None:
+        from worker.store import InvestigationNotFound
+
+        try:
+            return self.runtime.store.load(investigation_id).investigation
+        except InvestigationNotFound:
+            return None
+
+    def record_decision(
+        self,
+        investigation_id: str,
+        command_id: str,
+        *,
+        approved: bool,
+        by: str,
+        step: int,
+        host: str,
+    ) -> bool:
+        """Write the decision where the host-side approver polls, and to the audit stream.
+
+        Returns False when a decision was already recorded (the first one stands).
+        """
+        from worker.store import AuditEntry
+
+        rt = self.runtime
+        decision = json.dumps({"approved": approved, "by": by, "at": time.time()})
+        first = bool(
+            rt.store.client.set(
+                approval_key(investigation_id, command_id), decision, nx=True, ex=rt.store.ttl_s
+            )
+        )
+        if first:
+            rt.store.audit(
+                AuditEntry(
+                    investigation_id=investigation_id,
+                    step=step,
+                    host=host,
+                    kind="command",
+                    id=command_id,
+                    argv="",
+                    verdict="approved" if approved else "denied",
+                    ran=False,
+                    approved_by=by if approved else "",
+                    asked_by=by,
+                    error="" if approved else f"denied by {by}",
+                )
+            )
+        return first
+
+    def step_results(self, investigation_id: str, step: int) -> list[PlanResult]:
+        """The per-host results of a closed step (empty while it is open or when unknown)."""
+        outcome = self.runtime.store.step_outcome(investigation_id, step)
+        if outcome is not None:
+            return outcome.results
+        inv = self.load(investigation_id)
+        return inv.results_of(step) if inv is not None else []
+
+    def follow_up(
+        self, investigation_id: str, question: str, *, asked_by: str, new_step: bool = False
+    ) -> None:
+        """Continue an investigation with a question from its thread."""
+        raise GatewayError("follow-ups are not wired to the worker yet")

@@ -1,0 +1,109 @@
+"""`/diagnose`: parse, check, enqueue, and acknowledge with an ephemeral reply (< 3 s).
+
+The ack runs before the HTTP response (process_before_response): parsing, a Redis read or two
+and the broker enqueue. Anything that calls Slack's Web API happens after, in the lazy part.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, BoltContext
+
+from bot.diagnose_command import (
+    CommandError,
+    HandoffCommand,
+    HelpCommand,
+    HostsCommand,
+    InvestigateCommand,
+    parse_diagnose,
+)
+from bot.gateway import GatewayError
+from bot.handoff import post_handoff
+from bot.services import BotServices, services_of
+from bot.threads import SlackThread
+from bot.views.blocks import SlackMessage
+from bot.views.help import error_message, help_message, notice_message
+from bot.views.hosts import hosts_message
+from bot.views.mrkdwn import escape
+
+
+def _reply(ack: Ack, message: SlackMessage) -> None:
+    ack(response_type="ephemeral", **message.as_kwargs())
+
+
+def _live_host_names(services: BotServices) -> list[str]:
+    try:
+        return [host.name for host in services.gateway.live_hosts()]
+    except GatewayError:
+        return []
+
+
+def _running_in_channel(services: BotServices, channel_id: str) -> list[str]:
+    active = services.threads.active()
+    return [i for i in services.threads.in_channel(channel_id, limit=100) if i in active]
+
+
+def _start(services: BotServices, command: dict[str, Any], parsed: InvestigateCommand) -> str:
+    """Start the investigation; returns the ephemeral text. Raises GatewayError/CommandError."""
+    settings = services.settings
+    channel_id = str(command["channel_id"])
+    user_id = str(command["user_id"])
+    running = _running_in_channel(services, channel_id)
+    if len(running) >= settings.max_per_channel:
+        ids = ", ".join(f"`{i}`" for i in running)
+        raise CommandError(
+            f"This channel already has {len(running)} investigations running ({ids}); "
+            f"the limit is {settings.max_per_channel} (BPFSLEUTH_MAX_PER_CHANNEL). "
+            "Wait for one to finish, or continue one in its thread."
+        )
+    hosts = parsed.hosts or settings.default_hosts or sorted(_live_host_names(services))
+    if not hosts:
+        raise CommandError(
+            "No live hosts to investigate on. Start a worker on each host "
+            "(`bpfsleuth worker`), then try again; `/diagnose hosts` lists them."
+        )
+    investigation_id = services.gateway.start(parsed.symptom, hosts, asked_by=f"slack:{user_id}")
+    services.threads.register(
+        SlackThread(
+            investigation_id=investigation_id,
+            channel_id=channel_id,
+            requested_by=user_id,
+            symptom=parsed.symptom,
+            hosts=hosts,
+        )
+    )
+    return (
+        f":mag: Investigation `{investigation_id}` started on {escape(', '.join(hosts))}. "
+        "I'm posting it in this channel; every step follows in its thread."
+    )
+
+
+def acknowledge_diagnose(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
+    services = services_of(context)
+    text = str(command.get("text") or "")
+    try:
+        parsed = parse_diagnose(text, _live_host_names(services))
+        if isinstance(parsed, HelpCommand):
+            _reply(ack, help_message())
+        elif isinstance(parsed, HostsCommand):
+            _reply(ack, hosts_message(services.gateway.live_hosts()))
+        elif isinstance(parsed, HandoffCommand):
+            _reply(ack, notice_message(":clipboard: Writing a handoff summary for this channel…"))
+        else:
+            _reply(ack, notice_message(_start(services, command, parsed)))
+    except (CommandError, GatewayError) as exc:
+        _reply(ack, error_message(escape(str(exc)) if isinstance(exc, GatewayError) else str(exc)))
+
+
+def follow_through_diagnose(command: dict[str, Any], context: BoltContext) -> None:
+    """After the ack: the parts that call Slack (the handoff post)."""
+    services = services_of(context)
+    try:
+        parsed = parse_diagnose(str(command.get("text") or ""))
+    except CommandError:
+        return
+    if isinstance(parsed, HandoffCommand):
+        post_handoff(
+            services, channel_id=str(command["channel_id"]), requested_by=str(command["user_id"])
+        )

@@ -1,0 +1,313 @@
+"""The progress consumer: a thread in the bot process that renders ProgressEvents to Slack.
+
+Why a thread here rather than a Celery task on the control queue: the bot is the only process
+that holds the Slack token and knows Slack (arrows point bot -> worker, never back); rendering
+needs per-message state (which message shows which step, when it was last updated) that a
+thread keeps between events, so updates can be throttled and coalesced; and it reads the
+store's per-investigation progress streams (Redis XREAD), which survive a bot restart: the
+cursor of each thread is persisted, so a restarted bot resumes where it stopped. One consumer
+runs at a time (a Redis lease), so two bot replicas do not post twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from typing import TYPE_CHECKING, Any, cast
+
+from bot.approvals import ApprovalBoard, PostedApproval
+from bot.outputs import step_outputs_text
+from bot.progress_state import Effect, StepMessage, ThreadRender, apply
+from bot.services import STATE_TTL_S, BotServices
+from bot.threads import PREFIX, WAKE_STREAM, SlackThread
+from bot.views.approval import approval_message
+from bot.views.blocks import SlackMessage, context, finish
+from bot.views.investigation import root_message
+from bot.views.models import InvestigationHeader
+from bot.views.mrkdwn import escape
+from bot.views.resolution import resolution_message
+from bot.views.step import step_message
+
+if TYPE_CHECKING:
+    from slack_sdk.web import SlackResponse
+
+log = logging.getLogger(__name__)
+LEASE_KEY = f"{PREFIX}:consumer"
+LEASE_S = 15
+INLINE_OUTPUT_CHARS = 1200
+
+
+def _render_key(investigation_id: str) -> str:
+    return f"{PREFIX}:render:{investigation_id}"
+
+
+class ProgressConsumer:
+    def __init__(self, services: BotServices, *, approval_timeout_s: float | None = None) -> None:
+        self.services = services
+        self.approval_timeout_s = approval_timeout_s
+        self.redis = services.redis
+        self.client = services.client
+        self.threads = services.threads
+        self.approvals = ApprovalBoard(services)
+        self.interval_s = services.settings.update_interval_s
+        self._renders: dict[str, ThreadRender] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._owner = uuid.uuid4().hex
+        self._wake_cursor = "$"
+
+    # lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="slack-progress", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.redis.eval(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
+            "return 0",
+            1,
+            LEASE_KEY,
+            self._owner,
+        )
+
+    def _hold_lease(self) -> bool:
+        if self.redis.set(LEASE_KEY, self._owner, nx=True, ex=LEASE_S):
+            return True
+        if self.redis.get(LEASE_KEY) == self._owner:
+            self.redis.expire(LEASE_KEY, LEASE_S)
+            return True
+        return False
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if not self._hold_lease():
+                    self._stop.wait(1.0)
+                    continue
+                self.poll_once()
+            except Exception:  # keep rendering other threads whatever one of them does
+                log.exception("progress consumer iteration failed")
+                self._stop.wait(1.0)
+
+    # one iteration --------------------------------------------------------------------
+    def poll_once(self, block_ms: int = 500) -> None:
+        from worker.store import Store
+
+        active = sorted(self.threads.active())
+        for investigation_id in active:
+            self._ensure_root(investigation_id)
+        streams: dict[str, str] = {WAKE_STREAM: self._wake_cursor}
+        for investigation_id in active:
+            render = self._render(investigation_id)
+            if self.threads.get(investigation_id) is not None:
+                streams[Store.progress_key(investigation_id)] = render.cursor
+        wait = self._next_flush_in()
+        block = block_ms if wait is None else max(1, min(block_ms, int(wait * 1000)))
+        reply = cast(list[Any], self.redis.xread(streams, count=200, block=block) or [])  # type: ignore[arg-type]
+        for stream, entries in reply:
+            if stream == WAKE_STREAM:
+                self._wake_cursor = entries[-1][0]
+                continue
+            investigation_id = stream.removeprefix("bpfsleuth:inv:").removesuffix(":progress")
+            for entry_id, fields in entries:
+                self._handle(investigation_id, entry_id, fields.get("event", ""))
+        self._flush(force=False)
+
+    def _render(self, investigation_id: str) -> ThreadRender:
+        render = self._renders.get(investigation_id)
+        if render is None:
+            raw = cast(str | None, self.redis.get(_render_key(investigation_id)))
+            render = (
+                ThreadRender.model_validate_json(raw)
+                if raw
+                else ThreadRender(investigation_id=investigation_id)
+            )
+            self._renders[investigation_id] = render
+        return render
+
+    def _save(self, render: ThreadRender) -> None:
+        self.redis.set(
+            _render_key(render.investigation_id), render.model_dump_json(), ex=STATE_TTL_S
+        )
+
+    def _ensure_root(self, investigation_id: str) -> SlackThread | None:
+        thread = self.threads.get(investigation_id)
+        if thread is None or thread.thread_ts is not None:
+            return thread
+        header = InvestigationHeader(
+            investigation_id=investigation_id,
+            symptom=thread.symptom,
+            hosts=thread.hosts,
+            requested_by=thread.requested_by,
+        )
+        reply = self._post(thread.channel_id, None, root_message(header))
+        if reply is None:
+            return None
+        return self.threads.set_root(investigation_id, str(reply["ts"]))
+
+    def _handle(self, investigation_id: str, entry_id: str, payload: str) -> None:
+        from pydantic import TypeAdapter, ValidationError
+
+        from worker.loop.events import ProgressEvent
+
+        render = self._render(investigation_id)
+        thread = self._ensure_root(investigation_id)
+        if thread is None or thread.thread_ts is None:
+            return  # retried on the next pass: the cursor did not move
+        try:
+            event = TypeAdapter(ProgressEvent).validate_json(payload)
+        except ValidationError as exc:
+            log.warning("unreadable progress event %s of %s: %s", entry_id, investigation_id, exc)
+            render.cursor = entry_id
+            self._save(render)
+            return
+        effects = apply(
+            render,
+            event,
+            hosts=thread.hosts,
+            started_at=thread.started_at,
+            approval_timeout_s=self.approval_timeout_s,
+        )
+        for effect in effects:
+            self._carry_out(thread, render, effect)
+        render.cursor = entry_id
+        self._save(render)
+
+    # effects --------------------------------------------------------------------------
+    def _carry_out(self, thread: SlackThread, render: ThreadRender, effect: Effect) -> None:
+        assert thread.thread_ts is not None
+        if effect.kind == "post_step":
+            message = render.steps[effect.step]
+            reply = self._post(thread.channel_id, thread.thread_ts, step_message(message.view))
+            if reply is not None:
+                message.ts = str(reply["ts"])
+                message.last_update = time.monotonic()
+        elif effect.kind == "update_step":
+            pass  # coalesced: `_flush` sends at most one update per interval
+        elif effect.kind == "close_step":
+            self._close_step(thread, render, effect.step)
+        elif effect.kind == "post_approval" and effect.approval is not None:
+            reply = self._post(
+                thread.channel_id, thread.thread_ts, approval_message(effect.approval)
+            )
+            if reply is not None:
+                self.approvals.remember(
+                    PostedApproval(
+                        channel_id=thread.channel_id, ts=str(reply["ts"]), view=effect.approval
+                    )
+                )
+        elif effect.kind == "expire_approval":
+            self.approvals.expire(render.investigation_id, effect.command_id)
+        elif effect.kind == "post_notice":
+            self._post(
+                thread.channel_id,
+                thread.thread_ts,
+                finish(effect.text, [context(f":information_source: {escape(effect.text)}")]),
+            )
+        elif effect.kind == "post_resolution" and effect.resolution is not None:
+            view = effect.resolution.model_copy(update={"symptom": thread.symptom})
+            self._post(thread.channel_id, thread.thread_ts, resolution_message(view))
+            header = InvestigationHeader(
+                investigation_id=render.investigation_id,
+                symptom=thread.symptom,
+                hosts=thread.hosts,
+                requested_by=thread.requested_by,
+                status="resolved",
+                step=effect.step,
+                root_cause=view.root_cause,
+            )
+            self._update(thread.channel_id, thread.thread_ts, root_message(header))
+            self.threads.retire(render.investigation_id)
+
+    def _close_step(self, thread: SlackThread, render: ThreadRender, step: int) -> None:
+        """A step is over: final update of its message, and its outputs inline or as a file."""
+        message = render.steps.get(step)
+        if message is None:
+            return
+        text = step_outputs_text(self.services.gateway, render.investigation_id, step)
+        if len(text) > INLINE_OUTPUT_CHARS:
+            title = f"Step {step} outputs ({render.investigation_id})"
+            if self._upload(thread, title, f"step-{step}-outputs.txt", text):
+                message.view.outputs_file = title
+        else:
+            message.view.outputs = text
+        message.dirty = True
+        self._send_update(thread, message)
+
+    # throttled updates -----------------------------------------------------------------
+    def _next_flush_in(self) -> float | None:
+        now = time.monotonic()
+        waits = [
+            max(0.0, message.last_update + self.interval_s - now)
+            for render in self._renders.values()
+            for message in render.steps.values()
+            if message.dirty and message.ts
+        ]
+        return min(waits) if waits else None
+
+    def _flush(self, *, force: bool) -> None:
+        now = time.monotonic()
+        for investigation_id, render in list(self._renders.items()):
+            thread = None
+            for message in render.steps.values():
+                if not (message.dirty and message.ts):
+                    continue
+                if not force and now - message.last_update < self.interval_s:
+                    continue
+                thread = thread or self.threads.get(investigation_id)
+                if thread is not None:
+                    self._send_update(thread, message)
+            self._save(render)
+
+    def _send_update(self, thread: SlackThread, message: StepMessage) -> None:
+        if not message.ts:
+            return
+        if self._update(thread.channel_id, message.ts, step_message(message.view)):
+            message.dirty = False
+            message.last_update = time.monotonic()
+
+    # Slack calls (429s are retried by the client's RateLimitErrorRetryHandler) ---------
+    def _post(
+        self, channel: str, thread_ts: str | None, message: SlackMessage
+    ) -> SlackResponse | None:
+        from slack_sdk.errors import SlackApiError
+
+        try:
+            return self.client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, unfurl_links=False, **message.as_kwargs()
+            )
+        except SlackApiError as exc:
+            log.error("chat.postMessage to %s failed: %s", channel, exc.response.get("error"))
+            return None
+
+    def _update(self, channel: str, ts: str, message: SlackMessage) -> bool:
+        from slack_sdk.errors import SlackApiError
+
+        try:
+            self.client.chat_update(channel=channel, ts=ts, **message.as_kwargs())
+            return True
+        except SlackApiError as exc:
+            log.error("chat.update of %s failed: %s", ts, exc.response.get("error"))
+            return False
+
+    def _upload(self, thread: SlackThread, title: str, filename: str, text: str) -> bool:
+        """files.getUploadURLExternal + upload + files.completeUploadExternal (files_upload_v2)."""
+        from slack_sdk.errors import SlackApiError
+
+        try:
+            self.client.files_upload_v2(
+                channel=thread.channel_id,
+                thread_ts=thread.thread_ts,
+                content=text,
+                filename=filename,
+                title=title,
+            )
+            return True
+        except SlackApiError as exc:
+            log.error("upload of %s failed: %s", filename, exc.response.get("error"))
+            return False

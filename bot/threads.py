@@ -1,0 +1,100 @@
+"""Where each investigation lives in Slack: channel, root message, who asked. Kept in Redis.
+
+Keys (under `bpfsleuth:slack:`, expiring with the investigation state):
+- `inv:<id>`                 JSON `SlackThread`
+- `thread:<channel>:<ts>`    the investigation whose root message is `ts` in `channel`
+- `channel:<channel>`        sorted set of investigation ids by start time
+- `active`                   set of investigations whose progress is still being rendered
+- `wake`                     stream the listeners poke so the progress consumer looks at once
+"""
+
+from __future__ import annotations
+
+import time
+from typing import cast
+
+import redis
+from pydantic import BaseModel, Field
+
+PREFIX = "bpfsleuth:slack"
+ACTIVE_KEY = f"{PREFIX}:active"
+WAKE_STREAM = f"{PREFIX}:wake"
+
+
+class SlackThread(BaseModel):
+    investigation_id: str
+    channel_id: str
+    requested_by: str = ""
+    symptom: str = ""
+    hosts: list[str] = Field(default_factory=list)
+    thread_ts: str | None = Field(default=None, description="The root message, once posted.")
+    started_at: float = Field(default_factory=time.time)
+
+
+class ThreadDirectory:
+    def __init__(self, client: redis.Redis, ttl_s: int) -> None:
+        self.client = client
+        self.ttl_s = ttl_s
+
+    @staticmethod
+    def _inv_key(investigation_id: str) -> str:
+        return f"{PREFIX}:inv:{investigation_id}"
+
+    @staticmethod
+    def _thread_key(channel_id: str, ts: str) -> str:
+        return f"{PREFIX}:thread:{channel_id}:{ts}"
+
+    @staticmethod
+    def _channel_key(channel_id: str) -> str:
+        return f"{PREFIX}:channel:{channel_id}"
+
+    def register(self, thread: SlackThread) -> None:
+        """A new investigation started from Slack; the progress consumer will post its root."""
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.set(
+                self._inv_key(thread.investigation_id), thread.model_dump_json(), ex=self.ttl_s
+            )
+            pipe.zadd(
+                self._channel_key(thread.channel_id), {thread.investigation_id: thread.started_at}
+            )
+            pipe.expire(self._channel_key(thread.channel_id), self.ttl_s)
+            pipe.sadd(ACTIVE_KEY, thread.investigation_id)
+            pipe.xadd(WAKE_STREAM, {"investigation_id": thread.investigation_id}, maxlen=1000)
+            pipe.execute()
+
+    def wake(self, investigation_id: str) -> None:
+        """Ask the consumer to look at this investigation now (a new step was enqueued)."""
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.sadd(ACTIVE_KEY, investigation_id)
+            pipe.xadd(WAKE_STREAM, {"investigation_id": investigation_id}, maxlen=1000)
+            pipe.execute()
+
+    def set_root(self, investigation_id: str, thread_ts: str) -> SlackThread | None:
+        thread = self.get(investigation_id)
+        if thread is None:
+            return None
+        thread.thread_ts = thread_ts
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.set(self._inv_key(investigation_id), thread.model_dump_json(), ex=self.ttl_s)
+            pipe.set(
+                self._thread_key(thread.channel_id, thread_ts), investigation_id, ex=self.ttl_s
+            )
+            pipe.execute()
+        return thread
+
+    def get(self, investigation_id: str) -> SlackThread | None:
+        raw = cast(str | None, self.client.get(self._inv_key(investigation_id)))
+        return SlackThread.model_validate_json(raw) if raw else None
+
+    def by_thread(self, channel_id: str, thread_ts: str) -> str | None:
+        return cast(str | None, self.client.get(self._thread_key(channel_id, thread_ts)))
+
+    def in_channel(self, channel_id: str, limit: int = 20) -> list[str]:
+        """The channel's investigations, newest first."""
+        return cast(list[str], self.client.zrevrange(self._channel_key(channel_id), 0, limit - 1))
+
+    def active(self) -> set[str]:
+        return cast(set[str], self.client.smembers(ACTIVE_KEY))
+
+    def retire(self, investigation_id: str) -> None:
+        self.client.srem(ACTIVE_KEY, investigation_id)
