@@ -186,3 +186,27 @@ def test_token_budget_spent_stops_without_another_call() -> None:
     assert len(fake.requests) == 1  # the first step used more than the whole budget
     assert inv.resolution_source == "synthesised" and "token budget" in inv.stop_reason
     assert inv.token_usage.total >= 50
+
+
+def test_a_followup_reopens_the_investigation_and_gets_a_new_answer() -> None:
+    from worker.loop.followup import ask_followup
+    from worker.loop.run import continue_investigation
+
+    script = [
+        diagnostic("uptime"),
+        resolution("DNS is slow"),
+        resolution("DNS: the uptime output shows nothing else", "Medium"),
+    ]
+    with FakeAnthropic(script) as fake:
+        inv, _ = investigate(fake)
+        inv = ask_followup(inv, "why do you think it's DNS?", asked_by="slack:U1")
+        assert inv.status == "deciding" and inv.budgets.max_iterations == 2 + 3
+        backend = AnthropicBackend(api_key="k", model="claude-test", base_url=fake.url)
+        inv = continue_investigation(inv, backend, system_prompt=SYSTEM)
+    assert fake.violations == []
+    asked = fake.user_texts(2)[-1]
+    assert "why do you think it's DNS?" in asked and "from slack:U1" in asked
+    assert "DNS is slow" in asked  # the earlier conclusion is restated
+    assert inv.resolution is not None and inv.resolution.confidence == "Medium"
+    assert [r.root_cause for r in inv.earlier_resolutions] == ["DNS is slow"]
+    assert inv.followups[0].answered

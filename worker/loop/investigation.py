@@ -82,6 +82,16 @@ class ModelTurnRecord(BaseModel):
     finished_at: datetime | None = None
 
 
+class FollowUp(BaseModel):
+    """A question asked in the thread after (or during) the investigation."""
+
+    question: str = Field(min_length=1, max_length=2000)
+    asked_by: str = ""
+    asked_at: datetime = Field(default_factory=_now)
+    after_step: int = Field(description="The number of model steps taken when it was asked.")
+    answered: bool = False
+
+
 class Investigation(BaseModel):
     id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
     symptom: str = Field(min_length=1, max_length=4000)
@@ -93,6 +103,8 @@ class Investigation(BaseModel):
     results: list[PlanResult] = Field(default_factory=list)
     resolution: Resolution | None = None
     resolution_source: ResolutionSource | None = None
+    earlier_resolutions: list[Resolution] = Field(default_factory=list)
+    followups: list[FollowUp] = Field(default_factory=list)
     stop_reason: str = ""
     created_at: datetime = Field(default_factory=_now)
     updated_at: datetime = Field(default_factory=_now)
@@ -124,6 +136,10 @@ class Investigation(BaseModel):
     @property
     def done(self) -> bool:
         return self.status in {"resolved", "cancelled"}
+
+    @property
+    def pending_followup(self) -> FollowUp | None:
+        return next((f for f in self.followups if not f.answered), None)
 
     def results_of(self, step: int) -> list[PlanResult]:
         return [result for result in self.results if result.step == step]

@@ -32,10 +32,30 @@ def run_investigation(
     elsewhere. Ctrl-C (KeyboardInterrupt) propagates after the investigation is marked
     cancelled: the probe runner detaches on the way out and the caller chooses the exit.
     """
+    inv = Investigation(symptom=symptom, hosts=hosts, budgets=budgets or Budgets())
+    return continue_investigation(
+        inv,
+        backend,
+        context=context,
+        on_event=on_event,
+        system_prompt=system_prompt,
+        run_plan=run_plan,
+    )
+
+
+def continue_investigation(
+    inv: Investigation,
+    backend: ModelBackend,
+    *,
+    context: ExecutionContext | None = None,
+    on_event: EventSink | None = None,
+    system_prompt: str | None = None,
+    run_plan: PlanRunner | None = None,
+) -> Investigation:
+    """Drive `inv` (new, or reopened by a follow-up) to its next resolution, in process."""
     emit = on_event or (context.on_event if context is not None else ignore_events)
     context = context or ExecutionContext(on_event=emit)
-    inv = Investigation(symptom=symptom, hosts=hosts, budgets=budgets or Budgets())
-    system = system_prompt or local_system_prompt(hosts, inv.budgets.max_iterations)
+    system = system_prompt or local_system_prompt(inv.hosts, inv.budgets.max_iterations)
 
     def run_here(plan: StepPlan, host: str) -> PlanResult:
         return execute_plan(plan, host, context)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from worker.loop.events import EventSink, Notice, ProgressEvent, ResolutionReached, StepStarted
+from worker.loop.followup import followup_prompt
 from worker.loop.investigation import Investigation, ModelTurnRecord, StepPlan
 from worker.loop.repeat_guard import guard_repeats
 from worker.loop.synthesis import synthesise_resolution
@@ -172,7 +173,11 @@ def _decide(inv: Investigation, backend: ModelBackend, system_prompt: str) -> In
         return resolve(inv, synthesise_resolution(inv, why), source="synthesised", why=why)
     final_reason = final_step_reason(inv)
     context = step_context(inv, final_reason)
-    prompt = render_step(context)
+    followup = inv.pending_followup
+    if followup is not None:
+        prompt = followup_prompt(inv, followup) + "\n" + render_step(context)
+    else:
+        prompt = render_step(context)
     turn = ModelTurnRecord(
         step=context.step,
         backend=backend.name,
@@ -211,6 +216,8 @@ def _decide(inv: Investigation, backend: ModelBackend, system_prompt: str) -> In
             return resolve(inv, synthesise_resolution(inv, why), source="synthesised", why=why)
         return inv
     turn.reply = answer.reply
+    if followup is not None:
+        followup.answered = True
     turn.raw = answer.raw
     turn.call_id = answer.call_id
     turn.usage = answer.usage
