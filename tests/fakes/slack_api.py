@@ -18,6 +18,7 @@ file uploads at the URL it hands out, and can answer the next N calls of a metho
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -104,10 +105,8 @@ def _decode_json_fields(args: dict[str, Any]) -> dict[str, Any]:
     for key in ("blocks", "attachments", "files"):
         value = args.get(key)
         if isinstance(value, str) and value.strip().startswith("["):
-            try:
+            with contextlib.suppress(json.JSONDecodeError):
                 args[key] = json.loads(value)
-            except json.JSONDecodeError:
-                pass
     return args
 
 
@@ -134,9 +133,12 @@ def block_violations(method: str, args: dict[str, Any]) -> list[str]:
                     problems.append(f"{method}: section {index} field over 2000 chars")
             if not text and not block.get("fields"):
                 problems.append(f"{method}: section {index} has neither text nor fields")
-        if kind == "header" and isinstance(text, dict):
-            if len(text.get("text", "")) > MAX_HEADER_TEXT:
-                problems.append(f"{method}: header {index} over {MAX_HEADER_TEXT} chars")
+        if (
+            kind == "header"
+            and isinstance(text, dict)
+            and len(text.get("text", "")) > MAX_HEADER_TEXT
+        ):
+            problems.append(f"{method}: header {index} over {MAX_HEADER_TEXT} chars")
         if kind == "actions" and len(block.get("elements") or []) > 25:
             problems.append(f"{method}: actions {index} has more than 25 elements")
         if kind == "context" and len(block.get("elements") or []) > 10:
