@@ -19,6 +19,7 @@ import re
 from pydantic import BaseModel, Field
 
 from worker.policy.invocation import VERDICT_RANK, Finding, approval, deny
+from worker.policy.expand import TooManyPaths, expand_word
 from worker.policy.lexer import ShellSyntaxError, Word, split_pipeline
 from worker.policy.paths import sensitive_path_reason
 from worker.policy.programs import FILTERS, PROGRAMS, denied_program_reason
@@ -48,13 +49,17 @@ class PolicyDecision(BaseModel):
 
 
 def evaluate(command: str) -> PolicyDecision:
-    """Judge one command line; never raises for any input text."""
+    """Judge one command line; never raises for any input text.
+
+    Unquoted globs are expanded against the file system (as a shell would), so the verdict and
+    `stages` describe the paths that would actually be read.
+    """
     try:
         stages = split_pipeline(command)
     except ShellSyntaxError as exc:
         return PolicyDecision(verdict="deny", reason=str(exc))
-    argvs = [[word.text for word in stage] for stage in stages]
-    findings = [_judge_stage(index, stage) for index, stage in enumerate(stages)]
+    judged = [_judge_stage(index, stage) for index, stage in enumerate(stages)]
+    findings = [finding for finding, _ in judged]
     verdict = max((f.verdict for f in findings), key=VERDICT_RANK.__getitem__)
     reasons: list[str] = []
     for finding in findings:
@@ -64,7 +69,7 @@ def evaluate(command: str) -> PolicyDecision:
         reason = "read-only diagnostics: " + " | ".join(reasons)
     else:
         reason = "; ".join(reasons)
-    return PolicyDecision(verdict=verdict, reason=reason, stages=argvs)
+    return PolicyDecision(verdict=verdict, reason=reason, stages=[argv for _, argv in judged])
 
 
 def _program_name(word: Word) -> tuple[str, Finding | None]:
@@ -83,6 +88,9 @@ def _program_name(word: Word) -> tuple[str, Finding | None]:
     if word.unquoted_tilde:
         return text, deny(f"`~` in program path {text!r}")
     if "/" not in text:
+        denied = denied_program_reason(text)
+        if denied:
+            return text, deny(denied)
         if not _NAME.fullmatch(text):
             return text, deny(f"unusual program name {text!r}")
         return text, None
@@ -102,21 +110,38 @@ def _program_name(word: Word) -> tuple[str, Finding | None]:
     return name, None
 
 
-def _judge_stage(index: int, stage: list[Word]) -> Finding:
+def _judge_stage(index: int, stage: list[Word]) -> tuple[Finding, list[str]]:
     first = stage[0]
+    argv = [word.text for word in stage]
     if _ASSIGNMENT.match(first.unquoted_prefix):
-        return deny(f"variable assignment {first.text!r} needs a shell")
+        return deny(f"variable assignment {first.text!r} needs a shell"), argv
     name, name_finding = _program_name(first)
     if name_finding is not None and name_finding.verdict == "deny":
-        return name_finding
-    denied = denied_program_reason(name)
-    if denied:
-        return deny(denied)
+        return name_finding, argv
     findings: list[Finding] = [] if name_finding is None else [name_finding]
-    args = [word.text for word in stage[1:]]
     for word in stage[1:]:
         if word.text[:1] in "-+" and not word.text.isascii():
-            return deny(f"non-ASCII character in option {word.text!r} (look-alike?)")
+            return deny(f"non-ASCII character in option {word.text!r} (look-alike?)"), argv
+    args: list[str] = []
+    path_findings: list[Finding] = []
+    for word in stage[1:]:
+        try:
+            expanded = expand_word(word)
+        except TooManyPaths as exc:
+            return approval(f"{name}: {exc}"), argv
+        args.extend(expanded)
+        if expanded != [word.text] and any(path.startswith("-") for path in expanded):
+            findings.append(approval(f"{word.text!r} expands to a name that looks like an option"))
+        for path in expanded:  # what will be read; a glob with no match is judged as written
+            secret = sensitive_path_reason(path)
+            if secret:
+                path_findings.append(approval(f"{name}: {secret}"))
+                break
+        if word.unquoted_tilde:
+            path_findings.append(
+                approval(f"`~` in {word.text!r} is not expanded here (no shell); write the path")
+            )
+    argv = [first.text, *args]
     rule = PROGRAMS.get(name)
     if rule is None:
         findings.append(approval(f"`{name}` is not on the list of known read-only diagnostics"))
@@ -128,16 +153,9 @@ def _judge_stage(index: int, stage: list[Word]) -> Finding:
         findings.append(
             approval(f"`{name}` after `|` is not a text filter (grep, awk, sort, head, ...)")
         )
-    for word in stage[1:]:
-        secret = sensitive_path_reason(word.text)
-        if secret:
-            findings.append(approval(f"{name}: {secret}"))
-        if word.unquoted_tilde:
-            findings.append(
-                approval(f"`~` in {word.text!r} is not expanded here (no shell); write the path")
-            )
+    findings.extend(path_findings)
     if not findings:
         summary = rule.summary if rule is not None else name
-        return Finding("allow", f"{name} ({summary})")
+        return Finding("allow", f"{name} ({summary})"), argv
     severity = max(VERDICT_RANK[f.verdict] for f in findings)
-    return next(f for f in findings if VERDICT_RANK[f.verdict] == severity)
+    return next(f for f in findings if VERDICT_RANK[f.verdict] == severity), argv

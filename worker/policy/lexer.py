@@ -8,6 +8,7 @@ we never run a shell, so text that relies on one is either an evasion attempt or
 
 from __future__ import annotations
 
+import glob
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ class Word:
     """One argv element after quote removal, with what the quoting looked like."""
 
     text: str = ""
+    pattern: str = ""  # the text as a glob pattern: quoted characters escaped
     quoted: bool = False  # any quote or backslash escape contributed to the word
     unquoted_prefix: str = ""  # the leading characters written without any quoting
     unquoted_glob: bool = False  # a `*`, `?` or `[` outside quotes (the shell would glob)
@@ -38,6 +40,7 @@ class Word:
         elif self._prefix_open:
             self.unquoted_prefix += char
         self.text += char
+        self.pattern += glob.escape(char) if quoted else char
 
 
 _OPERATOR_REASONS = {

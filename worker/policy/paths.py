@@ -164,8 +164,8 @@ def _path_reason(text: str) -> str | None:
             for secret_dir, why in _SECRET_DIRS.items():
                 if _glob_match(part.lower(), secret_dir):
                     return f"{text} is under a directory of {why}"
-        if parts[0] == "proc" and len(parts) >= 3:
-            for part in parts[2:]:
+        if parts[0] == "proc" and len(parts) >= 4:
+            for part in parts[2:-1]:  # reading *through* root/, cwd/, fd/, map_files/
                 for passage, why in _PROC_PASSAGES.items():
                     if _glob_match(part, passage):
                         return f"{text} reaches {why}"
