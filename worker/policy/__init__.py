@@ -18,8 +18,8 @@ import re
 
 from pydantic import BaseModel, Field
 
-from worker.policy.invocation import VERDICT_RANK, Finding, approval, deny
 from worker.policy.expand import TooManyPaths, expand_word
+from worker.policy.invocation import VERDICT_RANK, Finding, approval, deny
 from worker.policy.lexer import ShellSyntaxError, Word, split_pipeline
 from worker.policy.paths import sensitive_path_reason
 from worker.policy.programs import FILTERS, PROGRAMS, denied_program_reason
