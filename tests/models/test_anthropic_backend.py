@@ -134,3 +134,12 @@ def test_settings_pick_anthropic_with_its_base_url_and_model(monkeypatch) -> Non
     assert fake.requests[0]["model"] == "claude-from-env"
     assert fake.api_key(0) == "sk-from-env"
     assert isinstance(answer.reply, Resolution)
+
+
+def test_the_last_step_offers_only_a_resolution() -> None:
+    with FakeAnthropic([{"reply": seed("07_example_resolution.json")}]) as fake:
+        backend(fake).ask(request(final=True))
+    schema = fake.requests[0]["tools"][0]["input_schema"]
+    jsonschema.validate({"reply": seed("07_example_resolution.json")}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"reply": seed("06_example_diagnostic.json")}, schema)

@@ -181,7 +181,7 @@ class AnthropicBackend:
                     {
                         "name": REPLY_TOOL_NAME,
                         "description": REPLY_TOOL_DESCRIPTION,
-                        "input_schema": reply_tool_schema(),
+                        "input_schema": reply_tool_schema(final=request.final),
                     }
                 ],
                 tool_choice={

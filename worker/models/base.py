@@ -127,13 +127,16 @@ def _anyof(node: Any) -> Any:
     return node
 
 
-def reply_tool_schema() -> dict[str, Any]:
+def reply_tool_schema(*, final: bool = False) -> dict[str, Any]:
     """The reply schema wrapped in an object (tool inputs and structured outputs must be objects).
 
-    `$defs` move to the root so every `#/$defs/...` reference still resolves.
+    `$defs` move to the root so every `#/$defs/...` reference still resolves. With `final`, only
+    a resolution is allowed (the last step).
     """
     schema = _anyof(copy.deepcopy(reply_json_schema()))
     defs = schema.pop("$defs", {})
+    if final:
+        schema = {"$ref": "#/$defs/Resolution"}
     return {
         "type": "object",
         "properties": {"reply": schema},

@@ -32,13 +32,13 @@ OutputMode = Literal["json_schema", "json_object", "text"]
 MODES: tuple[OutputMode, ...] = ("json_schema", "json_object", "text")
 
 
-def _response_format(mode: OutputMode) -> dict[str, Any] | None:
+def _response_format(mode: OutputMode, *, final: bool) -> dict[str, Any] | None:
     if mode == "json_schema":
         return {
             "type": "json_schema",
             "json_schema": {
                 "name": "bpfsleuth_reply",
-                "schema": reply_tool_schema(),
+                "schema": reply_tool_schema(final=final),
                 "strict": False,
             },
         }
@@ -112,7 +112,7 @@ class OpenAIBackend:
 
     def _create(self, request: ModelRequest, messages: list[dict[str, Any]]) -> Any:
         while True:
-            response_format = _response_format(self.mode)
+            response_format = _response_format(self.mode, final=request.final)
             extra: dict[str, Any] = (
                 {} if response_format is None else {"response_format": response_format}
             )
