@@ -210,3 +210,21 @@ def test_a_followup_reopens_the_investigation_and_gets_a_new_answer() -> None:
     assert inv.resolution is not None and inv.resolution.confidence == "Medium"
     assert [r.root_cause for r in inv.earlier_resolutions] == ["DNS is slow"]
     assert inv.followups[0].answered
+
+
+def test_a_handoff_is_written_by_the_model_from_the_investigations() -> None:
+    from tests.fakes.anthropic_api import Text
+    from worker.loop.handoff import write_handoff
+    from worker.models.offline import OfflineBackend
+
+    with FakeAnthropic([diagnostic("uptime"), resolution("DNS is slow", "Low")]) as fake:
+        inv, _ = investigate(fake, symptom="db connects fail")
+    with FakeAnthropic([Text("## Handoff\n- db connects fail: DNS is slow (Low)")]) as fake:
+        backend = AnthropicBackend(api_key="k", model="claude-test", base_url=fake.url)
+        text = write_handoff([inv], backend, channel="#inc-1")
+    assert fake.violations == [] and "tools" not in fake.requests[0]
+    assert text == "## Handoff\n- db connects fail: DNS is slow (Low)"
+    prompt = fake.user_texts(0)[0]
+    assert "db connects fail" in prompt and "DNS is slow" in prompt and "#inc-1" in prompt
+    assert "confidence is low" in prompt
+    assert write_handoff([inv], OfflineBackend()) is None  # the bot uses its template

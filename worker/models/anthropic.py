@@ -194,6 +194,19 @@ class AnthropicBackend:
         except self._anthropic.APIError as exc:
             raise ModelUnavailable(f"Anthropic API: {type(exc).__name__}: {exc}") from exc
 
+    def write_text(self, system: str, prompt: str, *, max_output_tokens: int = 1500) -> str:
+        """Free text (no tool): a handoff summary, for example."""
+        try:
+            response = self._client.messages.create(
+                model=self.model,
+                max_tokens=max_output_tokens,
+                system=[{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
+                messages=[{"role": "user", "content": prompt}],
+            )
+        except self._anthropic.APIError as exc:
+            raise ModelUnavailable(f"Anthropic API: {type(exc).__name__}: {exc}") from exc
+        return "".join(b.text for b in response.content if b.type == "text").strip()
+
     def ask(self, request: ModelRequest) -> ModelAnswer:
         messages = build_messages(request)
         response = self._create(request, messages)

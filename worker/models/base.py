@@ -10,7 +10,7 @@ Anthropic, a user message for chat completions).
 from __future__ import annotations
 
 import copy
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
@@ -111,6 +111,15 @@ class ModelBackend(Protocol):
     name: str
 
     def ask(self, request: ModelRequest) -> ModelAnswer: ...
+
+
+@runtime_checkable
+class TextWriter(Protocol):
+    """A backend that can also write free text (handoff summaries); the offline one cannot."""
+
+    name: str
+
+    def write_text(self, system: str, prompt: str, *, max_output_tokens: int = 1500) -> str: ...
 
 
 def _anyof(node: Any) -> Any:

@@ -132,6 +132,22 @@ class OpenAIBackend:
                     f"OpenAI-compatible API: {type(exc).__name__}: {exc}"
                 ) from exc
 
+    def write_text(self, system: str, prompt: str, *, max_output_tokens: int = 1500) -> str:
+        """Free text (no response_format): a handoff summary, for example."""
+        try:
+            response = self._client.chat.completions.create(
+                model=self.model,
+                messages=[
+                    {"role": "system", "content": system},
+                    {"role": "user", "content": prompt},
+                ],
+                max_tokens=max_output_tokens,
+            )
+        except self._openai.APIError as exc:
+            raise ModelUnavailable(f"OpenAI-compatible API: {type(exc).__name__}: {exc}") from exc
+        text = (response.choices[0].message.content or "") if response.choices else ""
+        return str(text).strip()
+
     def ask(self, request: ModelRequest) -> ModelAnswer:
         messages = build_messages(request)
         response = self._create(request, messages)
