@@ -144,5 +144,37 @@ class WorkerGateway:
     def follow_up(
         self, investigation_id: str, question: str, *, asked_by: str, new_step: bool = False
     ) -> None:
-        """Continue an investigation with a question from its thread."""
-        raise GatewayError("follow-ups are not wired to the worker yet")
+        """Continue an investigation with a question from its thread.
+
+        The question is queued on the stored investigation (`ask_followup` reopens a finished
+        one with a few more steps); the next model turn answers it, from what is known or with
+        a new step. When no step is in flight, an `advance` is enqueued to take that turn.
+        `new_step` marks a request that wants fresh evidence (the Dig deeper button).
+        """
+        from worker.celery_config import CONTROL_QUEUE, TASK_PREFIX
+        from worker.loop.followup import ask_followup
+        from worker.store import InvestigationNotFound, StoreError, VersionConflict
+
+        rt = self.runtime
+        if new_step:
+            question = f"{question} (Reply with a diagnostic: new evidence is wanted.)"
+        for _attempt in range(5):
+            try:
+                stored = rt.store.load(investigation_id)
+                inv = ask_followup(stored.investigation, question[:1900], asked_by=asked_by)
+                saved = rt.store.save(stored.model_copy(update={"investigation": inv}))
+            except VersionConflict:
+                time.sleep(0.05)
+                continue
+            except InvestigationNotFound as exc:
+                raise GatewayError(
+                    f"Investigation `{investigation_id}` is no longer stored; start a new one."
+                ) from exc
+            except StoreError as exc:
+                raise GatewayError(f"Cannot continue the investigation: {exc}") from exc
+            if saved.investigation.status == "deciding":
+                rt.app.send_task(
+                    f"{TASK_PREFIX}advance", args=[investigation_id], queue=CONTROL_QUEUE
+                )
+            return
+        raise GatewayError("The investigation is busy; ask again in a moment.")

@@ -321,7 +321,7 @@ def test_resolution_card_has_cause_confidence_numbered_plan_evidence_and_buttons
     assert "1. Point resolv.conf at 10.0.0.3\n2. Restart app" in text
     assert "p99 5012 ms" in text
     assert "web-1, web-2" in text and "3 iterations" in text and "75s" in text
-    buttons = [b for b in _dicts(message) if b["type"] == "actions"][0]["elements"]
+    buttons = next(b for b in _dicts(message) if b["type"] == "actions")["elements"]
     assert {(b["action_id"], b["value"]) for b in buttons} == {
         (HANDOFF_ACTION, "abc123"),
         (DIG_DEEPER_ACTION, "abc123"),
@@ -400,7 +400,7 @@ def test_pending_approval_has_approve_and_deny_buttons_that_name_the_command() -
     )
     message = approval_message(view)
     assert_within_slack_limits(message)
-    actions = [b for b in _dicts(message) if b["type"] == "actions"][0]["elements"]
+    actions = next(b for b in _dicts(message) if b["type"] == "actions")["elements"]
     assert [a["action_id"] for a in actions] == [APPROVE_ACTION, DENY_ACTION]
     key = ApprovalKey.model_validate_json(actions[0]["value"])
     assert (key.investigation_id, key.command_id, key.step, key.host) == ("abc", "dump", 2, "web-1")

@@ -1,0 +1,174 @@
+"""The bot in HTTP mode, as Slack talks to it: signed requests, acks, refusals, dedupe."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.bot.conftest import BotWorld
+from tests.bot.harness import investigation_keys, queued
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+SLACK_ACK_DEADLINE_S = 3.0
+
+
+def _ephemeral_text(body: dict[str, object]) -> str:
+    assert body["response_type"] == "ephemeral"
+    return str(body["text"])
+
+
+def test_help_is_acked_in_time_with_an_ephemeral_reply(world_checked: BotWorld) -> None:
+    sent = world_checked.requests.slash_command("help", channel_id="C0INC1", channel_name="inc-1")
+    assert sent.status == 200
+    assert sent.elapsed_s < SLACK_ACK_DEADLINE_S
+    body = sent.json()
+    assert "/diagnose [host,host] <symptom>" in _ephemeral_text(body)
+    assert any("/diagnose hosts" in str(block) for block in body["blocks"])
+
+
+def test_hosts_lists_the_live_host_with_its_kernel(world_checked: BotWorld) -> None:
+    import platform
+
+    sent = world_checked.requests.slash_command("hosts", channel_id="C0INC1", channel_name="inc-1")
+    body = sent.json()
+    assert "alpha" in _ephemeral_text(body)
+    assert platform.release() in str(body["blocks"])
+
+
+def test_a_parse_error_is_explained_and_nothing_starts(world_checked: BotWorld) -> None:
+    before = investigation_keys(world_checked.client)
+    sent = world_checked.requests.slash_command(
+        "alpha,nosuchhost disk full", channel_id="C0INC1", channel_name="inc-1"
+    )
+    text = _ephemeral_text(sent.json())
+    assert "No live host named `nosuchhost`" in text and "alpha" in text
+    assert investigation_keys(world_checked.client) == before
+
+
+def _nothing_started(world: BotWorld, before_keys: set[str], before_posts: int) -> None:
+    time.sleep(0.5)  # anything enqueued would have been picked up and posted by now
+    assert investigation_keys(world.client) == before_keys
+    assert queued(world.client) == 0
+    assert len(world.slack.calls_to("chat.postMessage")) == before_posts
+
+
+def test_a_bad_signature_is_refused_and_nothing_is_enqueued(world_checked: BotWorld) -> None:
+    keys, posts = (
+        investigation_keys(world_checked.client),
+        len(world_checked.slack.calls_to("chat.postMessage")),
+    )
+    sent = world_checked.requests.slash_command(
+        "alpha the app is slow",
+        channel_id="C0INC1",
+        channel_name="inc-1",
+        signature="v0=" + "0" * 64,
+    )
+    assert sent.status == 401
+    _nothing_started(world_checked, keys, posts)
+
+
+def test_a_stale_timestamp_is_refused_and_nothing_is_enqueued(world_checked: BotWorld) -> None:
+    keys, posts = (
+        investigation_keys(world_checked.client),
+        len(world_checked.slack.calls_to("chat.postMessage")),
+    )
+    six_minutes_ago = int(time.time()) - 6 * 60
+    sent = world_checked.requests.slash_command(
+        "alpha the app is slow",
+        channel_id="C0INC1",
+        channel_name="inc-1",
+        timestamp=six_minutes_ago,
+    )
+    assert sent.status == 401
+    _nothing_started(world_checked, keys, posts)
+
+
+def test_a_channel_outside_the_allowlist_is_refused_and_nothing_is_enqueued(
+    world_checked: BotWorld,
+) -> None:
+    keys, posts = (
+        investigation_keys(world_checked.client),
+        len(world_checked.slack.calls_to("chat.postMessage")),
+    )
+    sent = world_checked.requests.slash_command(
+        "alpha the app is slow", channel_id="C0GEN", channel_name="general"
+    )
+    assert sent.status == 200 and sent.elapsed_s < SLACK_ACK_DEADLINE_S
+    text = _ephemeral_text(sent.json())
+    assert "not enabled in this channel" in text and "inc-*" in text
+    _nothing_started(world_checked, keys, posts)
+
+
+def test_a_user_outside_the_allowlist_cannot_start_but_can_read_help(
+    world_checked: BotWorld,
+) -> None:
+    keys, posts = (
+        investigation_keys(world_checked.client),
+        len(world_checked.slack.calls_to("chat.postMessage")),
+    )
+    sent = world_checked.requests.slash_command(
+        "alpha the app is slow", channel_id="C0INC1", channel_name="inc-1", user_id="U0MALLORY"
+    )
+    assert "not on the list" in _ephemeral_text(sent.json())
+    _nothing_started(world_checked, keys, posts)
+    helped = world_checked.requests.slash_command(
+        "help", channel_id="C0INC1", channel_name="inc-1", user_id="U0MALLORY"
+    )
+    assert "/diagnose" in _ephemeral_text(helped.json())
+
+
+def _mention(channel: str, ts: str, text: str, user: str = "U0ALICE") -> dict[str, object]:
+    return {"type": "app_mention", "user": user, "text": text, "ts": ts, "channel": channel}
+
+
+def test_a_retried_event_is_handled_once(world_checked: BotWorld) -> None:
+    slack = world_checked.slack
+    before = len(slack.calls_to("chat.postEphemeral"))
+    event = _mention("C0INC2", "1700000000.000100", "<@UBOT> hello")
+    first = world_checked.requests.event(event, event_id="EvRETRY1")
+    retry = world_checked.requests.event(event, event_id="EvRETRY1", retry_num=1)
+    assert first.status == 200 and retry.status == 200
+    slack.wait_for(lambda: len(slack.calls_to("chat.postEphemeral")) > before, what="the pointer")
+    time.sleep(0.5)
+    replies = slack.calls_to("chat.postEphemeral")[before:]
+    assert len(replies) == 1
+    assert replies[0].args["user"] == "U0ALICE" and "/diagnose" in replies[0].args["text"]
+
+
+def test_a_mention_delivered_as_app_mention_and_message_is_handled_once(
+    world_checked: BotWorld,
+) -> None:
+    slack = world_checked.slack
+    before = len(slack.calls_to("chat.postEphemeral"))
+    mention = _mention("C0INC2", "1700000000.000200", "<@UBOT> are you there?")
+    message = {**mention, "type": "message", "channel_type": "channel"}
+    world_checked.requests.event(message, event_id="EvTWICE-MSG")
+    world_checked.requests.event(mention, event_id="EvTWICE-MENTION")
+    slack.wait_for(lambda: len(slack.calls_to("chat.postEphemeral")) > before, what="a reply")
+    time.sleep(0.5)
+    assert len(slack.calls_to("chat.postEphemeral")[before:]) == 1
+
+
+def test_the_bots_own_messages_are_ignored(world_checked: BotWorld) -> None:
+    slack = world_checked.slack
+    before = len(slack.calls)
+    own = {
+        "type": "message",
+        "user": "UBOT",
+        "bot_id": "BBOT",
+        "text": "<@UBOT> :mag: Investigating",
+        "ts": "1700000000.000300",
+        "channel": "C0INC2",
+    }
+    sent = world_checked.requests.event(own, event_id="EvOWN")
+    assert sent.status == 200
+    time.sleep(0.5)
+    assert [c.method for c in slack.calls[before:]] == []
+
+
+def test_an_unsigned_event_is_refused(world_checked: BotWorld) -> None:
+    sent = world_checked.requests.post(
+        b'{"type":"event_callback"}', "application/json", signature="v0=nope"
+    )
+    assert sent.status == 401
