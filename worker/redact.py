@@ -12,9 +12,11 @@ from __future__ import annotations
 import re
 
 MARK = "[REDACTED]"
+_MAX_PASSES = 4
 
+# A block cut before its END line (output cap) is redacted to the end of the text.
 _PRIVATE_KEY_BLOCK = re.compile(
-    r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK)?-----"
+    r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY((?: BLOCK)?)-----"
     r".*?(?:-----END \1PRIVATE KEY\2-----|\Z)",
     re.DOTALL,
 )
@@ -93,12 +95,19 @@ def redact(text: str) -> str:
     """`text` with every secret we can recognise replaced by `[REDACTED]`."""
     if not text:
         return text
-    text = _PRIVATE_KEY_BLOCK.sub(_private_key_mark, text)
-    for pattern, replacement in _RULES:
-        text = pattern.sub(replacement, text)
-    return _ASSIGNMENT.sub(_assignment_mark, text)
+    # A replacement can expose a new word boundary next to another secret, so repeat to a
+    # fixed point (which also makes redact idempotent); two passes are nearly always enough.
+    for _ in range(_MAX_PASSES):
+        before = text
+        text = _PRIVATE_KEY_BLOCK.sub(_private_key_mark, text)
+        for pattern, replacement in _RULES:
+            text = pattern.sub(replacement, text)
+        text = _ASSIGNMENT.sub(_assignment_mark, text)
+        if text == before:
+            break
+    return text
 
 
 def _private_key_mark(match: re.Match[str]) -> str:
-    kind = f"{match.group(1)}PRIVATE KEY{match.group(2) or ''}"
+    kind = f"{match.group(1)}PRIVATE KEY{match.group(2)}"
     return f"-----BEGIN {kind}-----{MARK}-----END {kind}-----"
