@@ -66,7 +66,8 @@ MUST_REDACT = [
     ("bob:$y$j9T$abcdefghijklmnop$ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcd:1:", "ABCDEFGHIJKLMNOP"),
     ("admin:$2b$12$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234", "abcdefghijklmnopq"),
     (
-        "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA1c7vN0\nxyz\n-----END RSA PRIVATE KEY-----",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA1c7vN0\nxyz\n"
+        "-----END RSA PRIVATE KEY-----",
         "MIIEpAIBAAKCAQEA1c7vN0",
     ),
     (
@@ -110,7 +111,8 @@ MUST_KEEP = [
     "link/ether 02:42:ac:11:00:02 brd ff:ff:ff:ff:ff:ff",
     "https://example.com:443/health returned 200",
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9wZW5zc2gta2V5LXY= root@web-1",
-    "-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBa\n-----END CERTIFICATE-----",
+    "-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBa\n"
+    "-----END CERTIFICATE-----",
     "disk-usage-report-for-the-month-of-november",
     "task-scheduler-worker-pool-size=8",
     "ask-questions-later: 3",
