@@ -1,8 +1,10 @@
 """The on-call handoff of a channel: gathered from the stored investigations, posted to Slack.
 
-The summary is built from the recorded state (this module's template). When the worker side
-offers a model-written handoff (`worker.loop.handoff.write_handoff`), that is used instead and
-the template is the fallback.
+When a model that writes text is configured (Anthropic or an OpenAI-compatible endpoint, the
+same settings as the workers), the summary is the model's (`worker.loop.handoff`, prompt
+`prompts/handoff.md.j2`); otherwise, or when the model fails, it is built from the recorded
+state by this module's template. It runs after the ack, in the bot process: the model call
+takes seconds and the result goes straight to Slack.
 """
 
 from __future__ import annotations
@@ -107,15 +109,41 @@ def entry_from_investigation(inv: Investigation, thread_ts: str | None = None) -
     )
 
 
+def model_handoff(investigations: list[Investigation], channel: str) -> str | None:
+    """The model's handoff (worker.loop.handoff), or None when no text-writing model is set."""
+    from worker.loop.handoff import write_handoff
+    from worker.models import build_backend
+    from worker.settings import WorkerSettings
+
+    try:
+        backend = build_backend(WorkerSettings())
+    except (ValueError, RuntimeError) as exc:
+        log.info("no model for the handoff (%s); using the template", exc)
+        return None
+    return write_handoff(investigations, backend, channel=channel)
+
+
 def build_handoff(services: BotServices, channel_id: str, requested_by: str) -> HandoffView:
     entries: list[HandoffEntry] = []
+    investigations: list[Investigation] = []
     for investigation_id in services.threads.in_channel(channel_id):
         inv = services.gateway.load(investigation_id)
         if inv is None:
             continue
+        investigations.append(inv)
         thread = services.threads.get(investigation_id)
         entries.append(entry_from_investigation(inv, thread.thread_ts if thread else None))
-    return HandoffView(channel_id=channel_id, entries=entries, requested_by=requested_by)
+    text = None
+    if investigations:
+        name = services.channel_name(channel_id) or channel_id
+        text = model_handoff(investigations, f"#{name}")
+    return HandoffView(
+        channel_id=channel_id,
+        entries=entries,
+        requested_by=requested_by,
+        source="model" if text else "template",
+        model_text=text or "",
+    )
 
 
 def post_handoff(

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 from slack_sdk.models.blocks import Block
 
-from bot.views.blocks import SlackMessage, context, divider, finish, header, section
+from bot.views.blocks import (
+    SlackMessage,
+    context,
+    divider,
+    finish,
+    header,
+    section,
+    sections_from_lines,
+)
 from bot.views.models import HandoffEntry, HandoffView
 from bot.views.mrkdwn import escape, fit
 
@@ -39,7 +49,36 @@ def _entry_blocks(entry: HandoffEntry) -> list[Block]:
     ]
 
 
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_HEADING = re.compile(r"^#{1,6}\s+(.*)$")
+_BULLET = re.compile(r"^(\s*)[-*+]\s+")
+
+
+def markdown_to_mrkdwn(markdown: str) -> str:
+    """The model's Markdown as Slack mrkdwn: escaped first, then bold, headings and bullets."""
+    lines = []
+    for line in escape(markdown).splitlines():
+        heading = _HEADING.match(line)
+        if heading:
+            line = f"*{heading.group(1).strip('*')}*"
+        else:
+            line = _BULLET.sub(lambda m: f"{m.group(1)}• ", line)
+        lines.append(_BOLD.sub(r"*\1*", line))
+    return "\n".join(lines)
+
+
+def _model_handoff(view: HandoffView) -> SlackMessage:
+    blocks: list[Block] = [header(f"Handoff: {len(view.entries)} investigation(s)")]
+    blocks += sections_from_lines(markdown_to_mrkdwn(view.model_text).splitlines())
+    by = f"asked by <@{escape(view.requested_by)}> · " if view.requested_by else ""
+    ids = ", ".join(f"`{escape(e.investigation_id)}`" for e in view.entries)
+    blocks.append(context(f"{by}written by the model from {ids}"))
+    return finish(f"Handoff: {view.model_text}", blocks)
+
+
 def handoff_message(view: HandoffView) -> SlackMessage:
+    if view.model_text and view.entries:
+        return _model_handoff(view)
     if not view.entries:
         return finish(
             "No investigations in this channel to hand off.",
@@ -53,7 +92,7 @@ def handoff_message(view: HandoffView) -> SlackMessage:
             context(f"_{len(view.entries) - MAX_ENTRIES} older investigations not shown._")
         )
     by = f"asked by <@{escape(view.requested_by)}> · " if view.requested_by else ""
-    source = "written by the model" if view.source == "model" else "from the recorded state"
+    source = "from the recorded state (no model configured for handoffs)"
     blocks.append(context(f"{by}{source}"))
     summary = "; ".join(
         f"{e.investigation_id} {e.status}: {e.hypothesis or e.impact}" for e in view.entries

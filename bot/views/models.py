@@ -118,6 +118,7 @@ class HandoffView(BaseModel):
     channel_id: str
     entries: list[HandoffEntry] = Field(default_factory=list)
     source: Literal["model", "template"] = "template"
+    model_text: str = Field(default="", description="The model's Markdown, when it wrote one.")
     requested_by: str = ""
 
 

@@ -5,15 +5,18 @@ The model is scripted (tests.distributed.cluster): turn N of every investigation
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.bot.conftest import BotWorld
-from tests.bot.harness import all_text, buttons
+from tests.bot.harness import SIGNING_SECRET, BotProcess, all_text, bot_env, buttons
 from tests.distributed.cluster import command_step, resolution
-from tests.fakes.slack_api import Message
+from tests.fakes.anthropic_api import FakeAnthropic, Text
+from tests.fakes.slack_api import Message, SlackRequests
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 WAIT_S = 60.0
@@ -236,3 +239,50 @@ def test_a_channel_at_its_cap_refuses_another_investigation(world_checked: BotWo
         _wait_resolved(world, "C0INC9", _root(world, "C0INC9", investigation_id))
     again = _start(world, "C0INC9", "alpha three")
     assert again not in (first, second)
+
+
+def test_handoff_is_written_by_the_model_when_one_is_configured(
+    world_checked: BotWorld, tmp_path: Path
+) -> None:
+    world = world_checked
+    world.cluster.script_replies(
+        [command_step(("load", "uptime")), resolution("conntrack table full on alpha")]
+    )
+    investigation_id = _start(world, "C0INC10", "alpha drops new connections")
+    _wait_resolved(world, "C0INC10", _root(world, "C0INC10", investigation_id))
+
+    written = "## Handoff\n- **conntrack** table full on alpha <raise nf_conntrack_max>\n- next: watch drops"
+    with FakeAnthropic([Text(written)]) as claude:
+        env = bot_env(
+            world.cluster.env,
+            world.slack,
+            world.redis.url,
+            BPFSLEUTH_MODEL="anthropic",
+            ANTHROPIC_API_KEY="sk-ant-test",
+            ANTHROPIC_BASE_URL=claude.url,
+        )
+        second = BotProcess(env, tmp_path / "bot-with-claude.log")
+        second.start()
+        try:
+            requests = SlackRequests(second.url, SIGNING_SECRET)
+            requests.slash_command("handoff", channel_id="C0INC10", channel_name="inc-10")
+            summary = world.slack.wait_for(
+                lambda: next(
+                    (
+                        m
+                        for m in world.slack.channel_roots("C0INC10")
+                        if m.text.startswith("Handoff")
+                    ),
+                    None,
+                ),
+                what="the model's handoff",
+            )
+        finally:
+            second.stop()
+        assert claude.violations == []
+        prompt = json.dumps(claude.requests[0]["messages"])
+        assert investigation_id in prompt and "conntrack table full on alpha" in prompt
+    text = all_text(summary)
+    assert "*Handoff*" in text
+    assert "• *conntrack* table full on alpha &lt;raise nf_conntrack_max&gt;" in text
+    assert "written by the model" in text
