@@ -120,6 +120,7 @@ class Cluster:
             "BPFSLEUTH_HEARTBEAT_S": "1",
             "BPFSLEUTH_STEP_GRACE_S": "3",
             "BPFSLEUTH_COMMAND_TIMEOUT_S": "3",
+            "BPFSLEUTH_PLAN_EXPIRY_MARGIN_S": "0",
             "PYTHONUNBUFFERED": "1",
             **env,
         }
@@ -132,6 +133,7 @@ class Cluster:
         self.dist = DistributedSettings(
             BPFSLEUTH_STEP_GRACE_S=float(self.env["BPFSLEUTH_STEP_GRACE_S"]),
             BPFSLEUTH_HEARTBEAT_S=1.0,
+            BPFSLEUTH_PLAN_EXPIRY_MARGIN_S=float(self.env["BPFSLEUTH_PLAN_EXPIRY_MARGIN_S"]),
         )
         self.runtime: Runtime = build_runtime(self.settings, self.dist)
 
