@@ -1,0 +1,191 @@
+"""Faults in the distributed loop, with real Redis and real worker processes.
+
+- a host worker SIGKILLed in the middle of a probe: nothing stays attached, and the step ends
+  at its deadline with the other host's results;
+- Redis restarted mid-investigation (with its data): the client says so, everything resumes,
+  and no step is run or recorded twice;
+- Redis restarted empty: the client fails with a clear message, and the workers keep serving.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.distributed.cluster import Cluster, command_step, probe_step, resolution
+from tests.helpers import require_ebpf
+from tests.redis_fixture import RedisServer, redis_server  # noqa: F401
+from worker.distributed import FollowError
+from worker.loop.events import Notice, ProbeStarted, ProgressEvent
+from worker.loop.investigation import Investigation
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    redis_server: RedisServer,  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Cluster]:
+    cluster = Cluster(redis_server.url, tmp_path_factory.mktemp("faults"))
+    try:
+        cluster.add_control()
+        cluster.add_host("alpha")
+        cluster.add_host("beta")
+        cluster.wait_ready()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+class Follower:
+    """Follows an investigation in a thread, as the CLI does, keeping every event."""
+
+    def __init__(self, cluster: Cluster, inv: Investigation, timeout_s: float = 90) -> None:
+        self.events: list[ProgressEvent] = []
+        self.result: Investigation | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(cluster, inv, timeout_s))
+        self._thread.start()
+
+    def _run(self, cluster: Cluster, inv: Investigation, timeout_s: float) -> None:
+        try:
+            self.result = cluster.follow(inv.id, self.events.append, timeout_s=timeout_s)
+        except BaseException as exc:
+            self.error = exc
+
+    def wait_for(self, predicate, timeout_s: float = 30) -> ProgressEvent:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for event in list(self.events):
+                if predicate(event):
+                    return event
+            time.sleep(0.05)
+        raise AssertionError(f"no such event; got {[e.kind for e in self.events]}")
+
+    def join(self) -> Investigation:
+        self._thread.join(timeout=120)
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
+def _bpf_prog_ids_held_by(pids: set[int]) -> set[int]:
+    """IDs of the BPF programs these processes hold open (from /proc/<pid>/fdinfo)."""
+    ids: set[int] = set()
+    for pid in pids:
+        fd_dir = Path(f"/proc/{pid}/fd")
+        with contextlib.suppress(OSError):
+            for fd in fd_dir.iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) != "anon_inode:bpf-prog":
+                        continue
+                    info = Path(f"/proc/{pid}/fdinfo/{fd.name}").read_text()
+                    for line in info.splitlines():
+                        if line.startswith("prog_id:"):
+                            ids.add(int(line.split()[1]))
+    return ids
+
+
+def _loaded_prog_ids() -> set[int]:
+    out = subprocess.run(
+        ["bpftool", "prog", "list", "--json"], capture_output=True, text=True, check=True
+    )
+    return {prog["id"] for prog in json.loads(out.stdout)}
+
+
+def _steps_are_unique(inv: Investigation) -> None:
+    assert [plan.step for plan in inv.plans] == list(range(1, len(inv.plans) + 1))
+    pairs = Counter((r.host, r.step) for r in inv.results)
+    assert all(count == 1 for count in pairs.values()), pairs
+
+
+@pytest.mark.ebpf
+def test_a_host_killed_mid_probe_leaves_nothing_attached_and_the_loop_goes_on(
+    cluster: Cluster,
+) -> None:
+    require_ebpf()
+    cluster.script_replies([probe_step("connects", "tcp_connect", 4), resolution()])
+    inv = cluster.start("connections fail", ["alpha", "beta"])
+    follower = Follower(cluster, inv)
+    follower.wait_for(lambda e: isinstance(e, ProbeStarted) and e.host == "alpha")
+    alpha = cluster.workers["alpha"]
+    held: set[int] = set()
+    deadline = time.monotonic() + 10
+    while not held and time.monotonic() < deadline:
+        held = _bpf_prog_ids_held_by(alpha.group_pids())
+        time.sleep(0.05)
+    assert held, "alpha's worker holds no BPF program while its probe runs"
+    assert held <= _loaded_prog_ids()
+    alpha.kill()  # SIGKILL to the worker's whole process group, mid-probe
+    done = follower.join()
+    assert not held & _loaded_prog_ids(), "programs of the killed worker are still loaded"
+    assert done.status == "resolved"
+    by_host = {r.host: r for r in done.results}
+    assert "host alpha did not answer within" in by_host["alpha"].notes[0]
+    (beta_probe,) = by_host["beta"].ebpf_results.values()
+    assert beta_probe.error is None and beta_probe.probe == "tcp_connect"
+    _steps_are_unique(done)
+    assert any(
+        isinstance(e, Notice) and "host alpha did not answer" in e.message for e in follower.events
+    )
+    cluster.restart("alpha").wait_ready()
+
+
+@pytest.mark.ebpf
+def test_redis_restarted_mid_investigation_resumes_without_duplicated_steps(
+    cluster: Cluster,
+    redis_server: RedisServer,  # noqa: F811
+) -> None:
+    require_ebpf()
+    cluster.wait_ready()
+    cluster.script_replies(
+        [
+            probe_step("connects", "tcp_connect", 3),
+            command_step(("kernel", "uname -r")),
+            resolution(),
+        ]
+    )
+    inv = cluster.start("connections fail", ["alpha"])
+    follower = Follower(cluster, inv)
+    follower.wait_for(lambda e: isinstance(e, ProbeStarted) and e.host == "alpha")
+    redis_server.restart(keep_data=True, down_s=1.0)
+    done = follower.join()
+    assert done.status == "resolved" and done.resolution_source == "model"
+    _steps_are_unique(done)
+    assert len(done.plans) == 2
+    assert done.results[1].command_results["kernel"].stdout.strip() == platform.release()
+    messages = [e.message for e in follower.events if isinstance(e, Notice)]
+    assert any(m.startswith("lost Redis") for m in messages), messages
+    assert any(m.startswith("Redis is back") for m in messages), messages
+    audit = [e for e in cluster.runtime.store.audit_entries(10_000) if e.investigation_id == inv.id]
+    assert Counter((e.step, e.kind) for e in audit) == {(1, "probe"): 1, (2, "command"): 1}
+
+
+def test_redis_restarted_empty_fails_the_investigation_with_a_clear_error(
+    cluster: Cluster,
+    redis_server: RedisServer,  # noqa: F811
+) -> None:
+    cluster.wait_ready()
+    cluster.script_replies([command_step(("kernel", "uname -r")), resolution()])
+    inv = cluster.start("anything", ["alpha"])
+    redis_server.restart(keep_data=False)
+    with pytest.raises(FollowError, match=f"investigation {inv.id} is not in Redis"):
+        cluster.follow(inv.id, timeout_s=30)
+    # the workers reconnect and serve the next investigation
+    cluster.wait_ready()
+    again = cluster.start("anything", ["alpha"])
+    done = cluster.follow(again.id, timeout_s=60)
+    assert done.status == "resolved"
+    assert done.results[0].command_results["kernel"].ran
