@@ -166,3 +166,14 @@ def detect_capabilities(*, refresh: bool = False) -> HostCapabilities:
         caps.program_types = dict.fromkeys(PROGRAM_TYPES, False)
         caps.program_type_errors = dict.fromkeys(PROGRAM_TYPES, f"not tested: {reason}")
     return caps
+
+
+def cached_capabilities() -> HostCapabilities | None:
+    """The cached measure if one exists for this kernel and boot, without measuring (fast path)."""
+    cache = _cache_path(platform.release())
+    if not cache.exists():
+        return None
+    try:
+        return HostCapabilities.model_validate_json(cache.read_text())
+    except (OSError, ValueError):
+        return None

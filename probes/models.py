@@ -122,3 +122,6 @@ class ProbeResult(BaseModel):
         default="", description="The request as asked, e.g. kprobe:tcp_connect."
     )
     error: str | None = None
+    warnings: list[str] = Field(
+        default_factory=list, description="Optional parts that did not attach, early stops."
+    )

@@ -1,0 +1,146 @@
+"""tcp_connect reader: in-kernel outcome counts -> totals, top destinations/processes, latency."""
+
+from __future__ import annotations
+
+import errno
+from collections import Counter, defaultdict
+from typing import Any, ClassVar
+
+from probes.models import Aggregates
+from probes.reader import ProbeReader, ReaderOutput
+from probes.summarise import (
+    SampleEvent,
+    Samples,
+    comm_text,
+    endpoint,
+    fmt_ms,
+    latency_from_log2,
+    log2_buckets,
+    plural,
+    proc_label,
+    top_entries,
+)
+
+OUTCOMES = ("established", "refused", "timeout", "error")
+
+
+def _outcome_name(outcome: int, err: int) -> str:
+    name = OUTCOMES[outcome] if 0 <= outcome < len(OUTCOMES) else "other"
+    if name == "error":
+        return errno.errorcode.get(err, f"errno {err}")
+    return name
+
+
+class Reader(ProbeReader):
+    rings: ClassVar[tuple[str, ...]] = ("events",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.samples = Samples()
+
+    def on_event(self, ring: str, event: Any) -> None:
+        outcome = _outcome_name(int(event.outcome), int(event.err))
+        self.samples.offer(
+            SampleEvent(
+                timestamp=self.clock.unix_ns(event.ts),
+                process_id=int(event.pid),
+                process_name=comm_text(event.comm),
+                event_type="tcp_connect",
+                data={
+                    "destination": endpoint(int(event.family), event.daddr, int(event.dport)),
+                    "outcome": outcome,
+                    "latency_ms": round(int(event.lat_ns) / 1e6, 3),
+                },
+            ),
+            kind=outcome,
+        )
+
+    def collect(self, bpf: Any, elapsed_s: float) -> ReaderOutput:
+        by_outcome: Counter[str] = Counter()
+        by_dest: Counter[str] = Counter()
+        by_proc: Counter[str] = Counter()
+        failures: Counter[str] = Counter()
+        fail_lat: defaultdict[str, float] = defaultdict(float)
+        dest_labels: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        proc_labels: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        failure_labels: dict[str, dict[str, str | int | float]] = {}
+        max_lat_ns = 0
+        for key, val in bpf["outcomes"].items():
+            count = int(val.count)
+            outcome = _outcome_name(int(key.outcome), int(key.err))
+            dest = endpoint(int(key.family), key.daddr, int(key.dport))
+            proc = proc_label(comm_text(key.comm), int(key.pid))
+            by_outcome["error" if int(key.outcome) == 3 else outcome] += count
+            by_dest[dest] += count
+            by_proc[proc] += count
+            dest_labels[dest][outcome] += count
+            proc_labels[proc][outcome] += count
+            if outcome != "established":
+                failure = f"{outcome} {dest} by {proc}"
+                failures[failure] += count
+                fail_lat[failure] += int(val.lat_sum_ns) / 1e6
+                failure_labels[failure] = {
+                    "outcome": outcome,
+                    "destination": dest,
+                    "pid": int(key.pid),
+                    "comm": comm_text(key.comm),
+                }
+            if int(key.outcome) != 3:
+                max_lat_ns = max(max_lat_ns, int(val.lat_max_ns))
+        total = sum(by_outcome.values())
+        latency = latency_from_log2(
+            log2_buckets(bpf["latency"]), base_unit="ns", unit="ms", max_value=max_lat_ns or None
+        )
+        mean_fail_ms = {k: fail_lat[k] / failures[k] for k in failures}
+        aggregates = Aggregates(
+            totals={"attempts": total, **{o: by_outcome.get(o, 0) for o in OUTCOMES}},
+            top={
+                "failures": top_entries(failures, values=mean_fail_ms, labels=failure_labels),
+                "destinations": top_entries(
+                    by_dest, labels={k: dict(v) for k, v in dest_labels.items()}
+                ),
+                "processes": top_entries(
+                    by_proc, labels={k: dict(v) for k, v in proc_labels.items()}
+                ),
+            },
+            latency={"connect": latency} if latency.count else {},
+        )
+        return ReaderOutput(
+            event_count=total,
+            events=self.samples.dumps(),
+            summary=_summary(total, elapsed_s, by_outcome, failures, by_dest, by_proc, latency.p99),
+            aggregates=aggregates,
+        )
+
+
+def _summary(
+    total: int,
+    elapsed_s: float,
+    by_outcome: Counter[str],
+    failures: Counter[str],
+    by_dest: Counter[str],
+    by_proc: Counter[str],
+    p99_ms: float | None,
+) -> str:
+    head = f"{plural(total, 'connect')} in {elapsed_s:.1f}s"
+    if not total:
+        return f"{head}: no TCP connect attempts seen"
+    parts = []
+    if failures:
+        culprit, count = failures.most_common(1)[0]
+        outcome, _, rest = culprit.partition(" ")
+        dest, _, proc = rest.partition(" by ")
+        parts.append(f"{count} {outcome} to {dest} by {proc}")
+        others = sum(failures.values()) - count
+        if others:
+            parts.append(f"{others} other failures")
+    established = by_outcome.get("established", 0)
+    if established:
+        top_dest = by_dest.most_common(1)[0][0] if not failures else ""
+        parts.append(f"{established} established" + (f" (top {top_dest})" if top_dest else ""))
+    if not failures and by_proc:
+        parts.append(f"mostly by {by_proc.most_common(1)[0][0]}")
+    text = f"{head}: " + ", ".join(parts)
+    if p99_ms is not None:
+        text += f", p99 latency {fmt_ms(p99_ms * 1e6)}"
+    return text

@@ -1,0 +1,230 @@
+"""One probe run in its own process: `python -m probes.child <parent-pid>`, job JSON on stdin.
+
+Why a process per probe: bcc (0.26) crashes when two threads compile at once, and a process per
+probe compiles in parallel on every core, keeps libbcc's stderr noise away from the user, and
+dies with its parent (PR_SET_PDEATHSIG), taking every attachment (an fd) with it.
+
+The child prints JSON lines (`ChildMessage`) on stdout: `compiled`, `attached`, then `result`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+import tempfile
+import time
+from types import FrameType
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from probes.catalog import load_catalog
+from probes.models import ParamValue, ProbeRequest, ProbeResult
+from probes.plan import AttachChoice, AttachPlan
+from probes.reader import ProbeReader, RunInfo, load_reader
+
+PR_SET_PDEATHSIG = 1
+POLL_INTERVAL_S = 0.1
+COMMON_PRELUDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "common.h")
+
+
+class ChildJob(BaseModel):
+    request: ProbeRequest
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+    plan: AttachPlan
+    cflags: list[str] = Field(default_factory=list)
+    resolved_from: str = ""
+
+
+class ChildMessage(BaseModel):
+    kind: Literal["compiled", "attached", "result"]
+    compile_s: float = 0.0
+    attach_points: list[str] = Field(default_factory=list)
+    result: ProbeResult | None = None
+
+
+class _Stop(Exception):
+    """SIGTERM/SIGINT: stop early, detach, report what was seen."""
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _send(message: ChildMessage) -> None:
+    sys.stdout.write(message.model_dump_json() + "\n")
+    sys.stdout.flush()
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+def _attach(bpf: Any, choice: AttachChoice, pid: int) -> None:
+    from bcc import PerfSWConfig, PerfType
+
+    if choice.kind == "tracepoint":
+        bpf.attach_tracepoint(tp=choice.target, fn_name=choice.fn)
+    elif choice.kind == "raw_tracepoint":
+        bpf.attach_raw_tracepoint(tp=choice.target, fn_name=choice.fn)
+    elif choice.kind in ("uprobe", "uretprobe"):
+        library, _, symbol = choice.target.partition(":")
+        attach = bpf.attach_uprobe if choice.kind == "uprobe" else bpf.attach_uretprobe
+        attach(name=library, sym=symbol, fn_name=choice.fn, pid=pid)
+    elif choice.kind == "perf_event":
+        kind, _, config = choice.target.partition(":")
+        if kind != "software":
+            raise ValueError(f"perf_event target {choice.target!r}: only software events")
+        bpf.attach_perf_event(
+            ev_type=PerfType.SOFTWARE,
+            ev_config=getattr(PerfSWConfig, config.upper()),
+            fn_name=choice.fn,
+            sample_freq=choice.sample_freq or 49,
+        )
+
+
+def _attached_labels(bpf: Any, plan: AttachPlan) -> list[str]:
+    labels = [f"tracepoint:{_text(tp)}" for tp in bpf.tracepoint_fds]
+    labels += [f"raw_tracepoint:{_text(tp)}" for tp in bpf.raw_tracepoint_fds]
+    explicit = [c.label for c in plan.chosen if c.kind not in ("tracepoint", "raw_tracepoint")]
+    return sorted(set(labels)) + explicit
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _dropped(bpf: Any) -> int:
+    try:
+        table = bpf["bs_dropped"]
+        return int(sum(int(v.value) for v in table.values()))
+    except KeyError:
+        return 0
+
+
+def _stderr_tail(path: str, limit: int = 600) -> str:
+    with contextlib.suppress(OSError):
+        with open(path, "rb") as handle:
+            data = handle.read()[-4000:].decode("utf-8", "replace")
+        lines = [ln for ln in data.splitlines() if "error" in ln.lower()] or data.splitlines()
+        return " | ".join(lines[-4:])[-limit:]
+    return ""
+
+
+def run_job(job: ChildJob, stderr_path: str) -> ProbeResult:
+    from bcc import BPF
+
+    request = job.request
+    catalog = load_catalog()
+    spec = catalog.probes[request.probe]
+    result = ProbeResult(
+        program_name=request.label or request.probe,
+        probe=request.probe,
+        resolved_from=job.resolved_from,
+        warnings=list(job.plan.skipped),
+    )
+    with open(COMMON_PRELUDE) as handle:
+        text = handle.read() + "\n#line 1\n" + spec.source_text()
+    bpf: Any = None
+    started = time.monotonic()
+    try:
+        try:
+            bpf = BPF(text=text, cflags=job.cflags)
+        except Exception as exc:
+            detail = _stderr_tail(stderr_path)
+            result.error = f"compile failed: {exc}" + (f" ({detail})" if detail else "")
+            return result
+        result.compile_s = round(time.monotonic() - started, 3)
+        _send(ChildMessage(kind="compiled", compile_s=result.compile_s))
+        pid = request.filters.pid or -1
+        for choice in job.plan.chosen:
+            if choice.fn is None:
+                continue  # TRACEPOINT_PROBE: bcc attached it when loading
+            try:
+                _attach(bpf, choice, pid)
+            except Exception as exc:
+                message = f"{choice.role}: attach {choice.label} failed: {str(exc)[:160]}"
+                if choice.required:
+                    result.error = message
+                    return result
+                result.warnings.append(message)
+        run = RunInfo(
+            probe=spec.name,
+            params=job.params,
+            filters=request.filters,
+            duration_s=request.duration_s,
+        )
+        reader: ProbeReader = load_reader(spec, run)
+        for ring in reader.rings:
+            table = bpf[ring]
+            table.open_ring_buffer(
+                lambda _ctx, data, _size, _ring=ring, _table=table: reader.on_event(
+                    _ring, _table.event(data)
+                )
+            )
+        result.attach_points = _attached_labels(bpf, job.plan)
+        _send(
+            ChildMessage(
+                kind="attached", compile_s=result.compile_s, attach_points=result.attach_points
+            )
+        )
+        attached_at = time.monotonic()
+        deadline = attached_at + request.duration_s
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                time.sleep(min(POLL_INTERVAL_S, left))
+                if reader.rings:
+                    bpf.ring_buffer_consume()
+        except _Stop as stop:
+            result.warnings.append(f"stopped early by {stop}")
+        if reader.rings:
+            bpf.ring_buffer_consume()
+        elapsed = time.monotonic() - attached_at
+        result.duration_s = round(elapsed, 3)
+        output = reader.collect(bpf, elapsed)
+        result.event_count = output.event_count
+        result.events = output.events
+        result.summary = output.summary
+        result.aggregates = output.aggregates
+        result.dropped = _dropped(bpf) + output.dropped
+        return result
+    except _Stop as stop:
+        result.error = f"stopped by {stop} before the probe ran"
+        return result
+    except Exception as exc:
+        result.error = f"{type(exc).__name__}: {str(exc)[:300]}"
+        return result
+    finally:
+        if bpf is not None:
+            bpf.cleanup()  # explicit: a BPF object is falsy until a table is touched
+
+
+def main() -> None:
+    parent_pid = int(sys.argv[1]) if len(sys.argv) > 1 else os.getppid()
+    _die_with_parent(parent_pid)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    job = ChildJob.model_validate_json(sys.stdin.read())
+    # libbcc writes warnings straight to fd 2; keep them for error messages only.
+    with tempfile.NamedTemporaryFile(prefix="bpfsleuth-bcc-", suffix=".log") as log:
+        os.dup2(log.fileno(), 2)
+        result = run_job(job, log.name)
+    _send(
+        ChildMessage(
+            kind="result",
+            compile_s=result.compile_s,
+            attach_points=result.attach_points,
+            result=result,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

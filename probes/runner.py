@@ -1,0 +1,267 @@
+"""Run the probes of one plan concurrently and bounded, one child process per probe.
+
+`prepare` validates a request against its spec and this host before anything is loaded;
+`run_probes` starts a child (`probes.child`) per valid request, follows their progress, stops
+them at their deadline and always returns one `ProbeResult` per request, in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from probes.catalog import Catalog, load_catalog
+from probes.child import ChildJob, ChildMessage
+from probes.models import ParamValue, ProbeRequest, ProbeResult
+from probes.params import ProbeRequestError, filter_defines, param_defines, validate_params
+from probes.plan import AttachPlan, plan_attach
+from probes.spec import ProbeSpec
+
+PROBES_DIR = Path(__file__).resolve().parent
+COMPILE_BUDGET_S = 30.0
+STOP_GRACE_S = 5.0
+
+Phase = Literal["starting", "compiled", "attached", "done", "failed"]
+
+
+class ProbeProgress(BaseModel):
+    """A progress report: which probe, which phase, and when it will end."""
+
+    label: str
+    probe: str
+    phase: Phase
+    detail: str = ""
+    ends_at: float | None = Field(default=None, description="time.time() when it will stop.")
+
+
+ProgressCallback = Callable[[ProbeProgress], None]
+
+
+class PreparedProbe(BaseModel):
+    """A request checked against its spec and this host, ready for a child."""
+
+    request: ProbeRequest
+    spec_name: str
+    params: dict[str, ParamValue]
+    plan: AttachPlan
+    cflags: list[str]
+    resolved_from: str = ""
+
+
+def _check_bounds(spec: ProbeSpec, request: ProbeRequest) -> None:
+    if request.duration_s > spec.duration.max:
+        raise ProbeRequestError(
+            f"probe {spec.name} runs at most {spec.duration.max:g}s, "
+            f"asked for {request.duration_s:g}s"
+        )
+
+
+def prepare(
+    request: ProbeRequest, *, catalog: Catalog | None = None, resolved_from: str = ""
+) -> PreparedProbe:
+    """Validate `request` fully (spec, parameters, filters, host) or raise ProbeRequestError."""
+    catalog = catalog or load_catalog()
+    spec = catalog.get(request.probe)
+    if spec is None:
+        from probes.resolver import nearest_names
+
+        near = nearest_names(request.probe, catalog.names())
+        hint = f"; nearest: {', '.join(near)}" if near else ""
+        raise ProbeRequestError(f"no catalog probe named {request.probe!r}{hint}")
+    _check_bounds(spec, request)
+    params = validate_params(spec, request.params)
+    plan = plan_attach(spec, params)
+    if not plan.available:
+        raise ProbeRequestError(f"probe {spec.name} cannot run on this host: {plan.reason}")
+    cflags = [
+        "-Wno-macro-redefined",
+        "-Wno-unused-function",
+        *filter_defines(request.filters),
+        *param_defines(spec, params),
+        *plan.defines,
+    ]
+    return PreparedProbe(
+        request=request,
+        spec_name=spec.name,
+        params=params,
+        plan=plan,
+        cflags=cflags,
+        resolved_from=resolved_from,
+    )
+
+
+def _error_result(request: ProbeRequest, error: str, resolved_from: str = "") -> ProbeResult:
+    return ProbeResult(
+        program_name=request.label or request.probe,
+        probe=request.probe,
+        error=error,
+        resolved_from=resolved_from,
+        summary=f"{request.probe} did not run: {error}",
+    )
+
+
+class _Child:
+    def __init__(self, index: int, prepared: PreparedProbe) -> None:
+        self.index = index
+        self.prepared = prepared
+        self.request = prepared.request
+        self.started = time.monotonic()
+        self.deadline = self.started + COMPILE_BUDGET_S + self.request.duration_s + STOP_GRACE_S
+        self.result: ProbeResult | None = None
+        self.buffer = b""
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "probes.child", str(os.getpid())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=str(PROBES_DIR.parent),
+            env={**os.environ, "PYTHONPATH": _pythonpath()},
+        )
+        job = ChildJob(
+            request=self.request,
+            params=prepared.params,
+            plan=prepared.plan,
+            cflags=prepared.cflags,
+            resolved_from=prepared.resolved_from,
+        )
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(job.model_dump_json().encode())
+        self.proc.stdin.close()
+
+    @property
+    def stdout(self) -> IO[bytes]:
+        assert self.proc.stdout is not None
+        return self.proc.stdout
+
+    def lines(self, chunk: bytes) -> list[ChildMessage]:
+        self.buffer += chunk
+        *complete, self.buffer = self.buffer.split(b"\n")
+        messages = []
+        for line in complete:
+            with contextlib.suppress(ValidationError, ValueError):
+                messages.append(ChildMessage.model_validate_json(line))
+        return messages
+
+    def stop(self) -> None:
+        if self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _pythonpath() -> str:
+    root = str(PROBES_DIR.parent)
+    existing = os.environ.get("PYTHONPATH", "")
+    return f"{root}{os.pathsep}{existing}" if existing else root
+
+
+def _report(on_progress: ProgressCallback | None, child: _Child, phase: Phase, detail: str) -> None:
+    if on_progress is None:
+        return
+    ends_at = None
+    if phase == "attached":
+        ends_at = time.time() + child.request.duration_s
+    on_progress(
+        ProbeProgress(
+            label=child.request.label or child.request.probe,
+            probe=child.request.probe,
+            phase=phase,
+            detail=detail,
+            ends_at=ends_at,
+        )
+    )
+
+
+def _handle(child: _Child, message: ChildMessage, on_progress: ProgressCallback | None) -> None:
+    if message.kind == "compiled":
+        _report(on_progress, child, "compiled", f"compiled in {message.compile_s:.2f}s")
+    elif message.kind == "attached":
+        _report(on_progress, child, "attached", ", ".join(message.attach_points))
+    elif message.result is not None:
+        child.result = message.result
+        phase: Phase = "failed" if message.result.error else "done"
+        _report(on_progress, child, phase, message.result.error or message.result.summary)
+
+
+def _follow(children: list[_Child], on_progress: ProgressCallback | None) -> None:
+    selector = selectors.DefaultSelector()
+    for child in children:
+        os.set_blocking(child.stdout.fileno(), False)
+        selector.register(child.stdout, selectors.EVENT_READ, child)
+    open_children = set(range(len(children)))
+    while open_children:
+        now = time.monotonic()
+        for child in children:
+            if child.index in open_children and now > child.deadline:
+                child.stop()
+        timeout = max(0.05, min(c.deadline for c in children if c.index in open_children) - now)
+        for key, _ in selector.select(timeout=min(timeout, 1.0)):
+            child = key.data
+            chunk = child.stdout.read(65536) or b""
+            for message in child.lines(chunk):
+                _handle(child, message, on_progress)
+            if not chunk:
+                selector.unregister(child.stdout)
+                open_children.discard(child.index)
+                child.proc.wait()
+    selector.close()
+
+
+def run_prepared(
+    prepared: list[PreparedProbe], *, on_progress: ProgressCallback | None = None
+) -> list[ProbeResult]:
+    children: list[_Child] = []
+    try:
+        for index, item in enumerate(prepared):
+            children.append(_Child(index, item))
+            _report(on_progress, children[-1], "starting", item.spec_name)
+        _follow(children, on_progress)
+    finally:
+        for child in children:
+            child.stop()
+    results = []
+    for child in children:
+        if child.result is None:
+            code = child.proc.returncode
+            child.result = _error_result(
+                child.request,
+                f"probe process ended without a result (exit {code})",
+                child.prepared.resolved_from,
+            )
+        results.append(child.result)
+    return results
+
+
+def run_probes(
+    requests: list[ProbeRequest], *, on_progress: ProgressCallback | None = None
+) -> list[ProbeResult]:
+    """Run every request concurrently; one result per request, in order, errors included."""
+    catalog = load_catalog()
+    slots: list[ProbeResult | PreparedProbe] = []
+    for request in requests:
+        try:
+            slots.append(prepare(request, catalog=catalog))
+        except ProbeRequestError as exc:
+            slots.append(_error_result(request, str(exc)))
+    ready = [slot for slot in slots if isinstance(slot, PreparedProbe)]
+    ran = iter(run_prepared(ready, on_progress=on_progress))
+    return [next(ran) if isinstance(slot, PreparedProbe) else slot for slot in slots]
+
+
+def run_probe(request: ProbeRequest, *, on_progress: ProgressCallback | None = None) -> ProbeResult:
+    """Run one probe; a request that cannot run raises ProbeRequestError before anything loads."""
+    prepared = prepare(request)
+    return run_prepared([prepared], on_progress=on_progress)[0]
