@@ -251,7 +251,10 @@ def test_handoff_is_written_by_the_model_when_one_is_configured(
     investigation_id = _start(world, "C0INC10", "alpha drops new connections")
     _wait_resolved(world, "C0INC10", _root(world, "C0INC10", investigation_id))
 
-    written = "## Handoff\n- **conntrack** table full on alpha <raise nf_conntrack_max>\n- next: watch drops"
+    written = (
+        "## Handoff\n- **conntrack** table full on alpha <raise nf_conntrack_max>\n"
+        "- next: watch drops"
+    )
     with FakeAnthropic([Text(written)]) as claude:
         env = bot_env(
             world.cluster.env,
