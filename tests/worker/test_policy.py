@@ -232,6 +232,21 @@ ALLOWED = [
     "slabtop -o",
     "arping -c 3 -I eth0 10.0.0.1",
     "docker ps -a --format '{{.Names}} {{.Status}}'",
+    "swapon --show",
+    "apt list --installed",
+    "apt-cache policy nginx",
+    "tune2fs -l /dev/sda1",
+    "blkid /dev/sda1",
+    "systemd-analyze blame",
+    "coredumpctl list",
+    "smartctl -a /dev/sda",
+    "nvme smart-log /dev/nvme0",
+    "mdadm --detail /dev/md0",
+    "systemd-cgtop -b -n 1",
+    "du -sh /var/* | sort -h",
+    "cat /etc/*release",
+    "tail -n +1 /proc/sys/net/ipv4/tcp_*",
+    "grep -rn error /var/log/app",
 ]
 
 # (command, what the reason must mention)
@@ -315,7 +330,6 @@ DENIED = [
     ("ufw disable", "firewall"),
     ("firewall-cmd --add-port=80/tcp", "firewall"),
     # package managers
-    ("apt install nmap", "package"),
     ("apt-get remove -y openssh-server", "package"),
     ("yum install -y x", "package"),
     ("dpkg -i /tmp/x.deb", "packages"),
@@ -325,6 +339,14 @@ DENIED = [
     ("pip3.11 install x", "package"),
     ("npm install -g x", "package"),
     ("apk add curl", "package"),
+    ("apt install nmap", "package"),
+    ("apt purge openssh-server", "package"),
+    ("swapon /dev/sdb", "swap"),
+    ("tune2fs -O ^has_journal /dev/sda1", "filesystem"),
+    ("smartctl -t long /dev/sda", "self-test"),
+    ("nvme format /dev/nvme0", "formats"),
+    ("coredumpctl debug", "debugger"),
+    ("mdadm --stop /dev/md0", "RAID"),
     # shells and interpreters
     ("sh -c id", "shell"),
     ("bash -c 'cat /etc/shadow'", "shell"),
@@ -689,6 +711,12 @@ NEEDS_APPROVAL = [
     ("systemctl show-environment", "not a known read-only"),
     ("resolvectl flush-caches", "not a known read-only"),
     ("tar -f /tmp/x.tar", "listing"),
+    ("grep -r password /etc", "recursive"),
+    ("grep -r x", "recursive"),
+    ("rg secret /", "recursive"),
+    ("grep -R token /home", "recursive"),
+    ("ls /root/.ssh", "SSH"),
+    ("cat /etc/*", "password hashes"),
 ]
 
 

@@ -124,6 +124,7 @@ def _judge_stage(index: int, stage: list[Word]) -> tuple[Finding, list[str]]:
             return deny(f"non-ASCII character in option {word.text!r} (look-alike?)"), argv
     args: list[str] = []
     path_findings: list[Finding] = []
+    reads_content = name in FILTERS or name not in PROGRAMS
     for word in stage[1:]:
         try:
             expanded = expand_word(word)
@@ -133,7 +134,7 @@ def _judge_stage(index: int, stage: list[Word]) -> tuple[Finding, list[str]]:
         if expanded != [word.text] and any(path.startswith("-") for path in expanded):
             findings.append(approval(f"{word.text!r} expands to a name that looks like an option"))
         for path in expanded:  # what will be read; a glob with no match is judged as written
-            secret = sensitive_path_reason(path)
+            secret = sensitive_path_reason(path, raw_devices=reads_content)
             if secret:
                 path_findings.append(approval(f"{name}: {secret}"))
                 break

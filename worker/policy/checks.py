@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -751,3 +752,106 @@ def ufw_check(inv: Invocation) -> Finding | None:
         return None
     verb = inv.positionals[0] if inv.positionals else ""
     return deny(f"ufw {verb}: changes the firewall")
+
+
+# -- recursive readers over trees that hold secrets ----------------------------------------------
+
+_SECRET_TREES = (
+    "/etc/ssl/private",
+    "/etc/ssh",
+    "/etc/shadow",
+    "/etc/kubernetes",
+    "/root",
+    "/home",
+    "/proc",
+    "/run/secrets",
+    "/var/run/secrets",
+    "/var/lib/kubelet",
+)
+
+
+def _contains_secret_tree(path: str) -> bool:
+    normal = posixpath.normpath(posixpath.join("/", path))
+    return any(
+        tree == normal or tree.startswith(normal.rstrip("/") + "/") for tree in _SECRET_TREES
+    )
+
+
+def grep_check(inv: Invocation) -> Finding | None:
+    recursive = inv.has("-r", "-R", "--recursive", "--dereference-recursive") or any(
+        v == "recurse" for v in inv.values("-d", "--directories")
+    )
+    if inv.program == "rg":
+        recursive = True
+    if not recursive:
+        return None
+    patterns_given = inv.has("-e", "--regexp", "-f", "--file")
+    paths = inv.positionals if patterns_given else inv.positionals[1:]
+    for path in paths or ["."]:
+        if _contains_secret_tree(path):
+            return approval(
+                f"{inv.program} -r {path}: a recursive read of a tree that holds secrets; "
+                "narrow it to the directory you need"
+            )
+    return None
+
+
+def swapon_check(inv: Invocation) -> Finding | None:
+    listing = {"--show", "-s", "--summary", "--noheadings", "--raw", "--bytes", "-h", "--help"}
+    if inv.positionals or any(o.name not in listing for o in inv.options):
+        return deny("swapon with a device or flags activates swap")
+    return None
+
+
+def tune2fs_check(inv: Invocation) -> Finding | None:
+    if [o.name for o in inv.options] == ["-l"]:
+        return None
+    return deny("tune2fs other than -l changes filesystem parameters")
+
+
+def coredumpctl_check(inv: Invocation) -> Finding | None:
+    if inv.has("-o", "--output"):
+        return deny("coredumpctl -o writes a core file")
+    verb = inv.positionals[0] if inv.positionals else "list"
+    if verb in {"list", "info"}:
+        return None
+    if verb in {"debug", "gdb", "dump"}:
+        return deny(f"coredumpctl {verb} runs a debugger or dumps a core")
+    return approval(f"coredumpctl {verb}: not a known read-only subcommand")
+
+
+def cgtop_check(inv: Invocation) -> Finding | None:
+    if not inv.has("-b", "--batch"):
+        return deny("systemd-cgtop without -b is interactive (no terminal here); use `-b -n 1`")
+    iterations = option_int(inv, "-n", "--iterations")
+    if iterations is None or iterations > 5:
+        return approval("systemd-cgtop -b needs -n of at most 5")
+    return None
+
+
+def zramctl_check(inv: Invocation) -> Finding | None:
+    if inv.positionals or inv.has("-s", "--size", "-a", "--algorithm", "-r", "--reset", "-f"):
+        return deny("zramctl with a device or settings configures or resets zram")
+    return None
+
+
+_SMARTCTL_WRITE = {
+    "-t": "starts a self-test",
+    "--test": "starts a self-test",
+    "-X": "aborts a self-test",
+    "--abort": "aborts a self-test",
+    "-s": "changes SMART settings",
+    "--smart": "changes SMART settings",
+    "-o": "changes offline testing",
+    "--offlineauto": "changes offline testing",
+    "-S": "changes attribute autosave",
+    "--saveauto": "changes attribute autosave",
+    "--set": "changes device settings",
+}
+
+
+def smartctl_check(inv: Invocation) -> Finding | None:
+    for option in inv.options:
+        if option.name in _SMARTCTL_WRITE:
+            return deny(f"smartctl {option.name} {_SMARTCTL_WRITE[option.name]}")
+    return None

@@ -13,7 +13,7 @@ from itertools import islice
 
 from worker.policy.lexer import Word
 
-MAX_GLOB_PATHS = 512
+MAX_GLOB_PATHS = 4096
 WORKING_DIRECTORY = "/"
 
 

@@ -46,8 +46,11 @@ class Word:
 _OPERATOR_REASONS = {
     ";": "`;` (command list) needs a shell",
     "&": "`&`/`&&` (background or and-list) needs a shell",
-    "<": "redirection (`<`, `<<`, `<<<`, `<(...)`) needs a shell and can read or write files",
-    ">": "redirection (`>`, `>>`, `>|`, `2>&1`, `>(...)`) needs a shell and writes files",
+    "<": ("redirection (`<`, `<<`, `<<<`, `<(...)`) needs a shell; pass the file as an argument"),
+    ">": (
+        "redirection (`>`, `>>`, `>|`, `2>&1`, `>(...)`) needs a shell and writes files; "
+        "stderr is captured separately, so drop `2>/dev/null` and `2>&1`"
+    ),
     "(": "subshell or process substitution needs a shell",
     ")": "subshell or process substitution needs a shell",
     "`": "command substitution (backticks) runs another command",

@@ -133,16 +133,19 @@ def _candidates(arg: str) -> list[str]:
     return out
 
 
-def sensitive_path_reason(arg: str) -> str | None:
-    """Why reading `arg` (a path, or an option carrying one) needs approval, or None."""
+def sensitive_path_reason(arg: str, *, raw_devices: bool = True) -> str | None:
+    """Why reading `arg` (a path, or an option carrying one) needs approval, or None.
+
+    `raw_devices=False` for programs that only read metadata of a device (blkid, lsblk, df).
+    """
     for candidate in _candidates(arg):
-        reason = _path_reason(candidate)
+        reason = _path_reason(candidate, raw_devices=raw_devices)
         if reason:
             return reason
     return None
 
 
-def _path_reason(text: str) -> str | None:
+def _path_reason(text: str, *, raw_devices: bool) -> str | None:
     if not text:
         return None
     path = text
@@ -158,7 +161,7 @@ def _path_reason(text: str) -> str | None:
         why = _name_reason(base)
         if why:
             return f"{text} looks like {why}"
-        for part in parts[:-1]:
+        for part in parts:
             if not part.strip("*?"):
                 continue  # a bare `*` directory could be anything; judge the rest of the path
             for secret_dir, why in _SECRET_DIRS.items():
@@ -171,7 +174,9 @@ def _path_reason(text: str) -> str | None:
                         return f"{text} reaches {why}"
         if (parts[0] == "run" or parts[:2] == ["var", "run"]) and "secrets" in parts:
             return f"{text} is a mounted secret"
-        if _RAW_DEVICE.match(normal) or (parts[0] == "dev" and any(c in base for c in "*?[")):
+        if raw_devices and (
+            _RAW_DEVICE.match(normal) or (parts[0] == "dev" and any(c in base for c in "*?["))
+        ):
             return f"{text} is a raw device or memory"
     else:
         # A bare word: only the unmistakable key and env file names count (a grep pattern

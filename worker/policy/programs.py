@@ -17,7 +17,7 @@ from worker.policy.rules import ProgramRule, follow_mode, sampling, subcommands
 DENIED_CLASSES: dict[str, str] = {
     "deletes or destroys data": (
         "rm rmdir unlink shred wipe wipefs dd mkfs mke2fs mkswap mkdosfs mkntfs fdformat "
-        "badblocks blkdiscard truncate fallocate mv srm fsck e2fsck tune2fs resize2fs xfs_repair "
+        "badblocks blkdiscard truncate fallocate mv srm fsck e2fsck resize2fs xfs_repair "
         "lvcreate lvremove lvchange lvextend lvreduce lvresize lvrename lvconvert vgcreate "
         "vgremove vgchange vgextend vgreduce vgrename pvcreate pvremove pvchange pvmove pvresize "
         "ipcrm logrotate"
@@ -29,14 +29,14 @@ DENIED_CLASSES: dict[str, str] = {
     "kills or signals processes": "kill pkill killall killall5 skill snice xkill renice",
     "reboots or powers off the host": ("reboot shutdown poweroff halt init telinit kexec rtcwake"),
     "mounts, unmounts or attaches storage": (
-        "umount losetup swapon swapoff cryptsetup pivot_root switch_root eject"
+        "umount losetup swapoff cryptsetup pivot_root switch_root eject"
     ),
     "changes permissions, ownership or security labels": (
         "chmod chown chgrp chattr setfacl setcap chcon setfattr restorecon semanage setenforce"
     ),
     "changes the firewall": "iptables-restore ip6tables-restore arptables ebtables",
     "installs or removes packages (package manager)": (
-        "apt apt-get aptitude apt-key add-apt-repository dpkg-reconfigure yum dnf microdnf "
+        "apt-get aptitude apt-key add-apt-repository dpkg-reconfigure yum dnf microdnf "
         "zypper apk pacman snap flatpak pip pip3 pipx npm npx yarn pnpm gem bundle cargo go conda "
         "mamba brew nix nix-env emerge port pkg opkg easy_install uv poetry"
     ),
@@ -118,7 +118,7 @@ def _simple(summary: str, **kwargs: object) -> ProgramRule:
 
 _WRITES_OUTPUT_FILE = "a second file operand is written to"
 _GREP = ProgramRule(
-    summary="search text", short_with_arg="efmABCdD", filter=True, long_with_arg=frozenset()
+    summary="search text", short_with_arg="efmABCdD", filter=True, check=checks.grep_check
 )
 _AWK = ProgramRule(
     summary="text processing (no system(), pipes or redirection)",
@@ -492,6 +492,137 @@ PROGRAMS: dict[str, ProgramRule] = {
             deny_reason="changes time synchronisation",
         ),
     ),
+    "apt": _simple(
+        "package information (query only)",
+        check=subcommands(
+            allow={"list", "show", "policy", "search", "depends", "rdepends"},
+            deny_reason="installs, removes or changes packages (package manager)",
+            unknown_verdict="deny",
+        ),
+    ),
+    "apt-cache": _simple(
+        "package information (query only)",
+        check=subcommands(
+            allow={
+                "policy",
+                "show",
+                "showpkg",
+                "search",
+                "depends",
+                "rdepends",
+                "pkgnames",
+                "stats",
+                "madison",
+                "showsrc",
+            },
+            deny_reason="changes the package cache",
+            unknown_verdict="deny",
+        ),
+    ),
+    "swapon": _simple("swap areas (listing only)", check=checks.swapon_check),
+    "tune2fs": _simple("ext filesystem parameters (-l only)", check=checks.tune2fs_check),
+    "dumpe2fs": _simple("ext filesystem superblock"),
+    "xfs_info": _simple("XFS geometry"),
+    "smartctl": _simple("disk health", check=checks.smartctl_check),
+    "nvme": _simple(
+        "NVMe health",
+        check=subcommands(
+            allow={
+                "list",
+                "list-subsys",
+                "smart-log",
+                "error-log",
+                "id-ctrl",
+                "id-ns",
+                "fw-log",
+                "show-regs",
+                "version",
+                "help",
+            },
+            deny_verbs={
+                "format",
+                "sanitize",
+                "fw-download",
+                "fw-commit",
+                "delete-ns",
+                "create-ns",
+                "attach-ns",
+                "detach-ns",
+                "reset",
+                "subsystem-reset",
+                "write",
+                "write-zeroes",
+                "write-uncor",
+                "dsm",
+                "flush",
+                "set-feature",
+                "admin-passthru",
+                "io-passthru",
+                "security-send",
+                "resv-acquire",
+                "resv-register",
+                "resv-release",
+                "ns-rescan",
+                "device-self-test",
+            },
+            deny_reason="writes to, formats or resets the device",
+        ),
+    ),
+    "systemd-analyze": _simple(
+        "boot and unit analysis",
+        check=subcommands(
+            allow={
+                "time",
+                "blame",
+                "critical-chain",
+                "dot",
+                "plot",
+                "unit-paths",
+                "calendar",
+                "timespan",
+                "timestamp",
+                "security",
+                "cat-config",
+                "syscall-filter",
+                "exit-status",
+                "capability",
+                "condition",
+                "verify",
+                "dump",
+            },
+            deny_verbs={
+                "set-log-level",
+                "set-log-target",
+                "log-level",
+                "log-target",
+                "service-watchdogs",
+            },
+            deny_reason="changes the service manager's settings",
+        ),
+    ),
+    "coredumpctl": _simple("core dumps (list)", check=checks.coredumpctl_check),
+    "systemd-cgtop": _simple(
+        "per-cgroup resources (batch mode)", short_with_arg="nd", check=checks.cgtop_check
+    ),
+    "zramctl": _simple("zram devices", check=checks.zramctl_check),
+    "mdadm": _simple(
+        "software RAID (query only)",
+        check=checks.list_only_check(
+            "--detail",
+            "-D",
+            "--query",
+            "-Q",
+            "--examine",
+            "-E",
+            "--brief",
+            "-b",
+            "--scan",
+            "-s",
+            "--verbose",
+            "-v",
+            reason="assembles, changes or stops RAID arrays",
+        ),
+    ),
     "crontab": _simple(
         "scheduled jobs (list only)", short_with_arg="u", check=checks.crontab_check
     ),
@@ -615,6 +746,7 @@ PROGRAMS: dict[str, ProgramRule] = {
         short_with_arg="efgtTmABCMjEr",
         deny_options={"--pre": "runs a preprocessor command per file"},
         filter=True,
+        check=checks.grep_check,
     ),
     "awk": _AWK,
     "mawk": _AWK,

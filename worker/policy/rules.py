@@ -75,8 +75,9 @@ def subcommands(
             return None
         if verb in deny_verbs:
             return deny(f"{inv.program} {verb}: {deny_reason}")
-        message = f"{inv.program} {verb}: not a known read-only subcommand"
-        return deny(message) if unknown_verdict == "deny" else approval(message)
+        if unknown_verdict == "deny":
+            return deny(f"{inv.program} {verb}: not a read-only subcommand; {deny_reason}")
+        return approval(f"{inv.program} {verb}: not a known read-only subcommand")
 
     return check
 
