@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from worker.loop.investigation import Budgets, Investigation
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -142,6 +148,12 @@ def diagnose(
     host: str | None = typer.Option(
         None, "--host", help="Name this host in the investigation (default BPFSLEUTH_HOST)."
     ),
+    via: str = typer.Option(
+        "process", "--via", help="process (run here) | celery (through Redis to host workers)."
+    ),
+    hosts: str | None = typer.Option(
+        None, "--hosts", help="With --via celery: comma-separated host workers, e.g. web-1,db-1."
+    ),
 ) -> None:
     """Investigate a symptom on this host: commands and eBPF probes until a resolution."""
     import sys
@@ -160,14 +172,20 @@ def diagnose(
     settings = get_settings()
     if model not in {"auto", "offline", "anthropic", "openai"}:
         raise typer.BadParameter("--model must be offline, anthropic or openai")
+    if via not in {"process", "celery"}:
+        raise typer.BadParameter("--via must be process or celery")
+    budgets = Budgets.from_settings(settings)
+    if max_iterations is not None:
+        budgets = budgets.model_copy(update={"max_iterations": max_iterations})
+    if via == "celery":  # distributed loop (issue 5): the control worker runs the model
+        inv = _diagnose_via_celery(symptom, hosts or host or settings.host_name, budgets, as_json)
+        _print_outcome(inv, as_json, Console(stderr=as_json))
+        return
     try:
         backend = build_backend(settings, model)
     except ModelError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    budgets = Budgets.from_settings(settings)
-    if max_iterations is not None:
-        budgets = budgets.model_copy(update={"max_iterations": max_iterations})
     console = Console(stderr=as_json)
     view = TerminalView(console)
     approver: Approver = TtyApprover() if sys.stdin.isatty() else AutoDenyApprover()
@@ -187,6 +205,10 @@ def diagnose(
         raise typer.Exit(130) from None
     finally:
         view.close()
+    _print_outcome(inv, as_json, console)
+
+
+def _print_outcome(inv: Investigation, as_json: bool, console: Console) -> None:
     usage = inv.token_usage
     console.print(
         f"[dim]{inv.step} model step(s), {usage.total} tokens "
@@ -272,3 +294,30 @@ def exec_command(
     if result.note:
         typer.echo(f"note: {result.note}", err=True)
     raise typer.Exit(exit_code)
+
+
+def _diagnose_via_celery(
+    symptom: str, hosts: str, budgets: Budgets, as_json: bool
+) -> Investigation:
+    """`diagnose --via celery`: start through the broker, render the progress stream live."""
+    from rich.console import Console
+
+    from worker.distributed import FollowError, HostNotLive, run_via_celery
+    from worker.loop.terminal_view import TerminalView
+
+    names = [name.strip() for name in hosts.split(",") if name.strip()]
+    if not names:
+        raise typer.BadParameter("--hosts needs at least one host name")
+    console = Console(stderr=as_json)
+    view = TerminalView(console)
+    console.print(f"[bold]bpfsleuth[/] investigating on {', '.join(names)} through Celery")
+    try:
+        return run_via_celery(symptom, names, view, budgets=budgets)
+    except (HostNotLive, FollowError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except KeyboardInterrupt:
+        typer.echo("detached: the investigation goes on on the workers", err=True)
+        raise typer.Exit(130) from None
+    finally:
+        view.close()

@@ -148,3 +148,38 @@ def cluster_caps(registry: Registry):  # type: ignore[no-untyped-def]
     record = registry.get("alpha")
     assert record is not None
     return record.capabilities.model_copy(update={"hostname": "ghost"})
+
+
+def test_diagnose_via_celery_prints_progress_and_the_same_json(cluster: Cluster) -> None:
+    cluster.script_replies([command_step(("kernel", "uname -r")), resolution("the cause")])
+    done = subprocess.run(
+        [str(BPFSLEUTH), "diagnose", "--via", "celery", "--hosts", "alpha,beta", "--json", "slow"],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["resolution"]["root_cause"] == "the cause"
+    assert out["resolution_source"] == "model"
+    results = out["transcript"]["results"]
+    assert sorted(r["host"] for r in results) == ["alpha", "beta"]
+    assert all(r["command_results"]["kernel"]["exit_code"] == 0 for r in results)
+    assert "alpha, beta through Celery" in done.stderr
+    assert "uname -r" in done.stderr  # the live progress, rendered as in process
+
+
+def test_diagnose_via_celery_names_hosts_without_a_worker(cluster: Cluster) -> None:
+    done = subprocess.run(
+        [str(BPFSLEUTH), "diagnose", "--via", "celery", "--hosts", "alpha,nowhere", "slow"],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "no live worker for host(s) nowhere" in done.stderr
+    assert "bpfsleuth worker --host NAME" in done.stderr
