@@ -6,7 +6,14 @@ import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from worker.policy.invocation import Finding, Invocation, approval, deny, worst
+from worker.policy.invocation import (
+    Finding,
+    Invocation,
+    approval,
+    deny,
+    long_option_matches,
+    worst,
+)
 from worker.policy.rules import Check, option_int
 from worker.policy.scripts import awk_program_finding, sed_script_finding
 
@@ -666,23 +673,45 @@ def compression_check(inv: Invocation) -> Finding | None:
     return deny(f"{inv.program} without -c compresses or decompresses in place (writes, deletes)")
 
 
+_TAR_WRITE_LETTERS = set("xcruA")
+_TAR_DANGEROUS_LONG = (
+    "--to-command",
+    "--use-compress-program",
+    "--checkpoint-action",
+    "--info-script",
+    "--new-volume-script",
+    "--rsh-command",
+    "--rmt-command",
+    "--extract",
+    "--get",
+    "--create",
+    "--append",
+    "--update",
+    "--delete",
+    "--concatenate",
+    "--catenate",
+)
+
+
 def tar_check(inv: Invocation) -> Finding | None:
-    joined = " ".join(inv.args)
-    if any(
-        token in joined
-        for token in ("--to-command", "--use-compress", "-I", "checkpoint-action", "--info-script")
-    ):
-        return deny("tar option runs a command")
-    first = inv.args[0] if inv.args else ""
-    letters = first.lstrip("-") if first and not first.startswith("--") else ""
-    listing = "t" in letters or inv.has("-t", "--list")
-    if any(c in letters for c in "xcruA") or inv.has(
-        "-x", "-c", "-r", "-u", "--extract", "--create", "--append", "--delete", "--update"
-    ):
-        return deny("tar extract/create/append writes files")
-    if listing:
-        return None
-    return approval("tar: only listing (-t) is known read-only")
+    for index, arg in enumerate(inv.args):
+        if arg.startswith("--"):
+            name = arg.split("=", 1)[0]
+            if any(long_option_matches(name, known) for known in _TAR_DANGEROUS_LONG):
+                return deny(f"tar {name} writes files or runs a command")
+        elif arg.startswith("-") or index == 0:
+            letters = set(arg.lstrip("-"))
+            if letters & _TAR_WRITE_LETTERS:
+                return deny("tar extract/create/append writes files")
+            if letters & set("IFM"):
+                return deny("tar -I/-F runs a compression or volume script")
+    return approval("tar: reading archives is not a first-minutes diagnostic")
+
+
+def zstd_like_check(inv: Invocation) -> Finding | None:
+    if inv.has("-o", "--output"):
+        return deny(f"{inv.program} -o writes a file")
+    return compression_check(inv)
 
 
 def dpkg_check(inv: Invocation) -> Finding | None:
@@ -694,12 +723,38 @@ def dpkg_check(inv: Invocation) -> Finding | None:
     return deny("dpkg other than listing or querying installs, removes or configures packages")
 
 
+_RPM_QUERY_LONG = {
+    "--query",
+    "--all",
+    "--info",
+    "--list",
+    "--file",
+    "--configfiles",
+    "--docfiles",
+    "--requires",
+    "--provides",
+    "--whatprovides",
+    "--whatrequires",
+    "--changelog",
+    "--last",
+    "--verify",
+    "--state",
+    "--package",
+}
+_RPM_QUERY_SHORT = set("qailfcdRpVvs")
+
+
 def rpm_check(inv: Invocation) -> Finding | None:
-    if inv.args and (inv.args[0].startswith("-q") or inv.args[0] in {"--query", "-V", "--verify"}):
-        if inv.has("--setperms", "--setugids", "--restore"):
-            return deny("rpm --setperms/--restore changes files")
-        return None
-    return deny("rpm other than -q installs, erases or changes packages")
+    first = inv.args[0] if inv.args else ""
+    if not (first.startswith("-q") or first in {"--query", "-V", "--verify"}):
+        return deny("rpm other than -q installs, erases or changes packages")
+    for arg in inv.args:
+        if arg.startswith("--"):
+            if arg.split("=", 1)[0] not in _RPM_QUERY_LONG:
+                return deny(f"rpm {arg}: not a plain query option (macros can run commands)")
+        elif arg.startswith("-") and not set(arg[1:]) <= _RPM_QUERY_SHORT:
+            return deny(f"rpm {arg}: not a plain query option")
+    return None
 
 
 def prlimit_check(inv: Invocation) -> Finding | None:
@@ -852,6 +907,14 @@ _SMARTCTL_WRITE = {
 
 def smartctl_check(inv: Invocation) -> Finding | None:
     for option in inv.options:
-        if option.name in _SMARTCTL_WRITE:
-            return deny(f"smartctl {option.name} {_SMARTCTL_WRITE[option.name]}")
+        for known, why in _SMARTCTL_WRITE.items():
+            if long_option_matches(option.name, known):
+                return deny(f"smartctl {option.name} {why}")
+    return None
+
+
+def ps_check(inv: Invocation) -> Finding | None:
+    for bsd in inv.positionals:  # BSD-style option clusters: `aux`, `axe`
+        if bsd.isalpha() and "e" in bsd:
+            return approval("ps e shows every process's environment (often holds secrets)")
     return None

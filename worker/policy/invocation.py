@@ -53,10 +53,17 @@ class Invocation:
     positionals: list[str] = field(default_factory=list)
 
     def has(self, *names: str) -> bool:
-        return any(option.name in names for option in self.options)
+        """Any of `names` given (long names also as getopt's unambiguous prefixes)."""
+        return any(_matches_any(option.name, names) for option in self.options)
 
     def values(self, *names: str) -> list[str]:
-        return [o.value for o in self.options if o.name in names and o.value is not None]
+        return [
+            o.value for o in self.options if o.value is not None and _matches_any(o.name, names)
+        ]
+
+
+def _matches_any(given: str, names: tuple[str, ...]) -> bool:
+    return any(long_option_matches(given, name) for name in names)
 
 
 def is_number(text: str) -> bool:
@@ -92,7 +99,7 @@ def parse_invocation(
             name, eq, value = arg.partition("=")
             if eq:
                 inv.options.append(Option(name, value))
-            elif name in long_with_arg and index < len(args):
+            elif index < len(args) and _matches_any(name, tuple(long_with_arg)):
                 inv.options.append(Option(name, args[index]))
                 index += 1
             else:

@@ -123,6 +123,9 @@ _GREP = ProgramRule(
 _AWK = ProgramRule(
     summary="text processing (no system(), pipes or redirection)",
     short_with_arg="fvFWeil",
+    long_with_arg=frozenset(
+        {"--source", "--file", "--exec", "--include", "--load", "--assign", "--field-separator"}
+    ),
     deny_options={
         "-l": "loads a compiled extension",
         "--load": "loads a compiled extension",
@@ -150,11 +153,22 @@ _PING = ProgramRule(
 )
 _CONTAINERS = ProgramRule(
     summary="list containers",
-    short_with_arg="fn",
+    short_with_arg="fnH",
     long_with_arg=frozenset({"--format", "--filter", "--tail", "--since", "--until"}),
+    deny_options={
+        "-H": "talks to a remote daemon (may run ssh)",
+        "--host": "talks to a remote daemon (may run ssh)",
+        "--context": "talks to another daemon (may run ssh)",
+    },
     check=checks.container_check,
 )
 _SAMPLER = sampling()
+_APT_CONFIG = {
+    "-o": "sets configuration (hooks can run commands)",
+    "--option": "sets configuration (hooks can run commands)",
+    "-c": "loads a configuration file (hooks can run commands)",
+    "--config-file": "loads a configuration file (hooks can run commands)",
+}
 _SHA = ProgramRule(summary="checksums", filter=True)
 
 PROGRAMS: dict[str, ProgramRule] = {
@@ -247,7 +261,29 @@ PROGRAMS: dict[str, ProgramRule] = {
     "slabtop": _simple(
         "kernel slab caches (once)", short_with_arg="ds", check=checks.slabtop_check
     ),
-    "ps": _simple("process list"),
+    "ps": _simple(
+        "process list",
+        short_with_arg="oOpCGgUutqs",
+        long_with_arg=frozenset(
+            {
+                "--sort",
+                "--format",
+                "--pid",
+                "--ppid",
+                "--user",
+                "--group",
+                "--cols",
+                "--columns",
+                "--lines",
+                "--rows",
+                "--width",
+                "--tty",
+                "--sid",
+                "--quick-pid",
+            }
+        ),
+        check=checks.ps_check,
+    ),
     "pgrep": _simple("find processes", short_with_arg="dgGPsStuU"),
     "pidof": _simple("find processes"),
     "pstree": _simple("process tree"),
@@ -369,6 +405,24 @@ PROGRAMS: dict[str, ProgramRule] = {
     "systemctl": _simple(
         "service status (read-only verbs)",
         short_with_arg="tpnosHM",
+        long_with_arg=frozenset(
+            {
+                "--type",
+                "--state",
+                "--property",
+                "--lines",
+                "--output",
+                "--signal",
+                "--kill-whom",
+                "--root",
+                "--job-mode",
+                "--what",
+                "--host",
+                "--machine",
+                "--timestamp",
+                "--image",
+            }
+        ),
         deny_options={"-H": "runs on a remote host over SSH", "--host": "runs over SSH"},
         check=subcommands(
             allow={
@@ -494,6 +548,8 @@ PROGRAMS: dict[str, ProgramRule] = {
     ),
     "apt": _simple(
         "package information (query only)",
+        short_with_arg="oct",
+        deny_options=_APT_CONFIG,
         check=subcommands(
             allow={"list", "show", "policy", "search", "depends", "rdepends"},
             deny_reason="installs, removes or changes packages (package manager)",
@@ -502,6 +558,8 @@ PROGRAMS: dict[str, ProgramRule] = {
     ),
     "apt-cache": _simple(
         "package information (query only)",
+        short_with_arg="oct",
+        deny_options=_APT_CONFIG,
         check=subcommands(
             allow={
                 "policy",
@@ -725,7 +783,7 @@ PROGRAMS: dict[str, ProgramRule] = {
         "eBPF tracing language", short_with_arg="ceopB", check=checks.bpftrace_check
     ),
     "openssl": _simple("TLS and key tool", check=checks.openssl_check),
-    "tar": _simple("archives (list only)", short_with_arg="fCT", check=checks.tar_check),
+    "tar": _simple("archives", check=checks.tar_check),
     # text filters (may follow a `|`)
     "cat": _simple("print files", filter=True),
     "tac": _simple("print files reversed", filter=True),
@@ -755,6 +813,7 @@ PROGRAMS: dict[str, ProgramRule] = {
     "sed": ProgramRule(
         summary="stream edit to stdout (no -i, w, e)",
         short_with_arg="efl",
+        long_with_arg=frozenset({"--expression", "--file", "--line-length"}),
         deny_options={"-i": "edits files in place", "--in-place": "edits files in place"},
         filter=True,
         check=checks.sed_check,
@@ -819,7 +878,7 @@ PROGRAMS: dict[str, ProgramRule] = {
     "bzip2": _COMPRESSOR,
     "xz": _COMPRESSOR,
     "unxz": _COMPRESSOR,
-    "zstd": _COMPRESSOR,
+    "zstd": _simple("(de)compress to stdout", check=checks.zstd_like_check),
 }
 
 FILTERS: frozenset[str] = frozenset(name for name, rule in PROGRAMS.items() if rule.filter)

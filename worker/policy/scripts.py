@@ -166,9 +166,10 @@ def _strip_awk_literals(program: str) -> str | None:
         out.append(char)
         if not char.isspace():
             last_significant = char
-            # keywords after which a `/` starts a regex
+            # keywords after which a `/` can only start a regex (elsewhere, when in doubt, a
+            # `/` is division so that the text after it stays visible to the checks below)
             tail = "".join(out).rstrip()
-            if re.search(r"\b(?:print|printf|return|in|getline|split|match|sub|gsub)$", tail):
+            if re.search(r"\b(?:print|printf|return)$", tail):
                 last_significant = ""
         index += 1
     return "".join(out)
