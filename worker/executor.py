@@ -31,6 +31,7 @@ CLEAN_ENV = {"PATH": CLEAN_PATH, "LANG": "C", "LC_ALL": "C"}
 WORKING_DIRECTORY = "/"
 MAX_TIMEOUT_S = 60.0
 _READ_CHUNK = 65536
+_REAP_GRACE_S = 5.0
 
 
 def cut_marker(cap: int) -> str:
@@ -125,6 +126,20 @@ def _kill_groups(processes: list[subprocess.Popen[bytes]]) -> None:
                 os.killpg(process.pid, signal.SIGKILL)
 
 
+def _reap(processes: list[subprocess.Popen[bytes]], *, grace_s: float) -> list[str]:
+    """Wait for every (killed) stage; a process stuck in the kernel (D state, e.g. a hung NFS
+    mount) cannot die, so give up after `grace_s` rather than hang the worker. Python's
+    subprocess module reaps it later. Returns the argv[0] of stages left behind."""
+    until = time.monotonic() + grace_s
+    stuck: list[str] = []
+    for process in processes:
+        try:
+            process.wait(timeout=max(until - time.monotonic(), 0.0))
+        except subprocess.TimeoutExpired:
+            stuck.append(str(process.args[0]) if isinstance(process.args, list) else "?")
+    return stuck
+
+
 def _run_pipeline(stages: list[list[str]], *, timeout_s: float, output_cap: int) -> _Outcome:
     started = time.monotonic()
     deadline = started + timeout_s
@@ -165,25 +180,29 @@ def _run_pipeline(stages: list[list[str]], *, timeout_s: float, output_cap: int)
     os.close(err_write)
     assert not isinstance(previous, int)
     capture = _Capture(previous.fileno(), err_read, output_cap)
+    timed_out = False
     try:
         finished = capture.read_until(deadline)
         timed_out = not finished and not capture.stdout_cut
         if capture.stdout_cut or timed_out:
             _kill_groups(processes)
         for process in processes:
-            remaining = deadline - time.monotonic()
             try:
-                process.wait(timeout=max(remaining, 0.0))
+                process.wait(timeout=max(deadline - time.monotonic(), 0.0))
             except subprocess.TimeoutExpired:
                 timed_out = True
                 _kill_groups(processes)
-                process.wait()
+                break
     finally:
         _kill_groups(processes)
-        for process in processes:
-            process.wait()
+        stuck = _reap(processes, grace_s=_REAP_GRACE_S)
         previous.close()
         capture.close()
+    notes = _stage_notes(stages, processes, timed_out=timed_out, cut=capture.stdout_cut)
+    if stuck:
+        notes = "; ".join(
+            filter(None, [notes, f"{', '.join(stuck)} did not die (uninterruptible sleep?)"])
+        )
     return _Outcome(
         ran=True,
         exit_code=processes[-1].returncode,
@@ -192,7 +211,7 @@ def _run_pipeline(stages: list[list[str]], *, timeout_s: float, output_cap: int)
         truncated=capture.stdout_cut or capture.stderr_cut,
         timed_out=timed_out,
         duration_s=round(time.monotonic() - started, 3),
-        note=_stage_notes(stages, processes, timed_out=timed_out, cut=capture.stdout_cut),
+        note=notes,
     )
 
 
