@@ -204,3 +204,18 @@ def test_unquoted_glob_is_expanded_like_a_shell(tmp_path: Path) -> None:
 def test_argv_is_passed_without_a_shell(tmp_path: Path) -> None:
     result = run("echo 'a  b' '$HOME' ';' '|'")
     assert result.stdout == "a  b $HOME ; |\n"
+
+
+def test_glob_with_quoted_special_directory_name_expands_only_the_unquoted_part(
+    tmp_path: Path,
+) -> None:
+    odd = tmp_path / "dir[1]"
+    odd.mkdir()
+    (odd / "x.log").write_text("from odd dir\n")
+    result = run(f"cat '{odd}'/*.log")
+    assert result.ran and result.stdout == "from odd dir\n"
+
+
+def test_glob_in_a_grep_pattern_without_matches_stays_literal() -> None:
+    result = run("printf 'nginx\\nother\\n' | grep [n]ginx")
+    assert result.stdout == "nginx\n"

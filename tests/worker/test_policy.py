@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from worker.policy import evaluate
+from worker.policy import evaluate, expand
 
 # What an SRE runs in the first minutes of an incident: all must be allowed as written.
 ALLOWED = [
@@ -792,3 +794,23 @@ def test_reasons_name_every_offending_stage() -> None:
 def test_deny_outranks_approval_in_a_pipeline() -> None:
     assert evaluate("tail -f /var/log/syslog | tee /tmp/x").verdict == "deny"
     assert evaluate("git log | grep fix").verdict == "needs_approval"
+
+
+def test_glob_expansion_is_judged_on_the_paths_it_yields(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "app.log").write_text("x")
+    (tmp_path / "db.log").write_text("x")
+    (tmp_path / "id_rsa").write_text("x")
+    decision = evaluate(f"cat {tmp_path}/*.log")
+    assert decision.verdict == "allow"
+    assert decision.stages == [["cat", f"{tmp_path}/app.log", f"{tmp_path}/db.log"]]
+    assert evaluate(f"cat {tmp_path}/*").verdict == "needs_approval"  # includes id_rsa
+    assert evaluate(f"cat {tmp_path}/*.nomatch").stages == [["cat", f"{tmp_path}/*.nomatch"]]
+    # relative patterns expand in the executor's working directory; a name starting with
+    # `-` would be read as an option, as in the classic `rm *` trap
+    monkeypatch.setattr(expand, "WORKING_DIRECTORY", str(tmp_path))
+    (tmp_path / "-n").write_text("x")
+    option_like = evaluate("cat *")
+    assert option_like.verdict == "needs_approval"
+    assert "looks like an option" in option_like.reason
