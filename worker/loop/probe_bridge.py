@@ -28,23 +28,32 @@ class _Resolved:
 
 
 def _resolve(program: EbpfProgramRequest) -> _Resolved | str:
-    """A probe request for `program`, or the refusal text."""
-    from probes.resolver import resolve
+    """A runnable probe request for `program`, or the refusal text (with the nearest probes)."""
+    from pydantic import ValidationError
 
+    from probes.params import ProbeRequestError
     from probes.requests import ProbeAsk
+    from probes.resolver import resolve, to_probe_request
 
-    ask = ProbeAsk(
-        type=program.type,
-        target=program.target,
-        label=program.name,
-        duration_s=program.duration,
-        filters=program.filters,
-        params=program.params,
-    )
-    outcome = resolve(ask)
-    if outcome.request is None:
-        return outcome.refusal
-    return _Resolved(program, outcome.request, outcome.resolved_from)
+    try:
+        ask = ProbeAsk(
+            type=program.type,
+            target=program.target,
+            label=program.name,
+            duration_s=program.duration,
+            filters=program.filters,
+            params=program.params,
+        )
+    except ValidationError as exc:
+        return f"malformed request: {exc.errors()[0]['msg']}"
+    resolved = resolve(ask)
+    if not resolved.ok:
+        return resolved.reason
+    try:
+        request = to_probe_request(ask, resolved)
+    except (ProbeRequestError, ValidationError) as exc:
+        return str(exc)
+    return _Resolved(program, request, ask.key)
 
 
 def run_program_requests(plan: StepPlan, host: str, on_event: EventSink) -> dict[str, EbpfResult]:
