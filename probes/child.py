@@ -16,6 +16,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from types import FrameType
 from typing import Any, Literal
 
@@ -90,6 +91,20 @@ def _attach(bpf: Any, choice: AttachChoice, pid: int) -> None:
         )
 
 
+def _callback(
+    reader: ProbeReader, ring: str, table: Any, errors: list[str]
+) -> Callable[[Any, Any, int], None]:
+    """A ring-buffer callback that records reader errors instead of losing them in ctypes."""
+
+    def on_record(_ctx: Any, data: Any, _size: int) -> None:
+        try:
+            reader.on_event(ring, table.event(data))
+        except BaseException as exc:  # SystemExit from bcc's type parser included
+            errors.append(f"{type(exc).__name__}: {str(exc)[:160]}")
+
+    return on_record
+
+
 def _attached_labels(bpf: Any, plan: AttachPlan) -> list[str]:
     labels = [f"tracepoint:{_text(tp)}" for tp in bpf.tracepoint_fds]
     labels += [f"raw_tracepoint:{_text(tp)}" for tp in bpf.raw_tracepoint_fds]
@@ -162,13 +177,9 @@ def run_job(job: ChildJob, stderr_path: str) -> ProbeResult:
             duration_s=request.duration_s,
         )
         reader: ProbeReader = load_reader(spec, run)
+        reader_errors: list[str] = []
         for ring in reader.rings:
-            table = bpf[ring]
-            table.open_ring_buffer(
-                lambda _ctx, data, _size, _ring=ring, _table=table: reader.on_event(
-                    _ring, _table.event(data)
-                )
-            )
+            bpf[ring].open_ring_buffer(_callback(reader, ring, bpf[ring], reader_errors))
         result.attach_points = _attached_labels(bpf, job.plan)
         _send(
             ChildMessage(
@@ -194,6 +205,10 @@ def run_job(job: ChildJob, stderr_path: str) -> ProbeResult:
         result.summary = output.summary
         result.aggregates = output.aggregates
         result.dropped = _dropped(bpf) + output.dropped
+        if reader_errors:
+            result.warnings.append(
+                f"{len(reader_errors)} events could not be read: {reader_errors[0]}"
+            )
         return result
     except _Stop as stop:
         result.error = f"stopped by {stop} before the probe ran"

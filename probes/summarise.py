@@ -3,6 +3,7 @@ and the small formatting every one-sentence summary needs."""
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
 import socket
 import time
@@ -148,6 +149,12 @@ def top_entries(
         )
         for key, count in ranked
     ]
+
+
+def raw_field(record: Any, name: str) -> bytes:
+    """All bytes of a char-array field of a bcc-cast record (ctypes stops at the first NUL)."""
+    field = getattr(type(record), name)
+    return ctypes.string_at(ctypes.addressof(record) + field.offset, field.size)
 
 
 def comm_text(raw: bytes | Any) -> str:
