@@ -652,6 +652,8 @@ def perf_check(inv: Invocation) -> Finding | None:
         return deny(f"perf {verb}: writes files, creates probes or runs scripts")
     if inv.has("-o", "--output"):
         return deny("perf -o writes a file")
+    if len(inv.positionals) > 1 and verb not in {"list", "help", "report", "annotate"}:
+        return deny(f"perf {verb} COMMAND runs another command (wrapper)")
     return approval("perf samples or wraps processes; needs a human's approval")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -67,11 +68,12 @@ def _matches_any(given: str, names: tuple[str, ...]) -> bool:
 
 
 def is_number(text: str) -> bool:
+    """A finite decimal number (`nan` and `inf` are not counts or intervals)."""
     try:
-        float(text)
+        value = float(text)
     except ValueError:
         return False
-    return True
+    return math.isfinite(value)
 
 
 def parse_invocation(

@@ -734,12 +734,25 @@ PROGRAMS: dict[str, ProgramRule] = {
     "traceroute6": _simple("network path"),
     "tracepath": _simple("network path"),
     "mtr": _simple(
-        "network path (report mode)", short_with_arg="cisfmBQaPIGZ", check=checks.mtr_check
+        "network path (report mode)",
+        short_with_arg="cisfmBQaPIGZF",
+        deny_options={
+            "-F": "probes every host named in a file (exfiltration)",
+            "--filename": "probes every host named in a file (exfiltration)",
+        },
+        check=checks.mtr_check,
     ),
-    "dig": _simple("DNS lookup"),
+    "dig": _simple(
+        "DNS lookup",
+        short_with_arg="bcfkmpqtxy",
+        deny_options={"-f": "sends every line of a file as a query (exfiltration)"},
+    ),
     "nslookup": _simple("DNS lookup"),
     "host": _simple("DNS lookup"),
-    "drill": _simple("DNS lookup"),
+    "drill": _simple(
+        "DNS lookup",
+        deny_options={"-f": "sends a packet read from a file", "-i": "reads a packet from a file"},
+    ),
     "delv": _simple("DNS lookup"),
     "getent": _simple("name service lookup"),
     "resolvectl": _simple(
@@ -778,7 +791,7 @@ PROGRAMS: dict[str, ProgramRule] = {
     "tcpdump": _simple(
         "packet capture", short_with_arg="cCDEFGiImMrsTVwWyzZBj", check=checks.tcpdump_check
     ),
-    "perf": _simple("performance counters", short_with_arg="o", check=checks.perf_check),
+    "perf": _simple("performance counters", short_with_arg="eptCoGIFcrmu", check=checks.perf_check),
     "bpftrace": _simple(
         "eBPF tracing language", short_with_arg="ceopB", check=checks.bpftrace_check
     ),

@@ -120,7 +120,4 @@ def option_int(inv: Invocation, *names: str) -> float | None:
     values = inv.values(*names)
     if not values:
         return None
-    try:
-        return float(values[-1])
-    except ValueError:
-        return float("inf")
+    return float(values[-1]) if is_number(values[-1]) else float("inf")
