@@ -64,6 +64,10 @@ DENIED_CLASSES: dict[str, str] = {
         "start-stop-daemon at batch tini dumb-init valgrind ssh-agent dbus-launch xvfb-run "
         "ltrace"
     ),
+    # Interactive programs are denied rather than sent for approval: there is no terminal
+    # (stdin is /dev/null), so they exit or hang until the timeout and an approver gains
+    # nothing; pagers and editors also have shell escapes (`!cmd`, LESSOPEN) and editors write
+    # files. The reason names the read-only alternative.
     "is interactive (no terminal here) and has shell escapes; use cat, head, tail or grep": (
         "less more most pg pager man info vi vim nvim view vimdiff nano pico emacs ed ex joe "
         "mcedit mc htop btop bpytop glances nethogs ncdu tig"
