@@ -738,6 +738,7 @@ NEEDS_APPROVAL = [
     ("grep -R token /home", "recursive"),
     ("ls /root/.ssh", "SSH"),
     ("cat /etc/*", "password hashes"),
+    ("ls /*/*/*/*/*/nomatch", "wildcards at 5 directory levels"),
 ]
 
 
