@@ -410,6 +410,7 @@ def follow(
     deadline = time.monotonic() + timeout_s
     outage_since: float | None = None
     last_check = 0.0
+    resolution_seen = False
     while True:
         if time.monotonic() > deadline:
             raise FollowError(
@@ -417,7 +418,12 @@ def follow(
                 "are the control and host workers running? (`bpfsleuth hosts`)"
             )
         try:
-            events = rt.store.read_progress(investigation_id, after, block_ms=1000)
+            # after the resolution event the final state is one write away: poll without
+            # blocking (Redis times blocking reads out at its `hz` tick, 100 ms by default)
+            if resolution_seen:
+                time.sleep(0.005)
+            block_ms = None if resolution_seen else 1000
+            events = rt.store.read_progress(investigation_id, after, block_ms=block_ms)
             if outage_since is not None:
                 on_event(
                     Notice(
@@ -426,12 +432,11 @@ def follow(
                     )
                 )
                 outage_since = None
-            finished = False
             for entry_id, event in events:
                 after = entry_id
                 on_event(event)
-                finished = finished or isinstance(event, ResolutionReached)
-            if finished or time.monotonic() - last_check > 2.0:
+                resolution_seen = resolution_seen or isinstance(event, ResolutionReached)
+            if resolution_seen or time.monotonic() - last_check > 2.0:
                 last_check = time.monotonic()
                 inv = rt.store.load(investigation_id).investigation
                 if inv.done:
