@@ -1,7 +1,8 @@
 """Triage plans per category: real read-only commands plus the catalog probes that fit.
 
 A probe is only asked for when this host's catalog has it, so a plan never names a probe that
-cannot run; the other requests in the seed's form (`kprobe:tcp_connect`, ...) are the model's.
+cannot run (names of probes not written yet, like `dns_queries` or `oom_kills`, wait for them);
+the other requests in the seed's form (`kprobe:tcp_connect`, ...) are the model's.
 """
 
 from __future__ import annotations
@@ -59,7 +60,10 @@ RUNBOOKS: dict[Category, Runbook] = {
     "file_io": Runbook(
         category="file_io",
         commands=[_cmd("disk_free", "df -h", "free space per filesystem")],
-        probes=[ProbeStep(probe="file_opens", why="opens by process, path and errno")],
+        probes=[
+            ProbeStep(probe="file_opens", why="opens by process, path and errno"),
+            ProbeStep(probe="file_io", why="reads and writes by process and file"),
+        ],
     ),
     "disk": Runbook(
         category="disk",
@@ -74,7 +78,7 @@ RUNBOOKS: dict[Category, Runbook] = {
         commands=[_cmd("pressure_cpu", "cat /proc/pressure/cpu", "CPU pressure stall info")],
         probes=[
             ProbeStep(probe="cpu_profile", why="where the CPU time goes"),
-            ProbeStep(probe="runqueue_latency", why="how long runnable tasks wait for a CPU"),
+            ProbeStep(probe="runq_latency", why="how long runnable tasks wait for a CPU"),
         ],
     ),
     "memory": Runbook(
@@ -88,14 +92,13 @@ RUNBOOKS: dict[Category, Runbook] = {
     "process": Runbook(
         category="process",
         commands=[_cmd("procs", "ps -eo pid,ppid,comm,stat,etimes --sort=etimes", "newest first")],
-        probes=[ProbeStep(probe="exec_trace", why="programs started, with arguments")],
+        probes=[ProbeStep(probe="exec", why="programs started and exits, with codes")],
     ),
     "locks": Runbook(
         category="locks",
         commands=[_cmd("blocked", "ps -eo pid,comm,stat,wchan:32", "task states and wait points")],
         probes=[
-            ProbeStep(probe="futex_waits", why="user-space lock waits by process"),
-            ProbeStep(probe="lock_contention", why="kernel lock waits"),
+            ProbeStep(probe="lock_contention", why="futex and kernel lock waits by process"),
         ],
     ),
 }
