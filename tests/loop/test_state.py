@@ -9,7 +9,7 @@ from probes.models import Aggregates, HistogramBucket, LatencyStats, TopEntry
 from worker.loop.bounds import ResultLimits, bound_command, bound_probe, compact_json, cut
 from worker.loop.investigation import Budgets, Investigation, ModelTurnRecord, StepPlan
 from worker.loop.repeat_guard import guard_repeats
-from worker.loop.steps import final_step_reason, record_results, step_context
+from worker.loop.steps import final_step_reason, fit_to_wall_time, record_results, step_context
 from worker.loop.synthesis import synthesise_resolution
 from worker.models.base import TokenUsage
 from worker.protocol import (
@@ -154,3 +154,11 @@ def test_synthesised_resolution_is_low_and_lists_evidence_and_what_is_missing() 
     assert "9 refused to 10.0.0.5:5432" in resolution.ebpf_evidence
     assert "nslookup db.example.com" in resolution.resolution_plan
     assert json.loads(resolution.model_dump_json())["confidence"] == "Low"
+
+
+def test_probe_durations_are_cut_to_the_wall_time_left() -> None:
+    inv = Investigation(symptom="s", hosts=["h"], budgets=Budgets(max_wall_s=12))
+    plan = guard_repeats(seed_diagnostic(), [], StepPlan(investigation_id=inv.id, step=1))
+    assert [p.duration for p in plan.ebpf_programs] == [20, 20]
+    fitted = fit_to_wall_time(plan, inv)
+    assert all(6 <= p.duration <= 7 for p in fitted.ebpf_programs)

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from probes.capabilities import HostCapabilities
 
 TOKEN_HEADROOM = 1.5  # the next step is assumed to cost this times the last one
+MIN_PROBE_S = 1.0
+WALL_MARGIN_S = 5.0  # left for the final model step after the probes
 
 
 def _now() -> datetime:
@@ -232,10 +234,21 @@ def _decide(inv: Investigation, backend: ModelBackend, system_prompt: str) -> In
         why = f"the model still asked for more evidence at its last step ({final_reason})"
         return resolve(inv, synthesise_resolution(inv, why), source="synthesised", why=why)
     plan = StepPlan(investigation_id=inv.id, step=context.step, reasoning=reply.reasoning)
-    inv.plans.append(guard_repeats(reply, inv.plans, plan))
+    inv.plans.append(fit_to_wall_time(guard_repeats(reply, inv.plans, plan), inv))
     inv.status = "awaiting_results"
     inv.touch()
     return inv
+
+
+def fit_to_wall_time(plan: StepPlan, inv: Investigation) -> StepPlan:
+    """Probes no longer than the wall time left (at least MIN_PROBE_S), so a step cannot
+    overrun the investigation's budget by a minute-long probe."""
+    left = inv.budgets.max_wall_s - inv.elapsed_s
+    cap = max(MIN_PROBE_S, left - WALL_MARGIN_S)
+    for program in plan.ebpf_programs:
+        if program.duration > cap:
+            program.duration = cap
+    return plan
 
 
 def record_results(inv: Investigation, step: int, results: list[PlanResult]) -> Investigation:
