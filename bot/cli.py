@@ -21,6 +21,9 @@ def bot(
     ),
     port: int = typer.Option(3000, "--port", help="HTTP mode: port to listen on."),
     bind: str = typer.Option("0.0.0.0", "--bind", help="HTTP mode: address to listen on."),  # noqa: S104
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=16, help="HTTP mode: processes serving the port."
+    ),
     log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
 ) -> None:
     """Run the Slack bot: Socket Mode by default (SLACK_APP_TOKEN), or --http."""
@@ -32,7 +35,7 @@ def bot(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        run_bot(http=http, bind=bind, port=port)
+        run_bot(http=http, bind=bind, port=port, workers=workers)
     except Exception as exc:  # config errors and unreachable services end with a clear line
         from bot.app import BotConfigError
 

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 LEASE_KEY = f"{PREFIX}:consumer"
 LEASE_S = 15
+MIN_PERIOD_S = 0.05
+MAX_DEFER_S = 0.5
+REFRESH_S = 5.0
 INLINE_OUTPUT_CHARS = 1200
 
 
@@ -57,6 +60,9 @@ class ProgressConsumer:
         self._thread: threading.Thread | None = None
         self._owner = uuid.uuid4().hex
         self._wake_cursor = "$"
+        self._followed: set[str] = set()
+        self._known: dict[str, SlackThread] = {}
+        self._last_refresh = 0.0
 
     # lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -96,27 +102,45 @@ class ProgressConsumer:
 
     # one iteration --------------------------------------------------------------------
     def poll_once(self, block_ms: int = 500) -> None:
+        """Read what is new on the followed threads' progress streams and render it.
+
+        An iteration costs O(new events), not O(followed investigations): the followed set is
+        refreshed from Redis every few seconds and grown from the wake stream in between, and
+        threads whose root is posted are kept in memory. Iterations are at least MIN_PERIOD_S
+        apart, so a burst of /diagnose requests (each pokes the wake stream) is rendered in a
+        few batches instead of competing with the acks for the CPU.
+        """
         from worker.store import Store
 
-        active = sorted(self.threads.active())
-        for investigation_id in active:
+        self.services.in_flight.wait_idle(MAX_DEFER_S)
+        started = time.monotonic()
+        if started - self._last_refresh > REFRESH_S:
+            self._followed = set(self.threads.active())
+            self._last_refresh = started
+        for investigation_id in sorted(self._followed - self._known.keys()):
             self._ensure_root(investigation_id)
         streams: dict[str, str] = {WAKE_STREAM: self._wake_cursor}
-        for investigation_id in active:
-            render = self._render(investigation_id)
-            if self.threads.get(investigation_id) is not None:
-                streams[Store.progress_key(investigation_id)] = render.cursor
+        for investigation_id in sorted(self._followed & self._known.keys()):
+            streams[Store.progress_key(investigation_id)] = self._render(investigation_id).cursor
         wait = self._next_flush_in()
         block = block_ms if wait is None else max(1, min(block_ms, int(wait * 1000)))
         reply = cast(list[Any], self.redis.xread(streams, count=200, block=block) or [])  # type: ignore[arg-type]
         for stream, entries in reply:
             if stream == WAKE_STREAM:
                 self._wake_cursor = entries[-1][0]
+                self._followed.update(
+                    str(fields["investigation_id"])
+                    for _, fields in entries
+                    if fields.get("investigation_id")
+                )
                 continue
             investigation_id = stream.removeprefix("bpfsleuth:inv:").removesuffix(":progress")
             for entry_id, fields in entries:
                 self._handle(investigation_id, entry_id, fields.get("event", ""))
         self._flush(force=False)
+        rest = MIN_PERIOD_S - (time.monotonic() - started)
+        if rest > 0:
+            self._stop.wait(rest)
 
     def _render(self, investigation_id: str) -> ThreadRender:
         render = self._renders.get(investigation_id)
@@ -136,9 +160,16 @@ class ProgressConsumer:
         )
 
     def _ensure_root(self, investigation_id: str) -> SlackThread | None:
+        """The investigation's thread, its root message posted first when it is not yet."""
+        known = self._known.get(investigation_id)
+        if known is not None:
+            return known
         thread = self.threads.get(investigation_id)
-        if thread is None or thread.thread_ts is not None:
+        if thread is not None and thread.thread_ts is not None:
+            self._known[investigation_id] = thread
             return thread
+        if thread is None:
+            return None
         header = InvestigationHeader(
             investigation_id=investigation_id,
             symptom=thread.symptom,
@@ -148,7 +179,10 @@ class ProgressConsumer:
         reply = self._post(thread.channel_id, None, root_message(header))
         if reply is None:
             return None
-        return self.threads.set_root(investigation_id, str(reply["ts"]))
+        posted = self.threads.set_root(investigation_id, str(reply["ts"]))
+        if posted is not None:
+            self._known[investigation_id] = posted
+        return posted
 
     def _handle(self, investigation_id: str, entry_id: str, payload: str) -> None:
         from pydantic import TypeAdapter, ValidationError
@@ -222,7 +256,15 @@ class ProgressConsumer:
                 root_cause=view.root_cause,
             )
             self._update(thread.channel_id, thread.thread_ts, root_message(header))
-            self.threads.retire(render.investigation_id)
+            self._retire(render)
+
+    def _retire(self, render: ThreadRender) -> None:
+        """Resolved: stop following (a follow-up wakes it again) and free the memory."""
+        self._save(render)
+        self.threads.retire(render.investigation_id)
+        self._followed.discard(render.investigation_id)
+        self._known.pop(render.investigation_id, None)
+        self._renders.pop(render.investigation_id, None)
 
     def _close_step(self, thread: SlackThread, render: ThreadRender, step: int) -> None:
         """A step is over: final update of its message, and its outputs inline or as a file."""
@@ -253,16 +295,18 @@ class ProgressConsumer:
     def _flush(self, *, force: bool) -> None:
         now = time.monotonic()
         for investigation_id, render in list(self._renders.items()):
-            thread = None
+            sent = False
             for message in render.steps.values():
                 if not (message.dirty and message.ts):
                     continue
                 if not force and now - message.last_update < self.interval_s:
                     continue
-                thread = thread or self.threads.get(investigation_id)
+                thread = self._known.get(investigation_id)
                 if thread is not None:
                     self._send_update(thread, message)
-            self._save(render)
+                    sent = True
+            if sent:
+                self._save(render)
 
     def _send_update(self, thread: SlackThread, message: StepMessage) -> None:
         if not message.ts:

@@ -1,8 +1,17 @@
-"""`bpfsleuth bot`: build the app, start the progress consumer, serve until interrupted."""
+"""`bpfsleuth bot`: build the app, start the progress consumer, serve until interrupted.
+
+HTTP mode can serve from several processes (`--workers N`): the main process forks N-1 children
+before it builds anything (no threads or sockets yet), every process binds the same port with
+SO_REUSEPORT and the kernel spreads connections among them. Only the main process runs the
+progress consumer (it also holds a Redis lease, so a second bot does not post twice); children
+end when the main process does.
+"""
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import signal
 import threading
 
@@ -11,14 +20,30 @@ from bot.progress import ProgressConsumer
 from bot.settings import BotSettings
 
 log = logging.getLogger(__name__)
+_PR_SET_PDEATHSIG = 1
 
 
-def run_bot(*, http: bool, bind: str = "0.0.0.0", port: int = 3000) -> None:  # noqa: S104
-    settings = BotSettings()
-    app, services = build_app(settings, http=http)
-    services.gateway.warm_up()
-    consumer = ProgressConsumer(services)
-    consumer.start()
+def _die_with_parent() -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        log.warning("cannot tie this worker process to its parent; stop it with its parent")
+
+
+def _fork_workers(count: int) -> list[int]:
+    """Fork `count` HTTP worker processes; returns their pids (in the parent)."""
+    children = []
+    for _ in range(count):
+        pid = os.fork()
+        if pid == 0:
+            _die_with_parent()
+            return []
+        children.append(pid)
+    return children
+
+
+def _wait_for_signal() -> threading.Event:
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: object) -> None:
@@ -27,13 +52,33 @@ def run_bot(*, http: bool, bind: str = "0.0.0.0", port: int = 3000) -> None:  # 
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    return stop
+
+
+def run_bot(*, http: bool, bind: str = "0.0.0.0", port: int = 3000, workers: int = 1) -> None:  # noqa: S104
+    settings = BotSettings()
+    children: list[int] = []
+    is_main = True
+    if http and workers > 1:
+        children = _fork_workers(workers - 1)
+        is_main = bool(children)
+    stop = _wait_for_signal()
+    app, services = build_app(settings, http=http)
+    services.gateway.warm_up()
+    consumer = ProgressConsumer(services) if is_main else None
+    if consumer is not None:
+        consumer.start()
     try:
         if http:
             from bot.server import BotHttpServer
 
-            server = BotHttpServer(app, bind, port)
+            server = BotHttpServer(
+                app, bind, port, in_flight=services.in_flight, reuse_port=workers > 1
+            )
             server.start_in_thread()
-            log.info("listening on http://%s:%s/slack/events", bind, server.port)
+            log.info(
+                "listening on http://%s:%s/slack/events (pid %s)", bind, server.port, os.getpid()
+            )
             stop.wait()
             server.shutdown()
         else:
@@ -48,4 +93,13 @@ def run_bot(*, http: bool, bind: str = "0.0.0.0", port: int = 3000) -> None:  # 
             stop.wait()
             handler.close()  # type: ignore[no-untyped-call]
     finally:
-        consumer.stop()
+        if consumer is not None:
+            consumer.stop()
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+            except ProcessLookupError:
+                pass

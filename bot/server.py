@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import socketserver
 import threading
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from bot.app import EVENTS_PATH
+from bot.services import InFlight
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -22,7 +24,13 @@ log = logging.getLogger(__name__)
 
 class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     daemon_threads = True
-    request_queue_size = 128
+    request_queue_size = 256
+
+
+class _SharedPortWSGIServer(_ThreadingWSGIServer):
+    """Several processes listen on one port (SO_REUSEPORT); the kernel spreads connections."""
+
+    allow_reuse_port = True
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -33,14 +41,22 @@ class _QuietHandler(WSGIRequestHandler):
 class BotHttpServer:
     """Serves `POST /slack/events` (commands, events and interactions) on host:port."""
 
-    def __init__(self, app: App, host: str, port: int) -> None:
+    def __init__(
+        self, app: App, host: str, port: int, *, in_flight: InFlight, reuse_port: bool = False
+    ) -> None:
         from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+        handler = SlackRequestHandler(app, path=EVENTS_PATH)
+
+        def counted(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            with in_flight:
+                return handler(environ, start_response)
 
         self._server = make_server(
             host,
             port,
-            SlackRequestHandler(app, path=EVENTS_PATH),
-            server_class=_ThreadingWSGIServer,
+            counted,
+            server_class=_SharedPortWSGIServer if reuse_port else _ThreadingWSGIServer,
             handler_class=_QuietHandler,
         )
         self._thread: threading.Thread | None = None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +13,7 @@ import redis
 from bot.gateway import WorkerGateway
 from bot.settings import BotSettings
 from bot.threads import ThreadDirectory
+from bot.views.models import HostRow
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -18,6 +21,34 @@ if TYPE_CHECKING:
 CONTEXT_KEY = "bpfsleuth"
 STATE_TTL_S = 7 * 24 * 3600
 _CACHE_S = 60.0
+HOSTS_CACHE_S = 2.0
+
+
+class InFlight:
+    """How many Slack requests this process is answering right now (HTTP mode).
+
+    The progress consumer waits (briefly) while requests are in flight: an ack has a 3-second
+    deadline, a thread update does not."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+
+    def __enter__(self) -> InFlight:
+        with self._lock:
+            self._count += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._count -= 1
+            if self._count == 0:
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._lock:
+            return self._idle.wait_for(lambda: self._count == 0, timeout)
 
 
 @dataclass
@@ -29,6 +60,21 @@ class BotServices:
     client: WebClient
     _channel_names: dict[str, tuple[float, str | None]] = field(default_factory=dict)
     _groups: dict[str, tuple[float, frozenset[str]]] = field(default_factory=dict)
+    _hosts: tuple[float, list[HostRow]] | None = None
+    background: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="bot-bg")
+    )
+    in_flight: InFlight = field(default_factory=lambda: InFlight())
+
+    def live_hosts(self, *, fresh: bool = False) -> list[HostRow]:
+        """Live hosts, read at most every HOSTS_CACHE_S (heartbeats are seconds apart anyway;
+        the worker checks again when the investigation starts)."""
+        cached = self._hosts
+        if not fresh and cached and time.monotonic() - cached[0] < HOSTS_CACHE_S:
+            return cached[1]
+        hosts = self.gateway.live_hosts()
+        self._hosts = (time.monotonic(), hosts)
+        return hosts
 
     @classmethod
     def create(cls, settings: BotSettings, client: WebClient) -> BotServices:

@@ -93,6 +93,14 @@ class ThreadDirectory:
         """The channel's investigations, newest first."""
         return cast(list[str], self.client.zrevrange(self._channel_key(channel_id), 0, limit - 1))
 
+    def running_in_channel(self, channel_id: str, limit: int = 100) -> list[str]:
+        """The channel's investigations still being followed (started, not yet resolved)."""
+        ids = self.in_channel(channel_id, limit)
+        if not ids:
+            return []
+        flags = cast(list[int], self.client.smismember(ACTIVE_KEY, ids))
+        return [i for i, flag in zip(ids, flags, strict=True) if flag]
+
     def active(self) -> set[str]:
         return cast(set[str], self.client.smembers(ACTIVE_KEY))
 

@@ -27,8 +27,9 @@ READY_TIMEOUT_S = 30.0
 
 
 class BotProcess:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, *, workers: int = 1) -> None:
         self.port = free_port()
+        self.workers = workers
         self.env = env
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
@@ -48,6 +49,8 @@ class BotProcess:
                     "127.0.0.1",
                     "--port",
                     str(self.port),
+                    "--workers",
+                    str(self.workers),
                 ],
                 env=self.env,
                 stdout=out,
@@ -58,7 +61,7 @@ class BotProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"bot exited:\n{self.log_text()[-3000:]}")
-            if "listening on" in self.log_text():
+            if self.log_text().count("listening on") >= self.workers:
                 return
             time.sleep(0.05)
         raise RuntimeError(f"bot not ready:\n{self.log_text()[-3000:]}")

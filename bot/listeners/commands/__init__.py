@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.listeners.commands.diagnose import acknowledge_diagnose, follow_through_diagnose
+from bot.listeners.commands.diagnose import acknowledge_diagnose
 
 COMMAND = "/diagnose"
 
 
 def register(app: App) -> None:
-    app.command(COMMAND)(ack=acknowledge_diagnose, lazy=[follow_through_diagnose])
+    app.command(COMMAND)(acknowledge_diagnose)

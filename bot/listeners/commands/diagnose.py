@@ -1,7 +1,8 @@
 """`/diagnose`: parse, check, enqueue, and acknowledge with an ephemeral reply (< 3 s).
 
 The ack runs before the HTTP response (process_before_response): parsing, a Redis read or two
-and the broker enqueue. Anything that calls Slack's Web API happens after, in the lazy part.
+and the broker enqueue. Anything that calls Slack's Web API happens after the response, on the
+services' background pool (the handoff) or in the progress consumer (the investigation).
 """
 
 from __future__ import annotations
@@ -34,14 +35,9 @@ def _reply(ack: Ack, message: SlackMessage) -> None:
 
 def _live_host_names(services: BotServices) -> list[str]:
     try:
-        return [host.name for host in services.gateway.live_hosts()]
+        return [host.name for host in services.live_hosts()]
     except GatewayError:
         return []
-
-
-def _running_in_channel(services: BotServices, channel_id: str) -> list[str]:
-    active = services.threads.active()
-    return [i for i in services.threads.in_channel(channel_id, limit=100) if i in active]
 
 
 def _start(services: BotServices, command: dict[str, Any], parsed: InvestigateCommand) -> str:
@@ -49,7 +45,7 @@ def _start(services: BotServices, command: dict[str, Any], parsed: InvestigateCo
     settings = services.settings
     channel_id = str(command["channel_id"])
     user_id = str(command["user_id"])
-    running = _running_in_channel(services, channel_id)
+    running = services.threads.running_in_channel(channel_id)
     if len(running) >= settings.max_per_channel:
         ids = ", ".join(f"`{i}`" for i in running)
         raise CommandError(
@@ -87,23 +83,16 @@ def acknowledge_diagnose(ack: Ack, command: dict[str, Any], context: BoltContext
         if isinstance(parsed, HelpCommand):
             _reply(ack, help_message())
         elif isinstance(parsed, HostsCommand):
-            _reply(ack, hosts_message(services.gateway.live_hosts()))
+            _reply(ack, hosts_message(services.live_hosts(fresh=True)))
         elif isinstance(parsed, HandoffCommand):
             _reply(ack, notice_message(":clipboard: Writing a handoff summary for this channel…"))
+            services.background.submit(
+                post_handoff,
+                services,
+                channel_id=str(command["channel_id"]),
+                requested_by=str(command["user_id"]),
+            )
         else:
             _reply(ack, notice_message(_start(services, command, parsed)))
     except (CommandError, GatewayError) as exc:
         _reply(ack, error_message(escape(str(exc)) if isinstance(exc, GatewayError) else str(exc)))
-
-
-def follow_through_diagnose(command: dict[str, Any], context: BoltContext) -> None:
-    """After the ack: the parts that call Slack (the handoff post)."""
-    services = services_of(context)
-    try:
-        parsed = parse_diagnose(str(command.get("text") or ""))
-    except CommandError:
-        return
-    if isinstance(parsed, HandoffCommand):
-        post_handoff(
-            services, channel_id=str(command["channel_id"]), requested_by=str(command["user_id"])
-        )

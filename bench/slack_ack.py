@@ -1,0 +1,219 @@
+"""Ack latency of signed /diagnose slash commands, bot in HTTP mode, real broker enqueue.
+
+    .venv/bin/python bench/slack_ack.py [--concurrency 1,10,50] [--requests 200,500,1000]
+                                        [--workers 1,2]
+
+Starts its own redis-server on a free port, one real host worker (so the host is live; no
+control worker, so the enqueued `advance` tasks wait in the broker and nothing else competes
+for the CPU), the fake Slack Web API and `bpfsleuth bot --http --workers W` as a user runs it.
+Then, at each concurrency level C, N signed slash commands go to the bot from C client threads,
+each sending its next request as soon as the previous one is answered (a closed loop):
+
+- `help`: parse, render, ack (no enqueue);
+- `investigate`: `/diagnose alpha <symptom>`: parse (live hosts from the registry), the channel
+  cap check, the investigation stored in Redis and its first task sent to the broker, the
+  Slack thread registered, then the ack. The bot's progress consumer meanwhile posts each new
+  investigation's root message to the fake Slack, in the main bot process.
+
+Latency is client-side: from opening the connection to the full response (one request per
+connection, as Slack sends them). The load generator is deliberately light (pre-signed requests
+on raw sockets), because it shares the machine's two cores with the bot. Every response is
+checked (200, and "started" for investigations).
+Results: bench/results/slack_ack.json (one entry per --workers value).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import redis  # noqa: E402
+
+from tests.bot.harness import SIGNING_SECRET, BotProcess, bot_env  # noqa: E402
+from tests.distributed.cluster import Cluster  # noqa: E402
+from tests.fakes.slack_api import FakeSlackApi, SlackRequests, sign_request  # noqa: E402
+from tests.redis_fixture import RedisServer  # noqa: E402
+
+TARGET_P99_MS = 100.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary(values_s: list[float]) -> dict[str, float]:
+    ms = [v * 1000 for v in values_s]
+    return {
+        "n": len(ms),
+        "p50_ms": round(statistics.median(ms), 2),
+        "p99_ms": round(percentile(ms, 99), 2),
+        "max_ms": round(max(ms), 2),
+    }
+
+
+def _request_bytes(port: int, body: bytes) -> bytes:
+    headers = {
+        "Host": f"127.0.0.1:{port}",
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Content-Length": str(len(body)),
+        "Connection": "close",
+        **sign_request(SIGNING_SECRET, body),
+    }
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return f"POST /slack/events HTTP/1.1\r\n{head}\r\n".encode() + body
+
+
+def _send(port: int, raw: bytes) -> tuple[float, int, bytes]:
+    started = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(raw)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    elapsed = time.perf_counter() - started
+    response = b"".join(chunks)
+    status = int(response.split(b" ", 2)[1]) if response.startswith(b"HTTP/") else 0
+    return elapsed, status, response.partition(b"\r\n\r\n")[2]
+
+
+def run_level(
+    port: int, kind: str, concurrency: int, total: int, counter: list[int]
+) -> tuple[list[float], float]:
+    """`total` requests from `concurrency` client threads (closed loop); latencies, wall time."""
+    builder = SlackRequests("http://unused", SIGNING_SECRET)
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    per_thread = [
+        total // concurrency + (1 if i < total % concurrency else 0) for i in range(concurrency)
+    ]
+    prepared: list[list[bytes]] = []
+    for count in per_thread:
+        raws = []
+        for _ in range(count):
+            counter[0] += 1
+            n = counter[0]
+            text = "help" if kind == "help" else f"alpha bench symptom {n}"
+            body = builder.slash_command_body(
+                text, channel_id=f"C0B{n:07d}", channel_name="inc-bench"
+            )
+            raws.append(_request_bytes(port, body))
+        prepared.append(raws)
+    barrier = threading.Barrier(concurrency + 1)
+
+    def worker(raws: list[bytes]) -> None:
+        barrier.wait()
+        mine = []
+        for raw in raws:
+            elapsed, status, body = _send(port, raw)
+            mine.append(elapsed)
+            if status != 200 or (kind != "help" and b"started" not in body):
+                with lock:
+                    errors.append(f"{status} {body[:200]!r}")
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker, args=(raws,)) for raws in prepared]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    if errors:
+        raise SystemExit(f"{len(errors)} bad responses, first: {errors[0]}")
+    return latencies, wall
+
+
+def measure(workers: int, levels: list[int], totals: list[int]) -> dict[str, dict[str, float]]:
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-slack-") as tmp:
+        directory = Path(tmp)
+        server = RedisServer(directory)
+        server.start()
+        slack = FakeSlackApi().start()
+        cluster = Cluster(server.url, directory)
+        env = bot_env(
+            cluster.env, slack, server.url, BPFSLEUTH_MAX_PER_CHANNEL="100", BPFSLEUTH_USERS=""
+        )
+        bot = BotProcess(env, directory / "bot.log", workers=workers)
+        try:
+            cluster.add_host("alpha")
+            cluster.wait_ready()
+            bot.start()
+            counter = [0]
+            # warm-up: every worker process pays for lazy imports and connections once
+            run_level(bot.port, "investigate", 4, 40, counter)
+            run_level(bot.port, "help", 4, 40, counter)
+            for concurrency, total in zip(levels, totals, strict=True):
+                for kind in ("help", "investigate"):
+                    latencies, wall = run_level(bot.port, kind, concurrency, total, counter)
+                    row = summary(latencies) | {"req_per_s": round(total / wall, 1)}
+                    results[f"{kind}@{concurrency}"] = row
+                    print(
+                        f"workers={workers} {kind:12s} c={concurrency:<3d} n={row['n']:<5} "
+                        f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  "
+                        f"max {row['max_ms']:7.2f} ms  {row['req_per_s']:7.1f} req/s",
+                        flush=True,
+                    )
+            queued = redis.Redis.from_url(server.url).llen("control")
+            roots = len(slack.calls_to("chat.postMessage"))
+            print(f"advance tasks in the broker: {queued}; root messages posted: {roots}")
+        finally:
+            bot.stop()
+            cluster.stop()
+            slack.stop()
+            server.stop()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--concurrency", default="1,10,50")
+    parser.add_argument("--requests", default="200,500,1000", help="per concurrency level")
+    parser.add_argument("--workers", default="1,2", help="bot HTTP processes, one run each")
+    args = parser.parse_args()
+    levels = [int(x) for x in args.concurrency.split(",")]
+    totals = [int(x) for x in args.requests.split(",")]
+    if len(totals) != len(levels):
+        raise SystemExit("--requests needs one number per --concurrency level")
+    runs: dict[str, dict[str, dict[str, float]]] = {}
+    for workers in [int(x) for x in args.workers.split(",")]:
+        runs[f"workers={workers}"] = measure(workers, levels, totals)
+    key = f"investigate@{max(levels)}"
+    best_p99, best_config = min((r[key]["p99_ms"], name) for name, r in runs.items())
+    report = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpu",
+        "python": platform.python_version(),
+        "target": f"investigate p99 < {TARGET_P99_MS:.0f} ms at {max(levels)} concurrent",
+        "results": runs,
+        "best": {"p99_ms": best_p99, "config": best_config},
+        "target_met": best_p99 < TARGET_P99_MS,
+    }
+    out = ROOT / "bench" / "results" / "slack_ack.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(
+        f"wrote {out.relative_to(ROOT)}; best p99 at {max(levels)}: {best_p99} ms ({best_config})"
+    )
+
+
+if __name__ == "__main__":
+    main()
