@@ -1,0 +1,133 @@
+"""cpu_profile, live: a two-thread C program spends its time in one function, then exits."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from probes.models import ProbeFilters, ProbeRequest, ProbeResult
+from probes.runner import ProbeProgress, run_probe
+from tests.helpers import require_ebpf
+
+pytestmark = pytest.mark.ebpf
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/cpu_profile/example.json"
+
+# Two threads call compute_step in a loop for about one second, then the process exits.
+HOT_C = r"""
+#include <pthread.h>
+#include <stdio.h>
+#include <time.h>
+
+__attribute__((noinline)) unsigned long compute_step(unsigned long x) {
+    for (int i = 0; i < 1000; i++) x = x * 6364136223846793005UL + 1442695040888963407UL;
+    return x;
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+__attribute__((noinline)) void *spin(void *arg) {
+    unsigned long x = (unsigned long)arg;
+    double end = now() + 1.0;
+    while (now() < end)
+        for (int i = 0; i < 1000; i++) x = compute_step(x);
+    printf("%lu\n", x);
+    return 0;
+}
+
+int main(void) {
+    pthread_t other;
+    pthread_create(&other, 0, spin, (void *)1);
+    spin((void *)2);
+    pthread_join(other, 0);
+    return 0;
+}
+"""
+
+
+def _build(tmp_path: Path) -> Path:
+    name = f"w{secrets.token_hex(3)}"
+    src = tmp_path / f"{name}.c"
+    src.write_text(HOT_C)
+    binary = tmp_path / name
+    # Frame pointers in every function: Debian's gcc at -O1 still drops them in leaf functions.
+    frame_pointers = ["-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"]
+    cmd = ["gcc", "-O0", *frame_pointers, "-pthread", "-o", str(binary), str(src)]
+    subprocess.run(cmd, check=True)
+    return binary
+
+
+def _save_example(result: ProbeResult) -> None:
+    if os.environ.get("BPFSLEUTH_UPDATE_EXAMPLES") == "1":
+        EXAMPLE.write_text(result.model_dump_json(indent=2) + "\n")
+
+
+def test_hot_function_of_an_exited_process_is_found_and_symbolised(tmp_path: Path) -> None:
+    require_ebpf()
+    binary = _build(tmp_path)
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start_when_attached(progress: ProbeProgress) -> None:
+        if progress.phase == "attached" and not started:
+            started.append(subprocess.Popen([str(binary)], stdout=subprocess.DEVNULL))
+
+    try:
+        # Filtered on the workload's comm: other tests may keep both CPUs busy meanwhile.
+        request = ProbeRequest(
+            probe="cpu_profile",
+            duration_s=2.5,
+            params={"frequency": 99},
+            filters=ProbeFilters(comm=binary.name),
+        )
+        result = run_probe(request, on_progress=start_when_attached)
+    finally:
+        for proc in started:
+            proc.kill()
+            proc.wait()
+    assert started, "the probe never reported attached"
+    pid = started[0].pid
+    # The workload exited (after ~1 s) before the probe stopped and symbolised its stacks.
+    assert started[0].returncode == 0
+
+    assert result.error is None, result.error
+    assert result.attach_points == ["perf_event:software:cpu_clock"]
+    functions = result.aggregates.top["functions"]
+    assert functions[0].key == "compute_step", functions
+    assert functions[0].labels == {"module": binary.name, "pid": pid}
+    # at most 2 CPUs x 99 Hz x ~1 s of the workload; fewer when other processes compete
+    assert 10 <= functions[0].count <= 2 * 99 * 1.5
+    assert functions[0].count >= 0.8 * result.event_count
+    processes = result.aggregates.top["processes"]
+    assert [p.labels["pid"] for p in processes] == [pid]
+    assert processes[0].key == f"{binary.name} (pid {pid})"
+    assert 5.0 <= float(processes[0].labels["cpu_pct"]) <= 220.0
+
+    ours = [line for line in result.aggregates.folded_stacks if line.startswith(f"{binary.name};")]
+    assert ours, result.aggregates.folded_stacks
+    stack, _, count = ours[0].rpartition(" ")
+    assert int(count) >= 5
+    assert stack.endswith(";spin;compute_step"), stack
+    assert 1 <= len(result.aggregates.folded_stacks) <= 5
+    assert f"{binary.name} (pid {pid})" in result.summary and "compute_step" in result.summary
+    assert len(result.model_dump_json()) < 3000
+    _save_example(result)
+
+
+def test_every_answer_resolves_to_cpu_profile() -> None:
+    from probes.catalog import load_catalog
+    from probes.resolver import resolve_key, resolve_target
+
+    spec = load_catalog().probes["cpu_profile"]
+    for asked in spec.answers:
+        resolved = resolve_key(asked)
+        assert (resolved.how, resolved.probe) == ("answers", "cpu_profile"), resolved.reason
+    # as a model writes it: {"type": "tracepoint", "target": "perf:cpu-clock"}
+    assert resolve_target("tracepoint", "perf:cpu-clock").probe == "cpu_profile"
