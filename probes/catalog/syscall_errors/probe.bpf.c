@@ -1,0 +1,225 @@
+/* syscall_errors: system calls by process: counts, errors by errno, and the slowest calls.
+ *
+ * Traces: raw_syscalls:sys_enter (start time per thread; for x86_64 path-taking calls such as
+ *   open, openat, openat2, execve, stat-family, access, unlink, readlink, also the user pointer
+ *   to the path) and raw_syscalls:sys_exit (syscall number and return value).
+ * Output: in-kernel sums per (pid, comm, syscall): calls, errors, total and longest time; error
+ *   counts per (pid, comm, syscall, errno); failing paths per (pid, syscall, errno, path prefix);
+ *   a log2 latency histogram per syscall; the first SAMPLE_LIMIT unusual errors as samples.
+ *   Names for syscall numbers and errnos are added in user space.
+ * Overhead: medium to high. Both tracepoints fire on every system call of the host and each
+ *   call costs two hash operations and an update (a getpid loop runs ~2x slower); no per-call
+ *   streaming. Use the pid/comm filters on a busy host.
+ * Caveats: calls that block (poll, futex, read on a socket, nanosleep) are slow by design; the
+ *   "slowest" list says where time is spent waiting, not what is broken. Some errors are normal
+ *   (EAGAIN from non-blocking I/O, ETIMEDOUT from timed waits, ENOENT from search paths).
+ *   Calls started before the probe are not timed. 32-bit (compat) tasks use other numbers.
+ *   The kernel-internal ERESTART* codes show when a signal interrupted a call.
+ */
+
+#ifndef TASK_COMM_LEN
+#define TASK_COMM_LEN 16
+#endif
+#ifndef SAMPLE_LIMIT
+#define SAMPLE_LIMIT 16
+#endif
+#ifndef ERRORS_ONLY
+#define ERRORS_ONLY 0
+#endif
+#define MAX_ERRNO 4095
+#define PATH_LEN 64
+
+struct start_t {
+    u64 ts;
+    u64 path;
+};
+
+struct key_t {
+    u32 pid;
+    u32 nr;
+    char comm[TASK_COMM_LEN];
+};
+
+struct val_t {
+    u64 count;
+    u64 errors;
+    u64 total_ns;
+    u64 max_ns;
+};
+
+struct ekey_t {
+    u32 pid;
+    u32 nr;
+    u32 err;
+    u32 pad;
+    char comm[TASK_COMM_LEN];
+};
+
+struct pkey_t {
+    u32 pid;
+    u32 nr;
+    u32 err;
+    u32 pad;
+    char path[PATH_LEN];
+};
+
+struct hkey_t {
+    u32 nr;
+    u32 slot;
+};
+
+struct event_t {
+    u64 ts;
+    u64 lat_ns;
+    u32 pid;
+    u32 tid;
+    u32 nr;
+    u32 err;
+    char comm[TASK_COMM_LEN];
+    char path[PATH_LEN];
+};
+
+/* LRU: threads that exit inside a call (exit_group) never reach sys_exit */
+BPF_TABLE("lru_hash", u32, struct start_t, starts, 16384);
+BPF_HASH(calls, struct key_t, struct val_t, 8192);
+BPF_HASH(errors, struct ekey_t, u64, 4096);
+BPF_HASH(error_paths, struct pkey_t, u64, 1024);
+BPF_HISTOGRAM(lat_hist, struct hkey_t, 4096);
+BPF_ARRAY(sampled, u64, 1);
+BPF_RINGBUF_OUTPUT(events, 8);
+
+/* Which argument holds a user path, for x86_64 syscall numbers; -1 for none. */
+static __always_inline int path_arg(long nr)
+{
+#if defined(__TARGET_ARCH_x86) || defined(__x86_64__)
+    switch (nr) {
+    case 2:   /* open */
+    case 4:   /* stat */
+    case 6:   /* lstat */
+    case 21:  /* access */
+    case 59:  /* execve */
+    case 80:  /* chdir */
+    case 83:  /* mkdir */
+    case 84:  /* rmdir */
+    case 87:  /* unlink */
+    case 89:  /* readlink */
+    case 90:  /* chmod */
+    case 92:  /* chown */
+    case 188: /* setxattr */
+    case 191: /* getxattr */
+        return 0;
+    case 257: /* openat */
+    case 258: /* mkdirat */
+    case 262: /* newfstatat */
+    case 263: /* unlinkat */
+    case 267: /* readlinkat */
+    case 269: /* faccessat */
+    case 322: /* execveat */
+    case 332: /* statx */
+    case 437: /* openat2 */
+    case 439: /* faccessat2 */
+        return 1;
+    }
+#endif
+    return -1;
+}
+
+TRACEPOINT_PROBE(raw_syscalls, sys_enter)
+{
+    if (bs_skip())
+        return 0;
+    struct start_t start = {};
+    start.ts = bpf_ktime_get_ns();
+    int arg = path_arg(args->id);
+    if (arg >= 0) {
+        /* copied out: the verifier refuses ctx loads at a computed offset */
+        u64 pair[2] = {};
+        bpf_probe_read_kernel(pair, sizeof(pair), (void *)args->args);
+        start.path = arg == 0 ? pair[0] : pair[1];
+    }
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    starts.update(&tid, &start);
+    return 0;
+}
+
+TRACEPOINT_PROBE(raw_syscalls, sys_exit)
+{
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tid = (u32)id;
+    struct start_t *start = starts.lookup(&tid);
+    if (!start)
+        return 0;
+    u64 lat = bpf_ktime_get_ns() - start->ts;
+    u64 path = start->path;
+    starts.delete(&tid);
+    long ret = args->ret;
+    u32 err = (ret < 0 && ret >= -MAX_ERRNO) ? (u32)-ret : 0;
+    if (ERRORS_ONLY && !err)
+        return 0;
+
+    struct key_t key = {};
+    key.pid = id >> 32;
+    key.nr = (u32)args->id;
+    bpf_get_current_comm(&key.comm, sizeof(key.comm));
+    struct val_t zero = {};
+    struct val_t *val = calls.lookup_or_try_init(&key, &zero);
+    if (!val) {
+        bs_count_drop();
+        return 0;
+    }
+    __sync_fetch_and_add(&val->count, 1);
+    __sync_fetch_and_add(&val->total_ns, lat);
+    if (lat > val->max_ns)
+        val->max_ns = lat;
+    struct hkey_t hkey = {};
+    hkey.nr = key.nr;
+    hkey.slot = bpf_log2l(lat);
+    lat_hist.increment(hkey);
+    if (!err)
+        return 0;
+
+    __sync_fetch_and_add(&val->errors, 1);
+    struct ekey_t ekey = {};
+    ekey.pid = key.pid;
+    ekey.nr = key.nr;
+    ekey.err = err;
+    __builtin_memcpy(ekey.comm, key.comm, sizeof(ekey.comm));
+    u64 one = 0;
+    u64 *count = errors.lookup_or_try_init(&ekey, &one);
+    if (count)
+        __sync_fetch_and_add(count, 1);
+    else
+        bs_count_drop();
+
+    struct pkey_t pkey = {};
+    if (path) {
+        pkey.pid = key.pid;
+        pkey.nr = key.nr;
+        pkey.err = err;
+        bpf_probe_read_user_str(&pkey.path, sizeof(pkey.path), (void *)path);
+        u64 *pcount = error_paths.lookup_or_try_init(&pkey, &one);
+        if (pcount)
+            __sync_fetch_and_add(pcount, 1);
+    }
+
+    /* samples skip the routine errnos: EINTR, EAGAIN, ENOTTY, ETIMEDOUT, EINPROGRESS, ERESTART* */
+    if (err == 4 || err == 11 || err == 25 || err == 110 || err == 115 || err >= 512)
+        return 0;
+    int idx = 0;
+    u64 *n = sampled.lookup(&idx);
+    if (!n || *n >= SAMPLE_LIMIT)
+        return 0;
+    __sync_fetch_and_add(n, 1);
+    struct event_t ev = {};
+    ev.ts = bpf_ktime_get_ns();
+    ev.lat_ns = lat;
+    ev.pid = key.pid;
+    ev.tid = tid;
+    ev.nr = key.nr;
+    ev.err = err;
+    __builtin_memcpy(ev.comm, key.comm, sizeof(ev.comm));
+    __builtin_memcpy(ev.path, pkey.path, sizeof(ev.path));
+    if (events.ringbuf_output(&ev, sizeof(ev), BPF_RB_NO_WAKEUP) != 0)
+        bs_count_drop();
+    return 0;
+}

@@ -1,0 +1,293 @@
+"""syscall_errors reader: in-kernel call/error sums -> top failures, busiest and slowest calls."""
+
+from __future__ import annotations
+
+import errno
+from collections import Counter, defaultdict
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from probes.catalog.syscall_errors.syscall_table import syscall_name
+from probes.models import Aggregates, LatencyStats, TopEntry
+from probes.reader import ProbeReader, ReaderOutput
+from probes.summarise import (
+    SampleEvent,
+    Samples,
+    c_string,
+    comm_text,
+    fmt_ms,
+    latency_from_log2,
+    plural,
+    proc_label,
+)
+
+TOP_ERRORS = 5
+TOP_N = 3
+ROUTINE_SHOWN = 2
+KERNEL_ERRNOS = {
+    512: "ERESTARTSYS",
+    513: "ERESTARTNOINTR",
+    514: "ERESTARTNOHAND",
+    515: "ENOIOCTLCMD",
+    516: "ERESTART_RESTARTBLOCK",
+    524: "ENOTSUPP",
+}
+
+
+# Failures that busy, healthy programs produce all the time: listed apart, never the headline.
+ROUTINE_ANY = {errno.EAGAIN, errno.EINTR, *KERNEL_ERRNOS}
+ROUTINE_FOR = {
+    errno.EINPROGRESS: {"connect"},
+    errno.ETIMEDOUT: {
+        "futex",
+        "futex_wait",
+        "futex_waitv",
+        "semtimedop",
+        "ppoll",
+        "pselect6",
+        "epoll_pwait",
+        "epoll_pwait2",
+        "io_getevents",
+        "mq_timedreceive",
+    },
+    errno.ENOTTY: {"ioctl"},
+    errno.ECHILD: {"wait4", "waitid"},
+}
+
+
+def errno_name(number: int) -> str:
+    return errno.errorcode.get(number) or KERNEL_ERRNOS.get(number, f"errno {number}")
+
+
+def is_routine(syscall: str, err: int) -> bool:
+    return err in ROUTINE_ANY or syscall in ROUTINE_FOR.get(err, set())
+
+
+class Calls(BaseModel):
+    pid: int
+    comm: str
+    nr: int
+    count: int
+    errors: int
+    total_ns: int
+    max_ns: int
+
+    @property
+    def proc(self) -> str:
+        return proc_label(self.comm, self.pid)
+
+    @property
+    def syscall(self) -> str:
+        return syscall_name(self.nr)
+
+
+class Failure(BaseModel):
+    pid: int
+    comm: str
+    nr: int
+    err: int
+    count: int
+    path: str = ""
+
+    @property
+    def key(self) -> str:
+        proc = proc_label(self.comm, self.pid)
+        return f"{syscall_name(self.nr)} {errno_name(self.err)} by {proc}"
+
+    @property
+    def headline(self) -> str:
+        return self.key + (f" on {self.path}" if self.path else "")
+
+    @property
+    def routine(self) -> bool:
+        return is_routine(syscall_name(self.nr), self.err)
+
+
+class Reader(ProbeReader):
+    rings: ClassVar[tuple[str, ...]] = ("events",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.samples = Samples()
+
+    def on_event(self, ring: str, event: Any) -> None:
+        name = syscall_name(int(event.nr))
+        data: dict[str, Any] = {
+            "tid": int(event.tid),
+            "syscall": name,
+            "errno": errno_name(int(event.err)),
+            "latency_us": round(int(event.lat_ns) / 1e3, 3),
+        }
+        path = c_string(event.path)
+        if path:
+            data["path"] = path
+        self.samples.offer(
+            SampleEvent(
+                timestamp=self.clock.unix_ns(event.ts),
+                process_id=int(event.pid),
+                process_name=comm_text(event.comm),
+                event_type="syscall_error",
+                data=data,
+            ),
+            kind=name,
+        )
+
+    def collect(self, bpf: Any, elapsed_s: float) -> ReaderOutput:
+        calls = [
+            Calls(
+                pid=int(k.pid),
+                comm=comm_text(k.comm),
+                nr=int(k.nr),
+                count=int(v.count),
+                errors=int(v.errors),
+                total_ns=int(v.total_ns),
+                max_ns=int(v.max_ns),
+            )
+            for k, v in bpf["calls"].items()
+        ]
+        paths: dict[tuple[int, int, int], Counter[str]] = defaultdict(Counter)
+        for k, v in bpf["error_paths"].items():
+            paths[(int(k.pid), int(k.nr), int(k.err))][c_string(k.path)] += int(v.value)
+        failures = []
+        for k, v in bpf["errors"].items():
+            pid, nr, err = int(k.pid), int(k.nr), int(k.err)
+            seen = paths.get((pid, nr, err))
+            failures.append(
+                Failure(
+                    pid=pid,
+                    comm=comm_text(k.comm),
+                    nr=nr,
+                    err=err,
+                    count=int(v.value),
+                    path=seen.most_common(1)[0][0] if seen else "",
+                )
+            )
+        failures.sort(key=lambda f: (-f.count, f.key))
+        buckets: dict[int, dict[int, int]] = defaultdict(dict)
+        for k, v in bpf["lat_hist"].items():
+            if int(v.value):
+                buckets[int(k.nr)][int(k.slot)] = int(v.value)
+        return ReaderOutput(
+            event_count=sum(c.count for c in calls),
+            events=self.samples.dumps(),
+            summary=_summary(elapsed_s, calls, failures),
+            aggregates=Aggregates(
+                totals=_totals(calls, failures),
+                top=_top(calls, failures, buckets),
+                latency=_latency(calls, failures, buckets),
+            ),
+        )
+
+
+def _totals(calls: list[Calls], failures: list[Failure]) -> dict[str, int | float]:
+    total = sum(c.count for c in calls)
+    failed = sum(f.count for f in failures)
+    return {
+        "calls": total,
+        "errors": failed,
+        "error_rate": round(failed / total, 4) if total else 0.0,
+        "processes": len({c.pid for c in calls}),
+        "syscalls": len({c.nr for c in calls}),
+    }
+
+
+def _top(
+    calls: list[Calls], failures: list[Failure], buckets: dict[int, dict[int, int]]
+) -> dict[str, list[TopEntry]]:
+    top: dict[str, list[TopEntry]] = {}
+    unusual = [f for f in failures if not f.routine][:TOP_ERRORS]
+    routine = [f for f in failures if f.routine][:ROUTINE_SHOWN]
+    if unusual:
+        top["errors"] = [_failure_entry(f) for f in unusual]
+    if routine:
+        top["routine_errors"] = [_failure_entry(f) for f in routine]
+    per_proc: dict[int, list[Calls]] = defaultdict(list)
+    for c in calls:
+        per_proc[c.pid].append(c)
+    busiest = sorted(per_proc.values(), key=lambda rows: -sum(r.count for r in rows))[:TOP_N]
+    if busiest:
+        top["processes"] = []
+        for rows in busiest:
+            lead = max(rows, key=lambda r: r.count)
+            top["processes"].append(
+                TopEntry(
+                    key=lead.proc,
+                    count=sum(r.count for r in rows),
+                    value=float(sum(r.errors for r in rows)),
+                    labels={"pid": lead.pid, "comm": lead.comm, "top_syscall": lead.syscall},
+                )
+            )
+    slowest = sorted(calls, key=lambda c: (-c.max_ns, c.proc))[:TOP_N]
+    if slowest:
+        top["slowest"] = [
+            TopEntry(
+                key=f"{c.syscall} by {c.proc}",
+                count=c.count,
+                value=round(c.max_ns / 1e6, 3),
+                labels={
+                    "pid": c.pid,
+                    "comm": c.comm,
+                    "syscall": c.syscall,
+                    "total_ms": round(c.total_ns / 1e6, 3),
+                },
+            )
+            for c in slowest
+        ]
+    return top
+
+
+def _failure_entry(f: Failure) -> TopEntry:
+    labels: dict[str, str | int | float] = {
+        "pid": f.pid,
+        "comm": f.comm,
+        "syscall": syscall_name(f.nr),
+        "errno": errno_name(f.err),
+    }
+    if f.path:
+        labels["path"] = f.path
+    return TopEntry(key=f.key, count=f.count, labels=labels)
+
+
+def _latency(
+    calls: list[Calls], failures: list[Failure], buckets: dict[int, dict[int, int]]
+) -> dict[str, LatencyStats]:
+    """All calls together, and (percentiles only) the syscall of the top unusual failure."""
+    out: dict[str, LatencyStats] = {}
+    merged: Counter[int] = Counter()
+    for slots in buckets.values():
+        merged.update(slots)
+    if merged:
+        biggest = max((c.max_ns for c in calls), default=0)
+        out["all"] = latency_from_log2(merged, base_unit="ns", unit="us", max_value=biggest or None)
+    unusual = [f for f in failures if not f.routine]
+    if unusual and unusual[0].nr in buckets:
+        nr = unusual[0].nr
+        biggest = max((c.max_ns for c in calls if c.nr == nr), default=0)
+        stats = latency_from_log2(buckets[nr], base_unit="ns", unit="us", max_value=biggest or None)
+        out[syscall_name(nr)] = stats.model_copy(update={"histogram": []})
+    return out
+
+
+def _summary(elapsed_s: float, calls: list[Calls], failures: list[Failure]) -> str:
+    total = sum(c.count for c in calls)
+    head = f"Syscalls in {elapsed_s:.1f}s"
+    if not total and not failures:
+        return f"{head}: no system calls seen"
+    failed = sum(f.count for f in failures)
+    text = f"{head}: {plural(total, 'call')}, {failed} failed"
+    unusual = [f for f in failures if not f.routine]
+    for label, f in zip(("top failure", "next"), unusual[:2], strict=False):
+        text += f"; {label} {f.headline} x{f.count}"
+    routine = sum(f.count for f in failures if f.routine)
+    if routine:
+        text += f" ({routine} routine: EAGAIN, EINTR, timeouts...)"
+    if calls:
+        per_proc: Counter[str] = Counter()
+        for c in calls:
+            per_proc[c.proc] += c.count
+        name, count = per_proc.most_common(1)[0]
+        text += f"; most calls {name} ({count})"
+        slow = max(calls, key=lambda c: c.max_ns)
+        text += f"; longest {slow.syscall} by {slow.proc} {fmt_ms(slow.max_ns)}"
+    return text

@@ -1,0 +1,162 @@
+"""syscall_errors on the real kernel: a program that keeps opening a missing file and connecting to
+a closed port must come out as the top failure (openat ENOENT, with the path), by its pid."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from probes.catalog import load_catalog
+from probes.catalog.syscall_errors.syscall_table import parse_unistd, syscall_name
+from probes.models import ProbeFilters, ProbeRequest, ProbeResult
+from probes.resolver import resolve_key
+from probes.runner import run_probe
+from tests.helpers import require_ebpf
+
+pytestmark = pytest.mark.ebpf
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/syscall_errors/example.json"
+
+# Every round: 100 opens of a missing file, then 5 connects to a closed port; ends after 20 s.
+STORM = r"""
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    struct sockaddr_in to = {0};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(atoi(argv[2]));
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    time_t end = time(0) + 20;
+    while (time(0) < end) {
+        for (int i = 0; i < 100; i++) {
+            int fd = open(argv[1], O_RDONLY);
+            if (fd >= 0) close(fd);
+        }
+        for (int i = 0; i < 5; i++) {
+            int s = socket(AF_INET, SOCK_STREAM, 0);
+            connect(s, (struct sockaddr *)&to, sizeof(to));
+            close(s);
+        }
+        usleep(1000);
+    }
+    return 0;
+}
+"""
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Storm:
+    def __init__(self, proc: subprocess.Popen[bytes], missing: str) -> None:
+        self.proc = proc
+        self.missing = missing
+
+
+@pytest.fixture
+def storm(tmp_path: Path) -> Iterator[Storm]:
+    require_ebpf()
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc is needed to build the workload")
+    (tmp_path / "prog.c").write_text(STORM)
+    binary = tmp_path / "svc5"
+    subprocess.run([gcc, "-O2", "-o", str(binary), str(tmp_path / "prog.c")], check=True)
+    missing = f"/tmp/{secrets.token_hex(6)}/settings.conf"
+    proc = subprocess.Popen([str(binary), missing, str(_closed_port())])
+    time.sleep(0.2)
+    try:
+        yield Storm(proc, missing)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _run(filters: ProbeFilters | None = None, params: dict[str, bool] | None = None) -> ProbeResult:
+    request = ProbeRequest(
+        probe="syscall_errors",
+        duration_s=2,
+        filters=filters or ProbeFilters(),
+        params=dict(params or {}),
+    )
+    result = run_probe(request)
+    assert result.error is None, result.error
+    return result
+
+
+def test_enoent_storm_is_the_top_failure(storm: Storm) -> None:
+    result = _run()
+
+    top = result.aggregates.top["errors"][0]
+    assert top.labels["pid"] == storm.proc.pid
+    assert top.labels["comm"] == "svc5"
+    assert top.labels["syscall"] == "openat"
+    assert top.labels["errno"] == "ENOENT"
+    assert top.labels["path"] == storm.missing
+    assert top.count >= 1_000
+    refused = [
+        e
+        for e in result.aggregates.top["errors"]
+        if e.labels["pid"] == storm.proc.pid and e.labels["errno"] == "ECONNREFUSED"
+    ]
+    assert refused and refused[0].labels["syscall"] == "connect"
+    # 100 opens per 5 connects
+    assert 10 <= top.count / refused[0].count <= 30
+    assert f"openat ENOENT by svc5 (pid {storm.proc.pid}) on {storm.missing}" in result.summary
+    assert result.aggregates.totals["errors"] >= top.count + refused[0].count
+    assert any(
+        e["process_id"] == storm.proc.pid and e["data"].get("path") == storm.missing
+        for e in result.events
+    )
+    assert len(result.model_dump_json()) < 5_000
+
+
+def test_pid_filter_errors_only(storm: Storm) -> None:
+    result = _run(filters=ProbeFilters(pid=storm.proc.pid), params={"errors_only": True})
+
+    assert {e.labels["pid"] for e in result.aggregates.top["processes"]} == {storm.proc.pid}
+    totals = result.aggregates.totals
+    assert totals["calls"] == totals["errors"] > 1_000  # only failing calls were counted
+    assert {e.labels["errno"] for e in result.aggregates.top["errors"]} == {
+        "ENOENT",
+        "ECONNREFUSED",
+    }
+
+
+def test_syscall_names() -> None:
+    assert syscall_name(257) == "openat"
+    assert syscall_name(42) == "connect"
+    assert syscall_name(455) == "futex_wait"
+    assert parse_unistd("#define __NR_read 0\n#define __NR_mseal 462\n") == {
+        0: "read",
+        462: "mseal",
+    }
+
+
+def test_answers_resolve_to_this_probe() -> None:
+    require_ebpf()
+    spec = load_catalog().probes["syscall_errors"]
+    for answer in spec.answers:
+        resolved = resolve_key(answer)
+        assert resolved.probe == "syscall_errors", (answer, resolved.reason)
+
+
+def test_example_is_a_real_result() -> None:
+    example = ProbeResult.model_validate_json(EXAMPLE.read_text())
+    assert example.probe == "syscall_errors"
+    assert example.error is None
+    assert example.aggregates.top["errors"][0].count > 0
