@@ -248,6 +248,10 @@ ALLOWED = [
     "cat /etc/*release",
     "tail -n +1 /proc/sys/net/ipv4/tcp_*",
     "grep -rn error /var/log/app",
+    "resolvectl dns eth0",
+    "prlimit --pid 1",
+    "lastlog -u root",
+    "cat /etc/passwd",
 ]
 
 # (command, what the reason must mention)
@@ -556,6 +560,10 @@ DENIED = [
     ("smartctl --sma=off /dev/sda", "SMART"),
     ("zstd -d -c x.zst -o /tmp/out", "writes"),
     ("dig -f /etc/app/config.yml", "exfiltration"),
+    ("resolvectl dns eth0 1.1.1.1", "changes"),
+    ("chronyc -m tracking makestep", "separate command"),
+    ("lastlog -C -u bob", "clears"),
+    ("blkid -c /etc/passwd", "cache"),
     ("mtr -r -F /etc/app/hosts.txt", "exfiltration"),
     ("perf stat -e cycles -a rm x", "wrapper"),
     ("gzip /var/log/syslog", "in place"),
@@ -738,6 +746,10 @@ NEEDS_APPROVAL = [
     ("grep -R token /home", "recursive"),
     ("ls /root/.ssh", "SSH"),
     ("cat /etc/*", "password hashes"),
+    ("cat /var/backups/shadow.bak", "password hashes"),
+    ("cat /etc/gitlab/gitlab-secrets.json", "secrets"),
+    ("cat /etc/app/db_password.txt", "password"),
+    ("cat /etc/NetworkManager/system-connections/office.nmconnection", "secrets"),
     ("ls /*/*/*/*/*/nomatch", "wildcards at 5 directory levels"),
 ]
 

@@ -762,9 +762,8 @@ def rpm_check(inv: Invocation) -> Finding | None:
 def prlimit_check(inv: Invocation) -> Finding | None:
     if inv.positionals:
         return deny("prlimit COMMAND runs another command (wrapper)")
-    if any("=" in o.name for o in inv.options) or any(
-        o.value for o in inv.options if o.name != "-p"
-    ):
+    reading = {"-p", "--pid", "-o", "--output"}
+    if any(o.value is not None for o in inv.options if o.name not in reading):
         return deny("prlimit with a value changes a process's limits")
     return None
 
@@ -920,3 +919,40 @@ def ps_check(inv: Invocation) -> Finding | None:
         if bsd.isalpha() and "e" in bsd:
             return approval("ps e shows every process's environment (often holds secrets)")
     return None
+
+
+_RESOLVECTL_LINK_SETTINGS = {
+    "dns",
+    "domain",
+    "llmnr",
+    "mdns",
+    "dnssec",
+    "dnsovertls",
+    "nta",
+    "default-route",
+}
+_RESOLVECTL_READ = {
+    "status",
+    "query",
+    "service",
+    "openpgp",
+    "tlsa",
+    "statistics",
+    "show-cache",
+    "show-server-state",
+}
+
+
+def resolvectl_check(inv: Invocation) -> Finding | None:
+    if not inv.positionals:
+        return None
+    verb, rest = inv.positionals[0], inv.positionals[1:]
+    if verb in _RESOLVECTL_READ:
+        return None
+    if verb in _RESOLVECTL_LINK_SETTINGS:
+        if len(rest) <= 1:
+            return None  # shows the setting of one link (or of all)
+        return deny(f"resolvectl {verb} LINK VALUE changes the link's resolver settings")
+    if verb in {"revert", "log-level"}:
+        return deny(f"resolvectl {verb} changes resolver settings")
+    return approval(f"resolvectl {verb}: not a known read-only subcommand")

@@ -54,6 +54,13 @@ _SECRET_NAMES = {
 
 # File name patterns (lower-cased) that hold secrets.
 _SECRET_NAME_PATTERNS = (
+    ("shadow*", "password hashes"),
+    ("gshadow*", "password hashes"),
+    ("*secret*", "a secrets file"),
+    ("*password*", "a password file"),
+    ("*credential*", "stored credentials"),
+    ("*-secrets", "stored secrets"),
+    ("k3s.yaml", "a Kubernetes config with credentials"),
     ("id_rsa*", "an SSH private key"),
     ("id_dsa*", "an SSH private key"),
     ("id_ecdsa*", "an SSH private key"),
@@ -86,6 +93,7 @@ _SECRET_DIRS = {
     "sudoers.d": "sudo rules",
     "private": "private keys",
     "secrets": "mounted secrets",
+    "system-connections": "network (Wi-Fi/VPN) secrets",
     "wireguard": "VPN keys",
 }
 
