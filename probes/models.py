@@ -9,7 +9,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 # A Linux comm is at most 15 bytes (TASK_COMM_LEN 16 with the NUL).
 COMM_MAX_LEN = 15
@@ -88,6 +95,16 @@ class TopEntry(BaseModel):
     count: int = 0
     value: float | None = Field(default=None, description="A second figure, e.g. total wait us.")
     labels: dict[str, str | int | float] = Field(default_factory=dict)
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave out an empty `value`/`labels`: results must stay a few hundred tokens."""
+        data: dict[str, Any] = handler(self)
+        if data.get("value") is None:
+            data.pop("value", None)
+        if not data.get("labels"):
+            data.pop("labels", None)
+        return data
 
 
 class Aggregates(BaseModel):

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 from probes.capabilities import HostCapabilities, cached_capabilities
 from probes.models import ParamValue
 from probes.spec import AttachPoint, ProbeSpec
-from probes.tracefs import tracepoint_exists, tracepoint_fields
+from probes.tracefs import tracepoint_exists, tracepoint_fields, tracepoint_offsets
 
 _PROGRAM_TYPE = {
     "tracepoint": "tracepoint",
@@ -56,7 +56,8 @@ def _point_problem(point: AttachPoint, target: str, caps: HostCapabilities | Non
         category, _, name = target.partition(":")
         if not tracepoint_exists(category, name):
             return f"tracepoint {category}:{name} does not exist"
-        missing = sorted(set(point.fields) - tracepoint_fields(category, name))
+        needed = set(point.fields) | set(point.offset_fields)
+        missing = sorted(needed - tracepoint_fields(category, name))
         if missing:
             return f"tracepoint {category}:{name} lacks field(s) {', '.join(missing)}"
     return None
@@ -72,6 +73,11 @@ def _point_defines(point: AttachPoint, target: str) -> list[str]:
         f"-DHAVE_FIELD_{_macro(category, name, field)}=1"
         for field in point.optional_fields
         if field in present
+    ]
+    offsets = tracepoint_offsets(category, name)
+    defines += [
+        f"-DTPOFF_{_macro(category, name, field)}={offsets[field][0]}"
+        for field in point.offset_fields
     ]
     return defines
 

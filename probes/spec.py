@@ -49,6 +49,11 @@ class AttachPoint(BaseModel):
         default_factory=list,
         description="Fields used when present; each defines HAVE_FIELD_<CAT>_<NAME>_<F>.",
     )
+    offset_fields: list[str] = Field(
+        default_factory=list,
+        description="Fields read raw from the record (types bcc cannot declare, e.g. an enum "
+        "missing from the headers): each defines TPOFF_<CAT>_<NAME>_<F>=<offset> from tracefs.",
+    )
     sample_freq: int | None = Field(default=None, ge=1, le=10_000)
     sample_freq_param: str | None = None
 

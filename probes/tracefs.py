@@ -26,6 +26,20 @@ def tracepoint_fields(category: str, name: str) -> frozenset[str]:
     return frozenset(m.group(1) for m in _FIELD_RE.finditer(text))
 
 
+_OFFSET_RE = re.compile(
+    r"field:[^;]*?([A-Za-z_][A-Za-z0-9_]*)(?:\[\d*\])?;\s*offset:(\d+);\s*size:(\d+);"
+)
+
+
+@lru_cache(maxsize=512)
+def tracepoint_offsets(category: str, name: str) -> dict[str, tuple[int, int]]:
+    """field -> (offset, size) from the format file, for programs that read the record raw."""
+    if not tracepoint_exists(category, name):
+        return {}
+    text = (TRACEFS / "events" / category / name / "format").read_text()
+    return {m.group(1): (int(m.group(2)), int(m.group(3))) for m in _OFFSET_RE.finditer(text)}
+
+
 def all_tracepoints() -> list[str]:
     """Every tracepoint as `category/name` (for suggestions)."""
     events = TRACEFS / "events"

@@ -1,0 +1,258 @@
+"""dns reader: parse queries and answers, match them by (pid, fd, DNS id), time the rest out."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from collections import Counter
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from probes.models import Aggregates
+from probes.reader import ProbeReader, ReaderOutput
+from probes.summarise import (
+    SampleEvent,
+    Samples,
+    c_string,
+    comm_text,
+    endpoint,
+    fmt_ms,
+    latency_from_values,
+    plural,
+    raw_field,
+    top_entries,
+)
+
+EV_QUERY, EV_ANSWER, EV_GAI = 1, 2, 3
+QTYPES = {
+    1: "A",
+    2: "NS",
+    5: "CNAME",
+    6: "SOA",
+    12: "PTR",
+    15: "MX",
+    16: "TXT",
+    28: "AAAA",
+    33: "SRV",
+    65: "HTTPS",
+    255: "ANY",
+}
+RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
+EAI = {
+    -2: "EAI_NONAME",
+    -3: "EAI_AGAIN",
+    -4: "EAI_FAIL",
+    -5: "EAI_NODATA",
+    -8: "EAI_SERVICE",
+    -10: "EAI_MEMORY",
+    -11: "EAI_SYSTEM",
+}
+
+
+class DnsPacket(BaseModel):
+    id: int
+    is_answer: bool
+    rcode: int
+    name: str
+    qtype: str
+
+
+def parse_dns(data: bytes) -> DnsPacket | None:
+    """Header and first question of a DNS message (None when it is not one)."""
+    if len(data) < 12:
+        return None
+    ident, flags, qdcount = struct.unpack("!HHH", data[:6])
+    if qdcount < 1:
+        return None
+    labels = []
+    pos = 12
+    while pos < len(data):
+        length = data[pos]
+        if length == 0:
+            pos += 1
+            break
+        if length > 63 or pos + 1 + length > len(data):
+            return None
+        labels.append(data[pos + 1 : pos + 1 + length].decode("ascii", "replace"))
+        pos += 1 + length
+    else:
+        return None
+    qtype = struct.unpack("!H", data[pos : pos + 2])[0] if pos + 2 <= len(data) else 0
+    return DnsPacket(
+        id=ident,
+        is_answer=bool(flags & 0x8000),
+        rcode=flags & 0xF,
+        name=".".join(labels) or ".",
+        qtype=QTYPES.get(qtype, str(qtype)),
+    )
+
+
+class _Pending(BaseModel):
+    ts: int
+    pid: int
+    comm: str
+    server: str
+    name: str
+    qtype: str
+
+
+class Reader(ProbeReader):
+    rings: ClassVar[tuple[str, ...]] = ("events",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.samples = Samples(limit=3, per_kind=1)
+        self.pending: dict[tuple[int, int, int], _Pending] = {}
+        self.queries = 0
+        self.answered = 0
+        self.latencies: list[int] = []
+        self.by_name: Counter[str] = Counter()
+        self.by_server: Counter[str] = Counter()
+        self.by_proc: Counter[str] = Counter()
+        self.rcodes: Counter[str] = Counter()
+        self.gai_calls = 0
+        self.gai_lat: list[int] = []
+        self.gai_fail: Counter[str] = Counter()
+        self.unparsed = 0
+
+    def on_event(self, ring: str, event: Any) -> None:
+        kind = int(event.kind)
+        pid = int(event.pid)
+        comm = comm_text(event.comm)
+        ts = int(event.ts)
+        if kind == EV_GAI:
+            self._on_gai(event, pid, comm, ts)
+            return
+        family = socket.AF_INET6 if int(event.family) == 10 else socket.AF_INET
+        server = endpoint(family, raw_field(event, "addr"), int(event.port))
+        packet = parse_dns(raw_field(event, "data")[: int(event.len)])
+        if packet is None:
+            self.unparsed += 1
+            return
+        key = (pid, int(event.fd), packet.id)
+        if kind == EV_QUERY and not packet.is_answer:
+            self.queries += 1
+            self.pending[key] = _Pending(
+                ts=ts, pid=pid, comm=comm, server=server, name=packet.name, qtype=packet.qtype
+            )
+            self.by_name[f"{packet.name} {packet.qtype}"] += 1
+            self.by_server[server] += 1
+            self.by_proc[f"{comm} (pid {pid})"] += 1
+            data: dict[str, str | float] = {
+                "server": server,
+                "name": packet.name,
+                "type": packet.qtype,
+            }
+            event_type = "dns_query"
+        elif kind == EV_ANSWER and packet.is_answer:
+            query = self.pending.pop(key, None)
+            rcode = RCODES.get(packet.rcode, str(packet.rcode))
+            self.rcodes[rcode] += 1
+            data = {
+                "server": server,
+                "name": packet.name,
+                "type": packet.qtype,
+                "rcode": rcode,
+            }
+            if query is not None:
+                self.answered += 1
+                self.latencies.append(ts - query.ts)
+                data["latency_ms"] = round((ts - query.ts) / 1e6, 3)
+            event_type = "dns_answer"
+        else:
+            return
+        self.samples.offer(
+            SampleEvent(
+                timestamp=self.clock.unix_ns(ts),
+                process_id=pid,
+                process_name=comm,
+                event_type=event_type,
+                data=data,
+            )
+        )
+
+    def _on_gai(self, event: Any, pid: int, comm: str, ts: int) -> None:
+        self.gai_calls += 1
+        lat = int(event.lat_ns)
+        self.gai_lat.append(lat)
+        name = c_string(raw_field(event, "data"), 64)
+        ret = int(event.ret)
+        result = "ok" if ret == 0 else EAI.get(ret, f"error {ret}")
+        if ret != 0:
+            self.gai_fail[f"{result} {name} by {comm} (pid {pid})"] += 1
+        self.samples.offer(
+            SampleEvent(
+                timestamp=self.clock.unix_ns(ts),
+                process_id=pid,
+                process_name=comm,
+                event_type="getaddrinfo",
+                data={"name": name, "result": result, "latency_ms": round(lat / 1e6, 3)},
+            )
+        )
+
+    def collect(self, bpf: Any, elapsed_s: float) -> ReaderOutput:
+        now = time.monotonic_ns()
+        unanswered: Counter[str] = Counter()
+        ages: list[int] = []
+        for query in self.pending.values():
+            unanswered[
+                f"{query.name} {query.qtype} to {query.server} by {query.comm} (pid {query.pid})"
+            ] += 1
+            ages.append(now - query.ts)
+        latency = latency_from_values(self.latencies, base_unit="ns", unit="ms")
+        gai = latency_from_values(self.gai_lat, base_unit="ns", unit="ms")
+        text = (
+            f"{plural(self.queries, 'DNS query', 'DNS queries')} in {elapsed_s:.1f}s, "
+            f"{self.answered} answered, {len(self.pending)} unanswered"
+        )
+        parts = []
+        if unanswered:
+            what, count = unanswered.most_common(1)[0]
+            oldest = max(ages) if ages else 0
+            parts.append(f"{count} unanswered {what} (waited up to {fmt_ms(oldest)})")
+        elif self.by_name:
+            parts.append(f"top {self.by_name.most_common(1)[0][0]}")
+        bad = {k: v for k, v in self.rcodes.items() if k != "NOERROR"}
+        if bad:
+            parts.append(", ".join(f"{v} {k}" for k, v in bad.items()))
+        if latency.count:
+            parts.append(f"p99 latency {fmt_ms((latency.p99 or 0) * 1e6)}")
+        if self.gai_calls:
+            gai_text = (
+                f"{plural(self.gai_calls, 'getaddrinfo call')} p99 {fmt_ms((gai.p99 or 0) * 1e6)}"
+            )
+            if self.gai_fail:
+                gai_text += f" ({sum(self.gai_fail.values())} failed)"
+            parts.append(gai_text)
+        if parts:
+            text += ": " + "; ".join(parts)
+        latencies = {}
+        if latency.count:
+            latencies["dns"] = latency
+        if gai.count:
+            latencies["getaddrinfo"] = gai
+        return ReaderOutput(
+            event_count=self.queries + self.answered + self.gai_calls,
+            events=self.samples.dumps(),
+            summary=text,
+            aggregates=Aggregates(
+                totals={
+                    "queries": self.queries,
+                    "answered": self.answered,
+                    "unanswered": len(self.pending),
+                    "getaddrinfo": self.gai_calls,
+                    **{f"rcode_{k}": v for k, v in self.rcodes.items()},
+                },
+                top={
+                    "unanswered": top_entries(unanswered, limit=3),
+                    "names": top_entries(self.by_name, limit=3),
+                    "servers": top_entries(self.by_server, limit=3),
+                    "processes": top_entries(self.by_proc, limit=3),
+                    "getaddrinfo_failures": top_entries(self.gai_fail, limit=3),
+                },
+                latency=latencies,
+            ),
+            dropped=self.unparsed,
+        )
