@@ -187,9 +187,9 @@ def test_secrets_are_redacted_from_stdout_and_stderr() -> None:
     assert "AKIAIOSFODNN7EXAMPLE" not in result.stdout
     assert result.stdout.count("[REDACTED]") == 3
     assert token not in result.command
-    failed = run("ls /nonexistent/api_key=abcd1234secret")
+    failed = run("ls /nonexistent/api_key=abcd1234value")
     assert "No such file" in failed.stderr
-    assert "abcd1234secret" not in failed.stderr
+    assert "abcd1234value" not in failed.stderr
 
 
 def test_unquoted_glob_is_expanded_like_a_shell(tmp_path: Path) -> None:
