@@ -77,6 +77,10 @@ def _clamped(stats: LatencyStats) -> LatencyStats:
     )
 
 
+def _without_histogram(stats: LatencyStats) -> LatencyStats:
+    return stats.model_copy(update={"histogram": []})
+
+
 def _disks(bpf: Any) -> list[Disk]:
     totals: defaultdict[int, Totals] = defaultdict(Totals)
     ops: defaultdict[int, dict[str, int]] = defaultdict(dict)
@@ -169,10 +173,16 @@ class Reader(ProbeReader):
     def collect(self, bpf: Any, elapsed_s: float) -> ReaderOutput:
         disks = _disks(bpf)
         procs = _processes(bpf)
-        latency = {f"device {d.name}": d.latency for d in disks[:3] if d.latency.count}
+        # The busiest disk keeps its histogram; the others, and queue time, their percentiles
+        # only: the result stays small however many disks the host has.
+        latency = {
+            f"device {d.name}": d.latency if i == 0 else _without_histogram(d.latency)
+            for i, d in enumerate(disks[:3])
+            if d.latency.count
+        }
         queue = latency_from_log2(log2_buckets(bpf["queue_hist"]), base_unit="ns", unit="ms")
         if queue.count:
-            latency["queue"] = queue
+            latency["queue"] = _without_histogram(queue)
         count = sum(d.totals.count for d in disks)
         aggregates = Aggregates(
             totals={

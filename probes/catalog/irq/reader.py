@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from probes.models import Aggregates, TopEntry
+from probes.models import Aggregates, LatencyStats, TopEntry
 from probes.reader import ProbeReader, ReaderOutput
 from probes.summarise import (
     MAX_TOP,
@@ -110,11 +110,12 @@ class Reader(ProbeReader):
         hard = _hardirqs(bpf)
         soft = _softirqs(bpf)
         contexts = _contexts(bpf)
-        latency = {}
-        for name, table in (("hardirq", "hard_hist"), ("softirq", "soft_hist")):
+        latency: dict[str, LatencyStats] = {}
+        for name, table in (("softirq", "soft_hist"), ("hardirq", "hard_hist")):
             stats = latency_from_log2(log2_buckets(bpf[table]), base_unit="ns", unit="us")
             if stats.count:
-                latency[name] = stats
+                # one histogram is enough to read the shape; the other keeps its percentiles
+                latency[name] = stats if not latency else stats.model_copy(update={"histogram": []})
         ranked_contexts = sorted(contexts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_TOP]
         aggregates = Aggregates(
             totals={
