@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typer
 
+from probes import cli as probes_cli
 from worker import cli as worker_cli
 
 bot_app = typer.Typer(no_args_is_help=False)
@@ -56,6 +57,7 @@ def build_app() -> typer.Typer:
         app.registered_commands.append(command)
     for command in bot_app.registered_commands:
         app.registered_commands.append(command)
+    app.add_typer(probes_cli.app, name="probes")
     return app
 
 

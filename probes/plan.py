@@ -122,3 +122,47 @@ def plan_attach(
                 return AttachPlan(available=False, reason=f"{group.role}: {why}")
             plan.skipped.append(f"{group.role}: {why}")
     return plan
+
+
+class Availability(BaseModel):
+    """Whether a probe can run on this host with its defaults, and what it would attach to."""
+
+    probe: str
+    available: bool
+    reason: str = ""
+    attach_points: list[str] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)
+
+
+def availability(spec: ProbeSpec, caps: HostCapabilities | None = None) -> Availability:
+    """Can `spec` run here with default parameters? (A probe whose target is a required
+    parameter, like the generic tracepoint probe, is checked for its program type only.)"""
+    from probes.params import ProbeRequestError, validate_params
+
+    if caps is None:
+        caps = cached_capabilities()
+    needs_target = any(p.type == "tracepoint" and p.default is None for p in spec.params.values())
+    if needs_target:
+        kinds = {point.kind for group in spec.attach for point in group.any_of}
+        missing = [
+            k
+            for k in sorted(kinds)
+            if caps is not None and caps.program_types and not caps.supports(_PROGRAM_TYPE[k])
+        ]
+        if missing:
+            return Availability(
+                probe=spec.name, available=False, reason=f"no {', '.join(missing)} programs"
+            )
+        return Availability(probe=spec.name, available=True, reason="any existing tracepoint")
+    try:
+        params = validate_params(spec, {})
+    except ProbeRequestError as exc:
+        return Availability(probe=spec.name, available=False, reason=str(exc))
+    plan = plan_attach(spec, params, caps)
+    return Availability(
+        probe=spec.name,
+        available=plan.available,
+        reason=plan.reason,
+        attach_points=[c.label for c in plan.chosen],
+        skipped=plan.skipped,
+    )

@@ -188,8 +188,30 @@ def _capability_checks(caps: HostCapabilities) -> list[Check]:
     return checks
 
 
+def _catalog_checks(caps: HostCapabilities) -> list[Check]:
+    """One check per catalog probe: available here, or why not."""
+    from probes.catalog import load_catalog
+    from probes.plan import availability
+
+    catalog = load_catalog()
+    checks = []
+    for name in catalog.names():
+        avail = availability(catalog.probes[name], caps)
+        checks.append(
+            Check(
+                name=f"probe {name}",
+                status="ok" if avail.available else "warn",
+                detail="available" if avail.available else avail.reason,
+                fix="" if avail.available else "requests it answers will be refused here",
+            )
+        )
+    for name, error in catalog.broken.items():
+        checks.append(Check(name=f"probe {name}", status="missing", detail=f"broken: {error}"))
+    return checks
+
+
 def run_doctor(settings: WorkerSettings, *, refresh: bool = False) -> DoctorReport:
     caps = detect_capabilities(refresh=refresh)
-    checks = _capability_checks(caps)
+    checks = _capability_checks(caps) + _catalog_checks(caps)
     checks += [_redis_check(settings.redis_url), _model_check(settings), _slack_check()]
     return DoctorReport(capabilities=caps, checks=checks)

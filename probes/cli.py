@@ -1,0 +1,190 @@
+"""`bpfsleuth probes ...`: list, show, resolve and run catalog probes. Heavy imports stay inside."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="The eBPF probe catalog: list, show, resolve, run.")
+
+
+@app.command("list")
+def list_probes(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Every catalog probe, whether it can run here, and what it answers."""
+    from probes.catalog import load_catalog
+    from probes.plan import availability
+
+    catalog = load_catalog()
+    rows = [(catalog.probes[n], availability(catalog.probes[n])) for n in catalog.names()]
+    if as_json:
+        out = [
+            {
+                "name": spec.name,
+                "description": spec.description,
+                "overhead": spec.overhead,
+                "available": avail.available,
+                "reason": avail.reason,
+                "answers": spec.answers,
+                "duration": spec.duration.model_dump(),
+            }
+            for spec, avail in rows
+        ]
+        typer.echo(json.dumps({"probes": out, "broken": catalog.broken}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="bpfsleuth probes")
+    for column in ("probe", "here", "overhead", "description"):
+        table.add_column(column)
+    for spec, avail in rows:
+        here = "[green]yes[/]" if avail.available else f"[red]no[/] {avail.reason}"
+        table.add_row(spec.name, here, spec.overhead, spec.description)
+    for name, error in catalog.broken.items():
+        table.add_row(name, "[red]broken[/]", "", error)
+    Console().print(table)
+
+
+@app.command()
+def show(name: str = typer.Argument(..., help="Catalog probe name.")) -> None:
+    """A probe's spec, where it would attach here, and its example output."""
+    from probes.catalog import load_catalog
+    from probes.plan import availability
+    from probes.resolver import nearest_names
+
+    catalog = load_catalog()
+    spec = catalog.get(name)
+    if spec is None:
+        near = nearest_names(name, catalog.names())
+        typer.echo(f"no probe named {name!r}" + (f"; nearest: {', '.join(near)}" if near else ""))
+        raise typer.Exit(2)
+    out = {
+        "spec": spec.model_dump(mode="json"),
+        "here": availability(spec).model_dump(),
+    }
+    typer.echo(json.dumps(out, indent=2))
+
+
+@app.command()
+def resolve(
+    request: str = typer.Argument(
+        "", help="e.g. 'kprobe:tcp_connect' or 'syscalls/sys_enter_openat'"
+    ),
+    kind: str = typer.Option("", "--type", help="tracepoint|kprobe|kretprobe|uprobe|catalog"),
+    target: str = typer.Option("", "--target", help="Target, with --type."),
+) -> None:
+    """Which probe would answer a request on this host, and why (exit 1 when refused)."""
+    from probes.requests import request_key
+    from probes.resolver import resolve_key
+
+    if kind and target:
+        key = request_key(kind, target)
+    elif request:
+        head, sep, _ = request.partition(":")
+        key = (
+            request_key(head, request.partition(":")[2])
+            if sep and head in ("kprobe", "kretprobe", "uprobe", "catalog", "tracepoint")
+            else request_key("tracepoint", request)
+        )
+    else:
+        raise typer.BadParameter("give a request, or --type and --target")
+    resolved = resolve_key(key)
+    typer.echo(resolved.model_dump_json(indent=2))
+    if not resolved.ok:
+        raise typer.Exit(1)
+
+
+def _parse_params(items: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"--param takes key=value, got {item!r}")
+        params[key.strip()] = value.strip()
+    return params
+
+
+@app.command()
+def run(
+    name: str = typer.Argument(..., help="Catalog probe name."),
+    duration: float | None = typer.Option(None, "--duration", "-d", help="Seconds."),
+    pid: int | None = typer.Option(None, "--pid", help="Only this process (tgid)."),
+    comm: str | None = typer.Option(None, "--comm", help="Only tasks with this comm."),
+    param: list[str] = typer.Option([], "--param", "-p", help="key=value, repeatable."),
+    as_json: bool = typer.Option(False, "--json", help="Print the ProbeResult as JSON."),
+) -> None:
+    """Run one probe for a while and print its result."""
+    from pydantic import ValidationError
+
+    from probes.catalog import load_catalog
+    from probes.models import ParamValue, ProbeFilters, ProbeRequest
+    from probes.params import ProbeRequestError
+    from probes.runner import ProbeProgress, run_probe
+
+    spec = load_catalog().get(name)
+    params: dict[str, ParamValue] = dict(_parse_params(param))
+    try:
+        request = ProbeRequest(
+            probe=name,
+            duration_s=duration if duration is not None else (spec.duration.default if spec else 5),
+            filters=ProbeFilters(pid=pid, comm=comm),
+            params=params,
+        )
+    except ValidationError as exc:
+        typer.echo(
+            f"invalid request: {exc.errors()[0]['loc'][-1]}: {exc.errors()[0]['msg']}", err=True
+        )
+        raise typer.Exit(2) from None
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    status = console.status(f"{name}: starting")
+    state: dict[str, float | str] = {"phase": "starting"}
+
+    def on_progress(progress: ProbeProgress) -> None:
+        state["phase"] = progress.phase
+        if progress.ends_at:
+            state["ends_at"] = progress.ends_at
+        status.update(f"{name}: {progress.phase} {progress.detail[:80]}")
+
+    try:
+        with status:
+            import threading
+
+            done = threading.Event()
+
+            def countdown() -> None:
+                while not done.wait(0.2):
+                    ends_at = state.get("ends_at")
+                    if isinstance(ends_at, float):
+                        left = max(0.0, ends_at - time.time())
+                        status.update(f"{name}: tracing, {left:4.1f}s left")
+
+            ticker = threading.Thread(target=countdown, daemon=True)
+            ticker.start()
+            try:
+                result = run_probe(request, on_progress=on_progress)
+            finally:
+                done.set()
+    except ProbeRequestError as exc:
+        typer.echo(f"cannot run: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        console_out = Console()
+        console_out.print(f"[bold]{result.summary}[/]")
+        console_out.print(
+            f"attached: {', '.join(result.attach_points)}; compile {result.compile_s:.2f}s; "
+            f"dropped {result.dropped}"
+        )
+        for warning in result.warnings:
+            console_out.print(f"[yellow]warning:[/] {warning}")
+        console_out.print_json(result.aggregates.model_dump_json())
+    if result.error:
+        typer.echo(f"error: {result.error}", err=True)
+        raise typer.Exit(1)
+    sys.stdout.flush()
