@@ -289,3 +289,95 @@ def test_handoff_is_written_by_the_model_when_one_is_configured(
     assert "*Handoff*" in text
     assert "• *conntrack* table full on alpha &lt;raise nf_conntrack_max&gt;" in text
     assert "written by the model" in text
+
+
+def test_dig_deeper_runs_another_step_and_posts_a_new_card(world_checked: BotWorld) -> None:
+    world = world_checked
+    world.cluster.script_replies(
+        [
+            command_step(("load", "uptime")),
+            resolution("first: memory pressure"),
+            command_step(("mem", "free -m"), reasoning="confirm memory pressure"),
+            resolution("confirmed: memory pressure from pid 77"),
+        ]
+    )
+    investigation_id = _start(world, "C0INC15", "alpha swaps a lot")
+    root = _root(world, "C0INC15", investigation_id)
+    [card] = _wait_resolved(world, "C0INC15", root)
+    sent = world.requests.block_action(
+        action_id="dig_deeper",
+        value=investigation_id,
+        user_id="U0ALICE",
+        channel_id="C0INC15",
+        message_ts=card.ts,
+        thread_ts=root.ts,
+    )
+    assert sent.status == 200 and sent.elapsed_s < 3.0
+    cards = _wait_resolved(world, "C0INC15", root, count=2)
+    assert "confirmed: memory pressure from pid 77" in all_text(cards[1])
+    thread = world.slack.thread("C0INC15", root.ts)
+    step3 = next(m for m in thread if "Step 3" in all_text(m))
+    assert "confirm memory pressure" in all_text(step3)
+    assert "`free -m` on *alpha* — allowed; exit 0" in all_text(step3)
+    assert thread.index(cards[0]) < thread.index(step3) < thread.index(cards[1])
+
+
+def test_handoff_asked_in_a_thread_is_posted_in_that_thread(world_checked: BotWorld) -> None:
+    world = world_checked
+    world.cluster.script_replies([command_step(("load", "uptime")), resolution("ntp drift")])
+    investigation_id = _start(world, "C0INC16", "alpha clock jumps")
+    root = _root(world, "C0INC16", investigation_id)
+    _wait_resolved(world, "C0INC16", root)
+    world.requests.event(
+        {
+            "type": "app_mention",
+            "user": "U0ALICE",
+            "text": "<@UBOT> handoff",
+            "ts": f"{time.time():.6f}",
+            "thread_ts": root.ts,
+            "channel": "C0INC16",
+        }
+    )
+    summary = world.slack.wait_for(
+        lambda: next(
+            (m for m in world.slack.thread("C0INC16", root.ts) if m.text.startswith("Handoff")),
+            None,
+        ),
+        what="the handoff in the thread",
+    )
+    assert "ntp drift" in all_text(summary)
+    assert not any(m.text.startswith("Handoff") for m in world.slack.channel_roots("C0INC16"))
+
+
+def test_a_busy_step_is_updated_at_most_once_per_interval(world_checked: BotWorld) -> None:
+    world = world_checked
+    commands = [
+        (f"c{i}", cmd)
+        for i, cmd in enumerate(
+            [
+                "uptime",
+                "hostname",
+                "nproc",
+                "uname -r",
+                "free -m",
+                "cat /proc/loadavg",
+                "cat /proc/meminfo",
+                "ps -e",
+                "ss -s",
+                "vmstat 1 2",
+            ]
+        )
+    ]
+    world.cluster.script_replies([command_step(*commands), resolution("busy but fine")])
+    investigation_id = _start(world, "C0INC17", "alpha many things")
+    root = _root(world, "C0INC17", investigation_id)
+    started = time.monotonic()
+    _wait_resolved(world, "C0INC17", root)
+    took = time.monotonic() - started
+    step = next(m for m in world.slack.thread("C0INC17", root.ts) if "Step 1" in all_text(m))
+    updates = [c for c in world.slack.calls_to("chat.update") if c.args["ts"] == step.ts]
+    # 10 commands make 20+ progress events; the interval is 0.3 s, plus the final update.
+    assert 1 <= len(updates) <= took / 0.3 + 2, (len(updates), took)
+    assert len(updates) < 20
+    final = all_text(world.slack.messages[("C0INC17", step.ts)])
+    assert final.count("allowed; exit 0") == 10
