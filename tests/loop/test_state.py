@@ -162,3 +162,11 @@ def test_probe_durations_are_cut_to_the_wall_time_left() -> None:
     assert [p.duration for p in plan.ebpf_programs] == [20, 20]
     fitted = fit_to_wall_time(plan, inv)
     assert all(6 <= p.duration <= 7 for p in fitted.ebpf_programs)
+
+
+def test_a_refusal_keeps_its_nearest_probes_through_the_bounds() -> None:
+    error = (
+        "refused: no catalog probe answers kprobe:x, " + "because " * 30 + "nearest probes: a, b"
+    )
+    bounded = bound_probe(EbpfResult(program_name="x", error=error), ResultLimits(), lambda s: s)
+    assert bounded.error == error

@@ -96,7 +96,11 @@ def bound_probe(
         return cut(redact(text), limits.probe_string_chars)[0]
 
     data = _map_strings(result.model_dump(mode="json"), short)
-    data["summary"] = cut(redact(result.summary), limits.probe_string_chars * 3)[0]
+    long_text = limits.probe_string_chars * 3  # summaries and errors: what the model reads
+    data["summary"] = cut(redact(result.summary), long_text)[0]
+    if result.error is not None:
+        data["error"] = cut(redact(result.error), long_text)[0]
+    data["warnings"] = [cut(redact(w), long_text)[0] for w in result.warnings[:5]]
     data["events"] = data["events"][: limits.probe_events]
     aggregates = data["aggregates"]
     aggregates["top"] = {k: rows[: limits.probe_top_rows] for k, rows in aggregates["top"].items()}

@@ -1,7 +1,7 @@
 """Triage plans per category: real read-only commands plus the catalog probes that fit.
 
 A probe is only asked for when this host's catalog has it, so a plan never names a probe that
-cannot run (names of probes not written yet, like `dns_queries` or `oom_kills`, wait for them);
+cannot run (a probe missing from a host's catalog is left out);
 the other requests in the seed's form (`kprobe:tcp_connect`, ...) are the model's.
 """
 
@@ -46,14 +46,14 @@ RUNBOOKS: dict[Category, Runbook] = {
         ],
         probes=[
             ProbeStep(probe="tcp_connect", why="connect attempts and their outcomes"),
-            ProbeStep(probe="tcp_retransmit", why="retransmitted segments by connection"),
+            ProbeStep(probe="tcp_retransmits", why="retransmits and resets by connection"),
         ],
     ),
     "dns": Runbook(
         category="dns",
         commands=[_cmd("resolv_conf", "cat /etc/resolv.conf", "configured resolvers")],
         probes=[
-            ProbeStep(probe="dns_queries", why="DNS queries by process and name"),
+            ProbeStep(probe="dns", why="DNS queries by process, name, answer and latency"),
             ProbeStep(probe="tcp_connect", why="connects that follow the lookups"),
         ],
     ),
@@ -62,7 +62,7 @@ RUNBOOKS: dict[Category, Runbook] = {
         commands=[_cmd("disk_free", "df -h", "free space per filesystem")],
         probes=[
             ProbeStep(probe="file_opens", why="opens by process, path and errno"),
-            ProbeStep(probe="file_io", why="reads and writes by process and file"),
+            ProbeStep(probe="syscall_errors", why="failing system calls by errno and path"),
         ],
     ),
     "disk": Runbook(
@@ -71,7 +71,10 @@ RUNBOOKS: dict[Category, Runbook] = {
             _cmd("disk_free", "df -h", "free space per filesystem"),
             _cmd("disk_stats", "cat /proc/diskstats", "block device counters"),
         ],
-        probes=[ProbeStep(probe="block_io_latency", why="block I/O latency by device")],
+        probes=[
+            ProbeStep(probe="block_io_latency", why="block I/O latency by device"),
+            ProbeStep(probe="file_io", why="reads and writes by process and file"),
+        ],
     ),
     "cpu": Runbook(
         category="cpu",
@@ -87,7 +90,10 @@ RUNBOOKS: dict[Category, Runbook] = {
             _cmd("memory", "free -m", "memory and swap"),
             _cmd("meminfo", "cat /proc/meminfo", "kernel memory counters"),
         ],
-        probes=[ProbeStep(probe="oom_kills", why="processes the OOM killer chose")],
+        probes=[
+            ProbeStep(probe="oom_kills", why="processes the OOM killer chose"),
+            ProbeStep(probe="memory_alloc", why="who allocates memory, and how fast"),
+        ],
     ),
     "process": Runbook(
         category="process",
