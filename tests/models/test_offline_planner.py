@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+import pytest
 
 from probes.models import Aggregates, TopEntry
 from worker.loop.run import run_investigation
@@ -87,20 +91,38 @@ def test_refused_connects_are_concluded_with_the_culprit_named() -> None:
     assert "38 refused" in resolution.ebpf_evidence
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def test_a_cpu_hog_is_found_by_the_offline_loop_on_this_host() -> None:
-    # niced up (as root) so that other work on a shared 2-core host cannot starve it below 50%
+    # niced up (as root) so that other work on a shared 2-core host starves it less
     hog = subprocess.Popen(["nice", "-n", "-10", sys.executable, "-c", "while True: pass"])
     try:
-        time.sleep(2.0)  # let ps see its share of CPU
+        time.sleep(1.0)
+        before, started = cpu_seconds(hog.pid), time.monotonic()
         inv = run_investigation(
             "the server is slow and the load is high",
             ["this-host"],
             OfflineBackend(probes=set()),
         )
+        share = (cpu_seconds(hog.pid) - before) / (time.monotonic() - started)
     finally:
         hog.kill()
         hog.wait()
+    if share < 0.7:
+        pytest.skip(f"host too busy: the hog got {share:.0%} of a CPU, not a clear culprit")
     assert inv.resolution is not None and inv.resolution_source == "model"
     assert f"pid {hog.pid}" in inv.resolution.root_cause
+    assert "pidstat (last second)" in inv.resolution.ebpf_evidence
     assert inv.resolution.confidence in {"Medium", "High"}
     assert [t.step for t in inv.turns] == [1, 2]
+
+
+def test_busy_process_reads_pidstat_rows_of_either_sysstat_layout() -> None:
+    from worker.models.offline.analyzers.busy_process import pidstat_rows
+
+    new = "Average:        0     12200   95.00    1.00    0.00    2.00   96.00     -  hog\n"
+    old = "Average:        0     12201   40.00    1.00    0.00   41.00     -  other\n"
+    assert pidstat_rows(old + new) == [("12200", "hog", 96.0), ("12201", "other", 41.0)]

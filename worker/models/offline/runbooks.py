@@ -35,6 +35,11 @@ def _cmd(id_: str, command: str, description: str) -> CommandRequest:
 BASELINE = [
     _cmd("uptime", "uptime", "load averages"),
     _cmd("top_cpu", "ps -eo pid,comm,pcpu,pmem,stat --sort=-pcpu", "busiest processes"),
+    _cmd(
+        "cpu_now",
+        "pidstat -u 1 1 | grep Average: | sort -rn -k8 | head -n 15",
+        "busiest processes over the last second",
+    ),
 ]
 
 RUNBOOKS: dict[Category, Runbook] = {

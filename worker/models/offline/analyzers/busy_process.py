@@ -1,42 +1,66 @@
-"""Processes burning CPU, from the triage's `ps ... --sort=-pcpu` listing (busiest first)."""
+"""Processes burning CPU: `pidstat -u 1 1` (the last second) when the triage ran it, else the
+`ps ... --sort=-pcpu` listing (a share over each process's lifetime)."""
 
 from __future__ import annotations
 
 from worker.models.base import Evidence
 from worker.models.offline.analyzers import Finding, register
+from worker.protocol import CommandResult
 
 BUSY_PCPU = 50.0
 MAX_NAMED = 3
+Row = tuple[str, str, float]  # pid, comm, %CPU
 
 
-def _busy_rows(stdout: str) -> list[tuple[str, str, float]]:
-    rows = []
+def pidstat_rows(stdout: str) -> list[Row]:
+    """`Average:` rows of `pidstat -u`: PID third, then %CPU, CPU and Command last (true with
+    and without the %wait column of newer sysstat)."""
+    rows: list[Row] = []
+    for line in stdout.splitlines():
+        fields = line.split()
+        if len(fields) < 6 or fields[0] != "Average:" or not fields[2].isdigit():
+            continue
+        try:
+            rows.append((fields[2], fields[-1], float(fields[-3])))
+        except ValueError:
+            continue
+    return sorted(rows, key=lambda row: -row[2])
+
+
+def ps_rows(stdout: str) -> list[Row]:
+    rows: list[Row] = []
     for line in stdout.splitlines()[1:]:
         fields = line.split()
         if len(fields) < 3 or not fields[0].isdigit():
             continue
         try:
-            pcpu = float(fields[2])
+            rows.append((fields[0], fields[1], float(fields[2])))
         except ValueError:
             continue
-        if pcpu < BUSY_PCPU:
-            break  # sorted by CPU: the rest are quieter
-        rows.append((fields[0], fields[1], pcpu))
-    return rows[:MAX_NAMED]
+    return rows
+
+
+def _ran(result: CommandResult | None) -> str | None:
+    return result.stdout if result is not None and result.ran else None
 
 
 @register("busy_process")
 def busy_process(evidence: Evidence) -> list[Finding]:
     findings = []
     for result in evidence.results:
-        listing = result.command_results.get("top_cpu")
-        if listing is None or not listing.ran:
+        now = _ran(result.command_results.get("cpu_now"))
+        lifetime = _ran(result.command_results.get("top_cpu"))
+        if now is not None:
+            rows, source = pidstat_rows(now), "pidstat (last second)"
+        elif lifetime is not None:
+            rows, source = ps_rows(lifetime), "`ps` (lifetime CPU share)"
+        else:
             continue
-        rows = _busy_rows(listing.stdout)
-        if not rows:
+        busy = [row for row in rows if row[2] >= BUSY_PCPU][:MAX_NAMED]
+        if not busy:
             continue
-        pid, comm, pcpu = rows[0]
-        others = "; ".join(f"{c} (pid {p}) {u:g}%" for p, c, u in rows[1:])
+        pid, comm, pcpu = busy[0]
+        named = [f"{c} (pid {p}) {u:g}%" for p, c, u in busy]
         findings.append(
             Finding(
                 analyzer="busy_process",
@@ -44,15 +68,14 @@ def busy_process(evidence: Evidence) -> list[Finding]:
                 culprit=f"{comm} (pid {pid})",
                 root_cause=(
                     f"{comm} (pid {pid}) on {result.host} uses {pcpu:g}% CPU, the most of any "
-                    "process" + (f"; also busy: {others}." if others else ".")
+                    "process" + (f"; also busy: {'; '.join(named[1:])}." if named[1:] else ".")
                 ),
                 resolution_plan=(
                     f"1. Profile {comm} (the cpu_profile probe with pid {pid}) to see where its "
                     "time goes.\n"
                     "2. If it is runaway, restart or throttle it (a person's decision)."
                 ),
-                ebpf_evidence=f"`ps` on {result.host} (lifetime CPU share): "
-                + "; ".join(f"{c} (pid {p}) {u:g}%" for p, c, u in rows),
+                ebpf_evidence=f"{source} on {result.host}: " + "; ".join(named),
             )
         )
     return findings
