@@ -82,13 +82,6 @@ def subcommands(
     return check
 
 
-def all_checks(*checks: Check) -> Check:
-    def check(inv: Invocation) -> Finding | None:
-        return worst(c(inv) for c in checks)
-
-    return check
-
-
 def follow_mode(*options: str) -> Mapping[str, str]:
     """Options that keep a program running until the timeout (needs approval)."""
     return dict.fromkeys(options, "follows forever; it would run until the timeout kills it")
