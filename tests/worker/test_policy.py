@@ -252,6 +252,8 @@ ALLOWED = [
     "prlimit --pid 1",
     "lastlog -u root",
     "cat /etc/passwd",
+    "find / -name '*.pem' -mtime -30",
+    "diff -r /etc/nginx /var/backups/nginx",
 ]
 
 # (command, what the reason must mention)
@@ -745,6 +747,7 @@ NEEDS_APPROVAL = [
     ("rg secret /", "recursive"),
     ("grep -R token /home", "recursive"),
     ("ls /root/.ssh", "SSH"),
+    ("diff -r /etc /var/backups/etc", "recursive"),
     ("cat /etc/*", "password hashes"),
     ("cat /var/backups/shadow.bak", "password hashes"),
     ("cat /etc/gitlab/gitlab-secrets.json", "secrets"),

@@ -852,6 +852,14 @@ def grep_check(inv: Invocation) -> Finding | None:
     return None
 
 
+def diff_check(inv: Invocation) -> Finding | None:
+    if inv.has("-r", "--recursive"):
+        for path in inv.positionals:
+            if _contains_secret_tree(path):
+                return approval(f"diff -r {path}: a recursive read of a tree that holds secrets")
+    return None
+
+
 def swapon_check(inv: Invocation) -> Finding | None:
     listing = {"--show", "-s", "--summary", "--noheadings", "--raw", "--bytes", "-h", "--help"}
     if inv.positionals or any(o.name not in listing for o in inv.options):

@@ -187,9 +187,11 @@ def _path_reason(text: str, *, raw_devices: bool) -> str | None:
         ):
             return f"{text} is a raw device or memory"
     else:
-        # A bare word: only the unmistakable key and env file names count (a grep pattern
-        # like 'shadow' is not a path).
+        # A bare word: only the unmistakable key file names count (a grep pattern like
+        # 'shadow' is not a path, and `find -name '*.pem'` only lists names).
         lowered = base.lower()
+        if any(c in lowered for c in "*?["):
+            return None
         for pattern, why in _SECRET_NAME_PATTERNS:
             if pattern.startswith(("id_", "*.pem", "*.key", "*.kubeconfig", "*.p12", "*.pfx")) and (
                 fnmatch.fnmatchcase(lowered, pattern)

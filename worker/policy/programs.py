@@ -861,7 +861,7 @@ PROGRAMS: dict[str, ProgramRule] = {
     "unexpand": _simple("spaces to tabs", filter=True),
     "comm": _simple("compare sorted files", filter=True),
     "join": _simple("join files", filter=True),
-    "diff": _simple("compare files", filter=True),
+    "diff": _simple("compare files", filter=True, check=checks.diff_check),
     "cmp": _simple("compare files", filter=True),
     "numfmt": _simple("format numbers", filter=True),
     "od": _simple("dump bytes", short_with_arg="AjNtw", filter=True),
