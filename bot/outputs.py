@@ -54,4 +54,6 @@ def step_outputs_text(gateway: WorkerGateway, investigation_id: str, step: int) 
     results = gateway.step_results(investigation_id, step)
     if not any(r.command_results or r.ebpf_results for r in results):
         return ""
-    return "\n\n".join(plan_result_text(r) for r in results)[:MAX_FILE_CHARS]
+    from worker.redact import redact
+
+    return redact("\n\n".join(plan_result_text(r) for r in results))[:MAX_FILE_CHARS]

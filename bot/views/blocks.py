@@ -20,7 +20,15 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.views.mrkdwn import CONTEXT_LIMIT, FALLBACK_LIMIT, HEADER_LIMIT, SECTION_LIMIT, fit, plain
+from bot.views.mrkdwn import (
+    CONTEXT_LIMIT,
+    FALLBACK_LIMIT,
+    HEADER_LIMIT,
+    SECTION_LIMIT,
+    escape,
+    fit,
+    plain,
+)
 
 MAX_BLOCKS = 50
 
@@ -80,11 +88,14 @@ def sections_from_lines(lines: Iterable[str], limit: int = SECTION_LIMIT) -> lis
 
 
 def finish(text: str, blocks: list[Block], *, cut_note: str = "") -> SlackMessage:
-    """The message, with blocks beyond Slack's 50 replaced by one context line saying so."""
+    """The message, with blocks beyond Slack's 50 replaced by one context line saying so.
+
+    `text` is the raw fallback (notifications, screen readers): it is redacted and escaped here.
+    """
     if len(blocks) > MAX_BLOCKS:
         kept = blocks[: MAX_BLOCKS - 1]
         dropped = len(blocks) - len(kept)
         note = f"_{dropped} more blocks not shown{'; ' + cut_note if cut_note else ''}._"
         blocks = [*kept, context(note)]
-    fallback = fit(" ".join(text.split()) or "bpfsleuth", FALLBACK_LIMIT)
+    fallback = fit(escape(" ".join(text.split())) or "bpfsleuth", FALLBACK_LIMIT)
     return SlackMessage(text=fallback, blocks=blocks)

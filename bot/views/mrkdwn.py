@@ -1,11 +1,15 @@
 """Escaping and fitting text for Slack's mrkdwn, within Slack's limits.
 
-Slack wants `&`, `<` and `>` escaped in any text it parses (they start links and mentions), and
-cuts nothing for us: a section over 3,000 characters is refused. `fit` truncates already-escaped
-text without splitting an entity such as `&amp;`.
+Slack wants `&`, `<` and `>` escaped in any text it parses (they start links and mentions, so
+a model writing `<!channel>` would page the whole channel), and cuts nothing for us: a section
+over 3,000 characters is refused. `fit` truncates already-escaped text without splitting an
+entity such as `&amp;`. Every text from outside (the model, command output, a user) passes
+through `escape`, which also redacts secrets (DESIGN.md §6) before they reach Slack.
 """
 
 from __future__ import annotations
+
+from worker.redact import redact
 
 SECTION_LIMIT = 3000
 FIELD_LIMIT = 2000
@@ -18,8 +22,8 @@ ELLIPSIS = "…"
 
 
 def escape(text: str) -> str:
-    """Escape the three characters Slack treats as control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Secrets redacted, then the three characters Slack treats as control characters escaped."""
+    return redact(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def fit(text: str, limit: int, marker: str = ELLIPSIS) -> str:
@@ -37,8 +41,8 @@ def fit(text: str, limit: int, marker: str = ELLIPSIS) -> str:
 
 
 def plain(text: str, limit: int) -> str:
-    """Text for a plain_text object (no escaping needed), fitted."""
-    return fit(" ".join(text.split()), limit)
+    """Text for a plain_text object (not parsed by Slack, so only redacted), fitted."""
+    return fit(" ".join(redact(text).split()), limit)
 
 
 def inline_code(text: str, limit: int = 200) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import time
 
 import pytest
@@ -14,8 +15,9 @@ SLACK_ACK_DEADLINE_S = 3.0
 
 
 def _ephemeral_text(body: dict[str, object]) -> str:
+    """The reply's text as Slack shows it (mrkdwn entities unescaped)."""
     assert body["response_type"] == "ephemeral"
-    return str(body["text"])
+    return html.unescape(str(body["text"]))
 
 
 def test_help_is_acked_in_time_with_an_ephemeral_reply(world_checked: BotWorld) -> None:

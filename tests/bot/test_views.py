@@ -475,3 +475,33 @@ def test_handoff_of_many_investigations_stays_within_limits() -> None:
 def test_handoff_without_investigations_says_so() -> None:
     text = "\n".join(_texts(handoff_message(HandoffView(channel_id="C1"))))
     assert "No investigations" in text
+
+
+# -- secrets and the fallback text ----------------------------------------------------------
+
+SLACK_TOKEN = "xoxb-1234567890-abcdefghijklmnop"
+
+
+def test_secrets_in_model_text_are_redacted_before_slack_sees_them() -> None:
+    view = ResolutionView(
+        investigation_id="abc",
+        root_cause=f"the app sends {SLACK_TOKEN} to a dead webhook",
+        resolution_plan="1. rotate https://admin:hunter2@db.internal/ credentials",
+        confidence="High",
+        ebpf_evidence=f"env had SLACK_TOKEN={SLACK_TOKEN}",
+    )
+    message = resolution_message(view)
+    payload = json.dumps({"text": message.text, "blocks": _dicts(message)})
+    assert SLACK_TOKEN not in payload and "hunter2" not in payload
+    assert "[REDACTED]" in payload
+
+
+def test_the_fallback_text_cannot_mention_the_channel() -> None:
+    view = ResolutionView(
+        investigation_id="abc",
+        root_cause="<!channel> wake up <@U0BOSS>",
+        resolution_plan="x",
+        confidence="High",
+    )
+    message = resolution_message(view)
+    assert "<" not in message.text and "&lt;!channel&gt;" in message.text
