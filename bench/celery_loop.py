@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
 import sys
 import tempfile
@@ -38,6 +39,7 @@ from worker.loop.investigation import Budgets  # noqa: E402
 from worker.loop.run import run_investigation  # noqa: E402
 from worker.scripted_backend import ScriptedBackend  # noqa: E402
 
+CONTROL_POOL = os.environ.get("BENCH_CONTROL_POOL", "prefork")
 SCRIPT = [command_step(("kernel", "uname -r")), resolution("bench")]
 
 
@@ -95,7 +97,16 @@ def through_celery(
 
 def start_cluster(redis: RedisServer, directory: Path, hosts: list[str]) -> Cluster:
     cluster = Cluster(redis.url, directory, BPFSLEUTH_STEP_GRACE_S="60", BPFSLEUTH_HEARTBEAT_S="5")
-    cluster.add("control", "--control", "--concurrency", "2", "--loglevel", "WARNING")
+    cluster.add(
+        "control",
+        "--control",
+        "--concurrency",
+        "2",
+        "--pool",
+        CONTROL_POOL,
+        "--loglevel",
+        "WARNING",
+    )
     for host in hosts:
         cluster.add(host, "--host", host, "--pool", "solo", "--loglevel", "WARNING")
     cluster.script_replies(SCRIPT)
@@ -177,4 +188,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # SIGTERM unwinds through the finally blocks, so workers and Redis are stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     main()

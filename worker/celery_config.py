@@ -60,6 +60,7 @@ class DistributedSettings(BaseSettings):
         alias="BPFSLEUTH_SCRIPTED_REPLIES",
         description="A JSON file of replies to replay instead of calling the model.",
     )
+    deadline_scan_s: float = Field(default=0.5, gt=0, le=10, alias="BPFSLEUTH_DEADLINE_SCAN_S")
     control_concurrency: int = Field(default=2, ge=1, le=64, alias="BPFSLEUTH_CONTROL_CONCURRENCY")
 
     @model_validator(mode="after")
@@ -105,8 +106,6 @@ def celery_settings(worker: WorkerSettings, dist: DistributedSettings) -> dict[s
         "task_create_missing_queues": True,
         "task_routes": {
             f"{TASK_PREFIX}advance": {"queue": CONTROL_QUEUE},
-            f"{TASK_PREFIX}step_deadline": {"queue": CONTROL_QUEUE},
-            f"{TASK_PREFIX}start": {"queue": CONTROL_QUEUE},
         },
         "worker_send_task_events": False,
         "task_send_sent_event": False,

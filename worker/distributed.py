@@ -3,8 +3,8 @@
 One investigation moves like this (DESIGN.md §2, issue 5):
 
     start_investigation ──▶ advance ──decide_next──▶ dispatch_step ──▶ run_plan × hosts
-           ▲                                              │ (step_deadline, countdown T)
-           └───── advance ◀── last run_plan or the deadline (exactly once, see worker.store)
+           ▲                                              │ (deadline in a Redis zset)
+           └───── advance ◀── last run_plan or the deadline scanner (exactly once, worker.store)
 
 Every function here is idempotent under redelivery (acks_late): `advance` looks at the stored
 state to find what is left to do (record a closed step, decide, or dispatch a decided plan);
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 COMMAND_BUDGET_S = 2.0  # per command, on top of its timeout, when sizing a step's deadline
+PROBE_SETUP_S = 10.0  # compile and attach (seconds with bcc, more on a loaded host)
 
 
 @dataclass
@@ -233,6 +235,8 @@ def advance_investigation(rt: Runtime, investigation_id: str) -> None:
 def step_deadline_s(rt: Runtime, plan: StepPlan) -> float:
     """How long a step may take: its longest probe, its commands, and a grace period."""
     probes = max((program.duration for program in plan.ebpf_programs), default=0.0)
+    if plan.ebpf_programs:
+        probes += PROBE_SETUP_S  # bcc compiles each probe before it attaches
     commands = len(plan.commands) * (rt.settings.command_timeout_s + COMMAND_BUDGET_S)
     return probes + commands + rt.dist.step_grace_s
 
@@ -251,12 +255,7 @@ def dispatch_step(rt: Runtime, inv: Investigation, plan: StepPlan) -> None:
         meta = rt.store.step_meta(inv.id, plan.step) or meta
     asked_by = str(rt.store.client.get(_origin_key(inv.id)) or "")
     remaining = max(1.0, meta.deadline_at - time.time())
-    rt.app.send_task(
-        f"{TASK_PREFIX}step_deadline",
-        args=[inv.id, plan.step],
-        queue=CONTROL_QUEUE,
-        countdown=remaining,
-    )
+    rt.store.schedule_deadline(inv.id, plan.step, meta.deadline_at)
     try:
         live = {record.name for record in rt.registry.live_hosts()}
     except StoreUnavailable:
@@ -283,11 +282,41 @@ def _record_absent_host(rt: Runtime, investigation_id: str, step: int, host: str
         _send_advance(rt, investigation_id)
 
 
-def close_step_at_deadline(rt: Runtime, investigation_id: str, step: int) -> None:
-    """The deadline task: close the step if the hosts have not, then advance."""
-    if rt.store.close_at_deadline(investigation_id, step):
-        log.info("step %s of %s closed at its deadline", step, investigation_id)
-        _send_advance(rt, investigation_id)
+class DeadlineScanner:
+    """A thread in each control worker: closes steps whose deadline passed, then advances them.
+
+    Claims are atomic in Redis (worker.store), so any number of control workers may scan.
+    """
+
+    def __init__(self, rt: Runtime, interval_s: float = 0.5) -> None:
+        self.rt = rt
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="deadline-scanner", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval_s + 5)
+
+    def scan_once(self) -> int:
+        claimed = self.rt.store.claim_due_deadlines(time.time())
+        for investigation_id, step in claimed:
+            log.info("step %s of %s closed at its deadline", step, investigation_id)
+            _send_advance(self.rt, investigation_id)
+            self.rt.store.forget_deadline(investigation_id, step)
+        return len(claimed)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.scan_once()
+            except StoreUnavailable as exc:
+                log.warning("deadline scan: %s", exc)
+            except Exception:  # keep scanning whatever one round hit
+                log.exception("deadline scan failed")
 
 
 # ---------------------------------------------------------------------------------------
@@ -484,12 +513,12 @@ def run_via_celery(
 
 
 __all__ = [
+    "DeadlineScanner",
     "FollowError",
     "HostNotLive",
     "Runtime",
     "advance_investigation",
     "build_runtime",
-    "close_step_at_deadline",
     "dispatch_step",
     "follow",
     "run_plan_here",

@@ -13,10 +13,17 @@ A chord on Redis keeps its counter in the result backend and fires only when eve
 stores a result; a host worker killed with SIGKILL never stores one, so the chord hangs until
 the visibility timeout redelivers the task (an hour), and a chord cannot be ended early by a
 deadline. Here each `run_plan` stores its PlanResult with a Lua script that, atomically, refuses
-late or duplicate results and reports whether the step is now complete; the `step_deadline`
-task closes the step with another Lua script. Exactly one of them sees the transition to
-`closed`, and only that one enqueues `advance`: the step advances exactly once, whichever comes
-first, and nothing waits on a result inside a task.
+late or duplicate results and reports whether the step is now complete; the deadline scanner
+closes the step with another Lua script. Exactly one of them sees the transition to `closed`,
+and only that one enqueues `advance`: the step advances exactly once, whichever comes first, and
+nothing waits on a result inside a task.
+
+Deadlines live in the sorted set `deadlines` (score = Unix time, member = `<id>:<step>`), not in
+Celery countdown tasks: an ETA task sits unacknowledged in one control worker's memory (lost
+for an hour, the visibility timeout, if that worker dies) and kombu's Redis transport crashes
+the worker when the broker connection drops while it holds one (seen here when restarting
+Redis). Every control worker runs a scanner thread (`DeadlineScanner`) that claims due
+deadlines with one Lua script, so a deadline survives any worker and fires once.
 """
 
 from __future__ import annotations
@@ -128,6 +135,33 @@ if redis.call('HSETNX', KEYS[1], 'closed', 'deadline') == 1 then return 1 end
 return 0
 """
 
+# KEYS[1] deadlines zset. ARGV: now, lease seconds, max items, step key prefix.
+# Each due member `<id>:<step>` whose step is open is closed ('deadline') here; members closed by
+# the deadline are leased (re-scored to now + lease) and returned, so the caller enqueues advance
+# and then forgets them (a caller that dies before that is covered when the lease runs out;
+# advance is idempotent). Members of steps that completed, or vanished, are dropped.
+_CLAIM_DEADLINES_LUA = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local claimed = {}
+for _, member in ipairs(due) do
+  local sep = string.find(member, ':[^:]*$')
+  local key = ARGV[4] .. string.sub(member, 1, sep - 1) .. ':step:' .. string.sub(member, sep + 1)
+  if redis.call('HEXISTS', key, 'meta') == 0 then
+    redis.call('ZREM', KEYS[1], member)
+  else
+    redis.call('HSETNX', key, 'closed', 'deadline')
+    if redis.call('HGET', key, 'closed') == 'deadline' then
+      redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), member)
+      table.insert(claimed, member)
+    else
+      redis.call('ZREM', KEYS[1], member)
+    end
+  end
+end
+return claimed
+"""
+DEADLINES_KEY = f"{KEY_PREFIX}:deadlines"
+
 
 def connect(url: str) -> redis.Redis:
     """A client that fails in seconds, not minutes, when Redis is away."""
@@ -161,6 +195,7 @@ class Store:
         self.client = client or connect(url)
         self._record_result = self.client.register_script(_RECORD_RESULT_LUA)
         self._close_at_deadline = self.client.register_script(_CLOSE_AT_DEADLINE_LUA)
+        self._claim_deadlines = self.client.register_script(_CLAIM_DEADLINES_LUA)
 
     # keys -------------------------------------------------------------------------------
     @staticmethod
@@ -289,6 +324,31 @@ class Store:
                 cast(int, self._close_at_deadline(keys=[self.step_key(investigation_id, step)]))
             )
         return closed == 1
+
+    def schedule_deadline(self, investigation_id: str, step: int, at: float) -> None:
+        """Close step `step` at Unix time `at` unless every host has answered by then."""
+        with _clear_errors(self.url):
+            self.client.zadd(DEADLINES_KEY, {f"{investigation_id}:{step}": at})
+
+    def claim_due_deadlines(
+        self, now: float, *, lease_s: float = 30.0, limit: int = 100
+    ) -> list[tuple[str, int]]:
+        """Steps closed by their deadline (now or earlier, unfinished claims), to advance."""
+        prefix = f"{KEY_PREFIX}:inv:"
+        with _clear_errors(self.url):
+            members = cast(
+                list[str],
+                self._claim_deadlines(keys=[DEADLINES_KEY], args=[now, lease_s, limit, prefix]),
+            )
+        out = []
+        for member in members:
+            investigation_id, _, step = member.rpartition(":")
+            out.append((investigation_id, int(step)))
+        return out
+
+    def forget_deadline(self, investigation_id: str, step: int) -> None:
+        with _clear_errors(self.url):
+            self.client.zrem(DEADLINES_KEY, f"{investigation_id}:{step}")
 
     def step_outcome(self, investigation_id: str, step: int) -> StepOutcome | None:
         """The results of a closed step, a note-only result for each host that did not answer."""

@@ -4,8 +4,9 @@
   turn, fan the next plan out (or finish).
 - `worker.tasks.run_plan(investigation_id, step, host, plan)` on `host.<name>`: run one step's
   plan on this host and store its PlanResult; the last host (or the deadline) enqueues advance.
-- `worker.tasks.step_deadline(investigation_id, step)` on `control`: close a step whose hosts
-  did not all answer in time.
+
+Step deadlines are not tasks: a scanner thread in each control worker closes late steps
+(`worker.distributed.DeadlineScanner`; why in `worker.store`).
 
 No task waits for another task's result (no `.get()`): the join lives in Redis (worker.store).
 """
@@ -46,15 +47,4 @@ def run_plan(
         run_plan_here(runtime(), investigation_id, step, host, validated, asked_by)
     except StoreUnavailable as exc:
         log.warning("run_plan %s step %s: %s; retrying", investigation_id, step, exc)
-        raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from exc
-
-
-@app.task(name="worker.tasks.step_deadline", bind=True, max_retries=20)  # type: ignore[untyped-decorator]
-def step_deadline(self: Any, investigation_id: str, step: int) -> None:
-    from worker.distributed import close_step_at_deadline, runtime
-    from worker.store import StoreUnavailable
-
-    try:
-        close_step_at_deadline(runtime(), investigation_id, step)
-    except StoreUnavailable as exc:
         raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from exc

@@ -38,6 +38,7 @@ def run_worker(role: WorkerRole, *, concurrency: int, loglevel: str, pool: str =
         os.environ["BPFSLEUTH_HOST"] = role.host
     from probes.capabilities import detect_capabilities
     from worker.celery_app import app
+    from worker.distributed import DeadlineScanner, build_runtime
     from worker.registry import Heartbeat, Registry
     from worker.settings import WorkerSettings, get_settings
 
@@ -45,6 +46,10 @@ def run_worker(role: WorkerRole, *, concurrency: int, loglevel: str, pool: str =
     settings = WorkerSettings()
     dist = DistributedSettings()
     heartbeat: Heartbeat | None = None
+    scanner: DeadlineScanner | None = None
+    if role.control:
+        scanner = DeadlineScanner(build_runtime(settings, dist), dist.deadline_scan_s)
+        scanner.start()
     if role.host:
         capabilities = detect_capabilities().model_copy(update={"hostname": role.host})
         record = HostRecord(name=role.host, capabilities=capabilities)
@@ -77,6 +82,8 @@ def run_worker(role: WorkerRole, *, concurrency: int, loglevel: str, pool: str =
     finally:
         if heartbeat is not None:
             heartbeat.stop()
+        if scanner is not None:
+            scanner.stop()
 
 
 class HostRow(BaseModel):

@@ -120,10 +120,12 @@ def test_exactly_one_of_many_racing_writers_closes_the_step(store: Store) -> Non
                 with lock:
                     closers.append(host)
 
+        store.schedule_deadline("race", round_, at=0.0)
+
         def deadline(step: int = round_) -> None:
             own = Store(store.url, ttl_s=TTL_S)
             barrier.wait()
-            if own.close_at_deadline("race", step):
+            if ("race", step) in own.claim_due_deadlines(now=1.0):
                 with lock:
                     closers.append("deadline")
 
@@ -182,3 +184,23 @@ def test_an_unreachable_redis_is_a_clear_error() -> None:
     with pytest.raises(StoreUnavailable):
         store.ping()
     assert isinstance(store.client, redis.Redis)
+
+
+def test_due_deadlines_close_open_steps_once_and_drop_finished_ones(store: Store) -> None:
+    store.open_step(_meta("d1", 1, ["a"]))  # open at its deadline: closed and claimed
+    store.open_step(_meta("d1", 2, ["a"]))  # completed before its deadline: dropped
+    store.record_result("d1", PlanResult(host="a", step=2))
+    store.open_step(_meta("d1", 3, ["a"]))  # deadline still ahead: untouched
+    for step, at in ((1, 100.0), (2, 100.0), (3, 500.0)):
+        store.schedule_deadline("d1", step, at)
+    store.schedule_deadline("gone", 1, 100.0)  # its state expired: dropped
+    assert store.claim_due_deadlines(now=200.0, lease_s=30) == [("d1", 1)]
+    assert store.step_state("d1", 1, "a") == "closed"
+    assert store.record_result("d1", PlanResult(host="a", step=1)) == -1
+    # leased, not forgotten: a scanner that died before advancing is covered after the lease
+    assert store.claim_due_deadlines(now=210.0, lease_s=30) == []
+    assert store.claim_due_deadlines(now=231.0, lease_s=30) == [("d1", 1)]
+    store.forget_deadline("d1", 1)
+    assert store.claim_due_deadlines(now=400.0) == []
+    assert store.step_state("d1", 3, "a") == "open"
+    assert store.claim_due_deadlines(now=600.0) == [("d1", 3)]
