@@ -14,13 +14,13 @@ import pytest
 from probes.catalog import load_catalog
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.resolver import resolve_key
-from probes.runner import run_probe
+from probes.runner import ProbeProgress, ProgressCallback, run_probe
 from tests.helpers import require_ebpf
 
 pytestmark = pytest.mark.ebpf
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/lock_contention/example.json"
-THREADS = 4
+THREADS = 8
 HOLD_NS = 1_000_000
 
 MUTEX_PROGRAM = r"""
@@ -105,19 +105,23 @@ def mutex_workload(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
 
 
 @pytest.fixture
-def mmap_workload(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def mmap_program(tmp_path: Path) -> Path:
     require_ebpf()
-    yield from _start(_compile(tmp_path, MMAP_PROGRAM, "svc9"))
+    return _compile(tmp_path, MMAP_PROGRAM, "svc9")
 
 
-def _run(filters: ProbeFilters | None = None, params: dict[str, bool] | None = None) -> ProbeResult:
+def _run(
+    filters: ProbeFilters | None = None,
+    params: dict[str, bool] | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> ProbeResult:
     request = ProbeRequest(
         probe="lock_contention",
         duration_s=2,
         filters=filters or ProbeFilters(),
         params=dict(params or {}),
     )
-    result = run_probe(request)
+    result = run_probe(request, on_progress=on_progress)
     assert result.error is None, result.error
     return result
 
@@ -128,8 +132,8 @@ def test_mutex_waiters_are_the_top_waiter(mutex_workload: subprocess.Popen[bytes
     top = result.aggregates.top["processes"][0]
     assert top.labels["pid"] == mutex_workload.pid
     assert top.labels["comm"] == "svc7"
-    # 3 of 4 threads are always waiting: ~3 s of waiting per 1 s of probe
-    assert top.value is not None and top.value > 2_000
+    # 7 of 8 threads are always waiting: ~7 s of waiting per 1 s of probe
+    assert top.value is not None and top.value > 5_000
     # each wait lasts while the others hold the lock ~1 ms each: a few ms, not seconds
     assert 0.5 <= float(top.labels["p99_ms"]) <= 100
     waiter = result.aggregates.top["futex_waiters"][0]
@@ -153,9 +157,23 @@ def test_pid_filter_keeps_only_that_process(mutex_workload: subprocess.Popen[byt
     assert all(e["process_id"] == mutex_workload.pid for e in result.events)
 
 
-def test_kernel_lock_contention_names_the_process(mmap_workload: subprocess.Popen[bytes]) -> None:
-    # threads mapping and unmapping memory contend on their process's mmap lock (a rwsem)
-    result = _run(params={"futex": False})
+def test_kernel_lock_contention_names_the_process(mmap_program: Path) -> None:
+    # threads mapping and unmapping memory contend on their process's mmap lock (a rwsem);
+    # started once the probe is attached, so that they do not slow its compilation
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def on_progress(progress: ProbeProgress) -> None:
+        if progress.phase == "attached" and not procs:
+            procs.append(subprocess.Popen([str(mmap_program), str(THREADS)]))
+
+    try:
+        result = _run(params={"futex": False}, on_progress=on_progress)
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+    assert procs, "the probe never reported attached"
+    mmap_workload = procs[0]
 
     assert result.aggregates.totals["futex_waits"] == 0
     top = result.aggregates.top["processes"][0]

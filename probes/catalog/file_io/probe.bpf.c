@@ -3,8 +3,9 @@
  * Traces: syscalls:sys_enter/exit_{read,write,pread64,pwrite64,readv,writev} (the start time,
  *   fd and direction are kept per thread between enter and exit; the byte count is the return
  *   value), and, to name files that close before the probe ends, syscalls:sys_enter/exit_openat
- *   (the path as the process passed it, by (pid, fd, time opened), so that reads and writes on
- *   a reused fd number go to the right file).
+ *   and sys_enter_close (the path as the process passed it, kept per open fd and copied out by
+ *   (pid, fd, time opened) on its first read or write, so that I/O on a reused fd number goes
+ *   to the right file).
  * Output: in-kernel sums per (pid, comm, fd, direction): calls, bytes, errors, total and longest
  *   time; log2 histograms of read and write latency; the first SAMPLE_LIMIT calls slower than
  *   SLOW_US as sample events. The reader names each fd from /proc/<pid>/fd when the process is
@@ -81,6 +82,13 @@ struct path_t {
     char name[PATH_LEN];
 };
 
+/* An fd opened during the probe and still open: when, whether it saw I/O yet, and its path. */
+struct fdinfo_t {
+    u64 opened;
+    u64 used;
+    struct path_t path;
+};
+
 struct event_t {
     u64 ts;
     u64 lat_ns;
@@ -96,8 +104,10 @@ BPF_HASH(starts, u32, struct start_t, 16384);
 BPF_HASH(io, struct key_t, struct val_t, 8192);
 BPF_HISTOGRAM(lat_hist, struct hkey_t, 128);
 BPF_HASH(open_names, u32, u64, 4096);
-BPF_HASH(fd_opened, struct fdkey_t, u64, 8192);
-BPF_HASH(fd_paths, struct pathkey_t, struct path_t, 4096);
+/* LRU: on a busy host every open lands here; close removes it, eviction bounds it. */
+BPF_TABLE("lru_hash", struct fdkey_t, struct fdinfo_t, fd_opened, 8192);
+/* Paths of files that saw reads or writes, by (pid, fd, time opened). */
+BPF_TABLE("lru_hash", struct pathkey_t, struct path_t, fd_paths, 4096);
 BPF_ARRAY(sampled, u64, 1);
 BPF_RINGBUF_OUTPUT(events, 8);
 
@@ -128,9 +138,18 @@ static __always_inline void io_exit(long ret)
     struct fdkey_t fdkey = {};
     fdkey.pid = key.pid;
     fdkey.fd = key.fd;
-    u64 *opened = fd_opened.lookup(&fdkey);
-    if (opened)
-        key.opened = *opened;
+    struct fdinfo_t *info = fd_opened.lookup(&fdkey);
+    if (info) {
+        key.opened = info->opened;
+        if (!info->used) {
+            info->used = 1;
+            struct pathkey_t pkey = {};
+            pkey.opened = info->opened;
+            pkey.pid = key.pid;
+            pkey.fd = key.fd;
+            fd_paths.update(&pkey, &info->path);
+        }
+    }
 #endif
     bpf_get_current_comm(&key.comm, sizeof(key.comm));
     starts.delete(&tid);
@@ -213,15 +232,21 @@ TRACEPOINT_PROBE(syscalls, sys_exit_openat)
     struct fdkey_t key = {};
     key.pid = bs_tgid();
     key.fd = (u32)args->ret;
-    u64 now = bpf_ktime_get_ns();
-    fd_opened.update(&key, &now);
-    struct pathkey_t pkey = {};
-    pkey.opened = now;
-    pkey.pid = key.pid;
-    pkey.fd = key.fd;
-    struct path_t path = {};
-    bpf_probe_read_user_str(&path.name, sizeof(path.name), (void *)ptr);
-    fd_paths.update(&pkey, &path);
+    struct fdinfo_t info = {};
+    info.opened = bpf_ktime_get_ns();
+    bpf_probe_read_user_str(&info.path.name, sizeof(info.path.name), (void *)ptr);
+    fd_opened.update(&key, &info);
     return 0;
 }
+
+#ifdef HAVE_TP_SYSCALLS_SYS_ENTER_CLOSE
+TRACEPOINT_PROBE(syscalls, sys_enter_close)
+{
+    struct fdkey_t key = {};
+    key.pid = bs_tgid();
+    key.fd = (u32)args->fd;
+    fd_opened.delete(&key);
+    return 0;
+}
+#endif
 #endif

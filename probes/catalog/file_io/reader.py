@@ -23,6 +23,7 @@ from probes.summarise import (
 
 DIRECTIONS = ("read", "write")
 TOP_N = 3
+HIST_KEEP = 6
 
 
 def fmt_bytes(count: float) -> str:
@@ -104,6 +105,15 @@ class Usage(BaseModel):
         return " and ".join(parts)
 
 
+def compact(stats: LatencyStats, keep: int = HIST_KEEP) -> LatencyStats:
+    """The `keep` fullest histogram buckets plus the last (slowest) one, in order."""
+    if len(stats.histogram) <= keep:
+        return stats
+    fullest = sorted(stats.histogram[:-1], key=lambda b: -b.count)[: keep - 1]
+    chosen = [b for b in stats.histogram[:-1] if b in fullest] + [stats.histogram[-1]]
+    return stats.model_copy(update={"histogram": chosen})
+
+
 class OpenedFiles:
     """Names for (pid, fd): the openat path when opened during the probe, else /proc."""
 
@@ -117,7 +127,7 @@ class OpenedFiles:
             (int(k.pid), int(k.fd), int(k.opened)): c_string(v.name)
             for k, v in bpf["fd_paths"].items()
         }
-        reopened = {(int(k.pid), int(k.fd)) for k in bpf["fd_opened"]}
+        reopened = {(int(k.pid), int(k.fd)) for k in bpf["fd_opened"]}  # open now, opened lately
         return cls(paths, reopened)
 
     def name(self, pid: int, fd: int, opened: int) -> str:
@@ -140,7 +150,7 @@ class Reader(ProbeReader):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.samples = Samples()
+        self.samples = Samples(limit=3)
 
     def on_event(self, ring: str, event: Any) -> None:
         direction = DIRECTIONS[int(event.dir) & 1]
@@ -195,7 +205,7 @@ class Reader(ProbeReader):
                 buckets[direction], base_unit="ns", unit="us", max_value=biggest or None
             )
             if stats.count:
-                latency[direction] = stats
+                latency[direction] = compact(stats)
         top = {
             "processes": _ranked(procs),
             "files": _ranked(files),

@@ -175,7 +175,7 @@ class Reader(ProbeReader):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.samples = Samples()
+        self.samples = Samples(limit=3)
 
     def on_event(self, ring: str, event: Any) -> None:
         futex = int(event.kind) == 0

@@ -22,7 +22,7 @@ from probes.summarise import (
     proc_label,
 )
 
-TOP_ERRORS = 5
+TOP_ERRORS = 4
 TOP_N = 3
 ROUTINE_SHOWN = 2
 KERNEL_ERRNOS = {
@@ -109,7 +109,7 @@ class Reader(ProbeReader):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.samples = Samples()
+        self.samples = Samples(limit=3)
 
     def on_event(self, ring: str, event: Any) -> None:
         name = syscall_name(int(event.nr))
