@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 LEASE_KEY = f"{PREFIX}:consumer"
-LEASE_S = 15
 MIN_PERIOD_S = 0.05
 MAX_DEFER_S = 0.5
 REFRESH_S = 5.0
@@ -82,10 +81,11 @@ class ProgressConsumer:
         )
 
     def _hold_lease(self) -> bool:
-        if self.redis.set(LEASE_KEY, self._owner, nx=True, ex=LEASE_S):
+        lease = self.services.settings.consumer_lease_s
+        if self.redis.set(LEASE_KEY, self._owner, nx=True, ex=lease):
             return True
         if self.redis.get(LEASE_KEY) == self._owner:
-            self.redis.expire(LEASE_KEY, LEASE_S)
+            self.redis.expire(LEASE_KEY, lease)
             return True
         return False
 
@@ -221,11 +221,14 @@ class ProgressConsumer:
             if reply is not None:
                 message.ts = str(reply["ts"])
                 message.last_update = time.monotonic()
+                self._save(render)  # before anything else: a restart must not post it again
         elif effect.kind == "update_step":
             pass  # coalesced: `_flush` sends at most one update per interval
         elif effect.kind == "close_step":
             self._close_step(thread, render, effect.step)
         elif effect.kind == "post_approval" and effect.approval is not None:
+            if self.approvals.get(render.investigation_id, effect.approval.command_id):
+                return  # posted before a restart
             reply = self._post(
                 thread.channel_id, thread.thread_ts, approval_message(effect.approval)
             )
@@ -245,7 +248,9 @@ class ProgressConsumer:
             )
         elif effect.kind == "post_resolution" and effect.resolution is not None:
             view = effect.resolution.model_copy(update={"symptom": thread.symptom})
-            self._post(thread.channel_id, thread.thread_ts, resolution_message(view))
+            if self._post(thread.channel_id, thread.thread_ts, resolution_message(view)):
+                render.resolved_steps.append(effect.step)
+                self._save(render)
             header = InvestigationHeader(
                 investigation_id=render.investigation_id,
                 symptom=thread.symptom,

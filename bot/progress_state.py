@@ -2,7 +2,9 @@
 
 `ThreadRender` is the whole rendering state of one investigation's thread (persisted by the
 consumer so a restart resumes where it stopped); `apply` changes it for one event and returns
-the `Effect`s the consumer must carry out against Slack, in order.
+the `Effect`s the consumer must carry out against Slack, in order. Replaying an event already
+applied (a restart between a post and the cursor save) posts nothing twice: a step that has its
+message is updated, an approval already pending and a resolution already posted are skipped.
 """
 
 from __future__ import annotations
@@ -62,7 +64,9 @@ class ThreadRender(BaseModel):
     cursor: str = "0-0"
     steps: dict[int, StepMessage] = Field(default_factory=dict)
     pending_approvals: list[str] = Field(default_factory=list)
-    resolutions: int = 0
+    resolved_steps: list[int] = Field(
+        default_factory=list, description="Steps whose resolution card is posted (replay guard)."
+    )
 
     def current(self, step: int) -> StepMessage | None:
         return self.steps.get(step)
@@ -122,6 +126,10 @@ def apply(
     """Change `render` for `event`; return what to do in Slack."""
     step = event.step
     if isinstance(event, StepStarted):
+        existing = render.steps.get(step)
+        if existing is not None and existing.ts is not None:  # a replay: already posted
+            existing.dirty = True
+            return [Effect(kind="update_step", step=step)]
         effects = _close_open_steps(render, step) + _expire_pending(render)
         view = StepView(
             investigation_id=render.investigation_id,
@@ -144,7 +152,8 @@ def apply(
         return effects
     if isinstance(event, ResolutionReached):
         effects = _close_open_steps(render, step + 1) + _expire_pending(render)
-        render.resolutions += 1
+        if step in render.resolved_steps:
+            return effects
         resolution = event.resolution
         effects.append(
             Effect(
@@ -176,7 +185,7 @@ def apply(
         row = _claim_command(view, event.host, event.id, event.command)
         row.verdict = event.verdict
         row.reason = event.reason
-        if event.verdict == "needs_approval":
+        if event.verdict == "needs_approval" and event.id not in render.pending_approvals:
             render.pending_approvals.append(event.id)
             effects.append(
                 Effect(

@@ -59,6 +59,13 @@ class BotSettings(BaseSettings):
         default=1.0, ge=0.0, le=30.0, alias="BPFSLEUTH_SLACK_UPDATE_INTERVAL_S"
     )
     dedupe_ttl_s: int = Field(default=3600, ge=60, alias="BPFSLEUTH_DEDUPE_TTL_S")
+    consumer_lease_s: int = Field(
+        default=15,
+        ge=2,
+        le=300,
+        alias="BPFSLEUTH_SLACK_LEASE_S",
+        description="How long a vanished bot's progress consumer blocks another from taking over.",
+    )
     upload_threshold_chars: int = Field(
         default=2500, ge=200, le=2900, alias="BPFSLEUTH_SLACK_UPLOAD_CHARS"
     )

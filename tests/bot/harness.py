@@ -69,6 +69,15 @@ class BotProcess:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an OOM kill would: no cleanup runs."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.process = None
+
     def stop(self) -> None:
         if self.process is None:
             return
@@ -98,6 +107,7 @@ def bot_env(
         "BPFSLEUTH_MAX_PER_CHANNEL": "2",
         "BPFSLEUTH_SLACK_UPDATE_INTERVAL_S": "0.3",
         "BPFSLEUTH_SLACK_MAX_RETRIES": "3",
+        "BPFSLEUTH_SLACK_LEASE_S": "3",
         "PYTHONUNBUFFERED": "1",
         **extra,
     }

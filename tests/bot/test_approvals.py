@@ -104,7 +104,9 @@ def _pending_request(
     world: BotWorld, channel: str, command_id: str
 ) -> tuple[str, Message, dict[str, str]]:
     """An investigation whose step 1 is running, and a host's approval request in its thread."""
-    world.cluster.script_replies([command_step(("vm", "vmstat 1 6")), resolution("done")])
+    # about 6 s of step 1 (three 2-second samples; each command may run 3 s here)
+    slow = [(f"vm{i}", "vmstat 1 3") for i in range(3)]
+    world.cluster.script_replies([command_step(*slow), resolution("done")])
     investigation_id, root = _start(world, channel, "alpha slow disk")
     world.slack.wait_for(
         lambda: any("Step 1" in all_text(m) for m in world.slack.thread(channel, root.ts)),

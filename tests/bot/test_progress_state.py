@@ -257,3 +257,30 @@ def test_the_render_state_survives_a_round_trip_through_json() -> None:
     again = ThreadRender.model_validate_json(render.model_dump_json())
     assert again == render
     assert 1 in again.steps
+
+
+def test_replaying_events_after_a_restart_posts_nothing_twice() -> None:
+    render = ThreadRender(investigation_id="inv")
+    _apply(render, _step(1))
+    render.steps[1].ts = "100.000001"  # the consumer posted it, then died before the cursor
+    verdict = CommandVerdict(
+        investigation_id="inv",
+        step=1,
+        host="web-1",
+        id="dump",
+        command="tcpdump",
+        verdict="needs_approval",
+    )
+    assert _apply(render, verdict) == ["post_approval", "update_step"]
+    assert _apply(render, _step(1)) == ["update_step"]
+    assert render.steps[1].ts == "100.000001"
+    assert _apply(render, verdict) == ["update_step"]
+    done = ResolutionReached(
+        investigation_id="inv",
+        step=2,
+        resolution=Resolution(root_cause="x", resolution_plan="y", confidence="High"),
+        source="model",
+    )
+    assert "post_resolution" in _apply(render, done)
+    render.resolved_steps.append(2)
+    assert "post_resolution" not in _apply(render, done)
