@@ -95,7 +95,7 @@ def test_a_repeated_command_runs_once_and_the_model_is_told() -> None:
     ran = [c.command for c in all_results(inv) if c.ran]
     assert ran.count("uptime") == 1 and "cat /proc/meminfo" in ran
     step3 = fake.user_texts(2)[-1]
-    assert "command `c0` (uptime): already ran in step 1" in step3
+    assert "command `c0` (uptime): already requested in step 1" in step3
     started = [e for e in events if isinstance(e, StepStarted)]
     assert [r.request for r in started[1].repeats] == ["uptime"]
 

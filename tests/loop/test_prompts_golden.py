@@ -194,7 +194,7 @@ def test_untrusted_output_cannot_close_its_frame() -> None:
 def test_final_step_demands_a_resolution_and_names_what_was_not_rerun() -> None:
     text = render_step(contexts()["step_results_final"][1])  # type: ignore[arg-type]
     assert "This is your last step (step 6 of at most 6)" in text
-    assert "already ran in step 1" in text
+    assert "already requested in step 1" in text
     assert "could not be used: invalid resolution" in text
 
 
