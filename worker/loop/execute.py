@@ -137,10 +137,22 @@ def execute_plan(plan: StepPlan, host: str, context: ExecutionContext | None = N
     redact = _redactor()
     result = PlanResult(host=host, step=plan.step)
     for request in plan.commands:
-        command_result = _run_one_command(request, plan, host, context)
+        try:
+            command_result = _run_one_command(request, plan, host, context)
+        except Exception as exc:  # one broken command must not lose the step
+            command_result = CommandResult(
+                id=request.id,
+                command=request.command,
+                verdict="deny",
+                note=f"not run: the executor failed ({type(exc).__name__}: {exc})",
+            )
         result.command_results[request.id] = bound_command(command_result, context.limits, redact)
     if plan.ebpf_programs:
-        probes: dict[str, EbpfResult] = run_program_requests(plan, host, context.on_event)
+        try:
+            probes: dict[str, EbpfResult] = run_program_requests(plan, host, context.on_event)
+        except Exception as exc:  # the probe engine failed as a whole: say so, keep the rest
+            probes = {}
+            result.notes.append(f"eBPF programs not run: {type(exc).__name__}: {exc}")
         for key, probe_result in probes.items():
             result.ebpf_results[key] = bound_probe(probe_result, context.limits, redact)
     result.finished_at = datetime.now(UTC)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from worker.loop.events import EventSink, Notice, ProgressEvent, ResolutionReached, StepStarted
 from worker.loop.followup import followup_prompt
-from worker.loop.investigation import Investigation, ModelTurnRecord, StepPlan
+from worker.loop.investigation import Investigation, ModelTurnRecord, ResolutionSource, StepPlan
 from worker.loop.repeat_guard import guard_repeats
 from worker.loop.synthesis import synthesise_resolution
 from worker.loop.system_prompt import hosts_system_prompt
@@ -94,9 +94,11 @@ def _history(inv: Investigation) -> list[PriorExchange]:
     ]
 
 
-def resolve(inv: Investigation, resolution: Resolution, *, source: str, why: str) -> Investigation:
+def resolve(
+    inv: Investigation, resolution: Resolution, *, source: ResolutionSource, why: str
+) -> Investigation:
     inv.resolution = resolution
-    inv.resolution_source = "model" if source == "model" else "synthesised"
+    inv.resolution_source = source
     inv.stop_reason = why
     inv.status = "resolved"
     inv.finished_at = _now()
