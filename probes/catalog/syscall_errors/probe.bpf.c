@@ -8,8 +8,9 @@
  *   a log2 latency histogram per syscall; the first SAMPLE_LIMIT unusual errors as samples.
  *   Names for syscall numbers and errnos are added in user space.
  * Overhead: medium to high. Both tracepoints fire on every system call of the host and each
- *   call costs two hash operations and an update (a getpid loop runs ~2x slower); no per-call
- *   streaming. Use the pid/comm filters on a busy host.
+ *   call costs two hash operations and an update; no per-call streaming. errors_only=true keeps
+ *   nothing per call except for path-taking calls, and touches the maps only on failures. Use
+ *   the pid/comm filters on a busy host.
  * Caveats: calls that block (poll, futex, read on a socket, nanosleep) are slow by design; the
  *   "slowest" list says where time is spent waiting, not what is broken. Some errors are normal
  *   (EAGAIN from non-blocking I/O, ETIMEDOUT from timed waits, ENOENT from search paths).
@@ -32,6 +33,7 @@
 struct start_t {
     u64 ts;
     u64 path;
+    u64 nr;
 };
 
 struct key_t {
@@ -126,11 +128,14 @@ static __always_inline int path_arg(long nr)
 
 TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 {
+    int arg = path_arg(args->id);
+    if (ERRORS_ONLY && arg < 0)
+        return 0; /* errors only: nothing to keep for calls without a path */
     if (bs_skip())
         return 0;
     struct start_t start = {};
     start.ts = bpf_ktime_get_ns();
-    int arg = path_arg(args->id);
+    start.nr = args->id;
     if (arg >= 0) {
         /* copied out: the verifier refuses ctx loads at a computed offset */
         u64 pair[2] = {};
@@ -146,16 +151,27 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
 {
     u64 id = bpf_get_current_pid_tgid();
     u32 tid = (u32)id;
+    long ret = args->ret;
+    u32 err = (ret < 0 && ret >= -MAX_ERRNO) ? (u32)-ret : 0;
+    u64 lat = 0;
+    u64 path = 0;
+#if ERRORS_ONLY
+    /* only failures: the enter side kept just the paths; apply the filters here */
+    if (!err || bs_skip())
+        return 0;
+    struct start_t *start = starts.lookup(&tid);
+    if (start && start->nr == (u64)args->id) {
+        path = start->path;
+        starts.delete(&tid);
+    }
+#else
     struct start_t *start = starts.lookup(&tid);
     if (!start)
         return 0;
-    u64 lat = bpf_ktime_get_ns() - start->ts;
-    u64 path = start->path;
+    lat = bpf_ktime_get_ns() - start->ts;
+    path = start->path;
     starts.delete(&tid);
-    long ret = args->ret;
-    u32 err = (ret < 0 && ret >= -MAX_ERRNO) ? (u32)-ret : 0;
-    if (ERRORS_ONLY && !err)
-        return 0;
+#endif
 
     struct key_t key = {};
     key.pid = id >> 32;
@@ -171,10 +187,12 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
     __sync_fetch_and_add(&val->total_ns, lat);
     if (lat > val->max_ns)
         val->max_ns = lat;
+#if !ERRORS_ONLY
     struct hkey_t hkey = {};
     hkey.nr = key.nr;
     hkey.slot = bpf_log2l(lat);
     lat_hist.increment(hkey);
+#endif
     if (!err)
         return 0;
 

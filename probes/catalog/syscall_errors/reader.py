@@ -218,7 +218,8 @@ def _top(
                     labels={"pid": lead.pid, "comm": lead.comm, "top_syscall": lead.syscall},
                 )
             )
-    slowest = sorted(calls, key=lambda c: (-c.max_ns, c.proc))[:TOP_N]
+    timed = [c for c in calls if c.max_ns]  # errors_only runs do not time calls
+    slowest = sorted(timed, key=lambda c: (-c.max_ns, c.proc))[:TOP_N]
     if slowest:
         top["slowest"] = [
             TopEntry(
@@ -289,5 +290,6 @@ def _summary(elapsed_s: float, calls: list[Calls], failures: list[Failure]) -> s
         name, count = per_proc.most_common(1)[0]
         text += f"; most calls {name} ({count})"
         slow = max(calls, key=lambda c: c.max_ns)
-        text += f"; longest {slow.syscall} by {slow.proc} {fmt_ms(slow.max_ns)}"
+        if slow.max_ns:
+            text += f"; longest {slow.syscall} by {slow.proc} {fmt_ms(slow.max_ns)}"
     return text
