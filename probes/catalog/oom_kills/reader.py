@@ -38,6 +38,9 @@ def cgroup_path(cgroup_id: int) -> str:
     root = _cgroup2_root()
     if not cgroup_id or root is None:
         return ""
+    controllers = root / "cgroup.controllers"
+    if not controllers.exists() or "memory" not in controllers.read_text().split():
+        return ""  # hybrid host: memory is a v1 controller, the v2 path would mislead
     for dirpath, _dirnames, _files in os.walk(root):
         try:
             if os.stat(dirpath).st_ino == cgroup_id:

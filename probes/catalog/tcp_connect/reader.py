@@ -64,6 +64,7 @@ class Reader(ProbeReader):
         dest_labels: defaultdict[str, Counter[str]] = defaultdict(Counter)
         proc_labels: defaultdict[str, Counter[str]] = defaultdict(Counter)
         failure_labels: dict[str, dict[str, str | int | float]] = {}
+        fail_pids: defaultdict[str, Counter[int]] = defaultdict(Counter)
         max_lat_ns = 0
         for key, val in bpf["outcomes"].items():
             count = int(val.count)
@@ -76,17 +77,21 @@ class Reader(ProbeReader):
             dest_labels[dest][outcome] += count
             proc_labels[proc][outcome] += count
             if outcome != "established":
-                failure = f"{outcome} {dest} by {proc}"
+                # grouped by command, not pid: a retry loop of short-lived processes is one culprit
+                failure = f"{outcome} {dest} by {comm_text(key.comm)}"
                 failures[failure] += count
                 fail_lat[failure] += int(val.lat_sum_ns) / 1e6
+                fail_pids[failure][int(key.pid)] += count
                 failure_labels[failure] = {
                     "outcome": outcome,
                     "destination": dest,
-                    "pid": int(key.pid),
                     "comm": comm_text(key.comm),
                 }
             if int(key.outcome) != 3:
                 max_lat_ns = max(max_lat_ns, int(val.lat_max_ns))
+        failures, fail_lat, failure_labels = _name_processes(
+            failures, fail_lat, failure_labels, fail_pids
+        )
         total = sum(by_outcome.values())
         latency = latency_from_log2(
             log2_buckets(bpf["latency"]), base_unit="ns", unit="ms", max_value=max_lat_ns or None
@@ -111,6 +116,28 @@ class Reader(ProbeReader):
             summary=_summary(total, elapsed_s, by_outcome, failures, by_dest, by_proc, latency.p99),
             aggregates=aggregates,
         )
+
+
+def _name_processes(
+    failures: Counter[str],
+    fail_lat: defaultdict[str, float],
+    labels: dict[str, dict[str, str | int | float]],
+    pids: defaultdict[str, Counter[int]],
+) -> tuple[Counter[str], defaultdict[str, float], dict[str, dict[str, str | int | float]]]:
+    """`... by curl` -> `... by curl (pid 42)`, or `(3 processes, top pid 42)`."""
+    named: Counter[str] = Counter()
+    named_lat: defaultdict[str, float] = defaultdict(float)
+    named_labels: dict[str, dict[str, str | int | float]] = {}
+    for key, count in failures.items():
+        top_pid = pids[key].most_common(1)[0][0]
+        if len(pids[key]) == 1:
+            name = f"{key} (pid {top_pid})"
+        else:
+            name = f"{key} ({len(pids[key])} processes, top pid {top_pid})"
+        named[name] = count
+        named_lat[name] = fail_lat[key]
+        named_labels[name] = {**labels[key], "pid": top_pid, "processes": len(pids[key])}
+    return named, named_lat, named_labels
 
 
 def _summary(

@@ -30,12 +30,8 @@ def _describe(key: Any) -> tuple[str, dict[str, Any]]:
     state = STATES.get(int(key.state), "-")
     pid = int(key.pid)
     owner = f"{comm_text(key.comm)} (pid {pid})" if pid else "?"
-    if kind == "reset_sent":
-        # which side the record calls source differs between kernels when there is no socket:
-        # the service is the endpoint with the lower port
-        service = local if int(key.sport) <= int(key.dport) else remote
-    else:
-        service = remote
+    # a reset we send comes from our side (the refusing port); the rest concern the peer
+    service = local if kind == "reset_sent" else remote
     data = {
         "kind": kind, "local": local, "remote": remote, "state": state, "owner": owner,
         "endpoint": service,
