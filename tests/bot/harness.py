@@ -95,23 +95,25 @@ class BotProcess:
 def bot_env(
     base: dict[str, str], slack: FakeSlackApi, redis_url: str, **extra: str
 ) -> dict[str, str]:
-    env = {
-        **base,
-        "REDIS_URL": redis_url,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack.url,
-        "BPFSLEUTH_CHANNELS": "inc-*",
-        "BPFSLEUTH_USERS": "U0ALICE,U0BOB,U0CAROL",
-        "BPFSLEUTH_RESPONDERS": "U0BOB,S0ONCALL",
-        "BPFSLEUTH_MAX_PER_CHANNEL": "2",
-        "BPFSLEUTH_SLACK_UPDATE_INTERVAL_S": "0.3",
-        "BPFSLEUTH_SLACK_MAX_RETRIES": "3",
-        "BPFSLEUTH_SLACK_LEASE_S": "3",
-        "PYTHONUNBUFFERED": "1",
-        **extra,
-    }
-    env.pop("SLACK_APP_TOKEN", None)
+    """The bot's environment: HTTP mode against the fake Slack; `extra` overrides or adds."""
+    env = {k: v for k, v in base.items() if k != "SLACK_APP_TOKEN"}
+    env.update(
+        {
+            "REDIS_URL": redis_url,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack.url,
+            "BPFSLEUTH_CHANNELS": "inc-*",
+            "BPFSLEUTH_USERS": "U0ALICE,U0BOB,U0CAROL",
+            "BPFSLEUTH_RESPONDERS": "U0BOB,S0ONCALL",
+            "BPFSLEUTH_MAX_PER_CHANNEL": "2",
+            "BPFSLEUTH_SLACK_UPDATE_INTERVAL_S": "0.3",
+            "BPFSLEUTH_SLACK_MAX_RETRIES": "3",
+            "BPFSLEUTH_SLACK_LEASE_S": "3",
+            "PYTHONUNBUFFERED": "1",
+            **extra,
+        }
+    )
     return env
 
 

@@ -14,15 +14,19 @@ file uploads at the URL it hands out, and can answer the next N calls of a metho
 `Retry-After`.
 
 `sign_request` and `SlackRequests` send requests to the bot signed exactly as Slack signs them.
+`FakeSocketMode` is Slack's end of a Socket Mode WebSocket (RFC 6455 framing, a `hello`, then
+envelopes whose acks it collects); apps.connections.open hands out its URL.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import hmac
 import itertools
 import json
+import socket
 import threading
 import time
 import urllib.parse
@@ -158,7 +162,9 @@ class FakeSlackApi:
         channels: dict[str, str] | None = None,
         usergroups: dict[str, list[str]] | None = None,
         spec_path: Path = SPEC_PATH,
+        socket_mode: FakeSocketMode | None = None,
     ) -> None:
+        self.socket_mode = socket_mode
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.team_id = team_id
@@ -361,7 +367,8 @@ class FakeSlackApi:
     def _m_apps_connections_open(self, args: dict[str, Any], token: str) -> tuple[int, Any]:
         if not token.startswith("xapp-"):
             return 200, {"ok": False, "error": "invalid_auth"}
-        return 200, {"ok": True, "url": "ws://127.0.0.1:9/link"}
+        url = self.socket_mode.url if self.socket_mode else "ws://127.0.0.1:9/link"
+        return 200, {"ok": True, "url": url}
 
     def _m_chat_postMessage(self, args: dict[str, Any], token: str) -> tuple[int, Any]:
         channel = str(args["channel"])
@@ -631,3 +638,157 @@ class SlackRequests:
         }
         body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
         return self.post(body, "application/x-www-form-urlencoded")
+
+
+# -- Socket Mode: Slack's side of the WebSocket -----------------------------------------------
+
+_WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def _ws_frame(opcode: int, payload: bytes) -> bytes:
+    """A server frame (FIN set, unmasked)."""
+    head = bytes([0x80 | opcode])
+    size = len(payload)
+    if size < 126:
+        head += bytes([size])
+    elif size < 65536:
+        head += bytes([126]) + size.to_bytes(2, "big")
+    else:
+        head += bytes([127]) + size.to_bytes(8, "big")
+    return head + payload
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("socket closed")
+        data += chunk
+    return data
+
+
+def _ws_read(sock: socket.socket) -> tuple[int, bytes]:
+    """One client frame (masked, as RFC 6455 requires of clients): opcode and payload."""
+    first, second = _recv_exact(sock, 2)
+    opcode = first & 0x0F
+    size = second & 0x7F
+    if size == 126:
+        size = int.from_bytes(_recv_exact(sock, 2), "big")
+    elif size == 127:
+        size = int.from_bytes(_recv_exact(sock, 8), "big")
+    mask = _recv_exact(sock, 4) if second & 0x80 else b"\0\0\0\0"
+    data = _recv_exact(sock, size)
+    return opcode, bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+
+class FakeSocketMode:
+    """The WebSocket end of Socket Mode: a hello, envelopes to the app, its acks back.
+
+    `FakeSlackApi(socket_mode=FakeSocketMode())` hands its URL out from apps.connections.open.
+    """
+
+    def __init__(self) -> None:
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(8)
+        self._lock = threading.Condition()
+        self._connection: socket.socket | None = None
+        self._send_lock = threading.Lock()
+        self.acks: dict[str, dict[str, Any]] = {}
+        self.handshakes = 0
+        self._ids = itertools.count(1)
+        self._stopped = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        port = self._listener.getsockname()[1]
+        return f"ws://127.0.0.1:{port}/link/?ticket=fake"
+
+    def stop(self) -> None:
+        self._stopped = True
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        if self._connection is not None:
+            with contextlib.suppress(OSError):
+                self._connection.close()
+
+    def _accept(self) -> None:
+        while not self._stopped:
+            try:
+                sock, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+
+    def _serve(self, sock: socket.socket) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            chunk = sock.recv(4096)
+            if not chunk:
+                return
+            request += chunk
+        headers = {}
+        for line in request.decode().split("\r\n")[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        accept = base64.b64encode(
+            hashlib.sha1((headers["sec-websocket-key"] + _WS_GUID).encode()).digest()
+        ).decode()
+        sock.sendall(
+            (
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+            ).encode()
+        )
+        hello = {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0BPF"}}
+        sock.sendall(_ws_frame(0x1, json.dumps(hello).encode()))
+        with self._lock:
+            self._connection = sock
+            self.handshakes += 1
+            self._lock.notify_all()
+        try:
+            while True:
+                opcode, data = _ws_read(sock)
+                if opcode == 0x9:  # ping -> pong with the same payload
+                    with self._send_lock:
+                        sock.sendall(_ws_frame(0xA, data))
+                elif opcode == 0x1:
+                    message = json.loads(data)
+                    with self._lock:
+                        self.acks[str(message.get("envelope_id"))] = message
+                        self._lock.notify_all()
+                elif opcode == 0x8:
+                    return
+        except (ConnectionError, OSError):
+            return
+
+    def wait_connected(self, timeout: float = 30.0) -> None:
+        with self._lock:
+            if not self._lock.wait_for(lambda: self._connection is not None, timeout):
+                raise AssertionError("the app never opened the Socket Mode connection")
+
+    def send(self, kind: str, payload: dict[str, Any], *, timeout: float = 10.0) -> Sent:
+        """Deliver an envelope (`slash_commands`, `events_api`, `interactive`); wait for the ack."""
+        self.wait_connected()
+        envelope_id = f"env-{next(self._ids)}"
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "payload": payload,
+            "accepts_response_payload": kind != "events_api",
+            "retry_attempt": 0,
+            "retry_reason": "",
+        }
+        assert self._connection is not None
+        started = time.perf_counter()
+        with self._send_lock:
+            self._connection.sendall(_ws_frame(0x1, json.dumps(envelope).encode()))
+        with self._lock:
+            if not self._lock.wait_for(lambda: envelope_id in self.acks, timeout):
+                raise AssertionError(f"no ack for {kind} envelope {envelope_id}")
+            ack = self.acks[envelope_id]
+        elapsed = time.perf_counter() - started
+        return Sent(200, json.dumps(ack.get("payload") or {}), elapsed)
