@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.gateway import GatewayError
 from bot.handoff import post_handoff
+from bot.middleware.allowlist import refusal_text
 from bot.services import BotServices
 from bot.views.help import error_message, notice_message
 
@@ -21,15 +22,20 @@ def question_text(text: str) -> str:
 
 
 def handle_mention(services: BotServices, event: dict[str, Any]) -> None:
-    """Act on a message that mentions the bot (called once per message, see the dedupe)."""
+    """Act on a message that mentions the bot (called once per message, see the dedupe),
+    after the ack: the channel allowlist is checked here (an event has no channel name)."""
     from slack_sdk.errors import SlackApiError
 
     channel = str(event.get("channel") or "")
     user = str(event.get("user") or "")
     thread_ts = event.get("thread_ts")
     question = question_text(str(event.get("text") or ""))
-    investigation_id = services.threads.by_thread(channel, thread_ts) if thread_ts else None
     try:
+        if not services.settings.channel_allowed(channel, services.channel_name(channel)):
+            refused = error_message(refusal_text(services))
+            services.client.chat_postEphemeral(channel=channel, user=user, **refused.as_kwargs())
+            return
+        investigation_id = services.threads.by_thread(channel, thread_ts) if thread_ts else None
         if question.lower() == "handoff":
             post_handoff(services, channel_id=channel, requested_by=user, thread_ts=thread_ts)
             return

@@ -3,7 +3,9 @@
 1. `attach_services`: puts the shared `BotServices` in the request context.
 2. `drop_duplicates`: each event handled once (event id; mention seen as two events).
 3. `ignore_bots`: messages from bots (ourselves included) and message edits are acked, not handled.
-4. `check_channel`: only allowlisted channels; a refusal says why, nothing is enqueued.
+4. `check_channel`: only allowlisted channels (commands and buttons here; events after the ack,
+   where a channel name can be looked up without delaying it); a refusal says why, nothing is
+   enqueued.
 5. `check_user`: only allowlisted users start investigations or follow-ups.
 """
 

@@ -39,11 +39,22 @@ def _post_ephemeral(services: BotServices, seen: RequestFacts, text: str) -> Non
         return
 
 
+def refusal_text(services: BotServices) -> str:
+    allowed = ", ".join(f"`{p}`" for p in services.settings.channels)
+    return (
+        f"bpfsleuth is not enabled in this channel. Allowed channels: {allowed} "
+        "(BPFSLEUTH_CHANNELS)."
+    )
+
+
 def check_channel(
     body: dict[str, Any], context: BoltContext, next: Callable[[], BoltResponse]
 ) -> BoltResponse:
+    """Commands and button presses carry the channel's name; events carry only its ID, and
+    resolving it is a Web API call that must not delay the ack (a 429 would make Slack retry),
+    so events are checked after the ack, where they are handled (bot.conversation)."""
     seen = facts(body)
-    if seen.kind not in {"command", "event", "action"} or not seen.channel_id:
+    if seen.kind not in {"command", "action"} or not seen.channel_id:
         return next()
     services = services_of(context)
     settings = services.settings
@@ -54,16 +65,11 @@ def check_channel(
         name = services.channel_name(seen.channel_id)
     if settings.channel_allowed(seen.channel_id, name):
         return next()
-    allowed = ", ".join(f"`{p}`" for p in settings.channels)
-    text = (
-        f"bpfsleuth is not enabled in this channel. Allowed channels: {allowed} "
-        "(BPFSLEUTH_CHANNELS)."
-    )
+    text = refusal_text(services)
     context.logger.info("refused request from channel %s (%s)", seen.channel_id, name)
     if seen.kind == "command":
         return _ephemeral(text)
-    if seen.kind == "action":
-        _post_ephemeral(services, seen, text)
+    _post_ephemeral(services, seen, text)
     return BoltResponse(status=200, body="")
 
 

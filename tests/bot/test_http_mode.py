@@ -174,3 +174,20 @@ def test_an_unsigned_event_is_refused(world_checked: BotWorld) -> None:
         b'{"type":"event_callback"}', "application/json", signature="v0=nope"
     )
     assert sent.status == 401
+
+
+def test_a_mention_in_a_channel_outside_the_allowlist_is_refused(world_checked: BotWorld) -> None:
+    slack = world_checked.slack
+    before = len(slack.calls_to("chat.postEphemeral"))
+    keys = investigation_keys(world_checked.client)
+    sent = world_checked.requests.event(
+        _mention("C0GEN", "1700000000.000400", "<@UBOT> look at web-1", user="U0BOB")
+    )
+    assert sent.status == 200 and sent.elapsed_s < SLACK_ACK_DEADLINE_S
+    refusal = slack.wait_for(
+        lambda: slack.calls_to("chat.postEphemeral")[before:], what="the refusal"
+    )
+    assert refusal[0].args["user"] == "U0BOB" and refusal[0].args["channel"] == "C0GEN"
+    assert "not enabled in this channel" in refusal[0].args["text"]
+    assert slack.calls_to("conversations.info")[-1].args["channel"] == "C0GEN"
+    assert investigation_keys(world_checked.client) == keys
