@@ -137,7 +137,11 @@ def main() -> None:
     os.environ.setdefault("BPFSLEUTH_MODEL", "offline")
     out: dict[str, object] = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"kernel": platform.release(), "cpus": os.cpu_count()},
+        "machine": {
+            "kernel": platform.release(),
+            "cpus": os.cpu_count(),
+            "load_average_at_start": list(os.getloadavg()),
+        },
         "plan": "one command (uname -r) per host, instant scripted model, 2 model turns",
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -179,6 +183,7 @@ def main() -> None:
                 }
                 print(n, json.dumps(fan[str(n)]), flush=True)
             out["fanout"] = fan
+            out["load_average_at_end"] = list(os.getloadavg())
         finally:
             redis.stop()
     results = ROOT / "bench" / "results"

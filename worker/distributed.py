@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from worker.celery_config import (
     CONTROL_QUEUE,
@@ -110,9 +110,31 @@ def _decide(rt: Runtime, inv: Investigation) -> Investigation:
     from worker.loop.steps import decide_next
 
     capabilities = _capabilities_in_play(rt, inv.hosts)
-    return decide_next(
-        inv, _backend(rt), host_capabilities=capabilities or None, on_event=rt.publish
-    )
+    system = _system_prompt(tuple(inv.hosts), inv.budgets.max_iterations, tuple(capabilities))
+    return decide_next(inv, _backend(rt), system_prompt=system, on_event=rt.publish)
+
+
+_SYSTEM_PROMPTS: dict[tuple[object, ...], str] = {}
+_SYSTEM_PROMPTS_MAX = 64
+
+
+def _system_prompt(
+    hosts: tuple[str, ...], max_steps: int, capabilities: tuple[HostCapabilities, ...]
+) -> str:
+    """The system prompt for these hosts as they last published themselves, rendered once.
+
+    Rendering it costs a few ms per model turn; it changes only when a host re-measures.
+    """
+    from worker.loop.system_prompt import hosts_system_prompt
+
+    key = (hosts, max_steps, tuple((c.hostname, c.measured_at) for c in capabilities))
+    prompt = _SYSTEM_PROMPTS.get(key)
+    if prompt is None:
+        prompt = hosts_system_prompt(list(hosts), max_steps, list(capabilities))
+        if len(_SYSTEM_PROMPTS) >= _SYSTEM_PROMPTS_MAX:
+            _SYSTEM_PROMPTS.clear()
+        _SYSTEM_PROMPTS[key] = prompt
+    return prompt
 
 
 def _backend(rt: Runtime) -> ModelBackend:
@@ -145,7 +167,7 @@ def _execute(plan: StepPlan, host: str, on_event: Callable[[ProgressEvent], None
 
 def _capabilities_in_play(rt: Runtime, hosts: list[str]) -> list[HostCapabilities]:
     try:
-        live = {record.name: record for record in rt.registry.live_hosts()}
+        live = rt.registry.records(hosts)
     except StoreUnavailable:
         return []
     return [live[name].capabilities for name in hosts if name in live]
@@ -257,7 +279,7 @@ def dispatch_step(rt: Runtime, inv: Investigation, plan: StepPlan) -> None:
     remaining = max(1.0, meta.deadline_at - time.time())
     rt.store.schedule_deadline(inv.id, plan.step, meta.deadline_at)
     try:
-        live = {record.name for record in rt.registry.live_hosts()}
+        live = set(rt.registry.records(meta.hosts))
     except StoreUnavailable:
         live = set(meta.hosts)
     payload = plan.model_dump(mode="json")
@@ -356,8 +378,9 @@ def run_plan_here(
     result = result.model_copy(update={"host": me, "step": step})
     if result.finished_at is None:
         result.finished_at = datetime.now(UTC)
+    # The plan has run: never run it again because Redis blinked. Wait for Redis instead.
     _audit(rt, investigation_id, result, asked_by)
-    outcome = rt.store.record_result(investigation_id, result)
+    outcome = _patiently(lambda: rt.store.record_result(investigation_id, result))
     log.info(
         "run_plan %s step %s on %s took %.2f s (join %s)",
         investigation_id,
@@ -408,11 +431,30 @@ def _audit(rt: Runtime, investigation_id: str, result: PlanResult, asked_by: str
                 approved_by="catalog",
             )
         )
-    for entry in entries:
-        try:
-            rt.store.audit(entry)
-        except StoreUnavailable as exc:
+    try:
+        _patiently(lambda: rt.store.audit(*entries))
+    except StoreUnavailable as exc:
+        for entry in entries:
             log.error("audit entry lost (%s): %s", exc, entry.model_dump_json())
+
+
+T = TypeVar("T")
+REDIS_PATIENCE_S = 60.0
+
+
+def _patiently(write: Callable[[], T], patience_s: float = REDIS_PATIENCE_S) -> T:
+    """Run a Redis write, retrying while Redis is unreachable for up to `patience_s`."""
+    give_up = time.monotonic() + patience_s
+    pause = 0.25
+    while True:
+        try:
+            return write()
+        except StoreUnavailable as exc:
+            if time.monotonic() + pause > give_up:
+                raise
+            log.warning("Redis unavailable (%s); retrying in %.1f s", exc, pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 # ---------------------------------------------------------------------------------------

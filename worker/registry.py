@@ -87,16 +87,30 @@ class Registry:
                 self.client.srem(HOSTS_SET, *gone)
         return records
 
+    def records(self, names: list[str]) -> dict[str, HostRecord]:
+        """The live records of just these hosts (one MGET), by name."""
+        if not names:
+            return {}
+        try:
+            raws = cast(list[str | None], self.client.mget([host_key(n) for n in names]))
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise StoreUnavailable(f"Redis at {self.url} is not reachable ({exc})") from exc
+        return {
+            name: HostRecord.model_validate_json(raw)
+            for name, raw in zip(names, raws, strict=True)
+            if raw
+        }
+
     def get(self, name: str) -> HostRecord | None:
         raw = cast(str | None, self.client.get(host_key(name)))
         return HostRecord.model_validate_json(raw) if raw else None
 
     def require_live(self, names: list[str]) -> list[HostRecord]:
         """The records of `names`, or `HostNotLive` naming every host without a heartbeat."""
-        live = {record.name: record for record in self.live_hosts()}
+        live = self.records(names)
         missing = [name for name in names if name not in live]
         if missing:
-            known = ", ".join(sorted(live)) or "none"
+            known = ", ".join(sorted(r.name for r in self.live_hosts())) or "none"
             raise HostNotLive(
                 f"no live worker for host(s) {', '.join(missing)} (live hosts: {known}); "
                 "start one there with `bpfsleuth worker --host NAME`"

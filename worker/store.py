@@ -115,15 +115,15 @@ class StoredInvestigation(BaseModel):
 # Returns -1 when the step is already closed (a late result), -2 for a duplicate (a
 # redelivered run_plan), 0 when stored with hosts still missing, 1 when this result completed
 # the step (the caller, and only it, enqueues advance).
+# O(1) per result: a counter of answers against the expected count written with the meta, so
+# a step to N hosts costs N small scripts, not N^2 lookups.
 _RECORD_RESULT_LUA = """
 if redis.call('HEXISTS', KEYS[1], 'meta') == 0 then return -3 end
 if redis.call('HEXISTS', KEYS[1], 'closed') == 1 then return -1 end
 if redis.call('HSETNX', KEYS[1], 'result:' .. ARGV[1], ARGV[2]) == 0 then return -2 end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
-local meta = cjson.decode(redis.call('HGET', KEYS[1], 'meta'))
-for _, host in ipairs(meta['hosts']) do
-  if redis.call('HEXISTS', KEYS[1], 'result:' .. host) == 0 then return 0 end
-end
+local answered = redis.call('HINCRBY', KEYS[1], 'answered', 1)
+if answered < tonumber(redis.call('HGET', KEYS[1], 'expected')) then return 0 end
 redis.call('HSET', KEYS[1], 'closed', 'complete')
 return 1
 """
@@ -273,10 +273,15 @@ class Store:
     def open_step(self, meta: StepMeta) -> bool:
         """Create the step's join record; False when it exists (a redelivered advance)."""
         key = self.step_key(meta.investigation_id, meta.step)
-        with _clear_errors(self.url):
-            created = bool(self.client.hsetnx(key, "meta", meta.model_dump_json()))
-            self.client.expire(key, self.ttl_s)
-        return created
+        hosts = set(meta.hosts)
+        if len(hosts) != len(meta.hosts):
+            raise ValueError(f"step {meta.step} names a host twice: {meta.hosts}")
+        with _clear_errors(self.url), self.client.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(key, "meta", meta.model_dump_json())
+            pipe.hsetnx(key, "expected", len(hosts))
+            pipe.expire(key, self.ttl_s)
+            created, _, _ = pipe.execute()
+        return bool(created)
 
     def step_meta(self, investigation_id: str, step: int) -> StepMeta | None:
         with _clear_errors(self.url):
@@ -410,13 +415,18 @@ class Store:
         return events
 
     # audit --------------------------------------------------------------------------------
-    def audit(self, entry: AuditEntry) -> None:
-        fields = {
-            name: "" if value is None else str(value)
-            for name, value in json.loads(entry.model_dump_json()).items()
-        }
-        with _clear_errors(self.url):
-            self.client.xadd(AUDIT_STREAM, fields, maxlen=AUDIT_MAXLEN, approximate=True)  # type: ignore[arg-type]
+    def audit(self, *entries: AuditEntry) -> None:
+        """Append entries to the audit stream (one round trip)."""
+        if not entries:
+            return
+        with _clear_errors(self.url), self.client.pipeline(transaction=False) as pipe:
+            for entry in entries:
+                fields = {
+                    name: "" if value is None else str(value)
+                    for name, value in json.loads(entry.model_dump_json()).items()
+                }
+                pipe.xadd(AUDIT_STREAM, fields, maxlen=AUDIT_MAXLEN, approximate=True)  # type: ignore[arg-type]
+            pipe.execute()
 
     def audit_entries(self, count: int = 1000) -> list[AuditEntry]:
         with _clear_errors(self.url):
