@@ -141,23 +141,18 @@ class WorkerGateway:
         inv = self.load(investigation_id)
         return inv.results_of(step) if inv is not None else []
 
-    def follow_up(
-        self, investigation_id: str, question: str, *, asked_by: str, new_step: bool = False
-    ) -> None:
+    def follow_up(self, investigation_id: str, question: str, *, asked_by: str) -> None:
         """Continue an investigation with a question from its thread.
 
         The question is queued on the stored investigation (`ask_followup` reopens a finished
         one with a few more steps); the next model turn answers it, from what is known or with
         a new step. When no step is in flight, an `advance` is enqueued to take that turn.
-        `new_step` marks a request that wants fresh evidence (the Dig deeper button).
         """
         from worker.celery_config import CONTROL_QUEUE, TASK_PREFIX
         from worker.loop.followup import ask_followup
         from worker.store import InvestigationNotFound, StoreError, VersionConflict
 
         rt = self.runtime
-        if new_step:
-            question = f"{question} (Reply with a diagnostic: new evidence is wanted.)"
         for _attempt in range(5):
             try:
                 stored = rt.store.load(investigation_id)

@@ -248,6 +248,8 @@ class ProgressConsumer:
             )
         elif effect.kind == "post_resolution" and effect.resolution is not None:
             view = effect.resolution.model_copy(update={"symptom": thread.symptom})
+            if render.resolved_steps:  # an earlier card exists: this one answers a follow-up
+                view = view.model_copy(update=self._last_question(render.investigation_id))
             if self._post(thread.channel_id, thread.thread_ts, resolution_message(view)):
                 render.resolved_steps.append(effect.step)
                 self._save(render)
@@ -262,6 +264,13 @@ class ProgressConsumer:
             )
             self._update(thread.channel_id, thread.thread_ts, root_message(header))
             self._retire(render)
+
+    def _last_question(self, investigation_id: str) -> dict[str, str]:
+        inv = self.services.gateway.load(investigation_id)
+        if inv is None or not inv.followups:
+            return {}
+        last = inv.followups[-1]
+        return {"question": last.question, "asked_by": last.asked_by.removeprefix("slack:")}
 
     def _retire(self, render: ThreadRender) -> None:
         """Resolved: stop following (a follow-up wakes it again) and free the memory."""

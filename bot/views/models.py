@@ -79,6 +79,8 @@ class ResolutionView(BaseModel):
     duration_s: float = 0.0
     synthesised: bool = False
     stop_reason: str = ""
+    question: str = Field(default="", description="The follow-up this answers, if any.")
+    asked_by: str = ""
 
 
 class ApprovalView(BaseModel):
@@ -120,11 +122,3 @@ class HandoffView(BaseModel):
     source: Literal["model", "template"] = "template"
     model_text: str = Field(default="", description="The model's Markdown, when it wrote one.")
     requested_by: str = ""
-
-
-class FollowUpView(BaseModel):
-    investigation_id: str
-    question: str
-    answer: str
-    asked_by: str = ""
-    new_step: bool = False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from slack_sdk.models.blocks import ActionsBlock, ButtonElement
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
 from bot.views.blocks import SlackMessage, context, divider, finish, header, section
 from bot.views.models import ResolutionView
@@ -40,8 +40,11 @@ def resolution_message(view: ResolutionView) -> SlackMessage:
     if len(steps) > len(shown):
         numbered += f"\n_…and {len(steps) - len(shown)} more steps_"
     icon = _CONFIDENCE_ICON[view.confidence]
-    blocks = [
-        header("Resolution"),
+    blocks: list[Block] = [header("Answer" if view.question else "Resolution")]
+    if view.question:
+        who = f"<@{escape(view.asked_by)}> asked: " if view.asked_by else "Question: "
+        blocks.append(context(f"{who}{escape(fit(view.question, 500))}"))
+    blocks += [
         section(f"*Root cause*\n{escape(view.root_cause)}"),
         section(f"*Confidence:* {icon} {view.confidence}"),
         section(f"*Resolution plan*\n{numbered}"),

@@ -157,6 +157,8 @@ def test_a_mention_in_the_thread_continues_the_investigation(world_checked: BotW
     world.requests.event({**mention, "type": "message"})  # the same message, second delivery
     cards = _wait_resolved(world, "C0INC6", root, count=2)
     assert "second answer: DNS because resolv.conf" in all_text(cards[1])
+    assert "<@U0BOB> asked: why do you think it's DNS?" in all_text(cards[1])
+    assert "*Answer*" not in all_text(cards[0]) and "Answer" in all_text(cards[1])
     time.sleep(1.0)
     assert len(_resolution_cards(world, "C0INC6", root)) == 2
     stored = world.cluster.runtime.store.load(investigation_id).investigation
@@ -315,6 +317,7 @@ def test_dig_deeper_runs_another_step_and_posts_a_new_card(world_checked: BotWor
     assert sent.status == 200 and sent.elapsed_s < 3.0
     cards = _wait_resolved(world, "C0INC15", root, count=2)
     assert "confirmed: memory pressure from pid 77" in all_text(cards[1])
+    assert "<@U0ALICE> asked: Dig deeper" in all_text(cards[1])
     thread = world.slack.thread("C0INC15", root.ts)
     step3 = next(m for m in thread if "Step 3" in all_text(m))
     assert "confirm memory pressure" in all_text(step3)

@@ -505,3 +505,19 @@ def test_the_fallback_text_cannot_mention_the_channel() -> None:
     )
     message = resolution_message(view)
     assert "<" not in message.text and "&lt;!channel&gt;" in message.text
+
+
+def test_an_answer_to_a_follow_up_names_the_question_and_who_asked() -> None:
+    view = ResolutionView(
+        investigation_id="abc",
+        root_cause="resolv.conf points at 10.0.0.9, which is down",
+        resolution_plan="1. point it at 10.0.0.3",
+        confidence="High",
+        question="why do you think it's <DNS>?",
+        asked_by="U0BOB",
+    )
+    message = resolution_message(view)
+    text = "\n".join(_texts(message))
+    assert "Answer" in text and "Resolution" not in text
+    assert "<@U0BOB> asked: why do you think it's &lt;DNS&gt;?" in text
+    assert_within_slack_limits(message)

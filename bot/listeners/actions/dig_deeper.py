@@ -11,8 +11,8 @@ from bot.services import services_of
 from bot.views.help import error_message
 
 DIG_DEEPER_QUESTION = (
-    "Dig deeper: gather the evidence that would confirm or rule out this root cause, "
-    "and look for a second contributing cause."
+    "Dig deeper: run a new step that gathers the evidence to confirm or rule out this root "
+    "cause, and look for a second contributing cause."
 )
 
 
@@ -25,9 +25,7 @@ def dig_deeper(body: dict[str, Any], context: BoltContext) -> None:
     investigation_id = str(body["actions"][0].get("value") or "")
     user = str(body["user"]["id"])
     try:
-        services.gateway.follow_up(
-            investigation_id, DIG_DEEPER_QUESTION, asked_by=f"slack:{user}", new_step=True
-        )
+        services.gateway.follow_up(investigation_id, DIG_DEEPER_QUESTION, asked_by=f"slack:{user}")
     except GatewayError as exc:
         channel = (body.get("channel") or {}).get("id")
         if channel:
