@@ -36,7 +36,13 @@ def host_row(record: HostRecord, now: float | None = None) -> HostRow:
 
 
 def approval_key(investigation_id: str, command_id: str) -> str:
-    """Where a decision on one command waits for the host-side approver to read it."""
+    """Where a decision on one command waits for the host-side approver to read it.
+
+    The contract with the host worker's approver (worker.loop.approver seam): the value is JSON
+    `{"approved": bool, "by": "slack:<user id>", "at": <unix time>}`, written once (SET NX, so
+    the first decision stands) with the store's TTL; the approver polls the key until its own
+    deadline and otherwise goes on without the command.
+    """
     from worker.celery_config import KEY_PREFIX
 
     return f"{KEY_PREFIX}:approval:{investigation_id}:{command_id}"
