@@ -21,7 +21,7 @@ pytestmark = pytest.mark.ebpf
 EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/block_io_latency/example.json"
 SYS_DEV_BLOCK = Path("/sys/dev/block")
 
-# Direct I/O (no page cache) on a 4 MiB file: alternate 4 KiB writes and reads, 10 s at most.
+# Direct I/O (no page cache) on a 4 MiB file: alternate 4 KiB writes and reads, 60 s at most.
 DIRECT_IO_PY = r"""
 import mmap, os, sys, time
 path = sys.argv[1]
@@ -34,7 +34,7 @@ for i in range(blocks):
     os.pwrite(fd, buf, i * block)
 os.fsync(fd)
 print("ready", flush=True)
-end = time.time() + 10
+end = time.time() + 60
 i = 0
 while time.time() < end:
     offset = (i * 7919 % blocks) * block

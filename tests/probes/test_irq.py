@@ -19,7 +19,7 @@ pytestmark = pytest.mark.ebpf
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/irq/example.json"
 
-# One process: a listener thread drains what the main thread sends over loopback, for 10 s at most.
+# One process: a listener thread drains what the main thread sends over loopback, for 60 s at most.
 TRAFFIC_PY = r"""
 import socket, threading, time
 server = socket.socket()
@@ -32,7 +32,7 @@ def drain():
 threading.Thread(target=drain, daemon=True).start()
 client = socket.create_connection(server.getsockname())
 chunk = b"x" * 16384
-end = time.time() + 10
+end = time.time() + 60
 print("ready", flush=True)
 while time.time() < end:
     client.sendall(chunk)

@@ -1,4 +1,4 @@
-"""runq_latency, live: four CPU hogs on a 2-core host starve a low-priority periodic sleeper."""
+"""runq_latency, live: four CPU hogs starve a low-priority periodic sleeper on their CPU."""
 
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ pytestmark = pytest.mark.ebpf
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/runq_latency/example.json"
 
-# Busy loop for at most 20 s (a leaked process ends by itself).
+# Busy loop for at most 60 s (a leaked process ends by itself; the probe may compile slowly).
 SPIN_C = r"""
 #include <time.h>
 int main(void) {
     volatile unsigned long x = 0;
-    time_t end = time(0) + 20;
+    time_t end = time(0) + 60;
     for (;;) {
         for (int i = 0; i < 10000000; i++) x += i;
         if (time(0) > end) return 0;
@@ -31,12 +31,12 @@ int main(void) {
 }
 """
 
-# Sleeps 2 ms, ten thousand times (20 s at most).
+# Sleeps 2 ms, thirty thousand times (60 s at most).
 NAP_C = r"""
 #include <time.h>
 int main(void) {
     struct timespec ts = {0, 2000000};
-    for (int i = 0; i < 10000; i++) nanosleep(&ts, 0);
+    for (int i = 0; i < 30000; i++) nanosleep(&ts, 0);
     return 0;
 }
 """
@@ -66,8 +66,20 @@ def test_starved_sleeper_has_high_p99_and_the_hogs_are_named(tmp_path: Path) -> 
     require_ebpf()
     spin = _build(tmp_path, SPIN_C)
     nap = _build(tmp_path, NAP_C)
-    hogs = [subprocess.Popen([str(spin)]) for _ in range(4)]
-    sleeper = subprocess.Popen([str(nap)], preexec_fn=lambda: os.nice(10))
+    # All on one CPU; hogs at nice -15 (a reniced batch job), the sleeper at nice 5: the
+    # starvation stays visible even when other tests keep this host busy.
+    cpu = max(os.sched_getaffinity(0))
+
+    def hog_setup() -> None:
+        os.sched_setaffinity(0, {cpu})
+        os.nice(-15)
+
+    def sleeper_setup() -> None:
+        os.sched_setaffinity(0, {cpu})
+        os.nice(5)
+
+    hogs = [subprocess.Popen([str(spin)], preexec_fn=hog_setup) for _ in range(4)]
+    sleeper = subprocess.Popen([str(nap)], preexec_fn=sleeper_setup)
     try:
         time.sleep(0.3)
         result = run_probe(
@@ -79,20 +91,26 @@ def test_starved_sleeper_has_high_p99_and_the_hogs_are_named(tmp_path: Path) -> 
     assert result.error is None, result.error
     assert "tracepoint:sched:sched_switch" in result.attach_points
     waiters = result.aggregates.top["waiters"]
-    # The comm filter measured the sleeper's waits only: one process, hundreds of wakeups.
+    # The comm filter measured the sleeper's waits only: one process, many wakeups (up to 500/s
+    # when it is not starved; far fewer when it is).
     assert [w.labels["pid"] for w in waiters] == [sleeper.pid]
-    assert waiters[0].count >= 100
+    assert waiters[0].count >= 20
     p99_ms = waiters[0].value
     assert p99_ms is not None and 3.0 <= p99_ms <= 1000.0, p99_ms
-    assert result.aggregates.latency["runq"].count == result.event_count >= 100
+    assert result.aggregates.latency["runq"].count == result.event_count >= 20
 
     hog_pids = {hog.pid for hog in hogs}
-    on_cpu = {int(e.labels["pid"]) for e in result.aggregates.top["on_cpu"]}
-    assert len(on_cpu & hog_pids) >= 2, result.aggregates.top["on_cpu"]
-    for entry in result.aggregates.top["on_cpu"]:
-        if entry.labels["pid"] in hog_pids:
-            assert entry.key.startswith(spin.name)
-            assert 10.0 <= float(entry.labels["cpu_pct"]) <= 101.0
+    # The sleeper's waits are charged to whoever ran just before it: the hogs sharing its CPU.
+    # (Other busy processes on this host may be charged too: a hog must be among the top 3.)
+    behind = [e for e in result.aggregates.top["behind"] if e.labels["pid"] in hog_pids]
+    assert behind, result.aggregates.top["behind"]
+    assert behind[0].key == f"{spin.name} (pid {behind[0].labels['pid']})"
+    assert behind[0].value is not None and behind[0].value > 0.0
+    on_cpu = [e for e in result.aggregates.top["on_cpu"] if e.labels["pid"] in hog_pids]
+    assert on_cpu, result.aggregates.top["on_cpu"]
+    for entry in on_cpu:
+        assert entry.key.startswith(spin.name)
+        assert 5.0 <= float(entry.labels["cpu_pct"]) <= 101.0
     assert f"{nap.name} (pid {sleeper.pid})" in result.summary
     assert any(f"{spin.name} (pid {pid})" in result.summary for pid in hog_pids), result.summary
     assert len(result.model_dump_json()) < 3000

@@ -90,7 +90,7 @@ def _entry(item: Handled, cpu_ms: float) -> TopEntry:
     return TopEntry(key=item.key, count=item.count, value=round(item.total_ms, 3), labels=labels)
 
 
-def _part(kind: str, items: list[Handled], cpu_ms: float) -> str:
+def _part(kind: str, items: list[Handled], cpu_ms: float, shown: int) -> str:
     count = sum(i.count for i in items)
     total_ms = sum(i.total_ms for i in items)
     text = f"{plural(count, kind)} ({total_ms:.1f} ms"
@@ -98,8 +98,10 @@ def _part(kind: str, items: list[Handled], cpu_ms: float) -> str:
         text += f", {100 * total_ms / cpu_ms:.1f}% of CPU time"
     text += ")"
     if items:
-        top = items[0]
-        text += f", most time in {top.key} ({plural(top.count, 'call')}, {top.total_ms:.1f} ms)"
+        text += ", most time in " + ", ".join(
+            f"{item.key} ({plural(item.count, 'call')}, {item.total_ms:.1f} ms)"
+            for item in items[:shown]
+        )
     return text
 
 
@@ -136,8 +138,8 @@ class Reader(ProbeReader):
         )
         total = sum(h.count for h in hard) + sum(s.count for s in soft)
         summary = (
-            f"In {elapsed_s:.1f}s on {plural(cpus, 'CPU')}: {_part('softirq', soft, cpu_ms)}; "
-            f"{_part('hard IRQ', hard, cpu_ms)}"
+            f"In {elapsed_s:.1f}s on {plural(cpus, 'CPU')}: {_part('softirq', soft, cpu_ms, 3)}; "
+            f"{_part('hard IRQ', hard, cpu_ms, 1)}"
         )
         if ranked_contexts:
             summary += f"; top softirq context {ranked_contexts[0][0]}"

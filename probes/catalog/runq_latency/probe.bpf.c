@@ -4,9 +4,12 @@
  *   stored by thread id, without overwriting an earlier one), sched:sched_switch (the previous
  *   task is re-enqueued when it leaves the CPU still runnable, i.e. preempted; the next task's
  *   wait ends: wakeup -> on CPU is the run-queue latency). The same switch events count, per
- *   process, switch-outs, preemptions and time on CPU: the context that names the hogs.
+ *   process, switch-outs, preemptions and time on CPU: the context that names the hogs. Each
+ *   measured wait is also charged to the task that was preempted to let the waiter run
+ *   ("behind"): under starvation, the hog.
  * Output: a log2 histogram of run-queue latency (ns), per-process wait count/sum/max and a
- *   per-process log2 histogram (p99 per process), per-process on-CPU time.
+ *   per-process log2 histogram (p99 per process), per-process on-CPU time, wait time charged
+ *   per preceding process.
  * Overhead: medium. sched_switch fires on every context switch (thousands per second per CPU);
  *   each does a few hash updates. Nothing is streamed.
  * Caveats: prev_state "runnable" is (prev_state & 0xff) == 0 (TASK_REPORT mask of kernels
@@ -14,7 +17,9 @@
  *   process id is learned when a thread leaves a CPU (its own context), so a thread never seen
  *   leaving a CPU during the run is reported under its thread id. Filters (pid, comm) choose whose
  *   waits are measured; the on-CPU table is always host-wide, because the culprit of a wait is
- *   another process. The idle task (pid 0) is ignored.
+ *   another process. The idle task (pid 0) is ignored. "behind" is an approximation: the whole
+ *   wait is charged to the task preempted for the waiter, though others may have run during
+ *   it; waits that end when the previous task sleeps are charged to nobody.
  */
 
 #define BS_TASK_REPORT_MASK 0xff
@@ -39,7 +44,18 @@ struct cpu_t {
     char comm[TASK_COMM_LEN];
 };
 
+struct behind_key_t {
+    u32 pid;
+    char comm[TASK_COMM_LEN];
+};
+
+struct behind_t {
+    u64 count;
+    u64 wait_ns;
+};
+
 BPF_TABLE("lru_hash", u32, u64, enqueued, 16384);
+BPF_HASH(behind, struct behind_key_t, struct behind_t, 4096);
 BPF_TABLE("lru_hash", u32, u64, oncpu_since, 16384);
 BPF_TABLE("lru_hash", u32, u32, tgid_of, 16384);
 BPF_HISTOGRAM(latency, int, 64);
@@ -106,6 +122,21 @@ static __always_inline void record_wait(u32 tid, const char *comm, u64 delta)
         bs_count_drop();
 }
 
+/* The measured task got the CPU from the current (previous) task: charge it the wait. */
+static __always_inline void record_behind(u64 delta)
+{
+    struct behind_key_t key = {.pid = bs_tgid()};
+    bpf_get_current_comm(&key.comm, sizeof(key.comm));
+    struct behind_t zero = {};
+    struct behind_t *val = behind.lookup_or_try_init(&key, &zero);
+    if (!val) {
+        bs_count_drop();
+        return;
+    }
+    __sync_fetch_and_add(&val->count, 1);
+    __sync_fetch_and_add(&val->wait_ns, delta);
+}
+
 static __always_inline void account_cpu(u32 tid, u64 now, int preempted)
 {
     u64 *since = oncpu_since.lookup(&tid);
@@ -151,6 +182,8 @@ TRACEPOINT_PROBE(sched, sched_switch)
             u64 delta = now - *ts;
             enqueued.delete(&next);
             record_wait(next, args->next_comm, delta);
+            if (prev != 0 && (state & BS_TASK_REPORT_MASK) == 0)
+                record_behind(delta); /* prev was preempted for it, not going to sleep */
         }
     }
     return 0;

@@ -91,6 +91,20 @@ def _cpu_holders(bpf: Any, elapsed_s: float) -> list[CpuHolder]:
     return sorted(out, key=lambda h: (-h.runtime_ms, h.pid))
 
 
+def _behind(bpf: Any) -> list[TopEntry]:
+    """Processes preempted to let a measured waiter run, by the wait charged to them."""
+    rows = [
+        TopEntry(
+            key=proc_label(comm_text(key.comm), int(key.pid)),
+            count=int(val.count),
+            value=round(int(val.wait_ns) / 1e6, 3),
+            labels={"pid": int(key.pid)},
+        )
+        for key, val in bpf["behind"].items()
+    ]
+    return sorted(rows, key=lambda r: (-(r.value or 0.0), r.key))
+
+
 def _rank_waiters(waiters: list[Waiter], min_waits: int) -> list[Waiter]:
     ranked = [w for w in waiters if w.waits >= min_waits] or waiters
     return sorted(ranked, key=lambda w: (-(w.stats.p99 or 0.0), -w.total_ms, w.pid))
@@ -130,7 +144,11 @@ def _ms(value: float | None) -> str:
 
 
 def _summary(
-    elapsed_s: float, overall: LatencyStats, worst: list[Waiter], holders: list[CpuHolder]
+    elapsed_s: float,
+    overall: LatencyStats,
+    worst: list[Waiter],
+    behind: list[TopEntry],
+    holders: list[CpuHolder],
 ) -> str:
     head = f"{plural(overall.count, 'run-queue wait')} in {elapsed_s:.1f}s"
     if not overall.count:
@@ -141,6 +159,10 @@ def _summary(
         text += (
             f"; worst waiter {proc_label(top.comm, top.pid)} p99 {_ms(top.stats.p99)} "
             f"over {plural(top.waits, 'wait')}"
+        )
+    if behind:
+        text += "; waits mostly behind " + ", ".join(
+            f"{b.key} ({_ms(b.value)})" for b in behind[:2]
         )
     busy = [h for h in holders if h.pid != 0][:3]
     if busy:
@@ -162,6 +184,7 @@ class Reader(ProbeReader):
         )
         worst = _rank_waiters(waiters, min_waits)
         holders = _cpu_holders(bpf, elapsed_s)
+        behind = _behind(bpf)
         aggregates = Aggregates(
             totals={
                 "waits": overall.count,
@@ -170,12 +193,13 @@ class Reader(ProbeReader):
             },
             top={
                 "waiters": [_waiter_entry(w) for w in worst[:MAX_TOP]],
+                "behind": behind[:3],
                 "on_cpu": [_holder_entry(h) for h in holders[:MAX_TOP]],
             },
             latency={"runq": overall} if overall.count else {},
         )
         return ReaderOutput(
             event_count=overall.count,
-            summary=_summary(elapsed_s, overall, worst, holders),
+            summary=_summary(elapsed_s, overall, worst, behind, holders),
             aggregates=aggregates,
         )
