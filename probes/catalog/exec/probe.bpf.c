@@ -11,7 +11,9 @@
  *   record per exec/failed exec/exit (drops counted; bounded by the ring, polled every 100 ms).
  * Overhead: low for normal hosts; an exec storm of thousands per second streams one record per
  *   exec and exit. The execve/exit_group syscall tracepoints slow every syscall a little.
- * Caveats: processes killed by a signal never call exit_group: their exit code shows as
+ * Caveats: argv strings in pages the caller never touched (string literals of a freshly forked
+ *   child) cannot be read without faulting; they show as "<argv unreadable>" with the filename
+ *   from sched_process_exec. Processes killed by a signal never call exit_group: their exit code shows as
  *   "signal" (unknown). Parents of processes forked before the probe started come from /proc in
  *   user space (0 when already gone). Lifetime needs the fork or exec inside the window.
  */
@@ -143,6 +145,16 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
     struct argv_t *rec = pending.lookup(&tid);
     if (!rec)
         rec = pending.lookup(&old); /* a non-leader thread exec'd: it took the leader's pid */
+    if (!rec) {
+        int zero = 0;
+        rec = argv_scratch.lookup(&zero);
+        if (rec)
+            __builtin_memset(rec, 0, sizeof(*rec));
+    }
+    /* Strings in pages the exec'ing process never touched (e.g. .rodata after fork) cannot be
+     * read at sys_enter_execve; the tracepoint's own filename is kernel memory. */
+    if (rec && rec->filename[0] == 0)
+        TP_DATA_LOC_READ_STR(&rec->filename, filename, sizeof(rec->filename));
     count(1);
     u64 now = bpf_ktime_get_ns();
     if (!starts.lookup(&tgid))

@@ -65,7 +65,9 @@ class Reader(ProbeReader):
             raw = raw_field(event, "args")
             argc = min(int(event.argc), len(raw) // ARG_LEN)
             argv = [c_string(raw[i * ARG_LEN : (i + 1) * ARG_LEN]) for i in range(argc)]
-            cmdline = " ".join(argv)[:_MAX_CMDLINE] or c_string(event.filename)
+            cmdline = " ".join(argv).strip()[:_MAX_CMDLINE]
+            if not cmdline:
+                cmdline = f"{c_string(event.filename)} <argv unreadable>"
             ppid = int(event.ppid) or _parent_from_proc(pid)
             data = {"filename": c_string(event.filename), "argv": cmdline, "ppid": ppid}
             if kind == EV_EXEC:
