@@ -59,6 +59,12 @@ class BotSettings(BaseSettings):
         default=1.0, ge=0.0, le=30.0, alias="BPFSLEUTH_SLACK_UPDATE_INTERVAL_S"
     )
     dedupe_ttl_s: int = Field(default=3600, ge=60, alias="BPFSLEUTH_DEDUPE_TTL_S")
+    silent_after_s: float = Field(
+        default=900.0,
+        ge=10,
+        alias="BPFSLEUTH_SLACK_SILENT_S",
+        description="An investigation with no progress this long no longer counts as running.",
+    )
     consumer_lease_s: int = Field(
         default=15,
         ge=2,

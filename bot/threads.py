@@ -11,7 +11,7 @@ Keys (under `bpfsleuth:slack:`, expiring with the investigation state):
 from __future__ import annotations
 
 import time
-from typing import cast
+from typing import Any, cast
 
 import redis
 from pydantic import BaseModel, Field
@@ -100,6 +100,30 @@ class ThreadDirectory:
             return []
         flags = cast(list[int], self.client.smismember(ACTIVE_KEY, ids))
         return [i for i, flag in zip(ids, flags, strict=True) if flag]
+
+    def last_progress_at(self, investigation_id: str) -> float:
+        """Unix time of the investigation's latest progress event, or of its start."""
+        from worker.store import Store
+
+        newest = cast(
+            list[Any], self.client.xrevrange(Store.progress_key(investigation_id), count=1)
+        )
+        if newest:
+            return int(str(newest[0][0]).split("-")[0]) / 1000
+        thread = self.get(investigation_id)
+        return thread.started_at if thread else 0.0
+
+    def prune_silent(self, ids: list[str], silent_for_s: float) -> list[str]:
+        """Retire the investigations among `ids` with no progress for `silent_for_s` (their
+        workers died, or their state expired); returns the ones still alive."""
+        now = time.time()
+        alive = []
+        for investigation_id in ids:
+            if now - self.last_progress_at(investigation_id) > silent_for_s:
+                self.retire(investigation_id)
+            else:
+                alive.append(investigation_id)
+        return alive
 
     def active(self) -> set[str]:
         return cast(set[str], self.client.smembers(ACTIVE_KEY))

@@ -46,6 +46,8 @@ def _start(services: BotServices, command: dict[str, Any], parsed: InvestigateCo
     channel_id = str(command["channel_id"])
     user_id = str(command["user_id"])
     running = services.threads.running_in_channel(channel_id)
+    if len(running) >= settings.max_per_channel:  # only then: are they all still alive?
+        running = services.threads.prune_silent(running, settings.silent_after_s)
     if len(running) >= settings.max_per_channel:
         ids = ", ".join(f"`{i}`" for i in running)
         raise CommandError(
