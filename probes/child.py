@@ -22,10 +22,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from probes.catalog import load_catalog
+from probes.catalog import CATALOG_DIR
 from probes.models import ParamValue, ProbeRequest, ProbeResult
 from probes.plan import AttachChoice, AttachPlan
 from probes.reader import ProbeReader, RunInfo, load_reader
+from probes.spec import load_spec
 
 PR_SET_PDEATHSIG = 1
 POLL_INTERVAL_S = 0.1
@@ -137,8 +138,7 @@ def run_job(job: ChildJob, stderr_path: str) -> ProbeResult:
     from bcc import BPF
 
     request = job.request
-    catalog = load_catalog()
-    spec = catalog.probes[request.probe]
+    spec = load_spec(CATALOG_DIR / request.probe)  # only this probe's spec: a faster start
     result = ProbeResult(
         program_name=request.label or request.probe,
         probe=request.probe,
