@@ -72,3 +72,39 @@ def test_comm_filter_keeps_other_processes_out() -> None:
     workload.finish()
     assert result.event_count == 0
     assert result.aggregates.totals["attempts"] == 0
+
+
+UNANSWERED = r"""
+import json, socket, sys, time
+server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen(0)   # never accepts
+port = server.getsockname()[1]
+print(json.dumps({"port": port}), flush=True)
+sys.stdin.readline()
+held = []
+for _ in range(3):                 # the first fill the accept queue; then SYNs are dropped
+    c = socket.socket(); c.setblocking(False)
+    try:
+        c.connect(("127.0.0.1", port))
+    except BlockingIOError:
+        pass
+    held.append(c)
+time.sleep(1.5)                    # then give up, as a client with a 1.5 s connect timeout
+for c in held:
+    c.close()
+print(json.dumps({}), flush=True)
+"""
+
+
+def test_a_connect_that_gets_no_answer_is_a_timeout() -> None:
+    require_ebpf()
+    workload = Workload(UNANSWERED)
+    port = workload.setup["port"]
+    result = run_around("tcp_connect", workload, duration_s=2.5)
+    workload.finish()
+    totals = result.aggregates.totals
+    assert totals["timeout"] >= 1
+    assert totals["established"] + totals["timeout"] == 3
+    failure = result.aggregates.top["failures"][0]
+    assert failure.labels["outcome"] == "timeout"
+    assert failure.labels["destination"] == f"127.0.0.1:{port}"
+    assert failure.value is not None and failure.value >= 1000  # ms waited before giving up
