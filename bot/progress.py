@@ -115,7 +115,8 @@ class ProgressConsumer:
         self.services.in_flight.wait_idle(MAX_DEFER_S)
         started = time.monotonic()
         if started - self._last_refresh > REFRESH_S:
-            self._followed = set(self.threads.active())
+            silent_s = self.services.settings.silent_after_s
+            self._followed = set(self.threads.prune_silent(sorted(self.threads.active()), silent_s))
             self._last_refresh = started
         for investigation_id in sorted(self._followed - self._known.keys()):
             self._ensure_root(investigation_id)
