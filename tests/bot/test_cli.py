@@ -95,3 +95,19 @@ def test_socket_mode_opens_a_connection_with_the_app_token(
         process.terminate()
         process.wait(timeout=15)
     assert slack.violations == []
+
+
+def test_the_entry_point_imports_no_slack_until_the_bot_command_runs() -> None:
+    code = (
+        "import sys, bot.cli; bot.cli.build_app(); "
+        "print(sorted(m for m in ('slack_bolt', 'slack_sdk', 'celery') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [str(BPFSLEUTH.parent / "python"), "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
