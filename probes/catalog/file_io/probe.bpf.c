@@ -3,9 +3,9 @@
  * Traces: syscalls:sys_enter/exit_{read,write,pread64,pwrite64,readv,writev} (the start time,
  *   fd and direction are kept per thread between enter and exit; the byte count is the return
  *   value), and, to name files that close before the probe ends, syscalls:sys_enter/exit_openat
- *   and sys_enter_close (the path as the process passed it, kept per open fd and copied out by
- *   (pid, fd, time opened) on its first read or write, so that I/O on a reused fd number goes
- *   to the right file).
+ *   and sys_enter_close (the path as the process passed it, kept per open fd and copied into
+ *   the row of its first read or write; rows are keyed by (pid, fd, time opened), so that I/O
+ *   on a reused fd number goes to the right file).
  * Output: in-kernel sums per (pid, comm, fd, direction): calls, bytes, errors, total and longest
  *   time; log2 histograms of read and write latency; the first SAMPLE_LIMIT calls slower than
  *   SLOW_US as sample events. The reader names each fd from /proc/<pid>/fd when the process is
@@ -54,12 +54,17 @@ struct key_t {
     char comm[TASK_COMM_LEN];
 };
 
+struct path_t {
+    char name[PATH_LEN];
+};
+
 struct val_t {
     u64 calls;
     u64 bytes;
     u64 errors;
     u64 total_ns;
     u64 max_ns;
+    struct path_t path; /* the openat path when `opened` is set, copied when the row is made */
 };
 
 struct hkey_t {
@@ -72,20 +77,9 @@ struct fdkey_t {
     u32 fd;
 };
 
-struct pathkey_t {
-    u64 opened;
-    u32 pid;
-    u32 fd;
-};
-
-struct path_t {
-    char name[PATH_LEN];
-};
-
-/* An fd opened during the probe and still open: when, whether it saw I/O yet, and its path. */
+/* An fd opened during the probe and still open: when, and its path. */
 struct fdinfo_t {
     u64 opened;
-    u64 used;
     struct path_t path;
 };
 
@@ -104,10 +98,8 @@ BPF_HASH(starts, u32, struct start_t, 16384);
 BPF_HASH(io, struct key_t, struct val_t, 8192);
 BPF_HISTOGRAM(lat_hist, struct hkey_t, 128);
 BPF_HASH(open_names, u32, u64, 4096);
-/* LRU: on a busy host every open lands here; close removes it, eviction bounds it. */
-BPF_TABLE("lru_hash", struct fdkey_t, struct fdinfo_t, fd_opened, 8192);
-/* Paths of files that saw reads or writes, by (pid, fd, time opened). */
-BPF_TABLE("lru_hash", struct pathkey_t, struct path_t, fd_paths, 4096);
+/* Open fds opened during the probe (close removes them); when full, new opens go unnamed. */
+BPF_HASH(fd_opened, struct fdkey_t, struct fdinfo_t, 16384);
 BPF_ARRAY(sampled, u64, 1);
 BPF_RINGBUF_OUTPUT(events, 8);
 
@@ -139,25 +131,25 @@ static __always_inline void io_exit(long ret)
     fdkey.pid = key.pid;
     fdkey.fd = key.fd;
     struct fdinfo_t *info = fd_opened.lookup(&fdkey);
-    if (info) {
+    if (info)
         key.opened = info->opened;
-        if (!info->used) {
-            info->used = 1;
-            struct pathkey_t pkey = {};
-            pkey.opened = info->opened;
-            pkey.pid = key.pid;
-            pkey.fd = key.fd;
-            fd_paths.update(&pkey, &info->path);
-        }
-    }
 #endif
     bpf_get_current_comm(&key.comm, sizeof(key.comm));
     starts.delete(&tid);
-    struct val_t zero = {};
-    struct val_t *val = io.lookup_or_try_init(&key, &zero);
+    struct val_t *val = io.lookup(&key);
     if (!val) {
-        bs_count_drop();
-        return;
+        /* a new row: name it once, from the open fd's path */
+        struct val_t fresh = {};
+#if TRACK_OPENS
+        if (info)
+            __builtin_memcpy(&fresh.path, &info->path, sizeof(fresh.path));
+#endif
+        io.insert(&key, &fresh); /* BPF_NOEXIST: another CPU may have made it first */
+        val = io.lookup(&key);
+        if (!val) {
+            bs_count_drop();
+            return;
+        }
     }
     __sync_fetch_and_add(&val->calls, 1);
     if (ret < 0)

@@ -40,6 +40,7 @@ class Io(BaseModel):
     comm: str
     fd: int
     opened: int
+    opened_path: str
     direction: str
     calls: int
     bytes: int
@@ -115,27 +116,21 @@ def compact(stats: LatencyStats, keep: int = HIST_KEEP) -> LatencyStats:
 
 
 class OpenedFiles:
-    """Names for (pid, fd): the openat path when opened during the probe, else /proc."""
+    """Names rows: the openat path for fds opened during the probe, else /proc/<pid>/fd."""
 
-    def __init__(self, paths: dict[tuple[int, int, int], str], reopened: set[tuple[int, int]]):
-        self.paths = paths
+    def __init__(self, reopened: set[tuple[int, int]]) -> None:
         self.reopened = reopened
 
     @classmethod
     def from_maps(cls, bpf: Any) -> OpenedFiles:
-        paths = {
-            (int(k.pid), int(k.fd), int(k.opened)): c_string(v.name)
-            for k, v in bpf["fd_paths"].items()
-        }
-        reopened = {(int(k.pid), int(k.fd)) for k in bpf["fd_opened"]}  # open now, opened lately
-        return cls(paths, reopened)
+        return cls({(int(k.pid), int(k.fd)) for k in bpf["fd_opened"]})  # open now, opened lately
 
-    def name(self, pid: int, fd: int, opened: int) -> str:
-        if opened:
-            return self.paths.get((pid, fd, opened), "")
-        if (pid, fd) in self.reopened:
+    def name(self, row: Io) -> str:
+        if row.opened:
+            return row.opened_path
+        if (row.pid, row.fd) in self.reopened:
             return ""  # the fd now names a file opened later; this one's name is unknown
-        return proc_fd_path(pid, fd)
+        return proc_fd_path(row.pid, row.fd)
 
 
 def proc_fd_path(pid: int, fd: int) -> str:
@@ -177,6 +172,7 @@ class Reader(ProbeReader):
                 comm=comm_text(k.comm),
                 fd=int(k.fd),
                 opened=int(k.opened),
+                opened_path=c_string(v.path.name),
                 direction=DIRECTIONS[int(k.dir) & 1],
                 calls=int(v.calls),
                 bytes=int(v.bytes),
@@ -191,8 +187,9 @@ class Reader(ProbeReader):
         files: dict[str, Usage] = {}
         for row in rows:
             procs.setdefault(row.proc, Usage(pid=row.pid, comm=row.comm)).add(row)
-            path = names.name(row.pid, row.fd, row.opened)
-            file_key = f"{row.proc} fd {row.fd}" + (f" {path}" if path else "")
+            path = names.name(row)
+            # the file's base name keeps keys short and apart; the full path is a label
+            file_key = f"{row.proc} fd {row.fd}" + (f" {os.path.basename(path)}" if path else "")
             files.setdefault(file_key, Usage(pid=row.pid, comm=row.comm, path=path)).add(row)
         buckets: dict[str, dict[int, int]] = defaultdict(dict)
         for key, val in bpf["lat_hist"].items():
