@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import getpass
 import logging
+import os
+import platform
 import threading
 import time
 from collections.abc import Callable
@@ -353,6 +355,10 @@ def run_plan_here(
         log.error("run_plan for host %s reached the worker of host %s; not run", host, me)
         return None
     state = rt.store.step_state(investigation_id, step, me)
+    if state == "open" and not rt.store.claim_host_run(
+        investigation_id, step, me, f"{platform.node()}:{os.getpid()}"
+    ):
+        state = "running elsewhere"  # a duplicate run_plan (a control worker re-dispatched)
     if state != "open":
         log.info(
             "run_plan %s step %s on %s: step is %s; nothing to do",

@@ -309,6 +309,13 @@ class Store:
             return "closed"
         return "done" if answered else "open"
 
+    def claim_host_run(self, investigation_id: str, step: int, host: str, by: str) -> bool:
+        """Only one run of a step per host, even if its run_plan was sent twice."""
+        with _clear_errors(self.url):
+            return bool(
+                self.client.hsetnx(self.step_key(investigation_id, step), f"claimed:{host}", by)
+            )
+
     def record_result(self, investigation_id: str, result: PlanResult) -> int:
         """Store one host's result; 1 means this result completed the step (see the Lua)."""
         key = self.step_key(investigation_id, result.step)

@@ -100,6 +100,13 @@ def test_the_deadline_closes_the_step_and_names_the_silent_host(store: Store) ->
     assert "host b did not answer within 30 s" in by_host["b"].notes[0]
 
 
+def test_a_step_runs_once_per_host_even_when_sent_twice(store: Store) -> None:
+    store.open_step(_meta("c1", 1, ["a", "b"]))
+    assert store.claim_host_run("c1", 1, "a", by="worker-1")
+    assert not store.claim_host_run("c1", 1, "a", by="worker-2")
+    assert store.claim_host_run("c1", 1, "b", by="worker-2")
+
+
 def test_a_result_for_an_unknown_step_is_not_stored(store: Store) -> None:
     assert store.record_result("ghost", PlanResult(host="a", step=1)) == -3
     assert store.step_state("ghost", 1, "a") == "missing"
