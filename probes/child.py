@@ -48,8 +48,9 @@ class ChildMessage(BaseModel):
     result: ProbeResult | None = None
 
 
-class _Stop(Exception):
-    """SIGTERM/SIGINT: stop early, detach, report what was seen."""
+# Set by SIGTERM/SIGINT: stop early, detach, report what was seen. A flag, not an exception: an
+# exception raised while a ring-buffer callback runs would be lost inside ctypes.
+_STOP: list[str] = []
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -66,7 +67,7 @@ def _send(message: ChildMessage) -> None:
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
-    raise _Stop(signal.Signals(signum).name)
+    _STOP.append(signal.Signals(signum).name)
 
 
 def _attach(bpf: Any, choice: AttachChoice, pid: int) -> None:
@@ -157,6 +158,9 @@ def run_job(job: ChildJob, stderr_path: str) -> ProbeResult:
             result.error = f"compile failed: {exc}" + (f" ({detail})" if detail else "")
             return result
         result.compile_s = round(time.monotonic() - started, 3)
+        if _STOP:
+            result.error = f"stopped by {_STOP[0]} before the probe ran"
+            return result
         _send(ChildMessage(kind="compiled", compile_s=result.compile_s))
         pid = request.filters.pid or -1
         for choice in job.plan.chosen:
@@ -188,13 +192,12 @@ def run_job(job: ChildJob, stderr_path: str) -> ProbeResult:
         )
         attached_at = time.monotonic()
         deadline = attached_at + request.duration_s
-        try:
-            while (left := deadline - time.monotonic()) > 0:
-                time.sleep(min(POLL_INTERVAL_S, left))
-                if reader.rings:
-                    bpf.ring_buffer_consume()
-        except _Stop as stop:
-            result.warnings.append(f"stopped early by {stop}")
+        while (left := deadline - time.monotonic()) > 0 and not _STOP:
+            time.sleep(min(POLL_INTERVAL_S, left))
+            if reader.rings:
+                bpf.ring_buffer_consume()
+        if _STOP:
+            result.warnings.append(f"stopped early by {_STOP[0]}")
         if reader.rings:
             bpf.ring_buffer_consume()
         elapsed = time.monotonic() - attached_at
@@ -209,9 +212,6 @@ def run_job(job: ChildJob, stderr_path: str) -> ProbeResult:
             result.warnings.append(
                 f"{len(reader_errors)} events could not be read: {reader_errors[0]}"
             )
-        return result
-    except _Stop as stop:
-        result.error = f"stopped by {stop} before the probe ran"
         return result
     except Exception as exc:
         result.error = f"{type(exc).__name__}: {str(exc)[:300]}"

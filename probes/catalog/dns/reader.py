@@ -243,6 +243,7 @@ class Reader(ProbeReader):
                     "answered": self.answered,
                     "unanswered": len(self.pending),
                     "getaddrinfo": self.gai_calls,
+                    "not_dns": self.unparsed,
                     **{f"rcode_{k}": v for k, v in self.rcodes.items()},
                 },
                 top={
@@ -254,5 +255,4 @@ class Reader(ProbeReader):
                 },
                 latency=latencies,
             ),
-            dropped=self.unparsed,
         )
