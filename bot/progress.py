@@ -39,6 +39,9 @@ MIN_PERIOD_S = 0.05
 MAX_DEFER_S = 0.5
 REFRESH_S = 5.0
 INLINE_OUTPUT_CHARS = 1200
+ROOT_RETRY_S = 10.0
+# Errors after which posting in the channel will not work by retrying.
+CANNOT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
 
 
 def _render_key(investigation_id: str) -> str:
@@ -62,6 +65,7 @@ class ProgressConsumer:
         self._followed: set[str] = set()
         self._known: dict[str, SlackThread] = {}
         self._last_refresh = 0.0
+        self._root_retry_at: dict[str, float] = {}
 
     # lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -177,13 +181,54 @@ class ProgressConsumer:
             hosts=thread.hosts,
             requested_by=thread.requested_by,
         )
-        reply = self._post(thread.channel_id, None, root_message(header))
+        if time.monotonic() < self._root_retry_at.get(investigation_id, 0.0):
+            return None
+        reply, error = self._post_root(thread.channel_id, root_message(header))
         if reply is None:
+            if error in CANNOT_POST:
+                self._give_up(thread, error)
+            else:
+                self._root_retry_at[investigation_id] = time.monotonic() + ROOT_RETRY_S
             return None
         posted = self.threads.set_root(investigation_id, str(reply["ts"]))
         if posted is not None:
             self._known[investigation_id] = posted
         return posted
+
+    def _post_root(
+        self, channel: str, message: SlackMessage
+    ) -> tuple[SlackResponse | None, str | None]:
+        from slack_sdk.errors import SlackApiError
+
+        try:
+            return self.client.chat_postMessage(
+                channel=channel, unfurl_links=False, **message.as_kwargs()
+            ), None
+        except SlackApiError as exc:
+            error = str(exc.response.get("error"))
+            log.error("root message in %s failed: %s", channel, error)
+            return None, error
+
+    def _give_up(self, thread: SlackThread, error: str) -> None:
+        """The channel cannot take our messages (most often: the bot was never invited). Tell
+        the person who asked, through the slash command's response_url, and stop following."""
+        self.threads.retire(thread.investigation_id)
+        self._followed.discard(thread.investigation_id)
+        if not thread.response_url:
+            return
+        from slack_sdk.webhook import WebhookClient
+
+        text = (
+            f"I cannot post in this channel ({error}), so investigation "
+            f"`{thread.investigation_id}` has no thread here. Invite me with "
+            "`/invite @bpfsleuth`, then run `/diagnose` again."
+        )
+        try:
+            WebhookClient(thread.response_url, timeout=10).send(
+                text=text, response_type="ephemeral", replace_original=False
+            )
+        except Exception:  # the person is told nothing more; the log says why
+            log.exception("telling %s about %s failed", thread.requested_by, error)
 
     def _handle(self, investigation_id: str, entry_id: str, payload: str) -> None:
         from pydantic import TypeAdapter, ValidationError

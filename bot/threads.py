@@ -28,6 +28,9 @@ class SlackThread(BaseModel):
     symptom: str = ""
     hosts: list[str] = Field(default_factory=list)
     thread_ts: str | None = Field(default=None, description="The root message, once posted.")
+    response_url: str | None = Field(
+        default=None, description="The slash command's reply URL (works where we cannot post)."
+    )
     started_at: float = Field(default_factory=time.time)
 
 

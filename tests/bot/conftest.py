@@ -36,7 +36,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotWorld]:
     directory = tmp_path_factory.mktemp("bot-world")
     server = RedisServer(directory)
     server.start()
-    slack = FakeSlackApi(channels=CHANNELS, usergroups={"S0ONCALL": ["U0CAROL"]}).start()
+    slack = FakeSlackApi(
+        channels=CHANNELS | {"C0OUT": "inc-uninvited"},
+        usergroups={"S0ONCALL": ["U0CAROL"]},
+        not_member={"C0OUT"},
+    ).start()
     cluster = Cluster(server.url, directory)
     bot = BotProcess(bot_env(cluster.env, slack, server.url), directory / "bot.log")
     try:
@@ -50,7 +54,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotWorld]:
             cluster=cluster,
             slack=slack,
             bot=bot,
-            requests=SlackRequests(bot.url, SIGNING_SECRET),
+            requests=SlackRequests(bot.url, SIGNING_SECRET, response_base=slack.base),
         )
     finally:
         bot.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import time
 
 import pytest
@@ -191,3 +192,27 @@ def test_a_mention_in_a_channel_outside_the_allowlist_is_refused(world_checked: 
     assert "not enabled in this channel" in refusal[0].args["text"]
     assert slack.calls_to("conversations.info")[-1].args["channel"] == "C0GEN"
     assert investigation_keys(world_checked.client) == keys
+
+
+def test_a_channel_the_bot_was_not_invited_to_gets_told_through_the_response_url(
+    world_checked: BotWorld,
+) -> None:
+    world = world_checked
+    slack = world.slack
+    before = len(slack.responses)
+    sent = world.requests.slash_command(
+        "alpha the app is slow", channel_id="C0OUT", channel_name="inc-uninvited"
+    )
+    investigation_id = json.loads(sent.body)["text"].split("`")[1]
+    told = slack.wait_for(lambda: slack.responses[before:], what="the response_url message")
+    path, body = told[0]
+    assert path.startswith("/commands/")
+    assert body["response_type"] == "ephemeral"
+    assert "/invite @bpfsleuth" in body["text"] and investigation_id in body["text"]
+    time.sleep(1.0)
+    attempts = [
+        c
+        for c in slack.calls_to("chat.postMessage", ok_only=False)
+        if c.args.get("channel") == "C0OUT"
+    ]
+    assert len(attempts) == 1, "one failed post, then it stops trying"

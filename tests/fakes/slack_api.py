@@ -10,8 +10,9 @@ text, a `text` fallback next to `blocks`) are checked too. Anything wrong goes t
 and is answered as Slack would (`ok: false`).
 
 It records calls, keeps each channel's messages as chat.postMessage/chat.update leave them, takes
-file uploads at the URL it hands out, and can answer the next N calls of a method with 429 and a
-`Retry-After`.
+file uploads at the URL it hands out, records what is posted to `response_url`s
+(`/commands/<n>`), answers `not_in_channel` for channels the bot was not invited to
+(`not_member`), and can answer the next N calls of a method with 429 and a `Retry-After`.
 
 `sign_request` and `SlackRequests` send requests to the bot signed exactly as Slack signs them.
 `FakeSocketMode` is Slack's end of a Socket Mode WebSocket (RFC 6455 framing, a `hello`, then
@@ -163,8 +164,11 @@ class FakeSlackApi:
         usergroups: dict[str, list[str]] | None = None,
         spec_path: Path = SPEC_PATH,
         socket_mode: FakeSocketMode | None = None,
+        not_member: set[str] | None = None,
     ) -> None:
         self.socket_mode = socket_mode
+        self.not_member: set[str] = set(not_member or ())
+        self.responses: list[tuple[str, dict[str, Any]]] = []
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.team_id = team_id
@@ -280,6 +284,15 @@ class FakeSlackApi:
         if parsed.path.startswith("/upload/"):
             self._take_upload(request, parsed.path.removeprefix("/upload/"), body)
             return
+        if parsed.path.startswith(("/commands/", "/actions/")):  # response_url webhooks
+            with self._lock:
+                self.responses.append((parsed.path, json.loads(body or b"{}")))
+                self._lock.notify_all()
+            request.send_response(200)
+            request.send_header("Content-Length", "2")
+            request.end_headers()
+            request.wfile.write(b"ok")
+            return
         if not parsed.path.startswith("/api/"):
             self._send(request, 404, {"ok": False, "error": "not_found"})
             return
@@ -336,6 +349,8 @@ class FakeSlackApi:
         if missing:
             self._violation(f"{method}: missing required {', '.join(missing)}")
             return 200, {"ok": False, "error": "invalid_arguments", "missing": missing}
+        if method in MESSAGE_METHODS and str(args.get("channel")) in self.not_member:
+            return 200, {"ok": False, "error": "not_in_channel"}
         if method in MESSAGE_METHODS:
             problems = block_violations(method, args)
             if problems:
@@ -510,6 +525,7 @@ class SlackRequests:
     bot_url: str
     signing_secret: str
     team_id: str = "T0001"
+    response_base: str = "http://127.0.0.1:9"
     client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10))
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -558,7 +574,7 @@ class SlackRequests:
                 "text": text,
                 "api_app_id": "A0BPF",
                 "is_enterprise_install": "false",
-                "response_url": f"http://127.0.0.1:9/commands/{n}",
+                "response_url": f"{self.response_base}/commands/{n}",
                 "trigger_id": f"trigger.{n}",
             }
         ).encode()
@@ -625,7 +641,7 @@ class SlackRequests:
             "trigger_id": f"trigger.{n}",
             "channel": {"id": channel_id, "name": "inc-42"},
             "message": message,
-            "response_url": f"http://127.0.0.1:9/actions/{n}",
+            "response_url": f"{self.response_base}/actions/{n}",
             "actions": [
                 {
                     "action_id": action_id,

@@ -69,6 +69,7 @@ def _start(services: BotServices, command: dict[str, Any], parsed: InvestigateCo
             requested_by=user_id,
             symptom=parsed.symptom,
             hosts=hosts,
+            response_url=command.get("response_url") or None,
         )
     )
     return (
