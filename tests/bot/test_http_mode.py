@@ -216,3 +216,16 @@ def test_a_channel_the_bot_was_not_invited_to_gets_told_through_the_response_url
         if c.args.get("channel") == "C0OUT"
     ]
     assert len(attempts) == 1, "one failed post, then it stops trying"
+
+
+def test_slacks_url_verification_challenge_is_answered(world_checked: BotWorld) -> None:
+    body = json.dumps(
+        {
+            "token": "legacy",
+            "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+            "type": "url_verification",
+        }
+    ).encode()
+    sent = world_checked.requests.post(body, "application/json")
+    assert sent.status == 200
+    assert sent.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
