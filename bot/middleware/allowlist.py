@@ -61,8 +61,8 @@ def check_channel(
     if not settings.channels:
         return next()
     name = seen.channel_name
-    if name is None or name in {"privategroup", "directmessage"}:
-        name = services.channel_name(seen.channel_id)
+    if name in {"privategroup", "directmessage"}:
+        name = None  # a private channel or a DM: matched by ID only (no Web API call here)
     if settings.channel_allowed(seen.channel_id, name):
         return next()
     text = refusal_text(services)
