@@ -1,12 +1,24 @@
-"""The offline runbook planner: step 1 triages by category, step 2 concludes from the evidence."""
+"""The offline runbook planner: triage, dig deeper on the strongest finding, conclude.
+
+- Step 1: the broad triage plus the runbooks of the symptom's categories (`runbooks`).
+- Steps 2+: the analyzers read every result. The strongest finding (ranked by its score, with
+  a small bonus when it explains the symptom's category) asks once for its `next` requests (a
+  listener check, a probe filtered to the culprit's pid, ...). When nothing stands out, the
+  general set's probes not run yet are the next net. Otherwise, or at the last step, resolve.
+- Confidence comes from the best finding's score: >= 0.8 High, >= 0.5 Medium, else Low.
+"""
 
 from __future__ import annotations
 
-from worker.models.base import Evidence, ModelAnswer, ModelRequest, TokenUsage
-from worker.models.offline.analyzers import Finding, analyze
-from worker.models.offline.categories import categorise
-from worker.models.offline.runbooks import triage_plan
+from worker.models.base import Evidence, ModelAnswer, ModelRequest, PriorExchange, TokenUsage
+from worker.models.offline.analyzers import HIGH, MEDIUM, Finding, analyze
+from worker.models.offline.categories import Category, categorise
+from worker.models.offline.runbooks import broadening_plan, triage_plan
 from worker.protocol import Confidence, Diagnostic, Resolution
+
+TOP_CATEGORY_BONUS = 0.1
+OTHER_CATEGORY_BONUS = 0.05
+SUPPORTING_MIN = 0.5  # other findings cited as evidence: >= HIGH, or this and on-topic
 
 
 def available_probes() -> set[str]:
@@ -15,12 +27,35 @@ def available_probes() -> set[str]:
     return set(load_catalog().names())
 
 
-def _confidence(score: float) -> Confidence:
-    if score >= 0.8:
+def confidence_of(score: float) -> Confidence:
+    if score >= HIGH:
         return "High"
-    if score >= 0.5:
+    if score >= MEDIUM:
         return "Medium"
     return "Low"
+
+
+def rank(findings: list[Finding], categories: list[Category]) -> list[Finding]:
+    """Strongest first; a finding that explains the symptom's category wins a tie."""
+
+    def weight(finding: Finding) -> float:
+        if categories and finding.category == categories[0]:
+            return finding.score + TOP_CATEGORY_BONUS
+        if finding.category in categories:
+            return finding.score + OTHER_CATEGORY_BONUS
+        return finding.score
+
+    return sorted(findings, key=lambda f: -weight(f))
+
+
+def asked_before(history: list[PriorExchange]) -> set[str]:
+    """Ids of every command and program name requested at earlier steps."""
+    asked: set[str] = set()
+    for exchange in history:
+        reply = exchange.reply
+        if isinstance(reply, Diagnostic):
+            asked |= {c.id for c in reply.commands} | {p.name for p in reply.ebpf_programs}
+    return asked
 
 
 def triage(evidence: Evidence, probes: set[str]) -> Diagnostic | None:
@@ -28,19 +63,52 @@ def triage(evidence: Evidence, probes: set[str]) -> Diagnostic | None:
     commands, programs = triage_plan(categories, probes)
     if not commands and not programs:
         return None
+    named = [c for c in categories if c != "general"][:2]
+    reading = " and ".join(named) if named else "no clear category"
     return Diagnostic(
         reasoning=(
-            f"The symptom reads as {' and '.join(categories[:2])}. Triage: a baseline of "
-            "load and busy processes, the category's commands, and the catalog probes that "
-            "answer its usual questions."
+            f"The symptom reads as {reading}. Triage: load, the kernel log, memory, disk, "
+            "sockets and the busiest processes, plus the probes that answer "
+            + ("a general set of questions." if "general" in categories else "its questions.")
         ),
         commands=commands,
         ebpf_programs=programs,
     )
 
 
-def conclude(evidence: Evidence) -> Resolution:
-    findings: list[Finding] = analyze(evidence)
+def dig_deeper(finding: Finding, asked: set[str], probes: set[str]) -> Diagnostic | None:
+    """The finding's confirming requests, unless any of them was asked already."""
+    step = finding.next
+    if step is None or step.ids() & asked:
+        return None
+    programs = [p for p in step.programs if p.target in probes]
+    if not step.commands and not programs:
+        return None
+    return Diagnostic(
+        reasoning=f"Suspect ({finding.analyzer}): {finding.culprit}. Next: {step.why}",
+        commands=step.commands,
+        ebpf_programs=programs,
+    )
+
+
+def broaden(asked: set[str], probes: set[str]) -> Diagnostic | None:
+    commands, programs = broadening_plan(asked, probes)
+    if not commands and not programs:
+        return None
+    return Diagnostic(
+        reasoning=(
+            "Nothing in the evidence so far explains the symptom; widening the net with the "
+            "general probes not run yet."
+        ),
+        commands=commands,
+        ebpf_programs=programs,
+    )
+
+
+def conclude(evidence: Evidence, findings: list[Finding] | None = None) -> Resolution:
+    categories = categorise(evidence.symptom)
+    if findings is None:
+        findings = rank(analyze(evidence), categories)
     if not findings:
         return Resolution(
             root_cause=(
@@ -55,13 +123,45 @@ def conclude(evidence: Evidence) -> Resolution:
             ebpf_evidence="No probe reported activity related to the symptom.",
         )
     best = findings[0]
-    others = [f.ebpf_evidence for f in findings[1:] if f.ebpf_evidence and f.score >= 0.4]
+    others = [
+        f.ebpf_evidence
+        for f in findings[1:]
+        if f.ebpf_evidence
+        and f.analyzer != best.analyzer
+        and (f.score >= HIGH or (f.score >= SUPPORTING_MIN and f.category in categories))
+    ]
     return Resolution(
-        root_cause=best.root_cause,
-        resolution_plan=best.resolution_plan,
-        confidence=_confidence(best.score),
+        root_cause=best.root_cause[:4000],
+        resolution_plan=best.resolution_plan[:6000],
+        confidence=confidence_of(best.score),
         ebpf_evidence="\n".join([best.ebpf_evidence, *others])[:4000],
     )
+
+
+def plan_next(
+    evidence: Evidence, history: list[PriorExchange], probes: set[str], *, final: bool
+) -> Diagnostic | Resolution:
+    """The planner's move at any step."""
+    if not history and not final:
+        first = triage(evidence, probes)
+        if first is not None:
+            return first
+    findings = rank(analyze(evidence), categorise(evidence.symptom))
+    if not final:
+        asked = asked_before(history)
+        if findings and findings[0].score >= MEDIUM:
+            deeper = dig_deeper(findings[0], asked, probes)
+            if deeper is not None:
+                return deeper
+        else:
+            wider = broaden(asked, probes)
+            if wider is not None:
+                return wider
+            for finding in findings[:2]:
+                deeper = dig_deeper(finding, asked, probes)
+                if deeper is not None:
+                    return deeper
+    return conclude(evidence, findings)
 
 
 class OfflineBackend:
@@ -74,12 +174,8 @@ class OfflineBackend:
         self._probes = probes
 
     def ask(self, request: ModelRequest) -> ModelAnswer:
-        reply: Diagnostic | Resolution | None = None
-        if not request.history and not request.final:
-            probes = self._probes if self._probes is not None else available_probes()
-            reply = triage(request.evidence, probes)
-        if reply is None:
-            reply = conclude(request.evidence)
+        probes = self._probes if self._probes is not None else available_probes()
+        reply = plan_next(request.evidence, request.history, probes, final=request.final)
         return ModelAnswer(
             reply=reply,
             raw=reply.model_dump_json(),

@@ -1,40 +1,69 @@
 """Analyzers: each reads the evidence of an investigation and states what it shows.
 
 One module per analyzer; each registers itself with `@register`. An analyzer returns
-`Finding`s with a score (how strongly the evidence points at this cause) and the culprit named;
-the planner resolves with the best one. Adding an analyzer = adding a module and importing it in
-`_MODULES` below.
+`Finding`s with a score (how strongly the evidence points at this cause), the culprit named
+(process and pid, port, path, host) and, while the case is still open, the `next` requests that
+would confirm it (a listener check on the refused port, the open probe filtered to the pid that
+fails, a profile of the CPU hog). The planner asks for those once, then resolves with the best
+finding. Adding an analyzer = adding a module and naming it in `_MODULES` below.
+
+Scores (documented per analyzer in its module): >= 0.8 gives confidence High, >= 0.5 Medium,
+anything lower Low. A confirmation that ran and agreed adds to the score; one that disagreed
+lowers it.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Protocol
 
 from pydantic import BaseModel, Field
 
 from worker.models.base import Evidence
+from worker.protocol import CommandRequest, EbpfProgramRequest
+
+HIGH = 0.8
+MEDIUM = 0.5
+
+
+class NextStep(BaseModel):
+    """Requests that would confirm a finding, and why, in one sentence."""
+
+    why: str
+    commands: list[CommandRequest] = Field(default_factory=list)
+    programs: list[EbpfProgramRequest] = Field(default_factory=list)
+
+    def ids(self) -> set[str]:
+        return {c.id for c in self.commands} | {p.name for p in self.programs}
 
 
 class Finding(BaseModel):
     analyzer: str
+    category: str = Field(default="", description="The symptom category it explains.")
     score: float = Field(ge=0, le=1, description=">= 0.8 High, >= 0.5 Medium, else Low.")
     root_cause: str
     resolution_plan: str
     ebpf_evidence: str = ""
     culprit: str = Field(default="", description="pid/comm, port, path or lock, when known.")
-
-
-class Analyzer(Protocol):
-    name: str
-
-    def __call__(self, evidence: Evidence) -> list[Finding]: ...
+    next: NextStep | None = None
 
 
 AnalyzerFn = Callable[[Evidence], list[Finding]]
 REGISTRY: dict[str, AnalyzerFn] = {}
-_MODULES = ("busy_process", "connect_failures", "probe_activity")
+_MODULES = (
+    "busy_process",
+    "connect_failures",
+    "missing_file",
+    "cpu_starvation",
+    "lock_contention",
+    "exec_storm",
+    "dns_timeouts",
+    "oom_kill",
+    "disk_latency",
+    "memory_pressure",
+    "retransmits",
+    "probe_activity",
+)
 
 
 def register(name: str) -> Callable[[AnalyzerFn], AnalyzerFn]:

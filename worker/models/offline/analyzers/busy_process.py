@@ -28,13 +28,22 @@ def pidstat_rows(stdout: str) -> list[Row]:
 
 
 def ps_rows(stdout: str) -> list[Row]:
+    """Rows of a `ps -o ...` listing, columns found by the header (PID, COMMAND, %CPU)."""
+    lines = stdout.splitlines()
+    if not lines:
+        return []
+    header = lines[0].split()
+    try:
+        pid_at, comm_at, cpu_at = header.index("PID"), header.index("COMMAND"), header.index("%CPU")
+    except ValueError:
+        return []
     rows: list[Row] = []
-    for line in stdout.splitlines()[1:]:
+    for line in lines[1:]:
         fields = line.split()
-        if len(fields) < 3 or not fields[0].isdigit():
+        if len(fields) < len(header) or not fields[pid_at].isdigit():
             continue
         try:
-            rows.append((fields[0], fields[1], float(fields[2])))
+            rows.append((fields[pid_at], fields[comm_at], float(fields[cpu_at])))
         except ValueError:
             continue
     return rows
@@ -64,6 +73,7 @@ def busy_process(evidence: Evidence) -> list[Finding]:
         findings.append(
             Finding(
                 analyzer="busy_process",
+                category="performance",
                 score=0.6 if pcpu >= 90 else 0.5,
                 culprit=f"{comm} (pid {pid})",
                 root_cause=(

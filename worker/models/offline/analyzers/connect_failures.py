@@ -1,59 +1,93 @@
-"""Failed TCP connects (refused, timed out, errno) seen by the tcp_connect probe."""
+"""Failed TCP connects (refused, timed out, errno) seen by the tcp_connect probe.
+
+Score: 0.9 when one (process, destination) holds >= half of the attempts with >= 3 failures,
+0.6 for >= 2 failures, else 0.4. Next: is anything listening on the refused port here
+(`ss -tlnp 'sport = :P'`)? No listener confirms it (+0.05); a listener makes a refusal odd
+(-0.2: a backlog overflow or a firewall reject instead).
+"""
 
 from __future__ import annotations
 
 from worker.models.base import Evidence
-from worker.models.offline.analyzers import Finding, register
-from worker.protocol import EbpfResult
+from worker.models.offline.analyzers import Finding, NextStep, register
+from worker.models.offline.evidence import cmd, command_output, probe_runs, top, total
 
 _ADVICE = {
-    "refused": "nothing listens on {dest} (connection refused: RST received)",
+    "refused": "nothing accepts connections on {dest} (connection refused: RST received)",
     "timeout": "{dest} does not answer (SYN timed out: a firewall drop or a dead host)",
 }
 
 
-def _connect_results(evidence: Evidence) -> list[tuple[str, str, EbpfResult]]:
-    return [
-        (result.host, key, probe)
-        for result in evidence.results
-        for key, probe in result.ebpf_results.items()
-        if probe.probe == "tcp_connect" and not probe.error
-    ]
+def _listener_lines(stdout: str) -> list[str]:
+    return [line for line in stdout.splitlines()[1:] if line.strip()]
 
 
 @register("connect_failures")
 def connect_failures(evidence: Evidence) -> list[Finding]:
     findings = []
-    for host, key, probe in _connect_results(evidence):
-        totals = probe.aggregates.totals
-        attempts = int(totals.get("attempts", probe.event_count) or 0)
-        for row in probe.aggregates.top.get("failures", [])[:1]:
+    for run in probe_runs(evidence, "tcp_connect"):
+        attempts = int(total(run, "attempts") or run.result.event_count)
+        for row in top(run, "failures")[:1]:
             labels = row.labels
             outcome = str(labels.get("outcome", "failed"))
             dest = str(labels.get("destination", "?"))
-            comm = str(labels.get("comm", "?"))
-            pid = labels.get("pid", "?")
+            port = dest.rsplit(":", 1)[-1]
+            comm, pid = str(labels.get("comm", "?")), labels.get("pid", "?")
             share = row.count / attempts if attempts else 1.0
             why = _ADVICE.get(outcome, "connect() fails with {outcome}").format(
                 dest=dest, outcome=outcome
             )
             score = 0.9 if share >= 0.5 and row.count >= 3 else 0.6 if row.count >= 2 else 0.4
+            rate = row.count / (run.result.duration_s or 1.0)
+            cause = (
+                f"{comm} (pid {pid}) on {run.host} fails to connect to {dest}: {why}. "
+                f"{row.count} of {attempts} connect attempts failed this way "
+                f"({rate:.1f}/s)."
+            )
+            check_id = f"listeners_{port}"
+            listeners = command_output(evidence, check_id)
+            next_step = None
+            if port.isdigit() and outcome == "refused":
+                if listeners is None:
+                    next_step = NextStep(
+                        why=f"is anything listening on port {port}?",
+                        commands=[
+                            cmd(
+                                check_id,
+                                f"ss -tlnp 'sport = :{port}'",
+                                f"listeners on port {port}",
+                            )
+                        ],
+                    )
+                elif _listener_lines(listeners.stdout):
+                    score -= 0.2
+                    cause += (
+                        f" Yet a socket listens on port {port} here "
+                        f"({_listener_lines(listeners.stdout)[0].split()[-1]}): its accept "
+                        "backlog may overflow, or a firewall rejects the connects."
+                    )
+                else:
+                    score = min(1.0, score + 0.05)
+                    cause += f" `ss -tlnp` shows no listener on port {port} on {run.host}."
             findings.append(
                 Finding(
                     analyzer="connect_failures",
+                    category="network",
                     score=score,
                     culprit=f"{comm} (pid {pid}) -> {dest}",
-                    root_cause=(
-                        f"{comm} (pid {pid}) on {host} fails to connect to {dest}: {why}. "
-                        f"{row.count} of {attempts} connect attempts failed this way."
-                    ),
+                    root_cause=cause,
                     resolution_plan=(
-                        f"1. Check the service that should listen on {dest} "
-                        f"(`ss -tlnp` on its host) and start or fix it.\n"
+                        f"1. Start or fix the service that should listen on {dest} "
+                        f"(`ss -tlnp` on its host; `systemctl status` of the service).\n"
                         f"2. Check {comm}'s configured address and port for {dest}.\n"
                         "3. Check firewalls between the hosts if the outcome is a timeout."
                     ),
-                    ebpf_evidence=f"{key} on {host}: {probe.summary}",
+                    ebpf_evidence=(
+                        f"{run.key} on {run.host}: {row.count} {outcome} connects to {dest} "
+                        f"by {comm} (pid {pid}) of {attempts} attempts in "
+                        f"{run.result.duration_s:.1f}s. {run.result.summary}"
+                    ),
+                    next=next_step,
                 )
             )
     return findings

@@ -1,0 +1,115 @@
+"""Runnable tasks waiting for a CPU (runq_latency) while a few processes hold the CPUs.
+
+Score: run-queue p99 >= 20 ms with a holder at >= 50% of a CPU -> 0.85; p99 >= 5 ms with a
+holder at >= 30% -> 0.6; otherwise no finding (busy_process covers a hog nobody waits behind).
+Next: a CPU profile of the top holder (cpu_profile filtered to its pid) and `ps` of the holders;
+a profile that lands in the holder confirms it (+0.05) and names its hottest function.
+"""
+
+from __future__ import annotations
+
+from worker.models.base import Evidence
+from worker.models.offline.analyzers import Finding, NextStep, register
+from worker.models.offline.evidence import (
+    Proc,
+    cmd,
+    entry_proc,
+    probe,
+    probe_runs,
+    top,
+)
+
+STRONG_P99_MS = 20.0
+WEAK_P99_MS = 5.0
+HOLDER_PCT = 30.0
+
+
+def _holders(rows: list[tuple[Proc, float]]) -> str:
+    return ", ".join(f"{proc.label()} {pct:.0f}% of a CPU" for proc, pct in rows)
+
+
+def _profile_line(evidence: Evidence, name: str) -> str | None:
+    runs = [r for r in probe_runs(evidence, "cpu_profile") if r.result.program_name == name]
+    if not runs:
+        return None
+    functions = top(runs[-1], "functions")
+    hottest = f"hottest function {functions[0].key} ({functions[0].value or 0:.0f}% of samples)"
+    return f"{name}: {runs[-1].result.event_count} samples, " + (
+        hottest if functions else "no user frames"
+    )
+
+
+@register("cpu_starvation")
+def cpu_starvation(evidence: Evidence) -> list[Finding]:
+    findings = []
+    for run in probe_runs(evidence, "runq_latency")[:1]:
+        stats = run.result.aggregates.latency.get("runq")
+        p99 = (stats.p99 or 0.0) if stats is not None else 0.0
+        holders = []
+        for row in top(run, "on_cpu"):
+            proc = entry_proc(row)
+            pct = float(row.labels.get("cpu_pct", 0) or 0)
+            if proc is not None and proc.pid and pct >= HOLDER_PCT:
+                holders.append((proc, pct))
+        if not holders or p99 < WEAK_P99_MS:
+            continue
+        strong = p99 >= STRONG_P99_MS and holders[0][1] >= 50
+        score = 0.85 if strong else 0.6
+        waiters = top(run, "waiters")
+        worst = (
+            f"; worst waiter {waiters[0].key} p99 {waiters[0].value or 0:.1f} ms" if waiters else ""
+        )
+        lead = holders[0][0]
+        named = _holders(holders[:4])
+        cause = (
+            f"CPU starvation on {run.host}: {named} keep the CPUs busy, so runnable tasks wait "
+            f"for a CPU (run-queue p99 {p99:.1f} ms{worst}). The main hog is {lead.label()}."
+        )
+        profile_name = f"profile_pid_{lead.pid}"
+        profile = _profile_line(evidence, profile_name)
+        if profile is not None:
+            score = min(1.0, score + 0.05)
+            cause += f" Its profile: {profile.split(': ', 1)[1]}."
+        pids = ",".join(str(p.pid) for p, _ in holders[:4])
+        next_step = (
+            NextStep(
+                why=f"what {lead.label()} spends its CPU on, and what the hogs are",
+                commands=[
+                    cmd(
+                        f"hogs_{lead.pid}",
+                        f"ps -o pid,ppid,comm,pcpu,nice,etimes,args -p {pids}",
+                        "the processes holding the CPUs",
+                    )
+                ],
+                programs=[
+                    probe(profile_name, "cpu_profile", f"profile of pid {lead.pid}", pid=lead.pid)
+                ],
+            )
+            if profile is None
+            else None
+        )
+        lines = [
+            f"{run.key} on {run.host}: run-queue p99 {p99:.1f} ms over "
+            f"{int(stats.count if stats else 0)} waits in {run.result.duration_s:.1f}s; "
+            f"on CPU: {named}. {run.result.summary}"
+        ]
+        if profile is not None:
+            lines.append(profile)
+        findings.append(
+            Finding(
+                analyzer="cpu_starvation",
+                category="performance",
+                score=score,
+                culprit=lead.label(),
+                root_cause=cause,
+                resolution_plan=(
+                    f"1. Find out why {lead.comm} spins (its profile; is it stuck in a loop?).\n"
+                    f"2. Throttle or lower it (`renice`, a CPU quota in its cgroup) or restart "
+                    "it: a person's decision.\n"
+                    "3. Give latency-sensitive services reserved CPUs if hogs are expected."
+                ),
+                ebpf_evidence="\n".join(lines),
+                next=next_step,
+            )
+        )
+    return findings

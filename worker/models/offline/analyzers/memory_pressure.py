@@ -1,0 +1,80 @@
+"""Memory running short: `free -m` available below 10% (or PSI memory some avg10 >= 10%) with
+memory_alloc naming the process allocating fastest.
+
+Score: both signals -> 0.75; low available memory alone -> 0.55; the allocator alone (>= 20,000
+pages/s) -> 0.5. No follow-up: the oom_kills probe and the allocator's pid are the next move.
+"""
+
+from __future__ import annotations
+
+import re
+
+from worker.models.base import Evidence
+from worker.models.offline.analyzers import Finding, register
+from worker.models.offline.evidence import command_output, entry_proc, probe_runs, top
+
+LOW_AVAILABLE = 0.10
+FAST_PAGES_PER_S = 20_000.0
+
+
+def _available_share(evidence: Evidence) -> float | None:
+    result = command_output(evidence, "memory")
+    if result is None:
+        return None
+    for line in result.stdout.splitlines():
+        fields = line.split()
+        if fields and fields[0] == "Mem:" and len(fields) >= 7 and fields[1].isdigit():
+            return int(fields[6]) / max(int(fields[1]), 1)
+    return None
+
+
+def _psi_some(evidence: Evidence) -> float | None:
+    result = command_output(evidence, "pressure_memory")
+    match = re.search(r"some avg10=([\d.]+)", result.stdout) if result else None
+    return float(match[1]) if match else None
+
+
+@register("memory_pressure")
+def memory_pressure(evidence: Evidence) -> list[Finding]:
+    share, psi = _available_share(evidence), _psi_some(evidence)
+    low = (share is not None and share < LOW_AVAILABLE) or (psi is not None and psi >= 10)
+    allocator = None
+    for run in probe_runs(evidence, "memory_alloc")[:1]:
+        rows = top(run, "page_allocators")
+        if rows and float(rows[0].labels.get("pages_per_s", 0) or 0) >= FAST_PAGES_PER_S:
+            allocator = (run, rows[0])
+    if not low and allocator is None:
+        return []
+    score = 0.75 if low and allocator else 0.55 if low else 0.5
+    parts = []
+    if share is not None:
+        parts.append(f"{share:.0%} of memory available")
+    if psi is not None:
+        parts.append(f"memory pressure some avg10 {psi:.1f}%")
+    proc = entry_proc(allocator[1]) if allocator else None
+    cause = "Memory pressure: " + (", ".join(parts) or "allocation rate high")
+    if allocator and proc:
+        row = allocator[1]
+        cause += (
+            f"; the fastest allocator is {proc.label()} at "
+            f"{float(row.labels.get('pages_per_s', 0)):.0f} pages/s ({row.value or 0:.0f} MiB)"
+        )
+    return [
+        Finding(
+            analyzer="memory_pressure",
+            category="memory",
+            score=score,
+            culprit=proc.label() if proc else "",
+            root_cause=cause + ".",
+            resolution_plan=(
+                "1. Confirm which process grows (its RSS over a minute; memory_alloc with its "
+                "pid).\n2. Cap it (cgroup memory.max) or restart it; add memory if the load is "
+                "legitimate."
+            ),
+            ebpf_evidence=(
+                f"{allocator[0].key} on {allocator[0].host}: {allocator[0].result.summary}"
+                if allocator
+                else ""
+            ),
+        )
+    ]

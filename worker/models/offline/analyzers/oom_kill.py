@@ -1,0 +1,145 @@
+"""Processes the OOM killer chose: the oom_kills probe, joined with the kernel log by pid for
+the memory cgroup, then the cgroup's limit.
+
+Score: a kill the probe saw -> 0.9 (with the cgroup limit read: 0.95); a kill only in the
+kernel log (it may predate the investigation) -> 0.65. Next: the kernel log's OOM lines and the
+cgroup's memory.max and memory.events.
+"""
+
+from __future__ import annotations
+
+import re
+
+from worker.models.base import Evidence
+from worker.models.offline.analyzers import Finding, NextStep, register
+from worker.models.offline.evidence import cmd, command_output, parse_proc, probe_runs, seconds, top
+
+_OOM_LINE = re.compile(
+    r"oom-kill:\S*?oom_memcg=(?P<memcg>[^,]*),task_memcg=[^,]*,task=(?P<comm>[^,]*),pid=(?P<pid>\d+)"
+)
+_KILLED = re.compile(r"Killed process (?P<pid>\d+) \((?P<comm>[^)]*)\)")
+_SAFE_CGROUP = re.compile(r"^/[A-Za-z0-9_.@:/-]*$")
+_LOG_IDS = ("oom_log", "kernel_log", "oom_log_now")
+LOG_NOW = "dmesg | grep -E 'oom-kill|Killed process' | tail -n 20"
+
+
+def _kernel_log(evidence: Evidence) -> str:
+    return "\n".join(
+        result.stdout for id_ in _LOG_IDS if (result := command_output(evidence, id_)) is not None
+    )
+
+
+def _memcgs(log: str) -> dict[int, str]:
+    return {int(m["pid"]): m["memcg"] for m in _OOM_LINE.finditer(log)}
+
+
+_LIMIT_FILES = ("memory.max", "memory.limit_in_bytes")
+
+
+def limit_command(memcg: str) -> str:
+    """The cgroup's limit and OOM counters, v2 (memory.max) or v1 (memory.limit_in_bytes)."""
+    v2, v1 = f"/sys/fs/cgroup{memcg}", f"/sys/fs/cgroup/memory{memcg}"
+    files = [f"{v2}/memory.max", f"{v2}/memory.events", f"{v1}/memory.limit_in_bytes"]
+    return "grep -s -H '' " + " ".join(files)
+
+
+def _limit(evidence: Evidence, memcg: str) -> str | None:
+    result = command_output(evidence, "memcg_limit")
+    if result is None:
+        return None
+    values: dict[str, str] = {}
+    for line in result.stdout.splitlines():
+        path, _, value = line.partition(":")
+        name = path.rsplit("/", 1)[-1]
+        key = f"{name}:{value.split()[0]}" if name == "memory.events" and value else name
+        values[key] = value.split()[-1] if value.split() else ""
+    raw = next((values[name] for name in _LIMIT_FILES if name in values), None)
+    if raw is None:
+        return None
+    text = "no limit" if raw == "max" or len(raw) >= 19 else f"{int(raw) / 2**20:.0f} MiB"
+    kills = values.get("memory.events:oom_kill")
+    if kills:
+        text += f", {kills} OOM kills counted in {memcg}"
+    return text
+
+
+@register("oom_kill")
+def oom_kill(evidence: Evidence) -> list[Finding]:
+    log = _kernel_log(evidence)
+    memcgs = _memcgs(log)
+    seen: list[tuple[str, int, float, str]] = []  # comm, pid, anon MB, evidence key
+    lines = []
+    for run in probe_runs(evidence, "oom_kills"):
+        rows = top(run, "victims")
+        for row in rows:
+            proc = parse_proc(row.key)
+            if proc is not None and proc.pid is not None:
+                seen.append((proc.comm, proc.pid, float(row.value or 0), run.key))
+        if rows:
+            lines.append(
+                f"{run.key} on {run.host}: {len(rows)} OOM kill(s) in {seconds(run):.1f}s: "
+                + ", ".join(f"{r.key} with {r.value or 0:.1f} MB anon RSS" for r in rows[:4])
+            )
+    from_log = [(m["comm"], int(m["pid"]), 0.0, "kernel log") for m in _KILLED.finditer(log)]
+    if not seen and not from_log:
+        return []
+    victims = seen or from_log[-1:]
+    comm, pid, _, _ = victims[-1]
+    memcg = memcgs.get(pid, "")
+    if not memcg and seen:  # killed after the log was read: the same program's last cgroup
+        same = [m["memcg"] for m in _OOM_LINE.finditer(log) if m["comm"] == comm]
+        memcg = same[-1] if same and command_output(evidence, "oom_log_now") else ""
+    score = 0.9 if seen else 0.65
+    who = ", ".join(f"{c} (pid {p})" for c, p, _, _ in victims[:4])
+    cause = (
+        f"The kernel's OOM killer killed {who}"
+        + (f" in memory cgroup {memcg}" if memcg and memcg != "/" else "")
+        + ("" if seen else " (found in the kernel log; no kill during the probe)")
+        + ": the process did not crash, it was killed for memory."
+    )
+    next_step = None
+    limit = _limit(evidence, memcg) if memcg else None
+    if memcg and memcg != "/" and _SAFE_CGROUP.match(memcg) and ".." not in memcg:
+        if limit is None and command_output(evidence, "memcg_limit") is None:
+            next_step = NextStep(
+                why=f"what memory limit does cgroup {memcg} set?",
+                commands=[
+                    cmd(
+                        "memcg_limit",
+                        limit_command(memcg),
+                        "the cgroup's limit and its OOM counters",
+                    )
+                ],
+            )
+        elif limit is not None:
+            score = min(1.0, score + 0.05)
+            cause += f" The cgroup's memory limit is {limit}."
+    elif not memcg and command_output(evidence, "oom_log_now") is None:
+        next_step = NextStep(
+            why="which cgroup did the kill happen in (the kernel log now)?",
+            commands=[cmd("oom_log_now", LOG_NOW, "OOM kills the kernel logged, now")],
+        )
+    log_lines = [
+        line.strip()
+        for line in log.splitlines()
+        if f"pid={pid}," in line or f"process {pid} " in line
+    ]
+    lines.extend(log_lines[-2:])
+    return [
+        Finding(
+            analyzer="oom_kill",
+            category="memory",
+            score=score,
+            culprit=f"{comm} (pid {pid})" + (f" in {memcg}" if memcg else ""),
+            root_cause=cause,
+            resolution_plan=(
+                f"1. Decide whether {comm} needs more memory (raise memory.max of "
+                f"{memcg or 'its cgroup'}) or leaks (watch its RSS grow: the memory_alloc probe "
+                "with its pid).\n"
+                "2. Restart it under a supervisor with a sane limit; alert on memory.events "
+                "oom_kill."
+            ),
+            ebpf_evidence="\n".join(lines) or "No OOM kill during the probe; kernel log only.",
+            next=next_step,
+        )
+    ]
