@@ -130,6 +130,7 @@ def _rows(table: Any, kind_of: Any, addr_field: str) -> list[Wait]:
 
 
 TOP_N = 3
+HIST_KEEP = 6
 
 
 def _merge(rows: list[Wait], label: Callable[[Wait], str]) -> list[tuple[str, Wait]]:
@@ -268,10 +269,16 @@ class Reader(ProbeReader):
 
 
 def _latency(table: Any, rows: list[Wait]) -> LatencyStats:
+    """Percentiles, with the histogram cut to its HIST_KEEP fullest buckets plus the slowest."""
     biggest = max((r.max_ns for r in rows), default=0)
-    return latency_from_log2(
+    stats = latency_from_log2(
         log2_buckets(table), base_unit="ns", unit="ms", max_value=biggest or None
     )
+    if len(stats.histogram) <= HIST_KEEP:
+        return stats
+    *rest, slowest = stats.histogram
+    fullest = sorted(rest, key=lambda b: -b.count)[: HIST_KEEP - 1]
+    return stats.model_copy(update={"histogram": [b for b in rest if b in fullest] + [slowest]})
 
 
 def _overall(label: str, rows: list[Wait], lat: LatencyStats) -> str:
