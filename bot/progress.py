@@ -38,7 +38,6 @@ LEASE_KEY = f"{PREFIX}:consumer"
 MIN_PERIOD_S = 0.05
 MAX_DEFER_S = 0.5
 REFRESH_S = 5.0
-INLINE_OUTPUT_CHARS = 1200
 ROOT_RETRY_S = 10.0
 # Errors after which posting in the channel will not work by retrying.
 CANNOT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
@@ -332,7 +331,7 @@ class ProgressConsumer:
         if message is None:
             return
         text = step_outputs_text(self.services.gateway, render.investigation_id, step)
-        if len(text) > INLINE_OUTPUT_CHARS:
+        if len(text) > self.services.settings.upload_threshold_chars:
             title = f"Step {step} outputs ({render.investigation_id})"
             if self._upload(thread, title, f"step-{step}-outputs.txt", text):
                 message.view.outputs_file = title

@@ -73,7 +73,11 @@ class BotSettings(BaseSettings):
         description="How long a vanished bot's progress consumer blocks another from taking over.",
     )
     upload_threshold_chars: int = Field(
-        default=2500, ge=200, le=2900, alias="BPFSLEUTH_SLACK_UPLOAD_CHARS"
+        default=1200,
+        ge=200,
+        le=2800,
+        alias="BPFSLEUTH_SLACK_UPLOAD_CHARS",
+        description="A step's outputs longer than this go to a file in the thread, not inline.",
     )
 
     _split = field_validator("channels", "users", "responders", "default_hosts", mode="before")(

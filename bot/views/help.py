@@ -5,7 +5,6 @@ from __future__ import annotations
 from slack_sdk.models.blocks import Block
 
 from bot.views.blocks import SlackMessage, context, finish, section
-from bot.views.mrkdwn import escape
 
 HELP_LINES = (
     "*`/diagnose [host,host] <symptom>`* starts an investigation: a model plans read-only "
@@ -35,8 +34,3 @@ def error_message(problem: str) -> SlackMessage:
 def notice_message(text: str) -> SlackMessage:
     """An ephemeral notice built from our own mrkdwn."""
     return finish(text, [section(text)])
-
-
-def user_text(text: str) -> str:
-    """Escaped user- or model-written text, for embedding in our mrkdwn."""
-    return escape(text)
