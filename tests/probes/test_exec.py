@@ -24,6 +24,8 @@ for i in range(8):
         subprocess.run(["/opt/" + token + "/bin/agent"])
     except FileNotFoundError:
         pass
+for i in range(3):                  # an execvp PATH search: two misses, then found
+    subprocess.run(["true"], env={"PATH": f"/opt/{token}-a:/opt/{token}-b:/usr/bin:/bin"})
 print(json.dumps({}), flush=True)
 """
 
@@ -48,6 +50,8 @@ def test_exec_storm_shows_argv_parent_exit_codes_and_failures() -> None:
     assert parent_label in parents
     failed = {e.key for e in result.aggregates.top["failed_execs"]}
     assert f"ENOENT /opt/{token}/bin/agent" in failed
+    assert not any(f"/opt/{token}-" in k for k in failed)  # PATH search misses are not failures
+    assert totals["path_search_misses"] >= 6
     codes = {e.key: e.count for e in result.aggregates.top["exit_codes"]}
     assert codes.get("0", 0) >= 20
     nonzero = {e.key: e.count for e in result.aggregates.top["nonzero_exits"]}

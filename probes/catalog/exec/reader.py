@@ -50,6 +50,8 @@ class Reader(ProbeReader):
         self.cmdlines: Counter[str] = Counter()
         self.parents: Counter[str] = Counter()
         self.failed: Counter[str] = Counter()
+        self.tried: dict[int, list[str]] = {}  # pid -> failed execs not yet explained
+        self.path_search_misses = 0
         self.exit_codes: Counter[str] = Counter()
         self.nonzero: Counter[str] = Counter()
         self.lifetimes_ns: list[int] = []
@@ -70,14 +72,18 @@ class Reader(ProbeReader):
                 cmdline = f"{c_string(event.filename)} <argv unreadable>"
             ppid = int(event.ppid) or _parent_from_proc(pid)
             data = {"filename": c_string(event.filename), "argv": cmdline, "ppid": ppid}
+            filename = c_string(event.filename)
             if kind == EV_EXEC:
                 self.cmdlines[cmdline] += 1
                 parent = _comm_of(ppid) if ppid else ""
                 self.parents[f"{parent or '?'} (pid {ppid})"] += 1
+                self._forget_path_search(pid, filename)
             else:
                 err = errno.errorcode.get(int(event.code), f"errno {int(event.code)}")
                 data["errno"] = err
-                self.failed[f"{err} {c_string(event.filename)}"] += 1
+                key = f"{err} {filename}"
+                self.failed[key] += 1
+                self.tried.setdefault(pid, []).append(key)
         else:
             code = int(event.code)
             label = "signal" if code < 0 else str(code)
@@ -98,12 +104,24 @@ class Reader(ProbeReader):
             )
         )
 
+    def _forget_path_search(self, pid: int, filename: str) -> None:
+        """execvp() tries each $PATH directory: ENOENTs of the same name followed by a
+        successful exec in the same process are a search, not a failure."""
+        name = filename.rsplit("/", 1)[-1]
+        for key in self.tried.pop(pid, []):
+            if key.startswith("ENOENT ") and key.rsplit("/", 1)[-1] == name:
+                self.failed[key] -= 1
+                if self.failed[key] <= 0:
+                    del self.failed[key]
+                self.path_search_misses += 1
+
     def collect(self, bpf: Any, elapsed_s: float) -> ReaderOutput:
         counts = [int(v.value) for v in bpf["totals"].values()] + [0, 0, 0, 0]
         execs, failed, exits = counts[1], counts[2], counts[3]
         lifetimes = latency_from_values(self.lifetimes_ns, base_unit="ns", unit="ms")
         text = (
-            f"{plural(execs, 'exec')} ({failed} failed) and {plural(exits, 'exit')} "
+            f"{plural(execs, 'exec')} ({failed - self.path_search_misses} failed) and "
+            f"{plural(exits, 'exit')} "
             f"in {elapsed_s:.1f}s"
         )
         details = []
@@ -128,7 +146,12 @@ class Reader(ProbeReader):
             events=self.samples.dumps(),
             summary=text,
             aggregates=Aggregates(
-                totals={"execs": execs, "failed_execs": failed, "exits": exits},
+                totals={
+                    "execs": execs,
+                    "failed_execs": failed,
+                    "path_search_misses": self.path_search_misses,
+                    "exits": exits,
+                },
                 top={
                     "commands": top_entries(self.cmdlines, limit=3),
                     "parents": top_entries(self.parents, limit=3),
