@@ -229,3 +229,15 @@ def test_slacks_url_verification_challenge_is_answered(world_checked: BotWorld) 
     sent = world_checked.requests.post(body, "application/json")
     assert sent.status == 200
     assert sent.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
+
+
+def test_without_hosts_the_investigation_runs_on_every_live_host(world_checked: BotWorld) -> None:
+    sent = world_checked.requests.slash_command(
+        "the app is slow since the deploy", channel_id="C0INC1", channel_name="inc-1"
+    )
+    text = _ephemeral_text(sent.json())
+    assert "started on alpha" in text, text
+    investigation_id = text.split("`")[1]
+    stored = world_checked.cluster.runtime.store.load(investigation_id).investigation
+    assert stored.hosts == ["alpha"]
+    assert stored.symptom == "the app is slow since the deploy"
