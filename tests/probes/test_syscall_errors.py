@@ -118,7 +118,7 @@ def test_enoent_storm_is_the_top_failure(storm: Storm) -> None:
     assert 10 <= top.count / refused[0].count <= 30
     assert f"openat ENOENT by svc5 (pid {storm.proc.pid}) on {storm.missing}" in result.summary
     assert result.aggregates.totals["errors"] >= top.count + refused[0].count
-    assert len(result.model_dump_json()) < 5_000
+    assert len(result.model_dump_json()) < 4_000
 
 
 def test_pid_filter_errors_only(storm: Storm) -> None:

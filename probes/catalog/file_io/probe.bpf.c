@@ -16,7 +16,8 @@
  *   count too (the fd's path tells them apart), and mmap'd file access and io_uring are not seen.
  *   Calls that began before the probe are not counted. Paths from openat may be relative; fds
  *   made by dup2/fcntl, pipe, socket or accept have no openat name (named from /proc instead,
- *   while the process lives).
+ *   while the process lives). The probe's own process is left out by the reader, not of the
+ *   latency histograms.
  */
 
 #ifndef TASK_COMM_LEN

@@ -146,8 +146,11 @@ class Reader(ProbeReader):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.samples = Samples(limit=3)
+        self.own_pid = os.getpid()  # this probe's own process is left out
 
     def on_event(self, ring: str, event: Any) -> None:
+        if int(event.pid) == self.own_pid:
+            return
         direction = DIRECTIONS[int(event.dir) & 1]
         pid, fd = int(event.pid), int(event.fd)
         self.samples.offer(
@@ -181,6 +184,7 @@ class Reader(ProbeReader):
                 max_ns=int(v.max_ns),
             )
             for k, v in bpf["io"].items()
+            if int(k.pid) != self.own_pid
         ]
         names = OpenedFiles.from_maps(bpf)
         procs: dict[str, Usage] = {}

@@ -15,7 +15,9 @@
  *   "slowest" list says where time is spent waiting, not what is broken. Some errors are normal
  *   (EAGAIN from non-blocking I/O, ETIMEDOUT from timed waits, ENOENT from search paths).
  *   Calls started before the probe are not timed. 32-bit (compat) tasks use other numbers.
- *   The kernel-internal ERESTART* codes show when a signal interrupted a call.
+ *   The kernel-internal ERESTART* codes show when a signal interrupted a call. The probe's own
+ *   process (which reads the maps with bpf() calls) is left out of the tables by the reader,
+ *   not of the latency histograms.
  */
 
 #ifndef TASK_COMM_LEN

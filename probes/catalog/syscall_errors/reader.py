@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 from collections import Counter, defaultdict
 from typing import Any, ClassVar
 
@@ -25,6 +26,7 @@ from probes.summarise import (
 TOP_ERRORS = 4
 TOP_N = 3
 ROUTINE_SHOWN = 2
+HIST_KEEP = 6  # the slowest buckets of all calls: where the time goes
 KERNEL_ERRNOS = {
     512: "ERESTARTSYS",
     513: "ERESTARTNOINTR",
@@ -110,8 +112,11 @@ class Reader(ProbeReader):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.samples = Samples(limit=3)
+        self.own_pid = os.getpid()  # this probe's own process (reading maps is syscalls too)
 
     def on_event(self, ring: str, event: Any) -> None:
+        if int(event.pid) == self.own_pid:
+            return
         name = syscall_name(int(event.nr))
         data: dict[str, Any] = {
             "tid": int(event.tid),
@@ -145,6 +150,7 @@ class Reader(ProbeReader):
                 max_ns=int(v.max_ns),
             )
             for k, v in bpf["calls"].items()
+            if int(k.pid) != self.own_pid
         ]
         paths: dict[tuple[int, int, int], Counter[str]] = defaultdict(Counter)
         for k, v in bpf["error_paths"].items():
@@ -152,6 +158,8 @@ class Reader(ProbeReader):
         failures = []
         for k, v in bpf["errors"].items():
             pid, nr, err = int(k.pid), int(k.nr), int(k.err)
+            if pid == self.own_pid:
+                continue
             seen = paths.get((pid, nr, err))
             failures.append(
                 Failure(
@@ -260,7 +268,8 @@ def _latency(
         merged.update(slots)
     if merged:
         biggest = max((c.max_ns for c in calls), default=0)
-        out["all"] = latency_from_log2(merged, base_unit="ns", unit="us", max_value=biggest or None)
+        stats = latency_from_log2(merged, base_unit="ns", unit="us", max_value=biggest or None)
+        out["all"] = stats.model_copy(update={"histogram": stats.histogram[-HIST_KEEP:]})
     unusual = [f for f in failures if not f.routine]
     if unusual and unusual[0].nr in buckets:
         nr = unusual[0].nr
