@@ -96,6 +96,16 @@ def test_a_slash_command_ends_with_the_resolution_card_in_its_thread(
     assert "pid 4242" in all_text(root_now)
     # Nothing about the investigation was posted outside its thread but the root.
     assert [m.ts for m in world.slack.channel_roots("C0INC3")] == [root.ts]
+    # The audit says who asked, for every command run on the host.
+    audit = [
+        (e.host, e.argv, e.asked_by)
+        for e in world.cluster.runtime.store.audit_entries(10_000)
+        if e.investigation_id == investigation_id
+    ]
+    assert sorted(audit) == [
+        ("alpha", "free -m", "slack:U0ALICE"),
+        ("alpha", "uptime", "slack:U0ALICE"),
+    ]
 
 
 def test_step_messages_are_updated_in_place_not_reposted(world_checked: BotWorld) -> None:
