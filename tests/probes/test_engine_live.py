@@ -164,3 +164,21 @@ def test_a_busy_result_stays_small(probe: str, tmp_path: Path) -> None:
     assert result.event_count >= 300
     size = len(result.model_dump_json())
     assert size < 3000, f"{probe} result is {size} characters"
+
+
+def test_a_probe_past_its_deadline_is_stopped_and_still_reports(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The runner's deadline is compile budget + duration + grace; with no compile budget the
+    probe is still tracing when the deadline passes: it is told to stop, detaches, reports."""
+    require_ebpf()
+    import probes.runner as runner
+
+    monkeypatch.setattr(runner, "COMPILE_BUDGET_S", 0.0)
+    monkeypatch.setattr(runner, "STOP_GRACE_S", 0.5)
+    started = time.monotonic()
+    [result] = run_probes([ProbeRequest(probe="tcp_connect", duration_s=4)])
+    assert time.monotonic() - started < 4 + 5
+    assert result.error is None, result.error
+    assert any("stopped early by SIGTERM" in w for w in result.warnings)
+    assert result.duration_s < 4
