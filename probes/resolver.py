@@ -128,6 +128,11 @@ def resolve_key(asked: str, catalog: Catalog | None = None) -> ResolvedProbe:
                 reason=f"{how_text} on this host's attach points",
             )
         unavailable.append(f"{spec.name} answers {asked} but cannot run here: {problem}")
+    if kind == "kretprobe" and not unavailable:
+        # a return probe asks about the same function: whatever answers kprobe:X answers it
+        via_entry = resolve_key(f"kprobe:{rest}", catalog)
+        if via_entry.ok:
+            return via_entry.model_copy(update={"asked": asked})
     category, sep, name = asked.partition("/")
     is_tracepoint = sep == "/" and ":" not in asked
     if is_tracepoint and "*" in asked:

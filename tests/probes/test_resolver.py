@@ -31,6 +31,9 @@ SEED_FORMS = [
     ("tracepoint", "oom/mark_victim", "oom_kills"),
     ("tracepoint", "tcp/tcp_retransmit_skb", "tcp_retransmits"),
     ("catalog", "tcp_connect", "tcp_connect"),
+    ("kretprobe", "tcp_connect", "tcp_connect"),
+    ("kretprobe", "do_fork", "exec"),
+    ("tracepoint", "tcp_connect", "tcp_connect"),
 ]
 
 
