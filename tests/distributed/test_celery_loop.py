@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from probes.capabilities import HostCapabilities
 from tests.distributed.cluster import Cluster, command_step, resolution
 from tests.redis_fixture import RedisServer, redis_server  # noqa: F401
 from worker.loop.events import ProgressEvent, StepStarted
@@ -144,7 +145,7 @@ def test_an_investigation_for_a_host_without_a_worker_fails_fast(cluster: Cluste
         cluster.start("symptom", ["alpha", "nowhere"])
 
 
-def cluster_caps(registry: Registry):  # type: ignore[no-untyped-def]
+def cluster_caps(registry: Registry) -> HostCapabilities:
     record = registry.get("alpha")
     assert record is not None
     return record.capabilities.model_copy(update={"hostname": "ghost"})

@@ -17,7 +17,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -64,7 +64,9 @@ class Follower:
         except BaseException as exc:
             self.error = exc
 
-    def wait_for(self, predicate, timeout_s: float = 30) -> ProgressEvent:  # type: ignore[no-untyped-def]
+    def wait_for(
+        self, predicate: Callable[[ProgressEvent], bool], timeout_s: float = 30
+    ) -> ProgressEvent:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for event in list(self.events):

@@ -62,3 +62,16 @@ def test_plans_for_hosts_that_are_not_live_fail_fast(redis_server: RedisServer) 
         HostNotLive, match=r"no live worker for host\(s\) web-2 \(live hosts: web-1\)"
     ):
         registry.require_live(["web-1", "web-2"])
+
+
+def test_the_model_is_told_the_published_capabilities_of_the_hosts_in_play() -> None:
+    from worker.distributed import _system_prompt
+
+    web = _caps("web-1").model_copy(update={"kernel": "6.1.0-web", "measured_at": 1.0})
+    db = _caps("db-1").model_copy(
+        update={"kernel": "5.10.0-db", "program_types": {"tracepoint": True}, "measured_at": 2.0}
+    )
+    prompt = _system_prompt(("web-1", "db-1"), 6, (web, db))
+    assert "web-1" in prompt and "6.1.0-web" in prompt
+    assert "db-1" in prompt and "5.10.0-db" in prompt
+    assert _system_prompt(("web-1", "db-1"), 6, (web, db)) is prompt  # rendered once
