@@ -77,18 +77,13 @@ def resolve(
     target: str = typer.Option("", "--target", help="Target, with --type."),
 ) -> None:
     """Which probe would answer a request on this host, and why (exit 1 when refused)."""
-    from probes.requests import request_key
+    from probes.requests import normalise_answer, request_key
     from probes.resolver import resolve_key
 
     if kind and target:
         key = request_key(kind, target)
     elif request:
-        head, sep, _ = request.partition(":")
-        key = (
-            request_key(head, request.partition(":")[2])
-            if sep and head in ("kprobe", "kretprobe", "uprobe", "catalog", "tracepoint")
-            else request_key("tracepoint", request)
-        )
+        key = normalise_answer(request)  # `kprobe:X`, `category/name`, `category:name`
     else:
         raise typer.BadParameter("give a request, or --type and --target")
     resolved = resolve_key(key)
