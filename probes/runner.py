@@ -210,7 +210,10 @@ def _follow(children: list[_Child], on_progress: ProgressCallback | None) -> Non
         timeout = max(0.05, min(c.deadline for c in children if c.index in open_children) - now)
         for key, _ in selector.select(timeout=min(timeout, 1.0)):
             child = key.data
-            chunk = child.stdout.read(65536) or b""
+            try:
+                chunk = os.read(child.stdout.fileno(), 65536)  # b"" only at end of file
+            except BlockingIOError:
+                continue
             for message in child.lines(chunk):
                 _handle(child, message, on_progress)
             if not chunk:
