@@ -15,6 +15,7 @@ lowers it.
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable
 
 from pydantic import BaseModel, Field
@@ -22,6 +23,7 @@ from pydantic import BaseModel, Field
 from worker.models.base import Evidence
 from worker.protocol import CommandRequest, EbpfProgramRequest
 
+logger = logging.getLogger(__name__)
 HIGH = 0.8
 MEDIUM = 0.5
 
@@ -82,5 +84,10 @@ def load_analyzers() -> dict[str, AnalyzerFn]:
 
 def analyze(evidence: Evidence) -> list[Finding]:
     """Every analyzer's findings, strongest first."""
-    findings = [f for fn in load_analyzers().values() for f in fn(evidence)]
+    findings: list[Finding] = []
+    for name, fn in load_analyzers().items():
+        try:
+            findings.extend(fn(evidence))
+        except Exception:  # one broken analyzer must not lose the investigation
+            logger.exception("analyzer %s failed", name)
     return sorted(findings, key=lambda f: -f.score)

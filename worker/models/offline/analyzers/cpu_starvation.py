@@ -33,10 +33,12 @@ def _profile_line(evidence: Evidence, name: str) -> str | None:
     if not runs:
         return None
     functions = top(runs[-1], "functions")
-    hottest = f"hottest function {functions[0].key} ({functions[0].value or 0:.0f}% of samples)"
-    return f"{name}: {runs[-1].result.event_count} samples, " + (
-        hottest if functions else "no user frames"
+    hottest = (
+        f"hottest function {functions[0].key} ({functions[0].value or 0:.0f}% of samples)"
+        if functions
+        else "no function resolved"
     )
+    return f"{name}: {runs[-1].result.event_count} samples, {hottest}"
 
 
 @register("cpu_starvation")
