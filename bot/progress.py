@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from bot.approvals import ApprovalBoard, PostedApproval
 from bot.outputs import step_outputs_text
-from bot.progress_state import Effect, StepMessage, ThreadRender, apply
+from bot.progress_state import Effect, StepMessage, ThreadRender, apply, next_update_at
 from bot.services import STATE_TTL_S, BotServices
 from bot.threads import PREFIX, WAKE_STREAM, SlackThread
 from bot.views.approval import approval_message
@@ -38,6 +38,7 @@ LEASE_KEY = f"{PREFIX}:consumer"
 MIN_PERIOD_S = 0.05
 MAX_DEFER_S = 0.5
 REFRESH_S = 5.0
+COUNTDOWN_S = 5.0
 ROOT_RETRY_S = 10.0
 # Errors after which posting in the channel will not work by retrying.
 CANNOT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
@@ -265,7 +266,7 @@ class ProgressConsumer:
             reply = self._post(thread.channel_id, thread.thread_ts, step_message(message.view))
             if reply is not None:
                 message.ts = str(reply["ts"])
-                message.last_update = time.monotonic()
+                message.last_update = time.time()
                 self._save(render)  # before anything else: a restart must not post it again
         elif effect.kind == "update_step":
             pass  # coalesced: `_flush` sends at most one update per interval
@@ -341,24 +342,26 @@ class ProgressConsumer:
         self._send_update(thread, message)
 
     # throttled updates -----------------------------------------------------------------
+    def _due_at(self, message: StepMessage) -> float | None:
+        return next_update_at(message, self.interval_s, COUNTDOWN_S, time.time())
+
     def _next_flush_in(self) -> float | None:
-        now = time.monotonic()
-        waits = [
-            max(0.0, message.last_update + self.interval_s - now)
+        now = time.time()
+        due = [
+            when
             for render in self._renders.values()
             for message in render.steps.values()
-            if message.dirty and message.ts
+            if (when := self._due_at(message)) is not None
         ]
-        return min(waits) if waits else None
+        return max(0.0, min(due) - now) if due else None
 
     def _flush(self, *, force: bool) -> None:
-        now = time.monotonic()
+        now = time.time()
         for investigation_id, render in list(self._renders.items()):
             sent = False
             for message in render.steps.values():
-                if not (message.dirty and message.ts):
-                    continue
-                if not force and now - message.last_update < self.interval_s:
+                due = self._due_at(message)
+                if due is None or (not force and now < due):
                     continue
                 thread = self._known.get(investigation_id)
                 if thread is not None:
@@ -372,7 +375,7 @@ class ProgressConsumer:
             return
         if self._update(thread.channel_id, message.ts, step_message(message.view)):
             message.dirty = False
-            message.last_update = time.monotonic()
+            message.last_update = time.time()
 
     # Slack calls (429s are retried by the client's RateLimitErrorRetryHandler) ---------
     def _post(

@@ -72,6 +72,27 @@ class ThreadRender(BaseModel):
         return self.steps.get(step)
 
 
+def next_update_at(
+    message: StepMessage, interval_s: float, countdown_s: float, now: float
+) -> float | None:
+    """When a step's message should next be updated (wall time), or None.
+
+    A changed message: one interval after its last update (updates are throttled). A message
+    whose probes are still tracing: every `countdown_s`, so the countdown moves even when no
+    event arrives. A closed or unposted message: never.
+    """
+    if not message.ts or message.closed:
+        return None
+    if message.dirty:
+        return message.last_update + interval_s
+    tracing = any(
+        p.ends_at is not None and p.ends_at > now and not p.finished for p in message.view.probes
+    )
+    if tracing:
+        return message.last_update + max(interval_s, countdown_s)
+    return None
+
+
 def _claim_command(view: StepView, host: str, command_id: str, command: str) -> CommandRow:
     """The row of `command_id` on `host`: the planned one, or a new row for another host."""
     for row in view.commands:

@@ -284,3 +284,23 @@ def test_replaying_events_after_a_restart_posts_nothing_twice() -> None:
     assert "post_resolution" in _apply(render, done)
     render.resolved_steps.append(2)
     assert "post_resolution" not in _apply(render, done)
+
+
+def test_updates_are_throttled_and_a_tracing_probe_keeps_its_countdown_moving() -> None:
+    from bot.progress_state import next_update_at
+
+    render = ThreadRender(investigation_id="inv")
+    _apply(render, _step())
+    message = render.steps[1]
+    assert next_update_at(message, 1.0, 5.0, now=100.0) is None  # not posted yet
+    message.ts, message.last_update, message.dirty = "1.1", 100.0, False
+    assert next_update_at(message, 1.0, 5.0, now=100.5) is None  # nothing changed
+    message.dirty = True
+    assert next_update_at(message, 1.0, 5.0, now=100.5) == 101.0  # at most once a second
+    message.dirty = False
+    message.view.probes[0].ends_at = 130.0  # tracing until t=130
+    assert next_update_at(message, 1.0, 5.0, now=102.0) == 105.0
+    assert next_update_at(message, 1.0, 5.0, now=131.0) is None  # trace over, no change
+    message.closed = True
+    message.dirty = True
+    assert next_update_at(message, 1.0, 5.0, now=102.0) is None
