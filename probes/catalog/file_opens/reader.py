@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -52,6 +53,7 @@ class Reader(ProbeReader):
         labels: dict[str, dict[str, str | int | float]] = {}
         procs: defaultdict[str, Counter[str]] = defaultdict(Counter)
         samples = Samples(limit=3, per_kind=2)
+        read_at = time.time_ns()
         rows = sorted(bpf["opens"].items(), key=lambda kv: -int(kv[1].count))
         for key, val in rows:
             count = int(val.count)
@@ -74,7 +76,7 @@ class Reader(ProbeReader):
             paths[path] += count
             samples.offer(
                 SampleEvent(
-                    timestamp=0,
+                    timestamp=read_at,  # aggregated rows: when the count was read
                     process_id=int(key.pid),
                     process_name=comm_text(key.comm),
                     event_type="open_failed" if int(key.err) else "open",
