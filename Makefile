@@ -10,6 +10,7 @@ setup:
 
 run: setup
 	@$(BIN)/bpfsleuth doctor
+	@$(BIN)/bpfsleuth demo
 
 lint: setup
 	$(BIN)/ruff check bot worker probes prompts tests bench

@@ -231,6 +231,59 @@ def _print_outcome(inv: Investigation, as_json: bool, console: Console) -> None:
         )
 
 
+@app.command()
+def demo(
+    max_iterations: int = typer.Option(4, "--max-iterations", min=2, max=20),
+) -> None:
+    """A short demo: a client that cannot reach its backend starts, `diagnose` runs offline
+    against it on this host, the resolution is printed, and the client is stopped."""
+    import os
+
+    from rich.console import Console
+
+    from worker.demo import SYMPTOM, faulty_workload
+    from worker.loop.execute import ExecutionContext
+    from worker.loop.investigation import Budgets
+    from worker.loop.run import run_investigation
+    from worker.loop.terminal_view import TerminalView
+    from worker.models.offline import OfflineBackend
+    from worker.settings import get_settings
+
+    console = Console()
+    if os.geteuid() != 0:
+        console.print("[yellow]not root: the eBPF probes will be refused; commands still run[/]")
+    name = get_settings().host_name
+    view = TerminalView(console)
+    try:
+        with faulty_workload() as workload:
+            console.print(
+                f"[bold]demo[/]: started {workload.comm} (pid {workload.pid}), which keeps "
+                f"connecting to 127.0.0.1:{workload.port} where nothing listens"
+            )
+            console.print(f'[bold]bpfsleuth diagnose[/] "{SYMPTOM}" --model offline')
+            inv = run_investigation(
+                SYMPTOM,
+                [name],
+                OfflineBackend(),
+                budgets=Budgets(max_iterations=max_iterations),
+                context=ExecutionContext(on_event=view),
+            )
+    except KeyboardInterrupt:
+        view.close()
+        typer.echo("interrupted: workload stopped, probes detached", err=True)
+        raise typer.Exit(130) from None
+    finally:
+        view.close()
+    _print_outcome(inv, False, console)
+    found = inv.resolution is not None and f"pid {workload.pid}" in inv.resolution.root_cause
+    verdict = "named" if found else "did not name"
+    console.print(
+        f"demo: the resolution {verdict} {workload.comm} (pid {workload.pid}) "
+        f"and port {workload.port}; workload stopped. Try your own: "
+        'bpfsleuth diagnose "<symptom>"'
+    )
+
+
 _EXEC_EXIT = {"allow": 0, "needs_approval": 3, "deny": 4}
 
 
