@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import Any, Literal
 
@@ -26,7 +27,7 @@ from probes.catalog import CATALOG_DIR
 from probes.models import ParamValue, ProbeRequest, ProbeResult
 from probes.plan import AttachChoice, AttachPlan
 from probes.reader import ProbeReader, RunInfo, load_reader
-from probes.spec import load_spec
+from probes.spec import ProbeSpec, load_spec
 
 PR_SET_PDEATHSIG = 1
 POLL_INTERVAL_S = 0.1
@@ -39,6 +40,8 @@ class ChildJob(BaseModel):
     plan: AttachPlan
     cflags: list[str] = Field(default_factory=list)
     resolved_from: str = ""
+    directory: str = ""  # a custom probe's folder; its content must still hash to sha256
+    sha256: str = ""
 
 
 class ChildMessage(BaseModel):
@@ -135,11 +138,36 @@ def _stderr_tail(path: str, limit: int = 600) -> str:
     return ""
 
 
+def _job_spec(job: ChildJob) -> ProbeSpec:
+    """Only this probe's spec (a faster start); a custom one only if still as approved."""
+    if not job.directory:
+        return load_spec(CATALOG_DIR / job.request.probe)
+    from probes.custom import load_verified_spec
+
+    return load_verified_spec(Path(job.directory), job.sha256)
+
+
+def _job_reader(job: ChildJob, spec: ProbeSpec, run: RunInfo) -> ProbeReader:
+    if not job.directory:
+        return load_reader(spec, run)
+    from probes.custom import custom_reader
+
+    return custom_reader(spec, run)
+
+
 def run_job(job: ChildJob, stderr_path: str) -> ProbeResult:
     from bcc import BPF
 
     request = job.request
-    spec = load_spec(CATALOG_DIR / request.probe)  # only this probe's spec: a faster start
+    try:
+        spec = _job_spec(job)
+    except Exception as exc:
+        return ProbeResult(
+            program_name=request.label or request.probe,
+            probe=request.probe,
+            resolved_from=job.resolved_from,
+            error=str(exc)[:400],
+        )
     result = ProbeResult(
         program_name=request.label or request.probe,
         probe=request.probe,
@@ -180,7 +208,7 @@ def run_job(job: ChildJob, stderr_path: str) -> ProbeResult:
             filters=request.filters,
             duration_s=request.duration_s,
         )
-        reader: ProbeReader = load_reader(spec, run)
+        reader: ProbeReader = _job_reader(job, spec, run)
         reader_errors: list[str] = []
         for ring in reader.rings:
             bpf[ring].open_ring_buffer(_callback(reader, ring, bpf[ring], reader_errors))

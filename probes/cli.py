@@ -23,6 +23,7 @@ def list_probes(as_json: bool = typer.Option(False, "--json", help="Print JSON."
         out = [
             {
                 "name": spec.name,
+                "source": catalog.source_of(spec.name),
                 "description": spec.description,
                 "overhead": spec.overhead,
                 "available": avail.available,
@@ -32,19 +33,33 @@ def list_probes(as_json: bool = typer.Option(False, "--json", help="Print JSON."
             }
             for spec, avail in rows
         ]
-        typer.echo(json.dumps({"probes": out, "broken": catalog.broken}, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "probes": out,
+                    "broken": catalog.broken,
+                    "unapproved": catalog.blocked,
+                    "sources": catalog.sources,
+                },
+                indent=2,
+            )
+        )
         return
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title="bpfsleuth probes")
-    for column in ("probe", "here", "overhead", "description"):
+    for column in ("probe", "here", "overhead", "source", "description"):
         table.add_column(column)
     for spec, avail in rows:
         here = "[green]yes[/]" if avail.available else f"[red]no[/] {avail.reason}"
-        table.add_row(spec.name, here, spec.overhead, spec.description)
+        table.add_row(
+            spec.name, here, spec.overhead, catalog.source_of(spec.name), spec.description
+        )
+    for name, reason in catalog.blocked.items():
+        table.add_row(name, "[yellow]unapproved[/]", "", catalog.source_of(name), reason)
     for name, error in catalog.broken.items():
-        table.add_row(name, "[red]broken[/]", "", error)
+        table.add_row(name, "[red]broken[/]", "", catalog.source_of(name), error)
     Console().print(table)
 
 
@@ -183,3 +198,85 @@ def run(
         typer.echo(f"error: {result.error}", err=True)
         raise typer.Exit(1)
     sys.stdout.flush()
+
+
+def _approver_name() -> str:
+    import getpass
+    import os
+
+    return os.environ.get("SUDO_USER") or getpass.getuser()
+
+
+@app.command()
+def approve(
+    name: str = typer.Argument(..., help="Custom probe name (a folder of BPFSLEUTH_PROBE_PATH)."),
+    by: str = typer.Option("", "--by", help="Who approves (default: the login user)."),
+    fleet: bool = typer.Option(
+        False, "--fleet", help="Record the approval in Redis (REDIS_URL) for every host."
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Approve a custom probe's exact content (sha256 of its folder) after reviewing it."""
+    import os
+    from pathlib import Path
+
+    from probes.approval import Approval, content_files, record_approval
+    from probes.catalog import load_builtin_catalog
+    from probes.custom import find_custom_probe
+
+    builtin = load_builtin_catalog()
+    probe = find_custom_probe(name, set(builtin.probes))
+    if probe is None:
+        if name in builtin:
+            typer.echo(f"{name} is a built-in probe: it is approved by being part of the release")
+        else:
+            typer.echo(f"no custom probe named {name!r} in BPFSLEUTH_PROBE_PATH", err=True)
+        raise typer.Exit(2)
+    if not probe.valid or probe.spec is None:
+        typer.echo(f"{name} cannot be approved; fix it first:", err=True)
+        for error in probe.errors:
+            typer.echo(f"  {error}", err=True)
+        raise typer.Exit(2)
+    spec = probe.spec
+    fleet_url = os.environ.get("REDIS_URL", "") if fleet else ""
+    if fleet and not fleet_url:
+        typer.echo("--fleet needs REDIS_URL", err=True)
+        raise typer.Exit(2)
+    files = [str(p.relative_to(probe.directory)) for p in content_files(probe.directory)]
+    typer.echo(f"custom probe:      {spec.name} ({probe.directory})")
+    typer.echo(f"description:       {spec.description}")
+    typer.echo(f"files:             {', '.join(files)}")
+    typer.echo(f"sha256:            {probe.sha256}")
+    typer.echo(f"attaches to:       {', '.join(p.label for g in spec.attach for p in g.any_of)}")
+    typer.echo(f"overhead:          {spec.overhead}")
+    typer.echo(f"reads user memory: {'YES' if spec.reads_user_memory else 'no'}")
+    typer.echo(f"max duration:      {spec.duration.max:g} s")
+    for warning in probe.warnings:
+        typer.echo(f"warning:           {warning}")
+    status = probe.approval
+    if status is not None and status.approved:
+        typer.echo(f"already approved: {status.reason}")
+        return
+    if status is not None and status.approval is not None:
+        typer.echo(f"note:              {status.reason}")
+    if not yes:
+        if not sys.stdin.isatty():
+            typer.echo("approval asks for confirmation on a terminal; pass --yes to skip", err=True)
+            raise typer.Exit(2)
+        if not typer.confirm(f"Approve this exact content of {name}?", default=False):
+            typer.echo("not approved")
+            raise typer.Exit(1)
+    approval = Approval(
+        name=spec.name,
+        sha256=probe.sha256,
+        by=by or _approver_name(),
+        overhead=spec.overhead,
+        reads_user_memory=spec.reads_user_memory,
+        max_duration_s=spec.duration.max,
+    )
+    try:
+        where, place = record_approval(approval, Path(probe.directory), fleet_url=fleet_url or None)
+    except Exception as exc:  # Redis unreachable, folder read-only
+        typer.echo(f"could not record the approval: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"approved {name} sha256 {probe.sha256[:12]} by {approval.by} ({where}: {place})")

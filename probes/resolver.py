@@ -100,9 +100,11 @@ def resolve_key(asked: str, catalog: Catalog | None = None) -> ResolvedProbe:
     """Resolve a request already in normal form (see `probes.requests.request_key`)."""
     catalog = catalog or load_catalog()
     kind, _, rest = asked.partition(":")
-    if kind == "catalog" or asked in catalog:
+    if kind == "catalog" or asked in catalog or asked in catalog.blocked:
         name = rest if kind == "catalog" else asked
         spec = catalog.get(name)
+        if spec is None and name in catalog.blocked:
+            return _refuse(asked, catalog, catalog.blocked[name])
         if spec is None:
             return _refuse(asked, catalog, f"no catalog probe named {name!r}")
         problem = _availability(spec, {})

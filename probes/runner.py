@@ -55,6 +55,8 @@ class PreparedProbe(BaseModel):
     plan: AttachPlan
     cflags: list[str]
     resolved_from: str = ""
+    directory: str = Field(default="", description="A custom probe's folder (else built-in).")
+    sha256: str = Field(default="", description="A custom probe's approved content hash.")
 
 
 def _check_bounds(spec: ProbeSpec, request: ProbeRequest) -> None:
@@ -71,6 +73,8 @@ def prepare(
     """Validate `request` fully (spec, parameters, filters, host) or raise ProbeRequestError."""
     catalog = catalog or load_catalog()
     spec = catalog.get(request.probe)
+    if spec is None and request.probe in catalog.blocked:
+        raise ProbeRequestError(catalog.blocked[request.probe])
     if spec is None:
         from probes.resolver import nearest_names
 
@@ -78,6 +82,12 @@ def prepare(
         hint = f"; nearest: {', '.join(near)}" if near else ""
         raise ProbeRequestError(f"no catalog probe named {request.probe!r}{hint}")
     _check_bounds(spec, request)
+    directory, sha256 = "", ""
+    from probes.custom import is_custom, runnable_hash
+
+    if is_custom(spec):
+        sha256 = runnable_hash(spec)  # approval checked again now: files may have changed
+        directory = str(spec.directory)
     params = validate_params(spec, request.params)
     plan = plan_attach(spec, params)
     if not plan.available:
@@ -96,6 +106,8 @@ def prepare(
         plan=plan,
         cflags=cflags,
         resolved_from=resolved_from,
+        directory=directory,
+        sha256=sha256,
     )
 
 
@@ -132,6 +144,8 @@ class _Child:
             plan=prepared.plan,
             cflags=prepared.cflags,
             resolved_from=prepared.resolved_from,
+            directory=prepared.directory,
+            sha256=prepared.sha256,
         )
         assert self.proc.stdin is not None
         self.proc.stdin.write(job.model_dump_json().encode())

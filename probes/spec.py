@@ -153,6 +153,11 @@ class ProbeSpec(BaseModel):
     output: dict[str, str] = Field(default_factory=dict, description="Output field -> meaning.")
     duration: DurationSpec
     overhead: Overhead
+    reads_user_memory: bool = Field(
+        default=False,
+        description="The C copies memory of the traced processes (paths, queries, argv): data "
+        "that may hold secrets. Shown when a custom probe is approved.",
+    )
     answers: list[str] = Field(default_factory=list)
     answer_params: dict[str, dict[str, ParamValue]] = Field(
         default_factory=dict,

@@ -22,6 +22,11 @@ class Catalog(BaseModel):
 
     probes: dict[str, ProbeSpec]
     broken: dict[str, str] = {}
+    blocked: dict[str, str] = {}  # valid custom probes that may not run (unapproved), and why
+    sources: dict[str, str] = {}  # probe -> "builtin" or the BPFSLEUTH_PROBE_PATH entry
+
+    def source_of(self, name: str) -> str:
+        return self.sources.get(name, "builtin")
 
     def names(self) -> list[str]:
         return sorted(self.probes)
@@ -49,6 +54,13 @@ def load_catalog_from(root: Path) -> Catalog:
 
 
 @lru_cache(maxsize=1)
-def load_catalog() -> Catalog:
-    """The installed catalog (read once per process)."""
+def load_builtin_catalog() -> Catalog:
+    """The catalog shipped with the package (read once per process)."""
     return load_catalog_from(CATALOG_DIR)
+
+
+def load_catalog() -> Catalog:
+    """The built-in catalog plus the custom probes of BPFSLEUTH_PROBE_PATH (`probes.custom`)."""
+    from probes.custom import with_custom_probes
+
+    return with_custom_probes(load_builtin_catalog())
