@@ -27,25 +27,43 @@ class CompileJob(BaseModel):
     cflags: list[str] = Field(default_factory=list)
 
 
-def _first_error(log_text: str) -> tuple[int | None, str]:
-    for line in log_text.splitlines():
+def _source_line(reported: int, snippet: str, source: list[str]) -> int:
+    """The line of `probe.bpf.c` clang meant: bcc inserts tracepoint structs before each
+    TRACEPOINT_PROBE, so a reported line can be past the real one; clang's quoted source line
+    finds it (the nearest match at or before the reported line)."""
+    wanted = snippet.strip()
+    if not wanted:
+        return reported
+    matches = [n for n, text in enumerate(source, start=1) if text.strip() == wanted]
+    before = [n for n in matches if n <= reported]
+    if before:
+        return before[-1]
+    return matches[0] if matches else reported
+
+
+def _first_error(log_text: str, source: list[str]) -> tuple[int | None, str]:
+    lines = log_text.splitlines()
+    for index, line in enumerate(lines):
         match = _CLANG_ERROR_RE.search(line)
         if match:
-            return int(match.group(1)), f"error: {match.group(3)}"[:300]
-    lines = [ln for ln in log_text.splitlines() if "error" in ln.lower()] or log_text.splitlines()
-    return None, " | ".join(lines[-3:])[-300:]
+            snippet = lines[index + 1] if index + 1 < len(lines) else ""
+            found = _source_line(int(match.group(1)), snippet, source)
+            return found, f"error: {match.group(3)}"[:300]
+    errors = [ln for ln in lines if "error" in ln.lower()] or lines
+    return None, " | ".join(errors[-3:])[-300:]
 
 
 def check(job: CompileJob, log_path: str) -> dict[str, Any]:
     from bcc import BPF
 
-    text = COMMON_PRELUDE.read_text() + "\n#line 1\n" + Path(job.source).read_text()
+    source = Path(job.source).read_text()
+    text = COMMON_PRELUDE.read_text() + "\n#line 1\n" + source
     bpf: Any = None
     try:
         bpf = BPF(text=text, cflags=job.cflags)
     except Exception as exc:
         with open(log_path, encoding="utf-8", errors="replace") as handle:
-            line, message = _first_error(handle.read())
+            line, message = _first_error(handle.read(), source.splitlines())
         return {"ok": False, "error": message or f"{type(exc).__name__}: {exc}", "line": line}
     finally:
         if bpf is not None:
