@@ -41,6 +41,13 @@ class DistributedSettings(BaseSettings):
     task_soft_time_limit_s: int = Field(default=240, ge=5, alias="BPFSLEUTH_TASK_SOFT_LIMIT_S")
     task_time_limit_s: int = Field(default=300, ge=10, alias="BPFSLEUTH_TASK_HARD_LIMIT_S")
     visibility_timeout_s: int = Field(default=3600, ge=30, alias="BPFSLEUTH_VISIBILITY_TIMEOUT_S")
+    redelivery_sweep_s: int = Field(
+        default=30,
+        ge=1,
+        le=600,
+        alias="BPFSLEUTH_REDELIVERY_SWEEP_S",
+        description="Seconds between sweeps that redeliver tasks of dead workers.",
+    )
     step_grace_s: float = Field(
         default=30.0,
         gt=0,
@@ -81,10 +88,20 @@ class DistributedSettings(BaseSettings):
 def celery_settings(worker: WorkerSettings, dist: DistributedSettings) -> dict[str, Any]:
     """The Celery configuration mapping (lower-case setting names)."""
     transport = {"visibility_timeout": dist.visibility_timeout_s}
+    broker_transport = {
+        **transport,
+        # how often a worker sweeps unacknowledged messages older than the visibility timeout
+        # back to their queue (kombu's default is 10 s x throttle 10 = 100 s)
+        "unacked_restore_interval": dist.redelivery_sweep_s,
+        "unacked_restore_throttle": 1,
+        # a broker that vanishes without closing TCP must not hang a publish forever
+        "socket_timeout": 30,
+        "socket_connect_timeout": 5,
+    }
     return {
         "broker_url": worker.redis_url,
         "result_backend": worker.redis_url,
-        "broker_transport_options": dict(transport),
+        "broker_transport_options": broker_transport,
         "result_backend_transport_options": dict(transport),
         "visibility_timeout": dist.visibility_timeout_s,
         "broker_connection_retry_on_startup": True,

@@ -30,6 +30,7 @@ from worker.loop.events import Notice, ProbeStarted, ProgressEvent
 from worker.loop.investigation import Investigation
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
+VISIBILITY_TIMEOUT_S = 30
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,16 @@ def cluster(
     redis_server: RedisServer,  # noqa: F811
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Cluster]:
-    cluster = Cluster(redis_server.url, tmp_path_factory.mktemp("faults"))
+    # a short visibility timeout (above the hard limit) so a killed worker's task is redelivered
+    # within the test, as it would be after an hour in production
+    cluster = Cluster(
+        redis_server.url,
+        tmp_path_factory.mktemp("faults"),
+        BPFSLEUTH_TASK_SOFT_LIMIT_S="20",
+        BPFSLEUTH_TASK_HARD_LIMIT_S="25",
+        BPFSLEUTH_VISIBILITY_TIMEOUT_S=str(VISIBILITY_TIMEOUT_S),
+        BPFSLEUTH_REDELIVERY_SWEEP_S="1",
+    )
     try:
         cluster.add_control()
         cluster.add_host("alpha")
@@ -131,6 +141,7 @@ def test_a_host_killed_mid_probe_leaves_nothing_attached_and_the_loop_goes_on(
     assert held, "alpha's worker holds no BPF program while its probe runs"
     assert held <= _loaded_prog_ids()
     alpha.kill()  # SIGKILL to the worker's whole process group, mid-probe
+    killed_at = time.monotonic()
     done = follower.join()
     assert not held & _loaded_prog_ids(), "programs of the killed worker are still loaded"
     assert done.status == "resolved"
@@ -142,7 +153,24 @@ def test_a_host_killed_mid_probe_leaves_nothing_attached_and_the_loop_goes_on(
     assert any(
         isinstance(e, Notice) and "host alpha did not answer" in e.message for e in follower.events
     )
-    cluster.restart("alpha").wait_ready()
+    # acks_late: the killed task was never acknowledged, so Redis redelivers it after the
+    # visibility timeout; by then the plan has expired (and its step is closed): not run again
+    restarted = cluster.restart("alpha")
+    restarted.wait_ready()
+    redelivered = "received"
+    dropped = "Discarding revoked task: worker.tasks.run_plan"
+    noop = f"run_plan {inv.id} step 1 on alpha: step is closed; nothing to do"
+    deadline = killed_at + VISIBILITY_TIMEOUT_S + 30
+    while time.monotonic() < deadline:
+        log = restarted.log_text()
+        if redelivered in log and (dropped in log or noop in log):
+            break
+        time.sleep(0.5)
+    log = restarted.log_text()
+    assert "Task worker.tasks.run_plan[" in log and redelivered in log, log[-2000:]
+    assert dropped in log or noop in log, log[-2000:]
+    assert not [e for e in cluster.runtime.store.audit_entries(10_000) if e.host == "alpha"]
+    assert not held & _loaded_prog_ids()
 
 
 @pytest.mark.ebpf
