@@ -47,6 +47,21 @@ def test_hosts_without_redis_says_which_redis_is_unreachable() -> None:
     assert f"Redis at {url} is not reachable" in done.stderr
 
 
+def test_diagnose_via_celery_without_redis_says_so() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    done = run(
+        "diagnose",
+        "--via",
+        "celery",
+        "--hosts",
+        "web-1",
+        "slow",
+        env={**os.environ, "REDIS_URL": url},
+    )
+    assert done.returncode == 2
+    assert f"Redis at {url} is not reachable" in done.stderr
+
+
 @pytest.fixture(scope="module")
 def single_machine(
     redis_server: RedisServer,  # noqa: F811
