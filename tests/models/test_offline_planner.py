@@ -314,3 +314,23 @@ def test_busy_process_reads_pidstat_rows_of_either_sysstat_layout() -> None:
         "     42       1 hog             99.0  0.1 R         12\n"
     )
     assert ps_rows(listing) == [("42", "hog", 99.0)]
+
+
+def test_an_oom_kill_only_in_the_kernel_log_counts_less_the_older_it_is() -> None:
+    def log_at(stamp: str) -> str:
+        return (
+            f"[{stamp}] Memory cgroup out of memory: Killed process 4711 (loader) "
+            "total-vm:79452kB, anon-rss:65152kB\n"
+        )
+
+    clock = "Sun Nov 22 10:30:00 UTC 2026\n"
+    analyzer = load_analyzers()["oom_kill"]
+    recent = analyzer(
+        evidence_of("x", commands={"oom_log": log_at("Sun Nov 22 10:25:00 2026"), "clock": clock})
+    )
+    old = analyzer(
+        evidence_of("x", commands={"oom_log": log_at("Sun Nov 22 08:00:00 2026"), "clock": clock})
+    )
+    assert "loader (pid 4711)" in recent[0].root_cause
+    assert recent[0].score >= 0.5 > old[0].score
+    assert "not in the last 15 minutes" in old[0].root_cause

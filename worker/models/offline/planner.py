@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import re
+
 from worker.models.base import Evidence, ModelAnswer, ModelRequest, PriorExchange, TokenUsage
 from worker.models.offline.analyzers import HIGH, MEDIUM, Finding, analyze
 from worker.models.offline.categories import Category, categorise
@@ -18,7 +20,8 @@ from worker.protocol import Confidence, Diagnostic, Resolution
 
 TOP_CATEGORY_BONUS = 0.1
 OTHER_CATEGORY_BONUS = 0.05
-SUPPORTING_MIN = 0.5  # other findings cited as evidence: >= HIGH, or this and on-topic
+SUPPORTING_MIN = 0.5  # other findings about the same process are cited from this score
+_PID_RE = re.compile(r"pid (\d+)")
 
 
 def available_probes() -> set[str]:
@@ -105,10 +108,15 @@ def broaden(asked: set[str], probes: set[str]) -> Diagnostic | None:
     )
 
 
+def _same_culprit(finding: Finding, best: Finding) -> bool:
+    """Another analyzer's finding about the best finding's process (e.g. its CPU use)."""
+    pids = set(_PID_RE.findall(best.culprit))
+    return finding.analyzer != best.analyzer and bool(pids & set(_PID_RE.findall(finding.culprit)))
+
+
 def conclude(evidence: Evidence, findings: list[Finding] | None = None) -> Resolution:
-    categories = categorise(evidence.symptom)
     if findings is None:
-        findings = rank(analyze(evidence), categories)
+        findings = rank(analyze(evidence), categorise(evidence.symptom))
     if not findings:
         return Resolution(
             root_cause=(
@@ -126,9 +134,7 @@ def conclude(evidence: Evidence, findings: list[Finding] | None = None) -> Resol
     others = [
         f.ebpf_evidence
         for f in findings[1:]
-        if f.ebpf_evidence
-        and f.analyzer != best.analyzer
-        and (f.score >= HIGH or (f.score >= SUPPORTING_MIN and f.category in categories))
+        if f.ebpf_evidence and f.score >= SUPPORTING_MIN and _same_culprit(f, best)
     ]
     return Resolution(
         root_cause=best.root_cause[:4000],

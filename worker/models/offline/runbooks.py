@@ -50,6 +50,7 @@ def _probe(probe: str, why: str) -> ProbeStep:
 
 TRIAGE = [
     _cmd("uptime", "uptime", "load averages"),
+    _cmd("clock", "date", "the host's clock, to date the kernel log's lines"),
     _cmd("kernel_log", "dmesg -T | tail -n 25", "the kernel log's latest lines"),
     _cmd("memory", "free -m", "memory and swap"),
     _cmd("disk_free", "df -h", "free space per filesystem"),
@@ -118,7 +119,7 @@ RUNBOOKS: dict[Category, Runbook] = {
         commands=[
             _cmd(
                 "oom_log",
-                "dmesg | grep -E 'oom-kill|Killed process' | tail -n 10",
+                "dmesg -T | grep -E 'oom-kill|Killed process' | tail -n 10",
                 "OOM kills the kernel logged",
             ),
             _cmd("pressure_memory", "cat /proc/pressure/memory", "memory pressure stall info"),
@@ -138,7 +139,7 @@ RUNBOOKS: dict[Category, Runbook] = {
             ),
             _cmd(
                 "oom_log",
-                "dmesg | grep -E 'oom-kill|Killed process' | tail -n 10",
+                "dmesg -T | grep -E 'oom-kill|Killed process' | tail -n 10",
                 "OOM kills the kernel logged",
             ),
         ],
@@ -162,7 +163,7 @@ RUNBOOKS: dict[Category, Runbook] = {
         commands=[
             _cmd(
                 "oom_log",
-                "dmesg | grep -E 'oom-kill|Killed process' | tail -n 10",
+                "dmesg -T | grep -E 'oom-kill|Killed process' | tail -n 10",
                 "OOM kills the kernel logged",
             ),
         ],

@@ -1,7 +1,9 @@
 """Runnable tasks waiting for a CPU (runq_latency) while a few processes hold the CPUs.
 
-Score: run-queue p99 >= 20 ms with a holder at >= 50% of a CPU -> 0.85; p99 >= 5 ms with a
-holder at >= 30% -> 0.6; otherwise no finding (busy_process covers a hog nobody waits behind).
+Score: run-queue p99 (all waits, or the worst waiter's own) >= 10 ms with a holder at >= 40% of
+a CPU -> 0.85; >= 5 ms with a holder at >= 30% -> 0.6; otherwise no finding (busy_process covers
+a hog nobody waits behind). Holders come from the probe's on-CPU table (trimmed to the top row
+when the result had to be shortened).
 Next: a CPU profile of the top holder (cpu_profile filtered to its pid) and `ps` of the holders;
 a profile that lands in the holder confirms it (+0.05) and names its hottest function.
 """
@@ -19,7 +21,8 @@ from worker.models.offline.evidence import (
     top,
 )
 
-STRONG_P99_MS = 20.0
+STRONG_P99_MS = 10.0
+STRONG_HOLDER_PCT = 40.0
 WEAK_P99_MS = 5.0
 HOLDER_PCT = 30.0
 
@@ -53,11 +56,12 @@ def cpu_starvation(evidence: Evidence) -> list[Finding]:
             pct = float(row.labels.get("cpu_pct", 0) or 0)
             if proc is not None and proc.pid and pct >= HOLDER_PCT:
                 holders.append((proc, pct))
-        if not holders or p99 < WEAK_P99_MS:
-            continue
-        strong = p99 >= STRONG_P99_MS and holders[0][1] >= 50
-        score = 0.85 if strong else 0.6
         waiters = top(run, "waiters")
+        worst_p99 = max([p99, *(float(w.value or 0) for w in waiters[:1])])
+        if not holders or worst_p99 < WEAK_P99_MS:
+            continue
+        strong = worst_p99 >= STRONG_P99_MS and holders[0][1] >= STRONG_HOLDER_PCT
+        score = 0.85 if strong else 0.6
         worst = (
             f"; worst waiter {waiters[0].key} p99 {waiters[0].value or 0:.1f} ms" if waiters else ""
         )

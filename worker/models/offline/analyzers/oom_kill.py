@@ -2,13 +2,16 @@
 the memory cgroup, then the cgroup's limit.
 
 Score: a kill the probe saw -> 0.9 (with the cgroup limit read: 0.95); a kill only in the
-kernel log (it may predate the investigation) -> 0.65. Next: the kernel log's OOM lines and the
-cgroup's memory.max and memory.events.
+kernel log (`dmesg -T`, dated against the host's `date`) within the last 15 minutes -> 0.55;
+older or undated -> 0.35 (it may have nothing to do with the symptom). Next: the kernel log's
+OOM lines now, then the cgroup's limit and OOM counters (v2 memory.max/events, v1
+memory.limit_in_bytes).
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from worker.models.base import Evidence
 from worker.models.offline.analyzers import Finding, NextStep, register
@@ -18,15 +21,45 @@ _OOM_LINE = re.compile(
     r"oom-kill:\S*?oom_memcg=(?P<memcg>[^,]*),task_memcg=[^,]*,task=(?P<comm>[^,]*),pid=(?P<pid>\d+)"
 )
 _KILLED = re.compile(r"Killed process (?P<pid>\d+) \((?P<comm>[^)]*)\)")
+_STAMP = re.compile(r"^\[(?P<stamp>\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4})\]")
+RECENT_S = 15 * 60
 _SAFE_CGROUP = re.compile(r"^/[A-Za-z0-9_.@:/-]*$")
 _LOG_IDS = ("oom_log", "kernel_log", "oom_log_now")
-LOG_NOW = "dmesg | grep -E 'oom-kill|Killed process' | tail -n 20"
+LOG_NOW = "dmesg -T | grep -E 'oom-kill|Killed process' | tail -n 20"
 
 
 def _kernel_log(evidence: Evidence) -> str:
     return "\n".join(
         result.stdout for id_ in _LOG_IDS if (result := command_output(evidence, id_)) is not None
     )
+
+
+def _stamp(text: str) -> datetime | None:
+    try:
+        return datetime.strptime(" ".join(text.split()), "%a %b %d %H:%M:%S %Y")
+    except ValueError:
+        return None
+
+
+def _host_now(evidence: Evidence) -> datetime | None:
+    """The host's local time at the triage (`date`), as a naive datetime like `dmesg -T`'s."""
+    clock = command_output(evidence, "clock")
+    words = clock.stdout.split() if clock is not None else []
+    if len(words) < 5:
+        return None
+    return _stamp(" ".join(words[:4] + words[-1:]))
+
+
+def _recent(log: str, pid: int, now: datetime | None) -> bool:
+    """Whether the kernel log's kill of `pid` happened within RECENT_S of the host's `date`."""
+    for line in log.splitlines():
+        if f"Killed process {pid} " not in line:
+            continue
+        match = _STAMP.match(line.strip())
+        when = _stamp(match["stamp"]) if match else None
+        if when is not None and now is not None:
+            return abs((now - when).total_seconds()) <= RECENT_S
+    return False
 
 
 def _memcgs(log: str) -> dict[int, str]:
@@ -89,12 +122,19 @@ def oom_kill(evidence: Evidence) -> list[Finding]:
     if not memcg and seen:  # killed after the log was read: the same program's last cgroup
         same = [m["memcg"] for m in _OOM_LINE.finditer(log) if m["comm"] == comm]
         memcg = same[-1] if same and command_output(evidence, "oom_log_now") else ""
-    score = 0.9 if seen else 0.65
+    recent = _recent(log, pid, _host_now(evidence))
+    score = 0.9 if seen else 0.55 if recent else 0.35
     who = ", ".join(f"{c} (pid {p})" for c, p, _, _ in victims[:4])
     cause = (
         f"The kernel's OOM killer killed {who}"
         + (f" in memory cgroup {memcg}" if memcg and memcg != "/" else "")
-        + ("" if seen else " (found in the kernel log; no kill during the probe)")
+        + (
+            ""
+            if seen
+            else " (found in the kernel log; no kill during the probe"
+            + ("" if recent else "; not in the last 15 minutes")
+            + ")"
+        )
         + ": the process did not crash, it was killed for memory."
     )
     next_step = None
