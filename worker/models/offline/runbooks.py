@@ -9,8 +9,14 @@ model's. Runbooks are plain data (lists of steps) so they can come from YAML flo
 
 from __future__ import annotations
 
+from typing import get_args
+
 from pydantic import BaseModel, Field
 
+from worker.flows.expand import flow_requests
+from worker.flows.loader import builtin_flows, load_flows
+from worker.flows.models import Flow
+from worker.flows.select import select_flows
 from worker.models.offline.categories import Category
 from worker.protocol import CommandRequest, EbpfProgramRequest
 
@@ -48,155 +54,72 @@ def _probe(probe: str, why: str) -> ProbeStep:
     return ProbeStep(probe=probe, why=why)
 
 
-TRIAGE = [
-    _cmd("uptime", "uptime", "load averages"),
-    _cmd("clock", "date", "the host's clock, to date the kernel log's lines"),
-    _cmd("kernel_log", "dmesg -T | tail -n 25", "the kernel log's latest lines"),
-    _cmd("memory", "free -m", "memory and swap"),
-    _cmd("disk_free", "df -h", "free space per filesystem"),
-    _cmd("sockets", "ss -s", "socket totals"),
-    _cmd(
-        "top_cpu",
-        "ps -eo pid,ppid,comm,pcpu,pmem,stat,etimes --sort=-pcpu | head -n 15",
-        "busiest processes (lifetime CPU share)",
-    ),
-    _cmd(
-        "cpu_now",
-        "pidstat -u 1 1 | grep Average: | sort -rn -k8 | head -n 15",
-        "busiest processes over the last second",
-    ),
-]
-BASELINE = TRIAGE  # the name the first planner used
+def _runbook_of(flow: Flow, category: Category) -> Runbook:
+    commands, programs = flow_requests(flow)
+    return Runbook(
+        category=category,
+        commands=commands,
+        probes=[
+            ProbeStep(
+                probe=p.target, duration_s=p.duration, params=p.params, why=p.description
+            )
+            for p in programs
+        ],
+    )
 
-RUNBOOKS: dict[Category, Runbook] = {
-    "network": Runbook(
-        category="network",
-        commands=[
-            _cmd("tcp_pending", "ss -tnp state syn-sent", "connects waiting for an answer"),
-            _cmd("listeners", "ss -tlnp", "listening TCP sockets and their processes"),
-        ],
-        probes=[
-            _probe("tcp_connect", "connect attempts and their outcomes"),
-            _probe("tcp_retransmits", "retransmits and resets by connection"),
-        ],
-    ),
-    "dns": Runbook(
-        category="dns",
-        commands=[_cmd("resolv_conf", "cat /etc/resolv.conf", "configured resolvers")],
-        probes=[
-            _probe("dns", "DNS queries by process, name, server, answer and latency"),
-            _probe("tcp_connect", "connects that follow the lookups"),
-        ],
-    ),
-    "file_io": Runbook(
-        category="file_io",
-        probes=[
-            _probe("file_opens", "opens by process, path and errno"),
-            _probe("syscall_errors", "failing system calls by errno and path"),
-        ],
-    ),
-    "disk": Runbook(
-        category="disk",
-        commands=[
-            _cmd("disk_stats", "iostat -x 1 1", "per-device utilisation and wait"),
-            _cmd("pressure_io", "cat /proc/pressure/io", "I/O pressure stall info"),
-        ],
-        probes=[
-            _probe("block_io_latency", "block I/O latency by device and submitter"),
-            _probe("file_io", "reads and writes by process and file"),
-        ],
-    ),
-    "performance": Runbook(
-        category="performance",
-        commands=[_cmd("pressure_cpu", "cat /proc/pressure/cpu", "CPU pressure stall info")],
-        probes=[
-            _probe("runq_latency", "how long runnable tasks wait for a CPU, and who holds it"),
-            _probe("cpu_profile", "where the CPU time goes"),
-        ],
-    ),
-    "memory": Runbook(
-        category="memory",
-        commands=[
-            _cmd(
-                "oom_log",
-                "dmesg -T | grep -E 'oom-kill|Killed process' | tail -n 10",
-                "OOM kills the kernel logged",
-            ),
-            _cmd("pressure_memory", "cat /proc/pressure/memory", "memory pressure stall info"),
-        ],
-        probes=[
-            _probe("oom_kills", "processes the OOM killer chose"),
-            _probe("memory_alloc", "who allocates memory, and how fast"),
-        ],
-    ),
-    "process": Runbook(
-        category="process",
-        commands=[
-            _cmd(
-                "newest_procs",
-                "ps -eo pid,ppid,comm,stat,etimes --sort=etimes | head -n 15",
-                "newest processes first",
-            ),
-            _cmd(
-                "oom_log",
-                "dmesg -T | grep -E 'oom-kill|Killed process' | tail -n 10",
-                "OOM kills the kernel logged",
-            ),
-        ],
-        probes=[
-            _probe("exec", "programs started, their parents and exit codes"),
-            _probe("oom_kills", "processes the OOM killer chose"),
-        ],
-    ),
-    "locks": Runbook(
-        category="locks",
-        commands=[
-            _cmd("blocked", "ps -eo pid,comm,stat,wchan:32 --sort=stat", "task states, waits")
-        ],
-        probes=[
-            _probe("lock_contention", "futex and kernel lock waits by process"),
-            _probe("runq_latency", "whether the waiting is for a CPU instead"),
-        ],
-    ),
-    "general": Runbook(
-        category="general",
-        commands=[
-            _cmd(
-                "oom_log",
-                "dmesg -T | grep -E 'oom-kill|Killed process' | tail -n 10",
-                "OOM kills the kernel logged",
-            ),
-        ],
-        probes=[
-            _probe("tcp_connect", "connect attempts and their outcomes"),
-            _probe("file_opens", "opens by process, path and errno"),
-            _probe("exec", "programs started, their parents and exit codes"),
-            _probe("runq_latency", "how long runnable tasks wait for a CPU, and who holds it"),
-            _probe("oom_kills", "processes the OOM killer chose"),
-        ],
-    ),
-}
+
+def _builtin_runbooks() -> tuple[list[CommandRequest], dict[Category, Runbook]]:
+    """The built-in flows as the planner's data: the triage commands and a runbook per category."""
+    flows = builtin_flows()
+    triage = [c for flow in flows if flow.triage for c in flow_requests(flow)[0]]
+    runbooks: dict[Category, Runbook] = {}
+    for category in get_args(Category):
+        serving = next((f for f in flows if category in f.categories), None)
+        if serving is not None:
+            runbooks[category] = _runbook_of(serving, category)
+    return triage, runbooks
+
+
+# Step 1's lists live in the flows (worker/flows/*.yaml); these views keep the old names.
+TRIAGE, RUNBOOKS = _builtin_runbooks()
+BASELINE = TRIAGE  # the name the first planner used
 
 MAX_TRIAGE_PROBES = 5
 
 
 def triage_plan(
-    categories: list[Category], available_probes: set[str], *, max_categories: int = 2
+    categories: list[Category],
+    available_probes: set[str],
+    *,
+    max_categories: int = 2,
+    symptom: str = "",
 ) -> tuple[list[CommandRequest], list[EbpfProgramRequest]]:
-    """The triage commands plus the runbooks of the best categories (and `general` when it is
-    among them), without duplicates, at most `MAX_TRIAGE_PROBES` probes."""
-    chosen = categories[:max_categories]
+    """The requests of the flows that fit: triage flows, flows cued by the symptom, then the
+    flows of the best categories (and `general` when it is among them); no duplicates, at most
+    `MAX_TRIAGE_PROBES` probes, only probes this host's catalog has."""
+    return flows_plan(chosen_flows(categories, symptom, max_categories), available_probes)
+
+
+def chosen_flows(categories: list[Category], symptom: str, max_categories: int = 2) -> list[Flow]:
+    """The flows step 1 runs: built-in and operators' (BPFSLEUTH_FLOW_PATH) alike."""
+    chosen: list[str] = list(categories[:max_categories])
     if "general" in categories and "general" not in chosen:
         chosen.append("general")
-    commands: dict[str, CommandRequest] = {c.id: c for c in TRIAGE}
+    return select_flows(symptom, chosen, load_flows())
+
+
+def flows_plan(
+    flows: list[Flow], available_probes: set[str]
+) -> tuple[list[CommandRequest], list[EbpfProgramRequest]]:
+    commands: dict[str, CommandRequest] = {}
     programs: dict[str, EbpfProgramRequest] = {}
-    for category in chosen:
-        book = RUNBOOKS[category]
-        for command in book.commands:
+    for flow in flows:
+        flow_commands, flow_programs = flow_requests(flow)
+        for command in flow_commands:
             commands.setdefault(command.id, command)
-        for step in book.probes:
-            if step.probe in available_probes and len(programs) < MAX_TRIAGE_PROBES:
-                programs.setdefault(step.probe, step.request())
+        for program in flow_programs:
+            if program.target in available_probes and len(programs) < MAX_TRIAGE_PROBES:
+                programs.setdefault(program.name, program)
     return list(commands.values()), list(programs.values())
 
 

@@ -1,9 +1,9 @@
 """Failed TCP connects (refused, timed out, errno) seen by the tcp_connect probe.
 
-Score: 0.9 when one (process, destination) holds >= half of the attempts with >= 3 failures,
-0.6 for >= 2 failures, else 0.4. Next: is anything listening on the refused port here
-(`ss -tlnp 'sport = :P'`)? No listener confirms it (+0.05); a listener makes a refusal odd
-(-0.2: a backlog overflow or a firewall reject instead).
+Score: 0.9 when >= 3 of a process's connects fail to one destination, making >= half of that
+process's attempts; 0.6 for >= 2 failures, else 0.4. Next: is anything listening on the
+refused port here (`ss -tlnp 'sport = :P'`)? No listener confirms it (+0.05); a listener
+makes a refusal odd (-0.2: a backlog overflow or a firewall reject instead).
 """
 
 from __future__ import annotations
@@ -33,7 +33,11 @@ def connect_failures(evidence: Evidence) -> list[Finding]:
             dest = str(labels.get("destination", "?"))
             port = dest.rsplit(":", 1)[-1]
             comm, pid = str(labels.get("comm", "?")), labels.get("pid", "?")
-            share = row.count / attempts if attempts else 1.0
+            own = next(
+                (p.count for p in top(run, "processes") if p.key == f"{comm} (pid {pid})"),
+                attempts,
+            )
+            share = row.count / own if own else 1.0
             why = _ADVICE.get(outcome, "connect() fails with {outcome}").format(
                 dest=dest, outcome=outcome
             )
@@ -41,7 +45,7 @@ def connect_failures(evidence: Evidence) -> list[Finding]:
             rate = row.count / (run.result.duration_s or 1.0)
             cause = (
                 f"{comm} (pid {pid}) on {run.host} fails to connect to {dest}: {why}. "
-                f"{row.count} of {attempts} connect attempts failed this way "
+                f"{row.count} of its {own} connect attempts failed this way "
                 f"({rate:.1f}/s)."
             )
             check_id = f"listeners_{port}"
@@ -84,7 +88,7 @@ def connect_failures(evidence: Evidence) -> list[Finding]:
                     ),
                     ebpf_evidence=(
                         f"{run.key} on {run.host}: {row.count} {outcome} connects to {dest} "
-                        f"by {comm} (pid {pid}) of {attempts} attempts in "
+                        f"by {comm} (pid {pid}) of its {own} attempts ({attempts} on the host) in "
                         f"{run.result.duration_s:.1f}s. {run.result.summary}"
                     ),
                     next=next_step,
