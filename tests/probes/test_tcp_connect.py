@@ -108,3 +108,36 @@ def test_a_connect_that_gets_no_answer_is_a_timeout() -> None:
     assert failure.labels["outcome"] == "timeout"
     assert failure.labels["destination"] == f"127.0.0.1:{port}"
     assert failure.value is not None and failure.value >= 1000  # ms waited before giving up
+
+
+HANGING = r"""
+import json, socket, sys, time
+server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen(0)   # never accepts
+port = server.getsockname()[1]
+print(json.dumps({"port": port}), flush=True)
+sys.stdin.readline()
+held = []
+for _ in range(4):
+    c = socket.socket(); c.setblocking(False)
+    try:
+        c.connect(("127.0.0.1", port))
+    except BlockingIOError:
+        pass
+    held.append(c)
+time.sleep(6)                      # still waiting when the probe ends
+print(json.dumps({}), flush=True)
+"""
+
+
+def test_connects_still_waiting_at_the_end_are_reported_as_pending() -> None:
+    require_ebpf()
+    workload = Workload(HANGING)
+    port = workload.setup["port"]
+    result = run_around("tcp_connect", workload, duration_s=2.0)
+    workload.kill()
+    totals = result.aggregates.totals
+    assert totals["pending"] >= 1
+    pending = result.aggregates.top["pending"][0]
+    assert pending.key == f"127.0.0.1:{port} by {workload.label}"
+    assert "still waiting for an answer" in result.summary
+    assert f"to 127.0.0.1:{port} by {workload.label}" in result.summary

@@ -13,7 +13,9 @@
  *   tracepoints put every syscall of the host on the slower traced path (getpid ~1.3x); turn
  *   them off with syscall_errors=false.
  * Caveats: "timeout" means the socket closed with no answer at all (no SYN-ACK, no RST): a SYN
- *   timeout or the application giving up. Connects started before the probe are not seen.
+ *   timeout or the application giving up. Attempts still in SYN_SENT when the probe ends are
+ *   reported as pending, with their age (read from the start map). Connects started before the
+ *   probe are not seen.
  */
 
 #define BS_TCP_ESTABLISHED 1
@@ -37,6 +39,9 @@ struct start_t {
     u64 ts;
     u32 pid;
     u32 reset;
+    u16 dport;
+    u16 family;
+    u8 daddr[16];
     char comm[TASK_COMM_LEN];
 };
 
@@ -128,6 +133,12 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
         struct start_t start = {};
         start.ts = bpf_ktime_get_ns();
         start.pid = bs_tgid();
+        start.dport = args->dport;
+        start.family = args->family;
+        if (args->family == BS_AF_INET6)
+            __builtin_memcpy(start.daddr, args->daddr_v6, 16);
+        else
+            __builtin_memcpy(start.daddr, args->daddr, 4);
         bpf_get_current_comm(&start.comm, sizeof(start.comm));
         starts.update(&sk, &start);
         u32 tid = (u32)bpf_get_current_pid_tgid();

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import time
 from collections import Counter, defaultdict
 from typing import Any, ClassVar
 
@@ -92,14 +93,20 @@ class Reader(ProbeReader):
         failures, fail_lat, failure_labels = _name_processes(
             failures, fail_lat, failure_labels, fail_pids
         )
+        pending, oldest_ns = _pending(bpf)
         total = sum(by_outcome.values())
         latency = latency_from_log2(
             log2_buckets(bpf["latency"]), base_unit="ns", unit="ms", max_value=max_lat_ns or None
         )
         mean_fail_ms = {k: fail_lat[k] / failures[k] for k in failures}
         aggregates = Aggregates(
-            totals={"attempts": total, **{o: by_outcome.get(o, 0) for o in OUTCOMES}},
+            totals={
+                "attempts": total,
+                **{o: by_outcome.get(o, 0) for o in OUTCOMES},
+                "pending": sum(pending.values()),
+            },
             top={
+                "pending": top_entries(pending, limit=3),
                 "failures": top_entries(failures, values=mean_fail_ms, labels=failure_labels),
                 "destinations": top_entries(
                     by_dest, labels={k: dict(v) for k, v in dest_labels.items()}
@@ -113,9 +120,32 @@ class Reader(ProbeReader):
         return ReaderOutput(
             event_count=total,
             events=self.samples.dumps(),
-            summary=_summary(total, elapsed_s, by_outcome, failures, by_dest, by_proc, latency.p99),
+            summary=_summary(total, elapsed_s, by_outcome, failures, by_dest, by_proc, latency.p99)
+            + _pending_text(pending, oldest_ns),
             aggregates=aggregates,
         )
+
+
+def _pending(bpf: Any) -> tuple[Counter[str], int]:
+    """Attempts still waiting in SYN_SENT at the end, by destination and process; oldest age."""
+    now = time.monotonic_ns()
+    pending: Counter[str] = Counter()
+    oldest = 0
+    for _sk, start in bpf["starts"].items():
+        dest = endpoint(int(start.family), start.daddr, int(start.dport))
+        pending[f"{dest} by {proc_label(comm_text(start.comm), int(start.pid))}"] += 1
+        oldest = max(oldest, now - int(start.ts))
+    return pending, oldest
+
+
+def _pending_text(pending: Counter[str], oldest_ns: int) -> str:
+    if not pending:
+        return ""
+    what, count = min(pending.items(), key=lambda kv: (-kv[1], kv[0]))
+    return (
+        f"; {sum(pending.values())} still waiting for an answer ({count} to {what}), "
+        f"oldest {fmt_ms(oldest_ns)}"
+    )
 
 
 def _name_processes(
@@ -151,7 +181,7 @@ def _summary(
 ) -> str:
     head = f"{plural(total, 'connect')} in {elapsed_s:.1f}s"
     if not total:
-        return f"{head}: no TCP connect attempts seen"
+        return f"{head}: no TCP connect attempt completed"
     parts = []
     if failures:
         culprit, count = failures.most_common(1)[0]
