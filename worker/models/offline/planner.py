@@ -15,7 +15,7 @@ import re
 from worker.models.base import Evidence, ModelAnswer, ModelRequest, PriorExchange, TokenUsage
 from worker.models.offline.analyzers import HIGH, MEDIUM, Finding, analyze
 from worker.models.offline.categories import Category, categorise
-from worker.models.offline.runbooks import broadening_plan, triage_plan
+from worker.models.offline.runbooks import broadening_plan, chosen_flows, flows_plan
 from worker.protocol import Confidence, Diagnostic, Resolution
 
 TOP_CATEGORY_BONUS = 0.1
@@ -63,7 +63,8 @@ def asked_before(history: list[PriorExchange]) -> set[str]:
 
 def triage(evidence: Evidence, probes: set[str]) -> Diagnostic | None:
     categories = categorise(evidence.symptom)
-    commands, programs = triage_plan(categories, probes)
+    flows = chosen_flows(categories, evidence.symptom)
+    commands, programs = flows_plan(flows, probes)
     if not commands and not programs:
         return None
     named = [c for c in categories if c != "general"][:2]
@@ -73,6 +74,7 @@ def triage(evidence: Evidence, probes: set[str]) -> Diagnostic | None:
             f"The symptom reads as {reading}. Triage: load, the kernel log, memory, disk, "
             "sockets and the busiest processes, plus the probes that answer "
             + ("a general set of questions." if "general" in categories else "its questions.")
+            + f" Flows: {', '.join(flow.name for flow in flows)}."
         ),
         commands=commands,
         ebpf_programs=programs,

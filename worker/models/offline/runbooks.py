@@ -4,7 +4,9 @@ Step 1 of every investigation is `TRIAGE` (what an SRE runs in the first minute:
 log's tail, memory, disk, a socket summary, the top processes) plus the runbooks of the symptom's
 best categories. A probe is only asked for when this host's catalog has it, so a plan never names
 a probe that cannot run; requests in the seed's form (`kprobe:tcp_connect`, ...) are the
-model's. Runbooks are plain data (lists of steps) so they can come from YAML flows later.
+model's. The lists themselves are flows (`worker/flows/*.yaml`, see `worker.flows`): edit the
+YAML, not this module. Operators' flows (BPFSLEUTH_FLOW_PATH) are chosen the same way, by their
+`categories` or by `cues` in the symptom.
 """
 
 from __future__ import annotations
@@ -46,23 +48,13 @@ class Runbook(BaseModel):
     probes: list[ProbeStep] = Field(default_factory=list)
 
 
-def _cmd(id_: str, command: str, description: str) -> CommandRequest:
-    return CommandRequest(id=id_, command=command, description=description)
-
-
-def _probe(probe: str, why: str) -> ProbeStep:
-    return ProbeStep(probe=probe, why=why)
-
-
 def _runbook_of(flow: Flow, category: Category) -> Runbook:
     commands, programs = flow_requests(flow)
     return Runbook(
         category=category,
         commands=commands,
         probes=[
-            ProbeStep(
-                probe=p.target, duration_s=p.duration, params=p.params, why=p.description
-            )
+            ProbeStep(probe=p.target, duration_s=p.duration, params=p.params, why=p.description)
             for p in programs
         ],
     )
