@@ -209,6 +209,16 @@ def _send_advance(rt: Runtime, investigation_id: str) -> None:
     rt.app.send_task(f"{TASK_PREFIX}advance", args=[investigation_id], queue=CONTROL_QUEUE)
 
 
+def _advance_closed_step(rt: Runtime, investigation_id: str, step: int) -> None:
+    """Enqueue the advance of a step this process just closed, and say so in the step.
+
+    If the broker refuses for a minute, the step stays un-advanced and the deadline scanner
+    sends the advance when the step's deadline comes (the close and the send are not atomic).
+    """
+    _patiently(lambda: _send_advance(rt, investigation_id), exceptions=_publish_errors())
+    _patiently(lambda: rt.store.mark_advanced(investigation_id, step, time.time()))
+
+
 def advance_investigation(rt: Runtime, investigation_id: str) -> None:
     """Do what is left for this investigation: record a closed step, decide, dispatch."""
     try:
@@ -239,13 +249,19 @@ def advance_investigation(rt: Runtime, investigation_id: str) -> None:
                 )
             )
         inv = _record(inv, pending.step, outcome.results)
-    inv = _decide(rt, inv)
+    try:
+        inv = _decide(rt, inv)
+    except Exception as exc:  # a bug below us must end the investigation, not strand it
+        log.exception("advance %s: deciding failed", inv.id)
+        inv = _end_on_error(rt, inv, f"the control worker failed: {type(exc).__name__}: {exc}")
     try:
         stored = rt.store.save(stored.model_copy(update={"investigation": inv}))
     except VersionConflict:
         log.warning("advance %s: another advance wrote first; dropping this one", inv.id)
         return
     inv = stored.investigation
+    if pending is not None:
+        rt.store.mark_recorded(inv.id, pending.step)
     plan = inv.pending_plan
     if plan is not None:
         dispatch_step(rt, inv, plan)
@@ -254,6 +270,17 @@ def advance_investigation(rt: Runtime, investigation_id: str) -> None:
     else:
         # the model's reply was unusable and the loop asks again: that is another turn
         _send_advance(rt, inv.id)
+
+
+def _end_on_error(rt: Runtime, inv: Investigation, why: str) -> Investigation:
+    """Finish with what the evidence supports (confidence Low), and tell the watchers."""
+    from worker.loop.steps import events_after_decision, resolve
+    from worker.loop.synthesis import synthesise_resolution
+
+    inv = resolve(inv, synthesise_resolution(inv, why), source="synthesised", why=why)
+    for event in events_after_decision(inv):
+        rt.publish(event)
+    return inv
 
 
 def step_deadline_s(rt: Runtime, plan: StepPlan) -> float:
@@ -303,7 +330,7 @@ def _record_absent_host(rt: Runtime, investigation_id: str, step: int, host: str
     rt.publish(Notice(investigation_id=investigation_id, step=step, message=message))
     result = PlanResult(host=host, step=step, notes=[message], finished_at=datetime.now(UTC))
     if rt.store.record_result(investigation_id, result) == 1:
-        _send_advance(rt, investigation_id)
+        _advance_closed_step(rt, investigation_id, step)
 
 
 class DeadlineScanner:
@@ -326,10 +353,12 @@ class DeadlineScanner:
         self._thread.join(timeout=self.interval_s + 5)
 
     def scan_once(self) -> int:
-        claimed = self.rt.store.claim_due_deadlines(time.time())
+        # an advance still unrecorded after the task's hard limit died with its worker
+        stale_s = self.rt.dist.task_time_limit_s + 60.0
+        claimed = self.rt.store.claim_due_deadlines(time.time(), stale_s=stale_s)
         for investigation_id, step in claimed:
             log.info("step %s of %s closed at its deadline", step, investigation_id)
-            _send_advance(self.rt, investigation_id)
+            _advance_closed_step(self.rt, investigation_id, step)
             self.rt.store.forget_deadline(investigation_id, step)
         return len(claimed)
 
@@ -396,7 +425,7 @@ def run_plan_here(
         outcome,
     )
     if outcome == 1:
-        _send_advance(rt, investigation_id)
+        _advance_closed_step(rt, investigation_id, step)
     return result
 
 
@@ -448,14 +477,24 @@ T = TypeVar("T")
 REDIS_PATIENCE_S = 60.0
 
 
-def _patiently(write: Callable[[], T], patience_s: float = REDIS_PATIENCE_S) -> T:
-    """Run a Redis write, retrying while Redis is unreachable for up to `patience_s`."""
+def _publish_errors() -> tuple[type[BaseException], ...]:
+    from kombu.exceptions import OperationalError
+
+    return (OperationalError, StoreUnavailable, ConnectionError, TimeoutError)
+
+
+def _patiently(
+    write: Callable[[], T],
+    patience_s: float = REDIS_PATIENCE_S,
+    exceptions: tuple[type[BaseException], ...] = (StoreUnavailable,),
+) -> T:
+    """Run a Redis write (or publish), retrying while Redis is unreachable for `patience_s`."""
     give_up = time.monotonic() + patience_s
     pause = 0.25
     while True:
         try:
             return write()
-        except StoreUnavailable as exc:
+        except exceptions as exc:
             if time.monotonic() + pause > give_up:
                 raise
             log.warning("Redis unavailable (%s); retrying in %.1f s", exc, pause)

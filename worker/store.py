@@ -135,27 +135,30 @@ if redis.call('HSETNX', KEYS[1], 'closed', 'deadline') == 1 then return 1 end
 return 0
 """
 
-# KEYS[1] deadlines zset. ARGV: now, lease seconds, max items, step key prefix.
-# Each due member `<id>:<step>` whose step is open is closed ('deadline') here; members closed by
-# the deadline are leased (re-scored to now + lease) and returned, so the caller enqueues advance
-# and then forgets them (a caller that dies before that is covered when the lease runs out;
-# advance is idempotent). Members of steps that completed, or vanished, are dropped.
+# KEYS[1] deadlines zset. ARGV: now, lease seconds, max items, step key prefix, stale seconds.
+# Each due member `<id>:<step>` is looked at once its time comes:
+# - step recorded by an advance (or its state gone): dropped, the zset stays small;
+# - advance sent less than `stale` seconds ago (`advanced` = send time): wait for it;
+# - otherwise (still open: close it now as 'deadline'; closed but its advance never sent, or
+#   sent and lost with a dead control worker): lease it (re-score to now + lease) and return it,
+#   so the caller enqueues advance and marks the send. A caller that dies in between is covered
+#   when the lease runs out; advance is idempotent.
 _CLAIM_DEADLINES_LUA = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local now = tonumber(ARGV[1])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
 local claimed = {}
 for _, member in ipairs(due) do
   local sep = string.find(member, ':[^:]*$')
   local key = ARGV[4] .. string.sub(member, 1, sep - 1) .. ':step:' .. string.sub(member, sep + 1)
-  if redis.call('HEXISTS', key, 'meta') == 0 then
+  local advanced = redis.call('HGET', key, 'advanced')
+  if redis.call('HEXISTS', key, 'meta') == 0 or redis.call('HEXISTS', key, 'recorded') == 1 then
     redis.call('ZREM', KEYS[1], member)
+  elseif advanced and now - tonumber(advanced) < tonumber(ARGV[5]) then
+    redis.call('ZADD', KEYS[1], tonumber(advanced) + tonumber(ARGV[5]), member)
   else
     redis.call('HSETNX', key, 'closed', 'deadline')
-    if redis.call('HGET', key, 'closed') == 'deadline' then
-      redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), member)
-      table.insert(claimed, member)
-    else
-      redis.call('ZREM', KEYS[1], member)
-    end
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), member)
+    table.insert(claimed, member)
   end
 end
 return claimed
@@ -343,20 +346,32 @@ class Store:
             self.client.zadd(DEADLINES_KEY, {f"{investigation_id}:{step}": at})
 
     def claim_due_deadlines(
-        self, now: float, *, lease_s: float = 30.0, limit: int = 100
+        self, now: float, *, lease_s: float = 30.0, stale_s: float = 360.0, limit: int = 100
     ) -> list[tuple[str, int]]:
-        """Steps closed by their deadline (now or earlier, unfinished claims), to advance."""
+        """Steps past their deadline that need an advance now (see the Lua above)."""
         prefix = f"{KEY_PREFIX}:inv:"
         with _clear_errors(self.url):
             members = cast(
                 list[str],
-                self._claim_deadlines(keys=[DEADLINES_KEY], args=[now, lease_s, limit, prefix]),
+                self._claim_deadlines(
+                    keys=[DEADLINES_KEY], args=[now, lease_s, limit, prefix, stale_s]
+                ),
             )
         out = []
         for member in members:
             investigation_id, _, step = member.rpartition(":")
             out.append((investigation_id, int(step)))
         return out
+
+    def mark_advanced(self, investigation_id: str, step: int, at: float) -> None:
+        """The advance that records this closed step was enqueued at Unix time `at`."""
+        with _clear_errors(self.url):
+            self.client.hset(self.step_key(investigation_id, step), "advanced", at)
+
+    def mark_recorded(self, investigation_id: str, step: int) -> None:
+        """This step's results are in the stored investigation."""
+        with _clear_errors(self.url):
+            self.client.hset(self.step_key(investigation_id, step), "recorded", 1)
 
     def forget_deadline(self, investigation_id: str, step: int) -> None:
         with _clear_errors(self.url):

@@ -127,12 +127,10 @@ def test_exactly_one_of_many_racing_writers_closes_the_step(store: Store) -> Non
                 with lock:
                     closers.append(host)
 
-        store.schedule_deadline("race", round_, at=0.0)
-
         def deadline(step: int = round_) -> None:
             own = Store(store.url, ttl_s=TTL_S)
             barrier.wait()
-            if ("race", step) in own.claim_due_deadlines(now=1.0):
+            if own.close_at_deadline("race", step):
                 with lock:
                     closers.append("deadline")
 
@@ -193,21 +191,32 @@ def test_an_unreachable_redis_is_a_clear_error() -> None:
     assert isinstance(store.client, redis.Redis)
 
 
-def test_due_deadlines_close_open_steps_once_and_drop_finished_ones(store: Store) -> None:
+def test_due_deadlines_close_open_steps_and_rescue_lost_advances(store: Store) -> None:
     store.open_step(_meta("d1", 1, ["a"]))  # open at its deadline: closed and claimed
-    store.open_step(_meta("d1", 2, ["a"]))  # completed before its deadline: dropped
+    store.open_step(_meta("d1", 2, ["a"]))  # completed and recorded before its deadline
     store.record_result("d1", PlanResult(host="a", step=2))
-    store.open_step(_meta("d1", 3, ["a"]))  # deadline still ahead: untouched
-    for step, at in ((1, 100.0), (2, 100.0), (3, 500.0)):
+    store.mark_advanced("d1", 2, at=50.0)
+    store.mark_recorded("d1", 2)
+    store.open_step(_meta("d1", 3, ["a"]))  # completed, its advance sent but never recorded
+    store.record_result("d1", PlanResult(host="a", step=3))
+    store.mark_advanced("d1", 3, at=90.0)
+    store.open_step(_meta("d1", 4, ["a"]))  # deadline still ahead: untouched
+    for step, at in ((1, 100.0), (2, 100.0), (3, 100.0), (4, 500.0)):
         store.schedule_deadline("d1", step, at)
     store.schedule_deadline("gone", 1, 100.0)  # its state expired: dropped
-    assert store.claim_due_deadlines(now=200.0, lease_s=30) == [("d1", 1)]
+    assert store.claim_due_deadlines(now=200.0, lease_s=30, stale_s=360) == [("d1", 1)]
     assert store.step_state("d1", 1, "a") == "closed"
     assert store.record_result("d1", PlanResult(host="a", step=1)) == -1
     # leased, not forgotten: a scanner that died before advancing is covered after the lease
-    assert store.claim_due_deadlines(now=210.0, lease_s=30) == []
-    assert store.claim_due_deadlines(now=231.0, lease_s=30) == [("d1", 1)]
+    assert store.claim_due_deadlines(now=210.0, lease_s=30, stale_s=360) == []
+    assert store.claim_due_deadlines(now=231.0, lease_s=30, stale_s=360) == [("d1", 1)]
+    store.mark_advanced("d1", 1, at=231.0)
     store.forget_deadline("d1", 1)
-    assert store.claim_due_deadlines(now=400.0) == []
-    assert store.step_state("d1", 3, "a") == "open"
-    assert store.claim_due_deadlines(now=600.0) == [("d1", 3)]
+    # step 3's advance, sent at 90 s, is taken for lost once older than stale_s
+    assert store.claim_due_deadlines(now=449.0, stale_s=360) == []
+    assert store.claim_due_deadlines(now=451.0, stale_s=360) == [("d1", 3)]
+    store.mark_advanced("d1", 3, at=451.0)
+    store.forget_deadline("d1", 3)
+    assert store.step_state("d1", 4, "a") == "open"
+    assert store.claim_due_deadlines(now=600.0, stale_s=360) == [("d1", 4)]
+    assert store.client.zscore("bpfsleuth:deadlines", "d1:2") is None
