@@ -75,3 +75,16 @@ def test_run_json_prints_a_probe_result() -> None:
     assert result["probe"] == "tracepoint"
     assert result["attach_points"] == ["tracepoint:sched:sched_process_fork"]
     assert "kprobe_events" not in out.stdout
+
+
+def test_doctor_lists_each_catalog_probe() -> None:
+    out = subprocess.run(
+        [BPFSLEUTH, "doctor", "--json"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    checks = {c["name"]: c for c in json.loads(out.stdout)["checks"]}
+    for name in ("tcp_connect", "dns", "file_opens", "exec", "oom_kills", "tracepoint"):
+        check = checks[f"probe {name}"]
+        assert check["status"] in ("ok", "warn")
+        if check["status"] == "warn":
+            assert check["detail"]  # why not
