@@ -85,13 +85,19 @@ def cmd(id_: str, command: str, description: str) -> CommandRequest:
 
 
 def probe(
-    name: str, target: str, why: str, *, pid: int | None = None, duration: float = 3.0
+    name: str,
+    target: str,
+    why: str,
+    *,
+    pid: int | None = None,
+    comm: str | None = None,
+    duration: float = 3.0,
 ) -> EbpfProgramRequest:
     return EbpfProgramRequest(
         name=name,
         type="catalog",
         target=target,
         duration=duration,
-        filters=ProbeFilters(pid=pid),
+        filters=ProbeFilters(pid=pid, comm=comm),
         description=why,
     )

@@ -159,11 +159,14 @@ def oom_kill(evidence: Evidence) -> list[Finding]:
             why="which cgroup did the kill happen in (the kernel log now)?",
             commands=[cmd("oom_log_now", LOG_NOW, "OOM kills the kernel logged, now")],
         )
+    pids = {p for _, p, _, _ in victims}
     log_lines = [
         line.strip()
         for line in log.splitlines()
-        if f"pid={pid}," in line or f"process {pid} " in line
+        if any(f"pid={p}," in line or f"process {p} " in line for p in pids)
     ]
+    if memcg and memcg != "/":
+        lines.append(f"memory cgroup {memcg} (kernel log)" + (f": limit {limit}" if limit else ""))
     lines.extend(log_lines[-2:])
     return [
         Finding(
