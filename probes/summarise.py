@@ -157,6 +157,11 @@ def raw_field(record: Any, name: str) -> bytes:
     return ctypes.string_at(ctypes.addressof(record) + field.offset, field.size)
 
 
+def clip(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, marked with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def comm_text(raw: bytes | Any) -> str:
     data = bytes(raw)
     return data.split(b"\0", 1)[0].decode("utf-8", "replace")

@@ -182,3 +182,28 @@ def test_a_probe_past_its_deadline_is_stopped_and_still_reports(
     assert result.error is None, result.error
     assert any("stopped early by SIGTERM" in w for w in result.warnings)
     assert result.duration_s < 4
+
+
+BUSY_EXEC = r"""
+import json, subprocess, sys
+print(json.dumps({}), flush=True)
+sys.stdin.readline()
+for i in range(40):              # long, distinct argv; long failing paths; varied exit codes
+    subprocess.run(["/bin/true"] + [("a%02d" % i) * 15 + str(j) for j in range(8)])
+    try:
+        subprocess.run([f"/opt/{'b' * 80}/{i}/bin/tool"])
+    except FileNotFoundError:
+        pass
+    subprocess.run(["/bin/sh", "-c", f"exit {i % 7}"])
+print(json.dumps({}), flush=True)
+"""
+
+
+def test_a_busy_exec_result_stays_small() -> None:
+    require_ebpf()
+    workload = Workload(BUSY_EXEC)
+    result = run_around("exec", workload, duration_s=3.0, by_pid=False)
+    workload.finish()
+    assert result.aggregates.totals["execs"] >= 80
+    size = len(result.model_dump_json())
+    assert size < 3000, f"exec result is {size} characters"

@@ -14,6 +14,7 @@ from probes.summarise import (
     SampleEvent,
     Samples,
     c_string,
+    clip,
     comm_text,
     latency_from_values,
     plural,
@@ -46,7 +47,7 @@ class Reader(ProbeReader):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.samples = Samples(limit=5, per_kind=2)
+        self.samples = Samples(limit=4, per_kind=2)
         self.cmdlines: Counter[str] = Counter()
         self.parents: Counter[str] = Counter()
         self.failed: Counter[str] = Counter()
@@ -71,17 +72,21 @@ class Reader(ProbeReader):
             if not cmdline:
                 cmdline = f"{c_string(event.filename)} <argv unreadable>"
             ppid = int(event.ppid) or _parent_from_proc(pid)
-            data = {"filename": c_string(event.filename), "argv": cmdline, "ppid": ppid}
+            data = {
+                "filename": clip(c_string(event.filename), 64),
+                "argv": clip(cmdline, 80),
+                "ppid": ppid,
+            }
             filename = c_string(event.filename)
             if kind == EV_EXEC:
-                self.cmdlines[cmdline] += 1
+                self.cmdlines[clip(cmdline, 80)] += 1
                 parent = _comm_of(ppid) if ppid else ""
                 self.parents[f"{parent or '?'} (pid {ppid})"] += 1
                 self._forget_path_search(pid, filename)
             else:
                 err = errno.errorcode.get(int(event.code), f"errno {int(event.code)}")
                 data["errno"] = err
-                key = f"{err} {filename}"
+                key = clip(f"{err} {filename}", 80)
                 self.failed[key] += 1
                 self.tried.setdefault(pid, []).append(key)
         else:
