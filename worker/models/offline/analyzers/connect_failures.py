@@ -27,7 +27,9 @@ def connect_failures(evidence: Evidence) -> list[Finding]:
     findings = []
     for run in probe_runs(evidence, "tcp_connect"):
         attempts = int(total(run, "attempts") or run.result.event_count)
-        for row in top(run, "failures")[:1]:
+        rows = top(run, "failures")
+        also = "; ".join(f"{r.key} x{r.count}" for r in rows[1:3] if r.count >= 3)
+        for row in rows[:1]:
             labels = row.labels
             outcome = str(labels.get("outcome", "failed"))
             dest = str(labels.get("destination", "?"))
@@ -48,6 +50,8 @@ def connect_failures(evidence: Evidence) -> list[Finding]:
                 f"{row.count} of its {own} connect attempts failed this way "
                 f"({rate:.1f}/s)."
             )
+            if also:
+                cause += f" Also failing: {also}."
             check_id = f"listeners_{port}"
             listeners = command_output(evidence, check_id)
             next_step = None
@@ -90,6 +94,7 @@ def connect_failures(evidence: Evidence) -> list[Finding]:
                         f"{run.key} on {run.host}: {row.count} {outcome} connects to {dest} "
                         f"by {comm} (pid {pid}) of its {own} attempts ({attempts} on the host) in "
                         f"{run.result.duration_s:.1f}s. {run.result.summary}"
+                        + (f" Also failing: {also}." if also else "")
                     ),
                     next=next_step,
                 )

@@ -47,18 +47,20 @@ def lock_contention(evidence: Evidence) -> list[Finding]:
     if not wide:
         return []
     run = wide[0]
-    best = None
+    candidates = []
     for row in top(run, "processes"):
         proc = entry_proc(row)
         if proc is None or proc.pid is None:
             continue
         contended = row.count - _timeouts(run, proc.pid)
-        rate = contended / seconds(run)
-        if best is None or rate > best[1]:
-            best = (row, rate, proc, contended)
-    if best is None or best[1] < WEAK_WAITS_PER_S:
+        candidates.append((row, contended / seconds(run), proc, contended))
+    candidates.sort(key=lambda c: -c[1])
+    if not candidates or candidates[0][1] < WEAK_WAITS_PER_S:
         return []
-    row, rate, proc, contended = best
+    row, rate, proc, contended = candidates[0]
+    also = "; ".join(
+        f"{p.label()} {r:.0f} waits/s" for _, r, p, _ in candidates[1:3] if r >= STRONG_WAITS_PER_S
+    )
     wait_ms = float(row.value or 0.0)
     waiting_share = wait_ms / 1000 / seconds(run)
     score = 0.85 if rate >= STRONG_WAITS_PER_S and waiting_share >= 0.5 else 0.6
@@ -74,6 +76,9 @@ def lock_contention(evidence: Evidence) -> list[Finding]:
         f"{run.key} on {run.host}: {proc.label()} {contended} contended futex waits, "
         f"{wait_ms:.0f} ms waited (p99 {p99} ms), top lock {lock}. {run.result.summary}"
     ]
+    if also:
+        cause += f" Also contended: {also}."
+        lines.append(f"{run.key}: also contended: {also}")
     name = f"locks_pid_{proc.pid}"
     threads_id = f"threads_{proc.pid}"
     filtered = [r for r in runs if r.result.program_name == name]
