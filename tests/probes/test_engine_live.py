@@ -138,10 +138,10 @@ BUSY = r"""
 import json, os, socket, struct, sys
 print(json.dumps({}), flush=True)
 sys.stdin.readline()
-base = sys.argv[1]
+base = os.path.join(sys.argv[1], "d" * 60, "e" * 60)   # long paths: 130+ bytes each
 for i in range(3000):                                  # 3000 distinct missing paths
     try:
-        open(os.path.join(base, f"missing-{i}.conf"))
+        open(os.path.join(base, f"settings-{i}.conf"))
     except FileNotFoundError:
         pass
 for i in range(300):                                   # 300 distinct refused ports

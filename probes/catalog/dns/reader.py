@@ -16,6 +16,7 @@ from probes.summarise import (
     SampleEvent,
     Samples,
     c_string,
+    clip,
     comm_text,
     endpoint,
     fmt_ms,
@@ -84,7 +85,7 @@ def parse_dns(data: bytes) -> DnsPacket | None:
         id=ident,
         is_answer=bool(flags & 0x8000),
         rcode=flags & 0xF,
-        name=".".join(labels) or ".",
+        name=clip(".".join(labels) or ".", 64),
         qtype=QTYPES.get(qtype, str(qtype)),
     )
 

@@ -14,6 +14,7 @@ from probes.summarise import (
     SampleEvent,
     Samples,
     c_string,
+    clip,
     comm_text,
     plural,
     proc_label,
@@ -57,7 +58,7 @@ class Reader(ProbeReader):
         rows = sorted(bpf["opens"].items(), key=lambda kv: -int(kv[1].count))
         for key, val in rows:
             count = int(val.count)
-            path = c_string(key.path)
+            path = clip(c_string(key.path), 96)
             err = errno_name(int(key.err))
             proc = proc_label(comm_text(key.comm), int(key.pid))
             row: dict[str, str | int] = {
