@@ -1,10 +1,12 @@
 """`bpfsleuth bot`: build the app, start the progress consumer, serve until interrupted.
 
-HTTP mode can serve from several processes (`--workers N`): the main process forks N-1 children
-before it builds anything (no threads or sockets yet), every process binds the same port with
-SO_REUSEPORT and the kernel spreads connections among them. Only the main process runs the
-progress consumer (it also holds a Redis lease, so a second bot does not post twice); children
-end when the main process does.
+HTTP mode can serve from several processes (`--workers N`, N > 1): the main process forks N
+HTTP workers before it builds anything (no threads or sockets yet); they bind the same port with
+SO_REUSEPORT and the kernel spreads connections among them. The main process then only renders
+progress to Slack, so rendering never competes with acks for a process's GIL. With one worker
+(the default) the one process does both, the rendering deferring to requests in flight. The
+progress consumer also holds a Redis lease, so two bots do not post twice; the workers end when
+the main process does.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def run_bot(*, http: bool, bind: str = "0.0.0.0", port: int = 3000, workers: int
     children: list[int] = []
     is_main = True
     if http and workers > 1:
-        children = _fork_workers(workers - 1)
+        children = _fork_workers(workers)
         is_main = bool(children)
     stop = _wait_for_signal()
     app, services = build_app(settings, http=http)
@@ -69,7 +71,10 @@ def run_bot(*, http: bool, bind: str = "0.0.0.0", port: int = 3000, workers: int
     if consumer is not None:
         consumer.start()
     try:
-        if http:
+        if http and is_main and children:
+            log.info("rendering progress for %s HTTP workers", len(children))
+            stop.wait()
+        elif http:
             from bot.server import BotHttpServer
 
             server = BotHttpServer(
