@@ -108,11 +108,12 @@ class ProgressConsumer:
     def poll_once(self, block_ms: int = 500) -> None:
         """Read what is new on the followed threads' progress streams and render it.
 
-        An iteration costs O(new events), not O(followed investigations): the followed set is
-        refreshed from Redis every few seconds and grown from the wake stream in between, and
-        threads whose root is posted are kept in memory. Iterations are at least MIN_PERIOD_S
-        apart, so a burst of /diagnose requests (each pokes the wake stream) is rendered in a
-        few batches instead of competing with the acks for the CPU.
+        An iteration is one XREAD over the followed streams plus the work for new events: the
+        followed set is refreshed from Redis every few seconds (dropping investigations silent
+        for too long) and grown from the wake stream in between, and threads whose root is
+        posted are kept in memory. Iterations are at least MIN_PERIOD_S apart and wait (up to
+        MAX_DEFER_S) while requests are in flight, so a burst of /diagnose requests is rendered
+        in a few batches instead of competing with the acks for the CPU.
         """
         from worker.store import Store
 
