@@ -86,9 +86,18 @@ class HostView(BaseModel):
         )
 
 
+class FlowView(BaseModel):
+    """A flow as the model sees it: name, what it is for, what it runs."""
+
+    name: str
+    description: str
+    runs: list[str] = Field(default_factory=list, description="Probe names; command ids.")
+
+
 class SystemContext(BaseModel):
     hosts: list[HostView]
     catalog: list[CatalogProbeView]
+    flows: list[FlowView] = Field(default_factory=list)
     reply_schema: str = Field(description="The reply JSON Schema, as JSON text.")
     max_steps: int
 

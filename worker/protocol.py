@@ -32,6 +32,7 @@ Confidence = Literal["High", "Medium", "Low"]
 ProgramType = Literal["tracepoint", "kprobe", "kretprobe", "uprobe", "catalog"]
 
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+_FLOW_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 MAX_COMMANDS_PER_STEP = 12
 MAX_PROGRAMS_PER_STEP = 8
 
@@ -80,12 +81,17 @@ class Diagnostic(BaseModel):
     ebpf_programs: list[EbpfProgramRequest] = Field(
         default_factory=list, max_length=MAX_PROGRAMS_PER_STEP
     )
+    flow: str | None = Field(
+        default=None,
+        pattern=_FLOW_PATTERN,
+        description="A flow (named runbook) to run: its commands and probes join this step's.",
+    )
 
     @model_validator(mode="after")
     def _asks_for_something_unique(self) -> Diagnostic:
-        if not self.commands and not self.ebpf_programs:
+        if not self.commands and not self.ebpf_programs and not self.flow:
             raise ValueError(
-                "a diagnostic must request at least one command or eBPF program; "
+                "a diagnostic must request at least one command, eBPF program or flow; "
                 "to finish, send a resolution instead"
             )
         for kind, ids in (
@@ -262,7 +268,7 @@ def _infer_response_type(obj: dict[str, Any]) -> dict[str, Any]:
         return obj
     if "root_cause" in obj:
         return {**obj, "response_type": "resolution"}
-    if "commands" in obj or "ebpf_programs" in obj:
+    if "commands" in obj or "ebpf_programs" in obj or "flow" in obj:
         return {**obj, "response_type": "diagnostic"}
     return obj
 
@@ -280,9 +286,26 @@ def parse_model_object(obj: Any) -> Diagnostic | Resolution:
             else "missing response_type ('diagnostic' or 'resolution')"
         )
     try:
-        return _REPLY_ADAPTER.validate_python(obj)
+        reply = _REPLY_ADAPTER.validate_python(obj)
     except ValidationError as exc:
         raise ReplyError(f"invalid {kind}: {format_validation_error(exc)}") from None
+    if isinstance(reply, Diagnostic) and reply.flow is not None:
+        problem = _unknown_flow(reply.flow)
+        if problem:
+            raise ReplyError(f"invalid diagnostic: flow: {problem}")
+    return reply
+
+
+def _unknown_flow(name: str) -> str | None:
+    """Why the model's flow cannot run here (unknown or broken), or None. The check belongs
+    to parsing the model's text only: stored replies stay valid when flows change."""
+    from worker.flows.loader import load_flows, unknown_flow_message
+
+    try:
+        flows = load_flows()
+    except Exception as exc:  # flows unreadable: the loop will say so when it expands
+        return f"flows cannot be loaded here ({type(exc).__name__}: {exc})"
+    return None if name in flows else unknown_flow_message(name, flows)
 
 
 def parse_model_reply(text: str) -> Diagnostic | Resolution:

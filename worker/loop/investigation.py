@@ -105,6 +105,9 @@ class Investigation(BaseModel):
     resolution_source: ResolutionSource | None = None
     earlier_resolutions: list[Resolution] = Field(default_factory=list)
     followups: list[FollowUp] = Field(default_factory=list)
+    flow: str | None = Field(
+        default=None, description="Run this flow (named runbook) instead of asking a model."
+    )
     stop_reason: str = ""
     created_at: datetime = Field(default_factory=_now)
     updated_at: datetime = Field(default_factory=_now)

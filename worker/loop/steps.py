@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from worker.loop.events import EventSink, Notice, ProgressEvent, ResolutionReached, StepStarted
+from worker.loop.flow_expansion import expand_flow
 from worker.loop.followup import followup_prompt
 from worker.loop.investigation import Investigation, ModelTurnRecord, ResolutionSource, StepPlan
 from worker.loop.repeat_guard import guard_repeats
@@ -172,6 +173,10 @@ def events_after_decision(inv: Investigation) -> list[ProgressEvent]:
 
 
 def _decide(inv: Investigation, backend: ModelBackend, system_prompt: str) -> Investigation:
+    if inv.flow is not None:  # a flow run: the flow answers, not a model
+        from worker.flows.backend import FlowBackend
+
+        backend = FlowBackend(inv.flow)
     if inv.token_usage.total >= inv.budgets.max_model_tokens:
         why = f"the model-token budget ({inv.budgets.max_model_tokens}) is spent"
         return resolve(inv, synthesise_resolution(inv, why), source="synthesised", why=why)
@@ -236,7 +241,8 @@ def _decide(inv: Investigation, backend: ModelBackend, system_prompt: str) -> In
         why = f"the model still asked for more evidence at its last step ({final_reason})"
         return resolve(inv, synthesise_resolution(inv, why), source="synthesised", why=why)
     plan = StepPlan(investigation_id=inv.id, step=context.step, reasoning=reply.reasoning)
-    inv.plans.append(fit_to_wall_time(guard_repeats(reply, inv.plans, plan), inv))
+    requests = expand_flow(reply)  # a named flow's commands and probes join the step
+    inv.plans.append(fit_to_wall_time(guard_repeats(requests, inv.plans, plan), inv))
     inv.status = "awaiting_results"
     inv.touch()
     return inv

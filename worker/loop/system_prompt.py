@@ -7,7 +7,7 @@ import json
 from probes.capabilities import HostCapabilities, detect_capabilities
 from probes.spec import ProbeSpec
 from worker.models.base import reply_tool_schema
-from worker.prompts import CatalogProbeView, HostView, SystemContext, render_system
+from worker.prompts import CatalogProbeView, FlowView, HostView, SystemContext, render_system
 
 
 def load_catalog_specs() -> list[ProbeSpec]:
@@ -40,12 +40,35 @@ def catalog_view(spec: ProbeSpec) -> CatalogProbeView:
     )
 
 
-def system_context(hosts: list[HostView], specs: list[ProbeSpec], max_steps: int) -> SystemContext:
+def flow_views() -> list[FlowView]:
+    """The flows the model may ask for by name (built-in and the operators')."""
+    from worker.flows.loader import load_flows
+
+    flows = load_flows()
+    views = []
+    for name in flows.names():
+        flow = flows.flows[name]
+        runs = []
+        if flow.sensors:
+            runs.append("probes " + ", ".join(s.probe for s in flow.sensors))
+        if flow.commands:
+            runs.append("commands " + ", ".join(s.id for s in flow.commands))
+        views.append(FlowView(name=flow.name, description=flow.description, runs=runs))
+    return views
+
+
+def system_context(
+    hosts: list[HostView],
+    specs: list[ProbeSpec],
+    max_steps: int,
+    flows: list[FlowView] | None = None,
+) -> SystemContext:
     wrapped = reply_tool_schema()
     schema = {**wrapped["properties"]["reply"], "$defs": wrapped["$defs"]}
     return SystemContext(
         hosts=hosts,
         catalog=[catalog_view(spec) for spec in specs],
+        flows=flows or [],
         reply_schema=json.dumps(schema, separators=(",", ":")),
         max_steps=max_steps,
     )
@@ -67,7 +90,7 @@ def hosts_system_prompt(
             local = local or detect_capabilities()
             caps = local
         hosts.append(HostView.from_capabilities(caps, name))
-    return render_system(system_context(hosts, load_catalog_specs(), max_steps))
+    return render_system(system_context(hosts, load_catalog_specs(), max_steps, flow_views()))
 
 
 def local_system_prompt(
@@ -76,4 +99,4 @@ def local_system_prompt(
     """The system prompt for hosts that are all this machine (the CLI, tests)."""
     caps = capabilities or detect_capabilities()
     hosts = [HostView.from_capabilities(caps, name) for name in host_names]
-    return render_system(system_context(hosts, load_catalog_specs(), max_steps))
+    return render_system(system_context(hosts, load_catalog_specs(), max_steps, flow_views()))
