@@ -189,13 +189,18 @@ def start_investigation(
     *,
     asked_by: str = "",
     budgets: Budgets | None = None,
+    flow: str | None = None,
 ) -> Investigation:
-    """Check the hosts are live, store a new investigation, enqueue its first `advance`."""
+    """Check the hosts are live, store a new investigation, enqueue its first `advance`.
+
+    With `flow`, the investigation runs that flow (worker.flows.backend) instead of a model.
+    """
     rt.registry.require_live(hosts)
     inv = Investigation(
         symptom=symptom,
         hosts=hosts,
         budgets=budgets or Budgets.from_settings(rt.settings),
+        flow=flow,
     )
     rt.store.create(inv)
     rt.store.client.set(
@@ -477,6 +482,15 @@ T = TypeVar("T")
 REDIS_PATIENCE_S = 60.0
 
 
+def wait_for_redis(rt: Runtime, patience_s: float = REDIS_PATIENCE_S) -> bool:
+    """Block until Redis answers (True) or `patience_s` passes (False)."""
+    try:
+        _patiently(rt.store.ping, patience_s)
+    except StoreUnavailable:
+        return False
+    return True
+
+
 def _publish_errors() -> tuple[type[BaseException], ...]:
     from kombu.exceptions import OperationalError
 
@@ -584,6 +598,7 @@ def run_via_celery(
     timeout_s: float | None = None,
     asked_by: str = "",
     budgets: Budgets | None = None,
+    flow: str | None = None,
 ) -> Investigation:
     """`bpfsleuth diagnose --via celery`: start through the broker, follow, return the result.
 
@@ -594,7 +609,7 @@ def run_via_celery(
         rt.store.ping()
     except StoreUnavailable as exc:
         raise FollowError(str(exc)) from exc
-    inv = start_investigation(rt, symptom, hosts, asked_by=asked_by, budgets=budgets)
+    inv = start_investigation(rt, symptom, hosts, asked_by=asked_by, budgets=budgets, flow=flow)
     limit = timeout_s if timeout_s is not None else inv.budgets.max_wall_s + 120.0
     return follow(rt, inv.id, on_event, timeout_s=limit)
 
@@ -612,4 +627,5 @@ __all__ = [
     "run_via_celery",
     "runtime",
     "start_investigation",
+    "wait_for_redis",
 ]

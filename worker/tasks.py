@@ -23,14 +23,16 @@ log = logging.getLogger(__name__)
 
 @app.task(name="worker.tasks.advance", bind=True, max_retries=20)  # type: ignore[untyped-decorator]
 def advance(self: Any, investigation_id: str) -> None:
-    from worker.distributed import advance_investigation, runtime
+    from worker.distributed import advance_investigation, runtime, wait_for_redis
     from worker.store import StoreUnavailable, VersionConflict
 
     try:
         advance_investigation(runtime(), investigation_id)
     except (StoreUnavailable, VersionConflict) as exc:
-        # Redis away or a concurrent writer: try again shortly; the step logic is idempotent.
+        # Redis away or a concurrent writer: try again; the step logic is idempotent. Wait for
+        # Redis first, since the retry itself is a message to the same Redis.
         log.warning("advance %s: %s; retrying", investigation_id, exc)
+        wait_for_redis(runtime())
         raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from exc
 
 
@@ -38,7 +40,7 @@ def advance(self: Any, investigation_id: str) -> None:
 def run_plan(
     self: Any, investigation_id: str, step: int, host: str, plan: dict[str, Any], asked_by: str
 ) -> None:
-    from worker.distributed import run_plan_here, runtime
+    from worker.distributed import run_plan_here, runtime, wait_for_redis
     from worker.loop.investigation import StepPlan
     from worker.store import StoreUnavailable
 
@@ -46,5 +48,7 @@ def run_plan(
     try:
         run_plan_here(runtime(), investigation_id, step, host, validated, asked_by)
     except StoreUnavailable as exc:
+        # only before the plan ran (after it, run_plan_here waits for Redis itself)
         log.warning("run_plan %s step %s: %s; retrying", investigation_id, step, exc)
+        wait_for_redis(runtime())
         raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from exc

@@ -197,10 +197,21 @@ class Cluster:
         on_event: Callable[[ProgressEvent], None] | None = None,
         timeout_s: float = 60,
     ) -> Investigation:
-        from worker.distributed import follow
+        from worker.distributed import FollowError, follow
 
-        return follow(
-            self.runtime, investigation_id, on_event or (lambda _e: None), timeout_s=timeout_s
+        try:
+            return follow(
+                self.runtime, investigation_id, on_event or (lambda _e: None), timeout_s=timeout_s
+            )
+        except FollowError as exc:
+            exc.add_note(self.logs_tail())
+            raise
+
+    def logs_tail(self, chars: int = 2500) -> str:
+        """The end of every worker's log, for a failing test's message."""
+        return "\n".join(
+            f"--- worker {name} ---\n{worker.log_text()[-chars:]}"
+            for name, worker in self.workers.items()
         )
 
 
