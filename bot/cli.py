@@ -11,6 +11,7 @@ import typer
 
 from probes import cli as probes_cli
 from worker import cli as worker_cli
+from worker import flows_cli
 
 bot_app = typer.Typer(no_args_is_help=False)
 
@@ -58,6 +59,7 @@ def build_app() -> typer.Typer:
     for command in bot_app.registered_commands:
         app.registered_commands.append(command)
     app.add_typer(probes_cli.app, name="probes")
+    app.add_typer(flows_cli.app, name="flows")
     return app
 
 

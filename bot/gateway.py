@@ -76,14 +76,17 @@ class WorkerGateway:
         now = time.time()
         return [host_row(record, now) for record in records]
 
-    def start(self, symptom: str, hosts: list[str], asked_by: str) -> str:
-        """Store a new investigation and enqueue its first step; returns its id."""
+    def start(self, symptom: str, hosts: list[str], asked_by: str, flow: str | None = None) -> str:
+        """Store a new investigation and enqueue its first step; returns its id.
+
+        With `flow`, the investigation runs that flow on the hosts instead of asking a model.
+        """
         from worker.distributed import start_investigation
         from worker.registry import HostNotLive
         from worker.store import StoreError
 
         try:
-            inv = start_investigation(self.runtime, symptom, hosts, asked_by=asked_by)
+            inv = start_investigation(self.runtime, symptom, hosts, asked_by=asked_by, flow=flow)
         except HostNotLive as exc:
             raise GatewayError(str(exc)) from exc
         except StoreError as exc:
