@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import redis
 from pydantic import BaseModel, Field
+from redis.lock import Lock
 
 PREFIX = "bpfsleuth:slack"
 ACTIVE_KEY = f"{PREFIX}:active"
@@ -127,6 +128,10 @@ class ThreadDirectory:
             else:
                 alive.append(investigation_id)
         return alive
+
+    def channel_lock(self, channel_id: str) -> Lock:
+        """A short lock serialising starts in one channel (expires by itself if we die)."""
+        return Lock(self.client, f"{PREFIX}:start-lock:{channel_id}", timeout=10)
 
     def active(self) -> set[str]:
         return cast(set[str], self.client.smembers(ACTIVE_KEY))

@@ -5,8 +5,10 @@ The model is scripted (tests.distributed.cluster): turn N of every investigation
 
 from __future__ import annotations
 
+import html
 import json
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -394,3 +396,34 @@ def test_a_busy_step_is_updated_at_most_once_per_interval(world_checked: BotWorl
     assert len(updates) < 20
     final = all_text(world.slack.messages[("C0INC17", step.ts)])
     assert final.count("allowed; exit 0") == 10
+
+
+def test_requests_racing_for_the_last_slots_of_a_channel_cannot_exceed_the_cap(
+    world_checked: BotWorld,
+) -> None:
+    world = world_checked
+    world.cluster.script_replies([command_step(("vm", "vmstat 1 2")), resolution("raced")])
+    bodies = [
+        world.requests.slash_command_body(
+            f"alpha race {i}", channel_id="C0INC21", channel_name="inc-21"
+        )
+        for i in range(6)
+    ]
+    barrier = threading.Barrier(len(bodies))
+    replies: list[str] = []
+
+    def send(body: bytes) -> None:
+        barrier.wait()
+        sent = world.requests.post(body, "application/x-www-form-urlencoded")
+        replies.append(html.unescape(sent.json()["text"]))
+
+    threads = [threading.Thread(target=send, args=(b,)) for b in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    started = [r for r in replies if "started" in r]
+    refused = [r for r in replies if "already has 2 investigations running" in r]
+    assert len(replies) == 6
+    assert len(started) == 2, replies
+    assert len(refused) + len([r for r in replies if "busy starting" in r]) == 4, replies

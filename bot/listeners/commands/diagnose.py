@@ -7,6 +7,7 @@ services' background pool (the handoff) or in the progress consumer (the investi
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from slack_bolt import Ack, BoltContext
@@ -28,6 +29,8 @@ from bot.views.help import error_message, help_message, notice_message
 from bot.views.hosts import hosts_message
 from bot.views.mrkdwn import escape
 
+CAP_LOCK_WAIT_S = 1.5
+
 
 def _reply(ack: Ack, message: SlackMessage) -> None:
     ack(response_type="ephemeral", **message.as_kwargs())
@@ -40,11 +43,8 @@ def _live_host_names(services: BotServices) -> list[str]:
         return []
 
 
-def _start(services: BotServices, command: dict[str, Any], parsed: InvestigateCommand) -> str:
-    """Start the investigation; returns the ephemeral text. Raises GatewayError/CommandError."""
+def _check_cap(services: BotServices, channel_id: str) -> None:
     settings = services.settings
-    channel_id = str(command["channel_id"])
-    user_id = str(command["user_id"])
     running = services.threads.running_in_channel(channel_id)
     if len(running) >= settings.max_per_channel:  # only then: are they all still alive?
         running = services.threads.prune_silent(running, settings.silent_after_s)
@@ -55,23 +55,46 @@ def _start(services: BotServices, command: dict[str, Any], parsed: InvestigateCo
             f"the limit is {settings.max_per_channel} (BPFSLEUTH_MAX_PER_CHANNEL). "
             "Wait for one to finish, or continue one in its thread."
         )
+
+
+def _start(services: BotServices, command: dict[str, Any], parsed: InvestigateCommand) -> str:
+    """Start the investigation; returns the ephemeral text. Raises GatewayError/CommandError.
+
+    The cap check, the start and the registration run under a per-channel lock, so two
+    requests arriving together cannot both take the last slot (other channels do not wait).
+    """
+    from redis.exceptions import LockError
+
+    settings = services.settings
+    channel_id = str(command["channel_id"])
+    user_id = str(command["user_id"])
     hosts = parsed.hosts or settings.default_hosts or sorted(_live_host_names(services))
     if not hosts:
         raise CommandError(
             "No live hosts to investigate on. Start a worker on each host "
             "(`bpfsleuth worker`), then try again; `/diagnose hosts` lists them."
         )
-    investigation_id = services.gateway.start(parsed.symptom, hosts, asked_by=f"slack:{user_id}")
-    services.threads.register(
-        SlackThread(
-            investigation_id=investigation_id,
-            channel_id=channel_id,
-            requested_by=user_id,
-            symptom=parsed.symptom,
-            hosts=hosts,
-            response_url=command.get("response_url") or None,
+    lock = services.threads.channel_lock(channel_id)
+    if not lock.acquire(blocking=True, blocking_timeout=CAP_LOCK_WAIT_S):
+        raise CommandError("This channel is busy starting another investigation; try again.")
+    try:
+        _check_cap(services, channel_id)
+        investigation_id = services.gateway.start(
+            parsed.symptom, hosts, asked_by=f"slack:{user_id}"
         )
-    )
+        services.threads.register(
+            SlackThread(
+                investigation_id=investigation_id,
+                channel_id=channel_id,
+                requested_by=user_id,
+                symptom=parsed.symptom,
+                hosts=hosts,
+                response_url=command.get("response_url") or None,
+            )
+        )
+    finally:
+        with contextlib.suppress(LockError):
+            lock.release()
     return (
         f":mag: Investigation `{investigation_id}` started on {escape(', '.join(hosts))}. "
         "I'm posting it in this channel; every step follows in its thread."
