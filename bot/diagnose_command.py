@@ -1,8 +1,8 @@
 """`/diagnose` text -> one command model, or a `CommandError` whose message a person can act on.
 
-Forms: `help`, `hosts`, `handoff`, and `[host,host] <symptom>`. A first word is read as hosts
-when it holds a comma (`web-1,web-2`), is bracketed (`[web-1]`) or names a live host; otherwise
-the whole text is the symptom and the default hosts are used.
+Forms: `help`, `hosts`, `handoff`, `flow <name> [host,host]` and `[host,host] <symptom>`. A
+first word is read as hosts when it holds a comma (`web-1,web-2`), is bracketed (`[web-1]`) or
+names a live host; otherwise the whole text is the symptom and the default hosts are used.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ MIN_SYMPTOM = 3
 MAX_SYMPTOM = 2000
 MAX_HOSTS = 16
 _HOST_RE = re.compile(HOST_PATTERN)
+FLOW_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+FLOW_EXAMPLE = "/diagnose flow network_debug web-1,web-2"
 EXAMPLE = "/diagnose web-1 app randomly fails to connect to the database"
 
 
@@ -45,8 +47,22 @@ class InvestigateCommand(BaseModel):
     symptom: str = Field(min_length=MIN_SYMPTOM, max_length=MAX_SYMPTOM)
 
 
+class FlowCommand(BaseModel):
+    """`/diagnose flow <name> [hosts]`: run a flow (named runbook) on the hosts."""
+
+    kind: Literal["flow"] = "flow"
+    name: str = Field(pattern=FLOW_PATTERN)
+    hosts: list[Annotated[str, Field(pattern=HOST_PATTERN)]] = Field(
+        default_factory=list, max_length=MAX_HOSTS, description="Empty: the default hosts."
+    )
+
+    @property
+    def symptom(self) -> str:
+        return f"flow {self.name}"
+
+
 DiagnoseCommand = Annotated[
-    HelpCommand | HostsCommand | HandoffCommand | InvestigateCommand,
+    HelpCommand | HostsCommand | HandoffCommand | InvestigateCommand | FlowCommand,
     Field(discriminator="kind"),
 ]
 
@@ -61,14 +77,43 @@ def _split_hosts(word: str) -> list[str]:
     return [part.strip() for part in word.strip("[]").split(",") if part.strip()]
 
 
+def _parse_flow(rest: str, known_hosts: Collection[str]) -> FlowCommand:
+    name, _, hosts_text = rest.partition(" ")
+    if not name:
+        raise CommandError(f"Name the flow to run, e.g. `{FLOW_EXAMPLE}`.")
+    if not re.match(FLOW_PATTERN, name):
+        raise CommandError(f"`{name[:40]}` is not a flow name (lowercase letters, digits, _).")
+    if " " in hosts_text:
+        raise CommandError(f"After the flow name, only hosts: `{FLOW_EXAMPLE}`.")
+    hosts = _split_hosts(hosts_text) if hosts_text else []
+    bad = [host for host in hosts if not _HOST_RE.match(host)]
+    if hosts_text and (not hosts or bad):
+        raise CommandError(
+            f"`{hosts_text[:60]}` is not a list of host names; write them like `web-1,web-2`."
+        )
+    if len(set(hosts)) != len(hosts):
+        raise CommandError("A host is named twice.")
+    if len(hosts) > MAX_HOSTS:
+        raise CommandError(f"At most {MAX_HOSTS} hosts per investigation.")
+    unknown = [host for host in hosts if known_hosts and host not in known_hosts]
+    if unknown:
+        raise CommandError(
+            f"No live host named {', '.join(f'`{h}`' for h in unknown)}. "
+            "`/diagnose hosts` shows the live ones."
+        )
+    return FlowCommand(name=name, hosts=hosts)
+
+
 def parse_diagnose(
     text: str, known_hosts: Collection[str] = ()
-) -> HelpCommand | HostsCommand | HandoffCommand | InvestigateCommand:
+) -> HelpCommand | HostsCommand | HandoffCommand | InvestigateCommand | FlowCommand:
     """Parse what followed `/diagnose`. `known_hosts` are the live hosts, when known."""
     stripped = " ".join(text.split())
     if not stripped:
         raise CommandError(f"Say what is wrong, e.g. `{EXAMPLE}`. `/diagnose help` lists the rest.")
     first, _, rest = stripped.partition(" ")
+    if first.lower() == "flow":
+        return _parse_flow(rest, known_hosts)
     keyword = _KEYWORDS.get(first.lower())
     if keyword is not None:
         if rest:

@@ -113,7 +113,8 @@ def _decide(rt: Runtime, inv: Investigation) -> Investigation:
 
     capabilities = _capabilities_in_play(rt, inv.hosts)
     system = _system_prompt(tuple(inv.hosts), inv.budgets.max_iterations, tuple(capabilities))
-    return decide_next(inv, _backend(rt), system_prompt=system, on_event=rt.publish)
+    backend = _flow_backend(inv.flow) if inv.flow else _backend(rt)  # a flow needs no model
+    return decide_next(inv, backend, system_prompt=system, on_event=rt.publish)
 
 
 _SYSTEM_PROMPTS: dict[tuple[object, ...], str] = {}
@@ -137,6 +138,12 @@ def _system_prompt(
             _SYSTEM_PROMPTS.clear()
         _SYSTEM_PROMPTS[key] = prompt
     return prompt
+
+
+def _flow_backend(flow: str) -> ModelBackend:
+    from worker.flows.backend import FlowBackend
+
+    return FlowBackend(flow)
 
 
 def _backend(rt: Runtime) -> ModelBackend:

@@ -10,6 +10,8 @@ HELP_LINES = (
     "*`/diagnose [host,host] <symptom>`* starts an investigation: a model plans read-only "
     "commands and eBPF probes, the hosts run them, and the answer lands in a thread here.",
     "*`/diagnose hosts`* lists live hosts with their kernel and eBPF capabilities.",
+    "*`/diagnose flow <name> [host,host]`* runs a flow (a runbook as YAML: `bpfsleuth flows "
+    "list`) on the hosts and posts its outputs in a thread.",
     "*`/diagnose handoff`* posts a summary of this channel's investigations for the next "
     "person on call.",
     "*`/diagnose help`* shows this.",

@@ -14,6 +14,7 @@ from slack_bolt import Ack, BoltContext
 
 from bot.diagnose_command import (
     CommandError,
+    FlowCommand,
     HandoffCommand,
     HelpCommand,
     HostsCommand,
@@ -57,7 +58,12 @@ def _check_cap(services: BotServices, channel_id: str) -> None:
         )
 
 
-def _start(services: BotServices, command: dict[str, Any], parsed: InvestigateCommand) -> str:
+def _start(
+    services: BotServices,
+    command: dict[str, Any],
+    parsed: InvestigateCommand | FlowCommand,
+    flow: str | None = None,
+) -> str:
     """Start the investigation; returns the ephemeral text. Raises GatewayError/CommandError.
 
     The cap check, the start and the registration run under a per-channel lock, so two
@@ -80,7 +86,7 @@ def _start(services: BotServices, command: dict[str, Any], parsed: InvestigateCo
     try:
         _check_cap(services, channel_id)
         investigation_id = services.gateway.start(
-            parsed.symptom, hosts, asked_by=f"slack:{user_id}"
+            parsed.symptom, hosts, asked_by=f"slack:{user_id}", flow=flow
         )
         services.threads.register(
             SlackThread(
@@ -101,6 +107,17 @@ def _start(services: BotServices, command: dict[str, Any], parsed: InvestigateCo
     )
 
 
+def _start_flow(services: BotServices, command: dict[str, Any], parsed: FlowCommand) -> str:
+    """Run a flow on the hosts' queues like a plan; its outputs follow in the thread."""
+    from worker.flows.loader import load_flows, unknown_flow_message
+
+    flows = load_flows()
+    if parsed.name not in flows:
+        raise CommandError(unknown_flow_message(parsed.name, flows))
+    text = _start(services, command, parsed, flow=parsed.name)
+    return text.replace(":mag: Investigation", f":mag: Flow `{parsed.name}`: investigation", 1)
+
+
 def acknowledge_diagnose(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
     services = services_of(context)
     text = str(command.get("text") or "")
@@ -118,6 +135,8 @@ def acknowledge_diagnose(ack: Ack, command: dict[str, Any], context: BoltContext
                 channel_id=str(command["channel_id"]),
                 requested_by=str(command["user_id"]),
             )
+        elif isinstance(parsed, FlowCommand):
+            _reply(ack, notice_message(_start_flow(services, command, parsed)))
         else:
             _reply(ack, notice_message(_start(services, command, parsed)))
     except (CommandError, GatewayError) as exc:
