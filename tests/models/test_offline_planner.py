@@ -324,13 +324,13 @@ def test_an_oom_kill_only_in_the_kernel_log_counts_less_the_older_it_is() -> Non
         )
 
     clock = "Sun Nov 22 10:30:00 UTC 2026\n"
+    recent_log = {"oom_log": log_at("Sun Nov 22 10:25:00 2026"), "clock": clock}
+    old_log = {"oom_log": log_at("Sun Nov 22 08:00:00 2026"), "clock": clock}
     analyzer = load_analyzers()["oom_kill"]
-    recent = analyzer(
-        evidence_of("x", commands={"oom_log": log_at("Sun Nov 22 10:25:00 2026"), "clock": clock})
-    )
-    old = analyzer(
-        evidence_of("x", commands={"oom_log": log_at("Sun Nov 22 08:00:00 2026"), "clock": clock})
-    )
+    recent = analyzer(evidence_of("the process disappeared", commands=recent_log))
+    old = analyzer(evidence_of("the process disappeared", commands=old_log))
+    off_topic = analyzer(evidence_of("workers are stuck", commands=recent_log))
     assert "loader (pid 4711)" in recent[0].root_cause
     assert recent[0].score >= 0.5 > old[0].score
+    assert off_topic[0].score < 0.5  # a recent kill, but the symptom is about something else
     assert "not in the last 15 minutes" in old[0].root_cause

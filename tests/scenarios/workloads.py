@@ -76,6 +76,7 @@ class ScenarioOutcome(BaseModel):
     root_cause: str = ""
     ebpf_evidence: str = ""
     prompt_tokens_per_step: list[int] = []
+    probes: list[str] = []
     note: str = ""
 
 
@@ -512,5 +513,10 @@ def run_scenario(scenario: Scenario, workdir: Path | None = None) -> ScenarioOut
         root_cause=root_cause,
         ebpf_evidence=evidence,
         prompt_tokens_per_step=[t.usage.input_tokens for t in inv.turns],
+        probes=[
+            f"step {r.step} {key}: {p.error or p.summary}"[:300]
+            for r in inv.results
+            for key, p in r.ebpf_results.items()
+        ],
         note=note,
     )

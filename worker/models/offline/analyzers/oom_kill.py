@@ -2,8 +2,9 @@
 the memory cgroup, then the cgroup's limit.
 
 Score: a kill the probe saw -> 0.9 (with the cgroup limit read: 0.95); a kill only in the
-kernel log (`dmesg -T`, dated against the host's `date`) within the last 15 minutes -> 0.55;
-older or undated -> 0.35 (it may have nothing to do with the symptom). Next: the kernel log's
+kernel log (`dmesg -T`, dated against the host's `date`) within the last 15 minutes -> 0.6
+when the symptom is about memory or a process going away, else 0.45; older or undated -> 0.35
+(it may have nothing to do with the symptom). Next: the kernel log's
 OOM lines now, then the cgroup's limit and OOM counters (v2 memory.max/events, v1
 memory.limit_in_bytes).
 """
@@ -15,6 +16,7 @@ from datetime import datetime
 
 from worker.models.base import Evidence
 from worker.models.offline.analyzers import Finding, NextStep, register
+from worker.models.offline.categories import categorise
 from worker.models.offline.evidence import cmd, command_output, parse_proc, probe_runs, seconds, top
 
 _OOM_LINE = re.compile(
@@ -123,7 +125,8 @@ def oom_kill(evidence: Evidence) -> list[Finding]:
         same = [m["memcg"] for m in _OOM_LINE.finditer(log) if m["comm"] == comm]
         memcg = same[-1] if same and command_output(evidence, "oom_log_now") else ""
     recent = _recent(log, pid, _host_now(evidence))
-    score = 0.9 if seen else 0.55 if recent else 0.35
+    on_topic = bool({"memory", "process"} & set(categorise(evidence.symptom)))
+    score = 0.9 if seen else 0.35 if not recent else 0.6 if on_topic else 0.45
     who = ", ".join(f"{c} (pid {p})" for c, p, _, _ in victims[:4])
     cause = (
         f"The kernel's OOM killer killed {who}"
