@@ -67,6 +67,13 @@ class DistributedSettings(BaseSettings):
         alias="BPFSLEUTH_SCRIPTED_REPLIES",
         description="A JSON file of replies to replay instead of calling the model.",
     )
+    stall_s: float | None = Field(
+        default=None,
+        gt=0,
+        alias="BPFSLEUTH_STALL_S",
+        description="An investigation deciding this long without a write lost its advance "
+        "(a control worker died); default: the hard time limit + 60 s.",
+    )
     deadline_scan_s: float = Field(default=0.5, gt=0, le=10, alias="BPFSLEUTH_DEADLINE_SCAN_S")
     control_concurrency: int = Field(default=2, ge=1, le=64, alias="BPFSLEUTH_CONTROL_CONCURRENCY")
 
@@ -79,6 +86,10 @@ class DistributedSettings(BaseSettings):
                 f"{self.visibility_timeout_s}"
             )
         return self
+
+    @property
+    def stall_after_s(self) -> float:
+        return self.stall_s if self.stall_s is not None else self.task_time_limit_s + 60.0
 
     @property
     def heartbeat_ttl_s(self) -> int:

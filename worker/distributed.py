@@ -213,6 +213,7 @@ def start_investigation(
     rt.store.client.set(
         _origin_key(inv.id), asked_by or f"cli:{getpass.getuser()}", ex=rt.store.ttl_s
     )
+    rt.store.watch(inv.id, time.time())  # the control workers' scanners time the checks
     _send_advance(rt, inv.id)
     return inv
 
@@ -366,13 +367,31 @@ class DeadlineScanner:
 
     def scan_once(self) -> int:
         # an advance still unrecorded after the task's hard limit died with its worker
-        stale_s = self.rt.dist.task_time_limit_s + 60.0
-        claimed = self.rt.store.claim_due_deadlines(time.time(), stale_s=stale_s)
+        stale_s = self.rt.dist.stall_after_s
+        now = time.time()
+        claimed = self.rt.store.claim_due_deadlines(now, stale_s=stale_s)
         for investigation_id, step in claimed:
             log.info("step %s of %s closed at its deadline", step, investigation_id)
             _advance_closed_step(self.rt, investigation_id, step)
             self.rt.store.forget_deadline(investigation_id, step)
-        return len(claimed)
+        return len(claimed) + self._rescue_stalled(now, stale_s)
+
+    def _rescue_stalled(self, now: float, stale_s: float) -> int:
+        """Investigations deciding with no write for `stale_s`: their advance was lost."""
+        rescued = 0
+        for investigation_id in self.rt.store.claim_watched(now, recheck_s=stale_s):
+            try:
+                inv = self.rt.store.load(investigation_id).investigation
+            except InvestigationNotFound:
+                self.rt.store.unwatch(investigation_id)
+                continue
+            if inv.done:
+                self.rt.store.unwatch(investigation_id)
+            elif inv.status == "deciding" and now - inv.updated_at.timestamp() >= stale_s:
+                log.warning("investigation %s stalled while deciding; advancing", inv.id)
+                _send_advance(self.rt, inv.id)
+                rescued += 1
+        return rescued
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):

@@ -4,12 +4,14 @@ Set `BPFSLEUTH_SCRIPTED_REPLIES=/path/replies.json` on the control worker to use
 the configured model (tests and `bench/celery_loop.py` do, to measure the loop and not a model).
 The file holds a JSON list of protocol objects (diagnostics and resolutions, as the model would
 send them); turn N gets item N-1, and the last item answers every later turn. Each item is
-validated like a real model's reply, so a bad script fails the way a bad model would.
+validated like a real model's reply, so a bad script fails the way a bad model would. An item
+may carry `"delay_s": <seconds>` (at most 60) to stand for a slow model.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from worker.models.base import ModelAnswer, ModelReplyInvalid, ModelRequest
@@ -34,6 +36,8 @@ class ScriptedBackend:
     def ask(self, request: ModelRequest) -> ModelAnswer:
         index = min(max(request.evidence.step, 1), len(self.replies)) - 1
         raw = self.replies[index]
+        if isinstance(raw, dict) and "delay_s" in raw:
+            time.sleep(min(max(float(raw["delay_s"]), 0.0), 60.0))
         try:
             reply = parse_model_object(raw)
         except ReplyError as exc:

@@ -164,6 +164,18 @@ end
 return claimed
 """
 DEADLINES_KEY = f"{KEY_PREFIX}:deadlines"
+WATCHDOG_KEY = f"{KEY_PREFIX}:watchdog"
+
+# KEYS[1] watchdog zset. ARGV: now, recheck seconds, max items. Due investigation ids are
+# re-scored to now + recheck and returned: one scanner at a time looks at each.
+_CLAIM_WATCHDOG_LUA = """
+local now = tonumber(ARGV[1])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+for _, member in ipairs(due) do
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), member)
+end
+return due
+"""
 
 
 def connect(url: str) -> redis.Redis:
@@ -199,6 +211,7 @@ class Store:
         self._record_result = self.client.register_script(_RECORD_RESULT_LUA)
         self._close_at_deadline = self.client.register_script(_CLOSE_AT_DEADLINE_LUA)
         self._claim_deadlines = self.client.register_script(_CLAIM_DEADLINES_LUA)
+        self._claim_watchdog = self.client.register_script(_CLAIM_WATCHDOG_LUA)
 
     # keys -------------------------------------------------------------------------------
     @staticmethod
@@ -362,6 +375,22 @@ class Store:
             investigation_id, _, step = member.rpartition(":")
             out.append((investigation_id, int(step)))
         return out
+
+    def watch(self, investigation_id: str, at: float) -> None:
+        """Look at this investigation at Unix time `at` (and then periodically) until done."""
+        with _clear_errors(self.url):
+            self.client.zadd(WATCHDOG_KEY, {investigation_id: at})
+
+    def unwatch(self, investigation_id: str) -> None:
+        with _clear_errors(self.url):
+            self.client.zrem(WATCHDOG_KEY, investigation_id)
+
+    def claim_watched(self, now: float, recheck_s: float, limit: int = 100) -> list[str]:
+        """Investigations due for a look; each is pushed `recheck_s` into the future."""
+        with _clear_errors(self.url):
+            return cast(
+                list[str], self._claim_watchdog(keys=[WATCHDOG_KEY], args=[now, recheck_s, limit])
+            )
 
     def mark_advanced(self, investigation_id: str, step: int, at: float) -> None:
         """The advance that records this closed step was enqueued at Unix time `at`."""

@@ -126,15 +126,10 @@ class Cluster:
         }
         self.env.pop("BPFSLEUTH_HOST", None)
         self.workers: dict[str, WorkerProcess] = {}
-        self.settings = WorkerSettings(
-            REDIS_URL=redis_url,
-            BPFSLEUTH_COMMAND_TIMEOUT_S=float(self.env["BPFSLEUTH_COMMAND_TIMEOUT_S"]),
-        )
-        self.dist = DistributedSettings(
-            BPFSLEUTH_STEP_GRACE_S=float(self.env["BPFSLEUTH_STEP_GRACE_S"]),
-            BPFSLEUTH_HEARTBEAT_S=1.0,
-            BPFSLEUTH_PLAN_EXPIRY_MARGIN_S=float(self.env["BPFSLEUTH_PLAN_EXPIRY_MARGIN_S"]),
-        )
+        # the test process sees the settings the workers see
+        ours = {k: v for k, v in self.env.items() if k.startswith("BPFSLEUTH_") or k == "REDIS_URL"}
+        self.settings = WorkerSettings(**ours)
+        self.dist = DistributedSettings(**ours)
         self.runtime: Runtime = build_runtime(self.settings, self.dist)
 
     def add(self, name: str, *args: str) -> WorkerProcess:

@@ -31,6 +31,7 @@ from worker.loop.investigation import Investigation
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 VISIBILITY_TIMEOUT_S = 30
+STALL_S = 6
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,7 @@ def cluster(
         BPFSLEUTH_TASK_HARD_LIMIT_S="25",
         BPFSLEUTH_VISIBILITY_TIMEOUT_S=str(VISIBILITY_TIMEOUT_S),
         BPFSLEUTH_REDELIVERY_SWEEP_S="1",
+        BPFSLEUTH_STALL_S=str(STALL_S),
     )
     try:
         cluster.add_control()
@@ -83,7 +85,8 @@ class Follower:
                 if predicate(event):
                     return event
             time.sleep(0.05)
-        raise AssertionError(f"no such event; got {[e.kind for e in self.events]}")
+        got = "\n".join(e.model_dump_json()[:300] for e in self.events)
+        raise AssertionError(f"no such event; got:\n{got}")
 
     def join(self) -> Investigation:
         self._thread.join(timeout=120)
@@ -219,3 +222,27 @@ def test_redis_restarted_empty_fails_the_investigation_with_a_clear_error(
     done = cluster.follow(again.id, timeout_s=60)
     assert done.status == "resolved"
     assert done.results[0].command_results["kernel"].ran
+
+
+def test_a_control_worker_killed_mid_model_call_does_not_strand_the_investigation(
+    cluster: Cluster,
+) -> None:
+    cluster.wait_ready()
+    slow_model = {**command_step(("kernel", "uname -r")), "delay_s": 3}
+    cluster.script_replies([slow_model, resolution()])
+    control = cluster.workers["control"]
+    received_before = control.log_text().count("worker.tasks.advance[")
+    started = time.monotonic()
+    inv = cluster.start("the model is slow", ["alpha"])
+    while control.log_text().count("worker.tasks.advance[") == received_before:
+        assert time.monotonic() - started < 10, "the control worker never took the advance"
+        time.sleep(0.05)
+    time.sleep(0.5)  # inside the 3 s model call
+    control.kill()
+    cluster.restart("control").wait_ready()
+    done = cluster.follow(inv.id, timeout_s=60)
+    assert done.status == "resolved" and done.resolution_source == "model"
+    assert time.monotonic() - started >= STALL_S  # rescued by the stall watchdog
+    _steps_are_unique(done)
+    assert done.results[0].command_results["kernel"].stdout.strip() == platform.release()
+    assert "stalled while deciding; advancing" in cluster.workers["control"].log_text()
