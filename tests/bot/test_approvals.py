@@ -104,8 +104,9 @@ def _pending_request(
     world: BotWorld, channel: str, command_id: str
 ) -> tuple[str, Message, dict[str, str]]:
     """An investigation whose step 1 is running, and a host's approval request in its thread."""
-    # about 6 s of step 1 (three 2-second samples; each command may run 3 s here)
-    slow = [(f"vm{i}", "vmstat 1 3") for i in range(3)]
+    # step 1 runs about 12 s (each command is cut at the 3 s command timeout used here), so
+    # the request is still open while the test clicks, even on a busy machine
+    slow = [(f"vm{i}", "vmstat 1 5") for i in range(4)]
     world.cluster.script_replies([command_step(*slow), resolution("done")])
     investigation_id, root = _start(world, channel, "alpha slow disk")
     world.slack.wait_for(
@@ -153,6 +154,7 @@ def test_a_responder_approves_and_the_decision_is_recorded_and_audited(
             and "Approved by <@U0BOB>" in all_text(m)
             and m
         ),
+        timeout=60,
         what="the request marked approved",
     )
     assert buttons(decided) == {}
@@ -168,7 +170,9 @@ def test_a_responder_approves_and_the_decision_is_recorded_and_audited(
     before = len(world.slack.calls_to("chat.postEphemeral"))
     _click(world, request, values, "approval_deny", "U0CAROL", "C0INC12")
     again = world.slack.wait_for(
-        lambda: world.slack.calls_to("chat.postEphemeral")[before:], what="the second answer"
+        lambda: world.slack.calls_to("chat.postEphemeral")[before:],
+        timeout=60,
+        what="the second answer",
     )
     assert "already approved" in again[0].args["text"]
 
@@ -179,6 +183,7 @@ def test_a_member_of_the_responder_group_may_deny(world_checked: BotWorld) -> No
     _click(world, request, values, "approval_deny", "U0CAROL", "C0INC13")
     world.slack.wait_for(
         lambda: "Denied by <@U0CAROL>" in all_text(world.slack.messages[("C0INC13", request.ts)]),
+        timeout=60,
         what="the request marked denied",
     )
     assert world.slack.calls_to("usergroups.users.list")[-1].args["usergroup"] == "S0ONCALL"
@@ -194,7 +199,9 @@ def test_someone_who_is_not_a_responder_is_refused_and_nothing_is_recorded(
     before = len(world.slack.calls_to("chat.postEphemeral"))
     _click(world, request, values, "approval_approve", "U0ALICE", "C0INC14")
     refusal = world.slack.wait_for(
-        lambda: world.slack.calls_to("chat.postEphemeral")[before:], what="the refusal"
+        lambda: world.slack.calls_to("chat.postEphemeral")[before:],
+        timeout=60,
+        what="the refusal",
     )
     assert refusal[0].args["user"] == "U0ALICE"
     assert "Only responders can approve" in refusal[0].args["text"]

@@ -261,7 +261,7 @@ class FakeSlackApi:
         return sorted(found, key=lambda m: float(m.ts))
 
     def wait_for(
-        self, predicate: Callable[[], Any], *, timeout: float = 20.0, what: str = "condition"
+        self, predicate: Callable[[], Any], *, timeout: float = 60.0, what: str = "condition"
     ) -> Any:
         """Wait until `predicate()` is truthy (re-checked on every call) and return its value."""
         deadline = time.monotonic() + timeout
