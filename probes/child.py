@@ -4,6 +4,8 @@ Why a process per probe: bcc (0.26) crashes when two threads compile at once, an
 probe compiles in parallel on every core, keeps libbcc's stderr noise away from the user, and
 dies with its parent (PR_SET_PDEATHSIG), taking every attachment (an fd) with it.
 
+The child imports everything heavy (bcc, pydantic, the engine) before it reads its job, so the
+runner can start it ahead of time (`probes.runner.keep_warm`); an empty stdin releases it.
 The child prints JSON lines (`ChildMessage`) on stdout: `compiled`, `attached`, then `result`.
 """
 
@@ -23,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from probes.budget import compact_attach_points, fit_to_budget
 from probes.catalog import CATALOG_DIR
 from probes.models import ParamValue, ProbeRequest, ProbeResult
 from probes.plan import AttachChoice, AttachPlan
@@ -31,6 +34,7 @@ from probes.spec import ProbeSpec, load_spec
 
 PR_SET_PDEATHSIG = 1
 POLL_INTERVAL_S = 0.1
+DETACH_SETTLE_S = 0.01
 COMMON_PRELUDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "common.h")
 
 
@@ -155,32 +159,67 @@ def _job_reader(job: ChildJob, spec: ProbeSpec, run: RunInfo) -> ProbeReader:
     return custom_reader(spec, run)
 
 
-def run_job(job: ChildJob, stderr_path: str) -> ProbeResult:
-    from bcc import BPF
+def _detach_all(bpf: Any) -> None:
+    """Stop every program running (tracepoints, raw tracepoints, uprobes, perf events) but keep
+    the maps, so `collect` reads one snapshot that no event changes any more. `cleanup` later
+    frees the rest; a detach that fails here is retried there."""
+    detachers: list[tuple[dict[Any, Any], Callable[[Any], None]]] = [
+        (bpf.tracepoint_fds, bpf.detach_tracepoint),
+        (bpf.raw_tracepoint_fds, bpf.detach_raw_tracepoint),
+        (bpf.uprobe_fds, bpf.detach_uprobe_event),
+    ]
+    for fds, detach in detachers:
+        for key in list(fds):
+            with contextlib.suppress(Exception):
+                detach(key)
+    for ev_type, ev_config in list(bpf.open_perf_events):
+        with contextlib.suppress(Exception):
+            bpf.detach_perf_event(ev_type, ev_config)
+    # A program already running on another CPU when its link closed finishes within microseconds;
+    # give it that before the maps are read.
+    time.sleep(DETACH_SETTLE_S)
 
+
+def _new_result(job: ChildJob, error: str | None = None) -> ProbeResult:
     request = job.request
-    try:
-        spec = _job_spec(job)
-    except Exception as exc:
-        return ProbeResult(
-            program_name=request.label or request.probe,
-            probe=request.probe,
-            resolved_from=job.resolved_from,
-            error=str(exc)[:400],
-        )
-    result = ProbeResult(
+    return ProbeResult(
         program_name=request.label or request.probe,
         probe=request.probe,
         resolved_from=job.resolved_from,
         warnings=list(job.plan.skipped),
+        error=error,
     )
+
+
+def run_job(job: ChildJob, stderr_path: str) -> ProbeResult:
+    """Compile, attach, trace for the request's duration, detach, read one snapshot.
+
+    Everything Python needs (spec, reader and its imports) is ready before the first attach, so
+    none of this process's own start-up shows in its tables; the kernel side leaves this process
+    out altogether (`SELF_PID`, see common.h).
+    """
+    request = job.request
+    try:
+        spec = _job_spec(job)
+        run = RunInfo(
+            probe=spec.name,
+            params=job.params,
+            filters=request.filters,
+            duration_s=request.duration_s,
+        )
+        reader: ProbeReader = _job_reader(job, spec, run)
+        from bcc import BPF
+    except Exception as exc:
+        return _new_result(job, str(exc)[:400])
+    result = _new_result(job)
     with open(COMMON_PRELUDE) as handle:
         text = handle.read() + "\n#line 1\n" + spec.source_text()
+    cflags = [*job.cflags, f"-DSELF_PID={os.getpid()}"]
     bpf: Any = None
     started = time.monotonic()
     try:
         try:
-            bpf = BPF(text=text, cflags=job.cflags)
+            bpf = BPF(text=text, cflags=cflags)
         except Exception as exc:
             detail = _stderr_tail(stderr_path)
             result.error = f"compile failed: {exc}" + (f" ({detail})" if detail else "")
@@ -190,6 +229,9 @@ def run_job(job: ChildJob, stderr_path: str) -> ProbeResult:
             result.error = f"stopped by {_STOP[0]} before the probe ran"
             return result
         _send(ChildMessage(kind="compiled", compile_s=result.compile_s))
+        reader_errors: list[str] = []
+        for ring in reader.rings:  # opened before attaching: no record is lost to a late open
+            bpf[ring].open_ring_buffer(_callback(reader, ring, bpf[ring], reader_errors))
         pid = request.filters.pid or -1
         for choice in job.plan.chosen:
             if choice.fn is None:
@@ -202,17 +244,7 @@ def run_job(job: ChildJob, stderr_path: str) -> ProbeResult:
                     result.error = message
                     return result
                 result.warnings.append(message)
-        run = RunInfo(
-            probe=spec.name,
-            params=job.params,
-            filters=request.filters,
-            duration_s=request.duration_s,
-        )
-        reader: ProbeReader = _job_reader(job, spec, run)
-        reader_errors: list[str] = []
-        for ring in reader.rings:
-            bpf[ring].open_ring_buffer(_callback(reader, ring, bpf[ring], reader_errors))
-        result.attach_points = _attached_labels(bpf, job.plan)
+        result.attach_points = compact_attach_points(_attached_labels(bpf, job.plan))
         _send(
             ChildMessage(
                 kind="attached", compile_s=result.compile_s, attach_points=result.attach_points
@@ -224,11 +256,12 @@ def run_job(job: ChildJob, stderr_path: str) -> ProbeResult:
             time.sleep(min(POLL_INTERVAL_S, left))
             if reader.rings:
                 bpf.ring_buffer_consume()
+        _detach_all(bpf)
+        elapsed = time.monotonic() - attached_at
         if _STOP:
             result.warnings.append(f"stopped early by {_STOP[0]}")
         if reader.rings:
-            bpf.ring_buffer_consume()
-        elapsed = time.monotonic() - attached_at
+            bpf.ring_buffer_consume()  # the last records, now that nothing adds any
         result.duration_s = round(elapsed, 3)
         output = reader.collect(bpf, elapsed)
         result.event_count = output.event_count
@@ -240,7 +273,7 @@ def run_job(job: ChildJob, stderr_path: str) -> ProbeResult:
             result.warnings.append(
                 f"{len(reader_errors)} events could not be read: {reader_errors[0]}"
             )
-        return result
+        return fit_to_budget(result)
     except Exception as exc:
         result.error = f"{type(exc).__name__}: {str(exc)[:300]}"
         return result
@@ -254,7 +287,12 @@ def main() -> None:
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    job = ChildJob.model_validate_json(sys.stdin.read())
+    import bcc  # noqa: F401  # before the job: a warm process (runner.keep_warm) has it ready
+
+    raw = sys.stdin.read()
+    if not raw.strip():
+        return  # a warm process released unused
+    job = ChildJob.model_validate_json(raw)
     # libbcc writes warnings straight to fd 2; keep them for error messages only.
     with tempfile.NamedTemporaryFile(prefix="bpfsleuth-bcc-", suffix=".log") as log:
         os.dup2(log.fileno(), 2)

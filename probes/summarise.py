@@ -86,7 +86,12 @@ def latency_from_log2(
     unit: Unit = "us",
     max_value: float | None = None,
 ) -> LatencyStats:
-    """Percentiles (interpolated inside the bucket) from log2 buckets counted in `base_unit`."""
+    """Percentiles (interpolated inside the bucket) from log2 buckets counted in `base_unit`.
+
+    Pass the measured largest value as `max_value` whenever the probe keeps one: percentiles are
+    then capped at it (an estimate inside the top bucket can pass the real max), and `max` is it.
+    Without it, `max` is the top bucket's upper bound.
+    """
     scale = _UNIT_DIVISOR[base_unit] / _UNIT_DIVISOR[unit]
     total = sum(buckets.values())
     stats = LatencyStats(unit=unit, count=total)
@@ -117,6 +122,19 @@ def latency_from_log2(
         for lo, hi in [_bucket_bounds(index)]
     ]
     return stats
+
+
+def fullest_buckets(stats: LatencyStats, keep: int = MAX_HIST_BUCKETS) -> LatencyStats:
+    """`stats` with its histogram cut to the `keep` fullest buckets, the slowest always among
+    them, in order (percentiles and max untouched: they were computed from every bucket)."""
+    if keep <= 0:
+        return stats.model_copy(update={"histogram": []})
+    if len(stats.histogram) <= keep:
+        return stats
+    *rest, slowest = stats.histogram
+    ranked = sorted(range(len(rest)), key=lambda i: (-rest[i].count, i))[: keep - 1]
+    chosen = [rest[i] for i in sorted(ranked)] + [slowest]
+    return stats.model_copy(update={"histogram": chosen})
 
 
 def latency_from_values(

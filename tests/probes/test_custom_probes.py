@@ -57,7 +57,7 @@ VALID_C = """\
 /* {name}: counts openat() calls per process in the kernel. Overhead: low. */
 struct key_t {{
     u32 pid;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 }};
 BPF_HASH(opens, struct key_t, u64, 1024);
 

@@ -72,9 +72,8 @@ def test_loopback_traffic_shows_net_rx_softirqs_in_the_sender(tmp_path: Path) ->
     assert contexts and all(f"(pid {traffic.pid})" in c.key for c in contexts)
     assert any(c.key.startswith("NET_RX in ") for c in contexts)
     assert result.aggregates.totals["softirqs"] >= net_rx.count
-    # The maps are read while still attached: a few events may land between two reads.
-    histogram_count = result.aggregates.latency["softirq"].count
-    assert histogram_count == pytest.approx(result.aggregates.totals["softirqs"], rel=0.01)
+    # The maps are read after detaching, as one snapshot: both tables count the same softirqs.
+    assert result.aggregates.latency["softirq"].count == result.aggregates.totals["softirqs"]
     assert "NET_RX" in result.summary and f"pid {traffic.pid}" in result.summary
     assert len(result.model_dump_json()) < 3000
     _save_example(result)

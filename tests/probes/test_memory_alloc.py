@@ -87,7 +87,7 @@ def test_toucher_is_the_top_page_allocator(toucher: Path) -> None:
     assert int(top.labels["faults"]) > 0
     assert f"top page allocator svc4 (pid {pid})" in result.summary
     assert "tracepoint:kmem:mm_page_alloc" in result.attach_points
-    assert len(result.model_dump_json()) < 4_000
+    assert len(result.model_dump_json()) < 3_000
 
 
 def test_comm_filter_pages_only(toucher: Path) -> None:

@@ -25,7 +25,7 @@ struct who_t {
     u64 ts;
     u32 pid;
     u32 pad;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 struct rq_key_t {
@@ -40,7 +40,7 @@ struct start_t {
     u32 bytes;
     u32 op;
     u32 pad;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 struct dev_key_t {
@@ -64,7 +64,7 @@ struct slot_key_t {
 struct proc_key_t {
     u32 pid;
     u32 dev;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 BPF_TABLE("lru_hash", u64, struct who_t, submitters, 16384);

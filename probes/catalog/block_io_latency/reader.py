@@ -64,19 +64,6 @@ class Disk(BaseModel):
     latency: LatencyStats
 
 
-def _clamped(stats: LatencyStats) -> LatencyStats:
-    if stats.max is None:
-        return stats
-    top = stats.max
-    return stats.model_copy(
-        update={
-            name: min(value, top)
-            for name in ("p50", "p90", "p99")
-            if (value := getattr(stats, name)) is not None
-        }
-    )
-
-
 def _without_histogram(stats: LatencyStats) -> LatencyStats:
     return stats.model_copy(update={"histogram": []})
 
@@ -97,8 +84,8 @@ def _disks(bpf: Any) -> list[Disk]:
             name=disk_name(dev),
             totals=total,
             by_op=ops[dev],
-            latency=_clamped(
-                latency_from_log2(hists[dev], base_unit="ns", unit="ms", max_value=total.max_ns)
+            latency=latency_from_log2(
+                hists[dev], base_unit="ns", unit="ms", max_value=total.max_ns
             ),
         )
         for dev, total in totals.items()

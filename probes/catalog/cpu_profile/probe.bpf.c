@@ -17,7 +17,7 @@
  */
 /* The context is struct bpf_perf_event_data, whose first member is the registers; it is taken
  * as pt_regs here because <uapi/linux/bpf_perf_event.h> pulls in kernel headers that clash with
- * the prelude's TASK_COMM_LEN. */
+ * the prelude's BPFS_COMM_LEN. */
 
 #define BS_EEXIST 17
 
@@ -25,12 +25,12 @@ struct key_t {
     u32 pid;
     s32 user_stack;
     s32 kernel_stack;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 struct new_pid_t {
     u32 pid;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 BPF_HASH(counts, struct key_t, u64, 16384);

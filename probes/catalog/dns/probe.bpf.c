@@ -50,7 +50,7 @@ struct event_t {
     u16 family;
     u16 port;
     u8 addr[16];
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
     u8 data[DNS_COPY];
 };
 

@@ -43,7 +43,7 @@ struct event_t {
     u32 ppid;
     s32 code;  /* errno for EV_EXEC_FAIL, exit code for EV_EXIT, -1 unknown */
     u32 argc;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
     char filename[FNAME_LEN];
     char args[MAX_ARGS * ARG_LEN]; /* flat: bcc cannot cast 2-D arrays */
 };

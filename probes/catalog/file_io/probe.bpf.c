@@ -16,13 +16,9 @@
  *   count too (the fd's path tells them apart), and mmap'd file access and io_uring are not seen.
  *   Calls that began before the probe are not counted. Paths from openat may be relative; fds
  *   made by dup2/fcntl, pipe, socket or accept have no openat name (named from /proc instead,
- *   while the process lives). The probe's own process is left out by the reader, not of the
- *   latency histograms.
+ *   while the process lives). The probe's own process is left out in the kernel (SELF_PID).
  */
 
-#ifndef TASK_COMM_LEN
-#define TASK_COMM_LEN 16
-#endif
 #ifndef SAMPLE_LIMIT
 #define SAMPLE_LIMIT 16
 #endif
@@ -52,7 +48,7 @@ struct key_t {
     u32 fd;
     u32 dir;
     u32 pad;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 struct path_t {
@@ -92,7 +88,7 @@ struct event_t {
     u32 fd;
     u32 dir;
     u32 pad;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 BPF_HASH(starts, u32, struct start_t, 16384);

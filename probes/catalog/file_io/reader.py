@@ -16,6 +16,7 @@ from probes.summarise import (
     c_string,
     comm_text,
     fmt_ms,
+    fullest_buckets,
     latency_from_log2,
     plural,
     proc_label,
@@ -106,15 +107,6 @@ class Usage(BaseModel):
         return " and ".join(parts)
 
 
-def compact(stats: LatencyStats, keep: int = HIST_KEEP) -> LatencyStats:
-    """The `keep` fullest histogram buckets plus the last (slowest) one, in order."""
-    if len(stats.histogram) <= keep:
-        return stats
-    fullest = sorted(stats.histogram[:-1], key=lambda b: -b.count)[: keep - 1]
-    chosen = [b for b in stats.histogram[:-1] if b in fullest] + [stats.histogram[-1]]
-    return stats.model_copy(update={"histogram": chosen})
-
-
 class OpenedFiles:
     """Names rows: the openat path for fds opened during the probe, else /proc/<pid>/fd."""
 
@@ -146,11 +138,8 @@ class Reader(ProbeReader):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.samples = Samples(limit=3)
-        self.own_pid = os.getpid()  # this probe's own process is left out
 
     def on_event(self, ring: str, event: Any) -> None:
-        if int(event.pid) == self.own_pid:
-            return
         direction = DIRECTIONS[int(event.dir) & 1]
         pid, fd = int(event.pid), int(event.fd)
         self.samples.offer(
@@ -184,7 +173,6 @@ class Reader(ProbeReader):
                 max_ns=int(v.max_ns),
             )
             for k, v in bpf["io"].items()
-            if int(k.pid) != self.own_pid
         ]
         names = OpenedFiles.from_maps(bpf)
         procs: dict[str, Usage] = {}
@@ -206,7 +194,7 @@ class Reader(ProbeReader):
                 buckets[direction], base_unit="ns", unit="us", max_value=biggest or None
             )
             if stats.count:
-                latency[direction] = compact(stats)
+                latency[direction] = fullest_buckets(stats, HIST_KEEP)
         top = {
             "processes": _ranked(procs),
             "files": _ranked(files),

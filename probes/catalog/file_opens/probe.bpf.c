@@ -24,7 +24,7 @@ struct inflight_t {
 struct key_t {
     u32 pid;
     s32 err;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
     char path[PATH_LEN];
 };
 

@@ -39,7 +39,7 @@ struct stat_t {
 struct ctx_key_t {
     u32 vec;
     u32 pid;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 BPF_PERCPU_ARRAY(hard_start, struct hard_start_t, 1);

@@ -20,9 +20,6 @@
  *   interrupt context are charged to the interrupted task.
  */
 
-#ifndef TASK_COMM_LEN
-#define TASK_COMM_LEN 16
-#endif
 #ifndef SAMPLE_LIMIT
 #define SAMPLE_LIMIT 16
 #endif
@@ -59,7 +56,7 @@ struct fkey_t {
     u64 uaddr;
     u32 pid;
     u32 op;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 struct wval_t {
@@ -84,7 +81,7 @@ struct kkey_t {
     u64 lock;
     u32 pid;
     u32 flags;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 struct event_t {
@@ -95,7 +92,7 @@ struct event_t {
     u32 tid;
     u32 kind;
     u32 op_or_flags;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 BPF_HASH(futex_starts, u32, struct fstart_t, 16384);

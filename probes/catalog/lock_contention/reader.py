@@ -17,6 +17,7 @@ from probes.summarise import (
     Samples,
     comm_text,
     fmt_ms,
+    fullest_buckets,
     latency_from_log2,
     log2_buckets,
     plural,
@@ -213,7 +214,12 @@ class Reader(ProbeReader):
         if procs:
             top["processes"] = []
             for key, row in procs:
-                stats = latency_from_log2(per_proc.get(row.pid, {}), base_unit="ns", unit="ms")
+                stats = latency_from_log2(
+                    per_proc.get(row.pid, {}),
+                    base_unit="ns",
+                    unit="ms",
+                    max_value=row.max_ns or None,
+                )
                 top["processes"].append(
                     _entry(
                         key,
@@ -274,11 +280,7 @@ def _latency(table: Any, rows: list[Wait]) -> LatencyStats:
     stats = latency_from_log2(
         log2_buckets(table), base_unit="ns", unit="ms", max_value=biggest or None
     )
-    if len(stats.histogram) <= HIST_KEEP:
-        return stats
-    *rest, slowest = stats.histogram
-    fullest = sorted(rest, key=lambda b: -b.count)[: HIST_KEEP - 1]
-    return stats.model_copy(update={"histogram": [b for b in rest if b in fullest] + [slowest]})
+    return fullest_buckets(stats, HIST_KEEP)
 
 
 def _overall(label: str, rows: list[Wait], lat: LatencyStats) -> str:

@@ -15,8 +15,8 @@
  *   behalf. Transparent huge pages show as order-9 allocations (512 pages each).
  */
 
-#ifndef TASK_COMM_LEN
-#define TASK_COMM_LEN 16
+#ifndef BPFS_COMM_LEN
+#define BPFS_COMM_LEN 16
 #endif
 #ifndef SAMPLE_LIMIT
 #define SAMPLE_LIMIT 16
@@ -36,7 +36,7 @@
 struct key_t {
     u32 pid;
     u32 pad;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 struct val_t {
@@ -63,7 +63,7 @@ struct event_t {
     u64 gfp_flags;
     u32 pid;
     u32 order;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 BPF_HASH(usage, struct key_t, struct val_t, 8192);

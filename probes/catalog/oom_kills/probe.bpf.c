@@ -22,8 +22,8 @@ struct event_t {
     u32 uid;
     u32 trigger_pid;
     s32 oom_score_adj;
-    char comm[TASK_COMM_LEN];
-    char trigger_comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
+    char trigger_comm[BPFS_COMM_LEN];
 };
 
 BPF_RINGBUF_OUTPUT(events, 4);

@@ -29,7 +29,7 @@ struct pstat_t {
     u64 count;
     u64 sum_ns;
     u64 max_ns;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 struct hkey_t {
@@ -41,12 +41,12 @@ struct cpu_t {
     u64 switch_outs;
     u64 preempted;
     u64 runtime_ns;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 struct behind_key_t {
     u32 pid;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 struct behind_t {

@@ -36,20 +36,6 @@ class CpuHolder(BaseModel):
     preempted: int
 
 
-def clamp_to_max(stats: LatencyStats) -> LatencyStats:
-    """Percentiles interpolated inside the top bucket can pass the measured max; cap them."""
-    if stats.max is None:
-        return stats
-    top = stats.max
-    return stats.model_copy(
-        update={
-            name: min(value, top)
-            for name in ("p50", "p90", "p99")
-            if (value := getattr(stats, name)) is not None
-        }
-    )
-
-
 def _waiters(bpf: Any) -> list[Waiter]:
     hists: defaultdict[int, dict[int, int]] = defaultdict(dict)
     for key, value in bpf["per_pid_hist"].items():
@@ -57,10 +43,8 @@ def _waiters(bpf: Any) -> list[Waiter]:
     out = []
     for key, stat in bpf["per_pid"].items():
         pid = int(key.value)
-        stats = clamp_to_max(
-            latency_from_log2(
-                hists.get(pid, {}), base_unit="ns", unit="ms", max_value=int(stat.max_ns)
-            )
+        stats = latency_from_log2(
+            hists.get(pid, {}), base_unit="ns", unit="ms", max_value=int(stat.max_ns)
         )
         out.append(
             Waiter(
@@ -177,10 +161,8 @@ class Reader(ProbeReader):
         min_waits = int(self.run.params.get("min_waits", 5))
         waiters = _waiters(bpf)
         max_ns = max((int(s.max_ns) for s in bpf["per_pid"].values()), default=0)
-        overall = clamp_to_max(
-            latency_from_log2(
-                log2_buckets(bpf["latency"]), base_unit="ns", unit="ms", max_value=max_ns or None
-            )
+        overall = latency_from_log2(
+            log2_buckets(bpf["latency"]), base_unit="ns", unit="ms", max_value=max_ns or None
         )
         worst = _rank_waiters(waiters, min_waits)
         holders = _cpu_holders(bpf, elapsed_s)

@@ -16,13 +16,9 @@
  *   (EAGAIN from non-blocking I/O, ETIMEDOUT from timed waits, ENOENT from search paths).
  *   Calls started before the probe are not timed. 32-bit (compat) tasks use other numbers.
  *   The kernel-internal ERESTART* codes show when a signal interrupted a call. The probe's own
- *   process (which reads the maps with bpf() calls) is left out of the tables by the reader,
- *   not of the latency histograms.
+ *   process (which reads the maps with bpf() calls) is left out in the kernel (SELF_PID).
  */
 
-#ifndef TASK_COMM_LEN
-#define TASK_COMM_LEN 16
-#endif
 #ifndef SAMPLE_LIMIT
 #define SAMPLE_LIMIT 16
 #endif
@@ -41,7 +37,7 @@ struct start_t {
 struct key_t {
     u32 pid;
     u32 nr;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 struct val_t {
@@ -56,7 +52,7 @@ struct ekey_t {
     u32 nr;
     u32 err;
     u32 pad;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 struct pkey_t {
@@ -79,7 +75,7 @@ struct event_t {
     u32 tid;
     u32 nr;
     u32 err;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
     char path[PATH_LEN];
 };
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import os
 from collections import Counter, defaultdict
 from typing import Any, ClassVar
 
@@ -112,11 +111,8 @@ class Reader(ProbeReader):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.samples = Samples(limit=3)
-        self.own_pid = os.getpid()  # this probe's own process (reading maps is syscalls too)
 
     def on_event(self, ring: str, event: Any) -> None:
-        if int(event.pid) == self.own_pid:
-            return
         name = syscall_name(int(event.nr))
         data: dict[str, Any] = {
             "tid": int(event.tid),
@@ -150,7 +146,6 @@ class Reader(ProbeReader):
                 max_ns=int(v.max_ns),
             )
             for k, v in bpf["calls"].items()
-            if int(k.pid) != self.own_pid
         ]
         paths: dict[tuple[int, int, int], Counter[str]] = defaultdict(Counter)
         for k, v in bpf["error_paths"].items():
@@ -158,8 +153,6 @@ class Reader(ProbeReader):
         failures = []
         for k, v in bpf["errors"].items():
             pid, nr, err = int(k.pid), int(k.nr), int(k.err)
-            if pid == self.own_pid:
-                continue
             seen = paths.get((pid, nr, err))
             failures.append(
                 Failure(

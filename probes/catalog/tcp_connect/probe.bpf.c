@@ -42,7 +42,7 @@ struct start_t {
     u16 dport;
     u16 family;
     u8 daddr[16];
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 struct okey_t {
@@ -52,7 +52,7 @@ struct okey_t {
     u16 dport;
     u16 family;
     u8 daddr[16];
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 struct oval_t {
@@ -70,7 +70,7 @@ struct event_t {
     u16 dport;
     u16 family;
     u8 daddr[16];
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 struct inflight_t {

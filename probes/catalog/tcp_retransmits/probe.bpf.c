@@ -28,7 +28,7 @@
 
 struct owner_t {
     u32 pid;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 struct key_t {
@@ -41,7 +41,7 @@ struct key_t {
     u16 pad;
     u8 saddr[16];
     u8 daddr[16];
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 struct event_t { /* key_t's fields, flat (bcc cannot cast nested structs), then ts */
@@ -54,7 +54,7 @@ struct event_t { /* key_t's fields, flat (bcc cannot cast nested structs), then 
     u16 pad;
     u8 saddr[16];
     u8 daddr[16];
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
     u64 ts;
 };
 

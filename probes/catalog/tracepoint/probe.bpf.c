@@ -13,7 +13,7 @@
 
 struct key_t {
     u32 pid;
-    char comm[TASK_COMM_LEN];
+    char comm[BPFS_COMM_LEN];
 };
 
 BPF_HASH(counts, struct key_t, u64, 4096);
