@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from probes.catalog import load_catalog  # noqa: E402
 from probes.models import ProbeRequest  # noqa: E402
-from probes.runner import ProbeProgress, run_probes  # noqa: E402
+from probes.runner import ProbeProgress, keep_warm, run_probes  # noqa: E402
 
 LOOP_C = r"""
 #include <fcntl.h>
@@ -272,9 +272,48 @@ def dns_flood(seconds: float) -> dict[str, Any]:
     }
 
 
-def plan_compile(repeats: int) -> list[dict[str, Any]]:
+HEADER_ONLY = "TRACEPOINT_PROBE(sched, sched_process_fork) { return 0; }\n"
+
+FIXED_COST = r"""
+import sys, time
+from bcc import BPF
+from probes.child import COMMON_PRELUDE
+text = open(COMMON_PRELUDE).read() + "\n#line 1\n" + sys.argv[1]
+started = time.monotonic()
+bpf = BPF(text=text, cflags=["-Wno-macro-redefined", "-Wno-unused-function"] + sys.argv[2:])
+print(round(time.monotonic() - started, 3))
+bpf.cleanup()
+"""
+
+
+def fixed_compile_cost(repeats: int) -> dict[str, Any]:
+    """What every probe pays before its own code: bcc's built-in includes and common.h, compiled
+    with one empty tracepoint program (a fresh process each, as in a plan)."""
+    out: dict[str, Any] = {}
+    for label, flags in (("default", []), ("-O1", ["-O1"])):
+        values = []
+        for _ in range(repeats):
+            proc = subprocess.run(
+                [sys.executable, "-c", FIXED_COST, HEADER_ONLY, *flags],
+                capture_output=True,
+                text=True,
+                cwd=str(ROOT),
+                check=True,
+            )
+            values.append(float(proc.stdout.split()[-1]))
+        out[label] = {"values": values, "median_s": statistics.median(values)}
+    return out
+
+
+def plan_compile(repeats: int, warm: int = 0) -> list[dict[str, Any]]:
+    """`warm` > 0: probe processes kept started ahead (runner.keep_warm), refilled after each
+    plan and given 3 s to finish starting, as between two plans of a worker."""
     runs = []
+    keep_warm(warm)
     for _ in range(repeats):
+        if warm:
+            time.sleep(3.0)
+        load_before = os.getloadavg()[0]
         started = time.monotonic()
         attached: dict[str, float] = {}
 
@@ -298,9 +337,19 @@ def plan_compile(repeats: int) -> list[dict[str, Any]]:
                 "children_cpu_s": round(cpu, 3),
                 "compile_s": {r.probe: r.compile_s for r in results},
                 "errors": [r.error for r in results if r.error],
+                "loadavg_1m": round(load_before, 2),
             }
         )
+    keep_warm(0)
     return runs
+
+
+def _median_attached(runs: list[dict[str, Any]]) -> float:
+    return float(
+        statistics.median([p["all_attached_s"] for p in runs if p["all_attached_s"] is not None])
+        if any(p["all_attached_s"] is not None for p in runs)
+        else 0.0
+    )
 
 
 def main() -> None:
@@ -308,15 +357,23 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--plan-only", action="store_true", help="only the plan compile figures (no overhead)"
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        workdir = Path(tmp)
-        loop = build(workdir, "loop", LOOP_C)
-        storm = build(workdir, "storm", STORM_C)
-        missing = str(workdir / "absent.conf")
-        rows = overhead(loop, args.iterations, args.repeats, missing)
-        streaming = [exec_storm(storm, args.seconds), dns_flood(args.seconds)]
+    rows: list[dict[str, Any]] = []
+    streaming: list[dict[str, Any]] = []
+    if not args.plan_only:
+        with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+            workdir = Path(tmp)
+            loop = build(workdir, "loop", LOOP_C)
+            storm = build(workdir, "storm", STORM_C)
+            missing = str(workdir / "absent.conf")
+            rows = overhead(loop, args.iterations, args.repeats, missing)
+            streaming = [exec_storm(storm, args.seconds), dns_flood(args.seconds)]
+    fixed = fixed_compile_cost(args.repeats)
     plans = plan_compile(args.repeats)
+    warm_plans = plan_compile(args.repeats, warm=4)
     load = os.getloadavg()
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -328,9 +385,10 @@ def main() -> None:
         "overhead": rows,
         "streaming": streaming,
         "plan_compile": plans,
-        "plan_compile_median_s": statistics.median(
-            [p["all_attached_s"] for p in plans if p["all_attached_s"] is not None] or [0.0]
-        ),
+        "plan_compile_median_s": _median_attached(plans),
+        "plan_compile_warm": warm_plans,
+        "plan_compile_warm_median_s": _median_attached(warm_plans),
+        "fixed_compile_cost": fixed,
     }
     out = ROOT / "bench" / "results" / "probes_overhead.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -353,16 +411,21 @@ def main() -> None:
             f"{s['streamed_to_aggregates']:7}  kernel count {s['counted_in_kernel']}  "
             f"dropped {s['dropped']:6}  {s['events_per_s']:9.1f} events/s"
         )
-    print("\n4-probe plan (tcp_connect, file_opens, exec, dns): compile+attach wall time")
-    for p in plans:
-        print(
-            f"  all attached after {p['all_attached_s']} s; probe processes used "
-            f"{p['children_cpu_s']} CPU-s; compile {p['compile_s']}; errors {p['errors']}"
-        )
-    print(
-        f"  median {report['plan_compile_median_s']} s (target < 1.5 s); "
-        f"load average {report['loadavg_1m']}"
-    )
+    print("\nfixed compile cost (bcc includes + common.h + one empty program), s:")
+    for label, figures in fixed.items():
+        print(f"  {label:8} median {figures['median_s']}  {figures['values']}")
+    for title, runs, key in (
+        ("cold", plans, "plan_compile_median_s"),
+        ("warm processes (keep_warm(4))", warm_plans, "plan_compile_warm_median_s"),
+    ):
+        print(f"\n4-probe plan (tcp_connect, file_opens, exec, dns), {title}: compile+attach")
+        for p in runs:
+            print(
+                f"  all attached after {p['all_attached_s']} s (load {p['loadavg_1m']}); "
+                f"probe processes used {p['children_cpu_s']} CPU-s; compile {p['compile_s']}; "
+                f"errors {p['errors']}"
+            )
+        print(f"  median {report[key]} s (target < 1.5 s); load average {report['loadavg_1m']}")
     print(f"\nwrote {out.relative_to(ROOT)}")
 
 
