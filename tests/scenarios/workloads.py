@@ -88,6 +88,12 @@ def named_binary(workdir: Path, name: str, source: Path = PYTHON) -> Path:
     return target
 
 
+def unique(name: str) -> str:
+    """`name` plus a short random suffix: two runs of a scenario at once (two test sessions on
+    one host) must not take each other's processes for their own. At most 15 characters."""
+    return f"{name}-{secrets.token_hex(1)}"[:15]
+
+
 def script(workdir: Path, text: str, name: str = "main.py") -> Path:
     path = workdir / name
     path.write_text(text)
@@ -156,12 +162,13 @@ def closed_port() -> int:
 
 @contextmanager
 def refused_connects(workdir: Path) -> Iterator[Fault]:
-    binary = named_binary(workdir, "edge-client")
+    comm = unique("edge-client")
+    binary = named_binary(workdir, comm)
     port = closed_port()
     with running([str(binary), str(script(workdir, CONNECTOR)), str(port)]) as procs:
         pid = procs[0].pid
         yield Fault(
-            truth=lambda: Truth((("edge-client",), pid_terms(pid), (f"127.0.0.1:{port}",))),
+            truth=lambda: Truth(((comm,), pid_terms(pid), (f"127.0.0.1:{port}",))),
             processes=procs,
         )
 
@@ -181,7 +188,8 @@ while True:
 
 @contextmanager
 def missing_config(workdir: Path) -> Iterator[Fault]:
-    binary = named_binary(workdir, "svc-worker")
+    comm = unique("svc-worker")
+    binary = named_binary(workdir, comm)
     etc = workdir / "etc"
     etc.mkdir()
     (etc / "logging.ini").write_text("[loggers]\nkeys=root\n")
@@ -189,7 +197,7 @@ def missing_config(workdir: Path) -> Iterator[Fault]:
     with running([str(binary), str(script(workdir, OPENER)), str(path)]) as procs:
         pid = procs[0].pid
         yield Fault(
-            truth=lambda: Truth((("svc-worker",), pid_terms(pid), (str(path),))),
+            truth=lambda: Truth(((comm,), pid_terms(pid), (str(path),))),
             processes=procs,
         )
 
@@ -206,14 +214,15 @@ HOGS = 3
 
 @contextmanager
 def cpu_hogs(workdir: Path) -> Iterator[Fault]:
-    hog = named_binary(workdir, "batchd")
-    api = named_binary(workdir, "api-srv")
+    comm = unique("batchd")
+    hog = named_binary(workdir, comm)
+    api = named_binary(workdir, unique("api-srv"))
     spin = script(workdir, SPINNER, "spin.py")
     tick = script(workdir, TICKER, "tick.py")
     argvs = [[str(hog), str(spin)] for _ in range(HOGS)] + [[str(api), str(tick)]]
     with running(*argvs, settle_s=1.0) as procs:
         hog_pids = [p.pid for p in procs[:HOGS]]
-        yield Fault(truth=lambda: Truth((("batchd",), pid_terms(*hog_pids))), processes=procs)
+        yield Fault(truth=lambda: Truth(((comm,), pid_terms(*hog_pids))), processes=procs)
 
 
 # --- 4. futex lock contention in a multi-threaded C program --------------------------------------
@@ -249,7 +258,8 @@ int main(void) {
 def lock_contention(workdir: Path) -> Iterator[Fault]:
     source = workdir / "main.c"
     source.write_text(LOCKER_C)
-    binary = workdir / "qworker"
+    comm = unique("qworker")
+    binary = workdir / comm
     subprocess.run(
         ["gcc", "-O1", "-pthread", "-o", str(binary), str(source)],
         check=True,
@@ -257,7 +267,7 @@ def lock_contention(workdir: Path) -> Iterator[Fault]:
     )
     with running([str(binary)]) as procs:
         pid = procs[0].pid
-        yield Fault(truth=lambda: Truth((("qworker",), pid_terms(pid))), processes=procs)
+        yield Fault(truth=lambda: Truth(((comm,), pid_terms(pid))), processes=procs)
 
 
 # --- 5. an exec storm: a parent respawning a crashing child --------------------------------------
@@ -272,13 +282,14 @@ while True:
 
 @contextmanager
 def exec_storm(workdir: Path) -> Iterator[Fault]:
-    parent = named_binary(workdir, "svc-runner")
-    child = named_binary(workdir, "jobd", Path(os.path.realpath("/bin/sh")))
+    comm, child_comm = unique("svc-runner"), unique("jobd")
+    parent = named_binary(workdir, comm)
+    child = named_binary(workdir, child_comm, Path(os.path.realpath("/bin/sh")))
     job = script(workdir, "echo starting\nexit 3\n", "job.sh")
     with running([str(parent), str(script(workdir, RESPAWNER)), str(child), str(job)]) as procs:
         pid = procs[0].pid
         yield Fault(
-            truth=lambda: Truth((("svc-runner",), pid_terms(pid), ("jobd",), ("code 3", "exit 3"))),
+            truth=lambda: Truth(((comm,), pid_terms(pid), (child_comm,), ("code 3", "exit 3"))),
             processes=procs,
         )
 
@@ -321,7 +332,8 @@ def silent_resolver() -> socket.socket:
 
 @contextmanager
 def dns_blackhole(workdir: Path) -> Iterator[Fault]:
-    binary = named_binary(workdir, "edge-agent")
+    comm = unique("edge-agent")
+    binary = named_binary(workdir, comm)
     name = f"orders-{secrets.token_hex(2)}.corp.internal"
     with ExitStack() as stack:
         resolver = stack.enter_context(silent_resolver())
@@ -331,7 +343,7 @@ def dns_blackhole(workdir: Path) -> Iterator[Fault]:
         )
         pid = procs[0].pid
         yield Fault(
-            truth=lambda: Truth((("edge-agent",), pid_terms(pid), (f"{server}:53",), (name,))),
+            truth=lambda: Truth(((comm,), pid_terms(pid), (f"{server}:53",), (name,))),
             processes=procs,
         )
 
@@ -400,8 +412,9 @@ def remove_cgroup(path: Path) -> None:
 def oom_kill(workdir: Path) -> Iterator[Fault]:
     name = f"grp-{secrets.token_hex(3)}"
     cgroup, procs_file = memory_cgroup(name)
-    launcher = named_binary(workdir, "svc-launch")
-    loader = named_binary(workdir, "svc-loader")
+    comm = unique("svc-loader")
+    launcher = named_binary(workdir, unique("svc-launch"))
+    loader = named_binary(workdir, comm)
     pids_file = workdir / "children"
     pids_file.touch()
     argv = [
@@ -415,7 +428,7 @@ def oom_kill(workdir: Path) -> Iterator[Fault]:
 
     def truth() -> Truth:
         victims = [int(line) for line in pids_file.read_text().split()]
-        return Truth((("svc-loader",), pid_terms(*victims), (f"/{name}",)))
+        return Truth(((comm,), pid_terms(*victims), (f"/{name}",)))
 
     try:
         with running(argv) as procs:

@@ -2,8 +2,10 @@
 
 Score: run-queue p99 (all waits, or the worst waiter's own) >= 10 ms with a holder at >= 40% of
 a CPU -> 0.85; >= 5 ms with a holder at >= 30% -> 0.6; otherwise no finding (busy_process covers
-a hog nobody waits behind). Holders come from the probe's on-CPU table (trimmed to the top row
-when the result had to be shortened).
+a hog nobody waits behind). The culprits are the processes the waiters waited behind (the
+probe's `behind` table: who was preempted to let them run; >= 25% of the window charged to one
+counts like a 40% holder), then the on-CPU table (both trimmed to the top row when the result
+had to be shortened).
 Next: a CPU profile of the top holder (cpu_profile filtered to its pid) and `ps` of the holders;
 a profile that lands in the holder confirms it (+0.05) and names its hottest function.
 """
@@ -18,6 +20,7 @@ from worker.models.offline.evidence import (
     entry_proc,
     probe,
     probe_runs,
+    seconds,
     top,
 )
 
@@ -25,6 +28,7 @@ STRONG_P99_MS = 10.0
 STRONG_HOLDER_PCT = 40.0
 WEAK_P99_MS = 5.0
 HOLDER_PCT = 30.0
+BEHIND_SHARE = 0.25  # waits charged to one process, as a share of the probe window
 
 
 def _holders(rows: list[tuple[Proc, float]]) -> str:
@@ -56,27 +60,46 @@ def cpu_starvation(evidence: Evidence) -> list[Finding]:
             pct = float(row.labels.get("cpu_pct", 0) or 0)
             if proc is not None and proc.pid and pct >= HOLDER_PCT:
                 holders.append((proc, pct))
+        behind = [
+            (proc, float(row.value or 0))
+            for row in top(run, "behind")
+            if (proc := entry_proc(row)) and proc.pid
+        ]
         waiters = top(run, "waiters")
         worst_p99 = max([p99, *(float(w.value or 0) for w in waiters[:1])])
-        if not holders or worst_p99 < WEAK_P99_MS:
+        if not (holders or behind) or worst_p99 < WEAK_P99_MS:
             continue
-        strong = worst_p99 >= STRONG_P99_MS and holders[0][1] >= STRONG_HOLDER_PCT
+        window_ms = seconds(run) * 1000
+        strong = worst_p99 >= STRONG_P99_MS and (
+            (holders and holders[0][1] >= STRONG_HOLDER_PCT)
+            or (behind and behind[0][1] >= BEHIND_SHARE * window_ms)
+        )
         score = 0.85 if strong else 0.6
         worst = (
             f"; worst waiter {waiters[0].key} p99 {waiters[0].value or 0:.1f} ms" if waiters else ""
         )
-        lead = holders[0][0]
+        lead = behind[0][0] if behind else holders[0][0]
+        culprits = [p for p, _ in behind] + [
+            p for p, _ in holders if p not in {b for b, _ in behind}
+        ]
         named = _holders(holders[:4])
         cause = (
-            f"CPU starvation on {run.host}: {named} keep the CPUs busy, so runnable tasks wait "
-            f"for a CPU (run-queue p99 {p99:.1f} ms{worst}). The main hog is {lead.label()}."
+            f"CPU starvation on {run.host}: runnable tasks wait for a CPU "
+            f"(run-queue p99 {p99:.1f} ms{worst})"
         )
+        if behind:
+            cause += ", mostly behind " + ", ".join(
+                f"{proc.label()} ({ms:.0f} ms of waits)" for proc, ms in behind[:3]
+            )
+        if named:
+            cause += f"; on CPU: {named}"
+        cause += f". The main hog is {lead.label()}."
         profile_name = f"profile_pid_{lead.pid}"
         profile = _profile_line(evidence, profile_name)
         if profile is not None:
             score = min(1.0, score + 0.05)
             cause += f" Its profile: {profile.split(': ', 1)[1]}."
-        pids = ",".join(str(p.pid) for p, _ in holders[:4])
+        pids = ",".join(str(p.pid) for p in culprits[:4])
         next_step = (
             NextStep(
                 why=f"what {lead.label()} spends its CPU on, and what the hogs are",
@@ -94,10 +117,12 @@ def cpu_starvation(evidence: Evidence) -> list[Finding]:
             if profile is None
             else None
         )
+        behind_text = ", ".join(f"{p.label()} {ms:.0f} ms" for p, ms in behind[:3])
         lines = [
             f"{run.key} on {run.host}: run-queue p99 {p99:.1f} ms over "
             f"{int(stats.count if stats else 0)} waits in {run.result.duration_s:.1f}s; "
-            f"on CPU: {named}. {run.result.summary}"
+            f"waits behind: {behind_text or '?'}; "
+            f"on CPU: {named or '?'}. {run.result.summary}"
         ]
         if profile is not None:
             lines.append(profile)
