@@ -19,6 +19,7 @@ from probes.resolver import resolve_key
 from probes.runner import prepare, run_probes
 from tests.helpers import require_ebpf
 from tests.probes.live import Workload, run_around
+from tests.redis_fixture import RedisServer, redis_server  # noqa: F401  (pytest fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -224,14 +225,17 @@ def test_reading_user_memory_must_be_declared(probe_root: Path) -> None:
     assert "reads_user_memory: true" in message
 
 
-def _cli(*args: str, env_root: Path) -> subprocess.CompletedProcess[str]:
+def _cli(
+    *args: str, env_root: Path, extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     return subprocess.run(
         [sys.executable, "-c", "from bot.cli import main; main()", *args],
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
         cwd=ROOT,
-        env={**os.environ, "BPFSLEUTH_PROBE_PATH": str(env_root)},
+        env={**env, "BPFSLEUTH_PROBE_PATH": str(env_root), **(extra or {})},
         timeout=120,
         check=False,
     )
@@ -258,3 +262,34 @@ def test_cli_approval_shows_safety_facts_needs_a_tty_or_yes_and_list_shows_sourc
     assert rows["exec"]["source"] == "builtin"
     builtin = _cli("probes", "approve", "exec", "--yes", env_root=probe_root)
     assert builtin.returncode == 2 and "part of the release" in builtin.stdout
+
+
+@pytest.mark.redis
+def test_fleet_approval_lives_in_redis_and_is_honoured_where_reachable(
+    probe_root: Path,
+    redis_server: RedisServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    folder = make_probe(probe_root, "opens_fleet")
+    env = {"REDIS_URL": redis_server.url}
+    no_redis = _cli("probes", "approve", "opens_fleet", "--fleet", "--yes", env_root=probe_root)
+    assert no_redis.returncode == 2 and "--fleet needs REDIS_URL" in no_redis.stderr
+    done = _cli(
+        "probes",
+        "approve",
+        "opens_fleet",
+        "--fleet",
+        "--yes",
+        "--by",
+        "carol",
+        env_root=probe_root,
+        extra=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "(redis: bpfsleuth:probe-approvals)" in done.stdout
+    assert not (probe_root / "approvals.json").exists()
+    assert not approval_status("opens_fleet", folder).approved  # REDIS_URL unset here
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    status = approval_status("opens_fleet", folder)
+    assert status.approved and status.where == "redis" and "carol" in status.reason
+    assert "opens_fleet" in load_catalog()
