@@ -18,7 +18,6 @@ import getpass
 import logging
 import os
 import platform
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -214,21 +213,21 @@ def start_investigation(
         _origin_key(inv.id), asked_by or f"cli:{getpass.getuser()}", ex=rt.store.ttl_s
     )
     rt.store.watch(inv.id, time.time())  # the control workers' scanners time the checks
-    _send_advance(rt, inv.id)
+    send_advance(rt, inv.id)
     return inv
 
 
-def _send_advance(rt: Runtime, investigation_id: str) -> None:
+def send_advance(rt: Runtime, investigation_id: str) -> None:
     rt.app.send_task(f"{TASK_PREFIX}advance", args=[investigation_id], queue=CONTROL_QUEUE)
 
 
-def _advance_closed_step(rt: Runtime, investigation_id: str, step: int) -> None:
+def advance_closed_step(rt: Runtime, investigation_id: str, step: int) -> None:
     """Enqueue the advance of a step this process just closed, and say so in the step.
 
     If the broker refuses for a minute, the step stays un-advanced and the deadline scanner
     sends the advance when the step's deadline comes (the close and the send are not atomic).
     """
-    _patiently(lambda: _send_advance(rt, investigation_id), exceptions=_publish_errors())
+    _patiently(lambda: send_advance(rt, investigation_id), exceptions=_publish_errors())
     _patiently(lambda: rt.store.mark_advanced(investigation_id, step, time.time()))
 
 
@@ -282,7 +281,7 @@ def advance_investigation(rt: Runtime, investigation_id: str) -> None:
         log.info("investigation %s finished (%s)", inv.id, inv.stop_reason)
     else:
         # the model's reply was unusable and the loop asks again: that is another turn
-        _send_advance(rt, inv.id)
+        send_advance(rt, inv.id)
 
 
 def _end_on_error(rt: Runtime, inv: Investigation, why: str) -> Investigation:
@@ -343,64 +342,7 @@ def _record_absent_host(rt: Runtime, investigation_id: str, step: int, host: str
     rt.publish(Notice(investigation_id=investigation_id, step=step, message=message))
     result = PlanResult(host=host, step=step, notes=[message], finished_at=datetime.now(UTC))
     if rt.store.record_result(investigation_id, result) == 1:
-        _advance_closed_step(rt, investigation_id, step)
-
-
-class DeadlineScanner:
-    """A thread in each control worker: closes steps whose deadline passed, then advances them.
-
-    Claims are atomic in Redis (worker.store), so any number of control workers may scan.
-    """
-
-    def __init__(self, rt: Runtime, interval_s: float = 0.5) -> None:
-        self.rt = rt
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="deadline-scanner", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self.interval_s + 5)
-
-    def scan_once(self) -> int:
-        # an advance still unrecorded after the task's hard limit died with its worker
-        stale_s = self.rt.dist.stall_after_s
-        now = time.time()
-        claimed = self.rt.store.claim_due_deadlines(now, stale_s=stale_s)
-        for investigation_id, step in claimed:
-            log.info("step %s of %s closed at its deadline", step, investigation_id)
-            _advance_closed_step(self.rt, investigation_id, step)
-            self.rt.store.forget_deadline(investigation_id, step)
-        return len(claimed) + self._rescue_stalled(now, stale_s)
-
-    def _rescue_stalled(self, now: float, stale_s: float) -> int:
-        """Investigations deciding with no write for `stale_s`: their advance was lost."""
-        rescued = 0
-        for investigation_id in self.rt.store.claim_watched(now, recheck_s=stale_s):
-            try:
-                inv = self.rt.store.load(investigation_id).investigation
-            except InvestigationNotFound:
-                self.rt.store.unwatch(investigation_id)
-                continue
-            if inv.done:
-                self.rt.store.unwatch(investigation_id)
-            elif inv.status == "deciding" and now - inv.updated_at.timestamp() >= stale_s:
-                log.warning("investigation %s stalled while deciding; advancing", inv.id)
-                _send_advance(self.rt, inv.id)
-                rescued += 1
-        return rescued
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.scan_once()
-            except StoreUnavailable as exc:
-                log.warning("deadline scan: %s", exc)
-            except Exception:  # keep scanning whatever one round hit
-                log.exception("deadline scan failed")
+        advance_closed_step(rt, investigation_id, step)
 
 
 # ---------------------------------------------------------------------------------------
@@ -456,7 +398,7 @@ def run_plan_here(
         outcome,
     )
     if outcome == 1:
-        _advance_closed_step(rt, investigation_id, step)
+        advance_closed_step(rt, investigation_id, step)
     return result
 
 
@@ -641,10 +583,10 @@ def run_via_celery(
 
 
 __all__ = [
-    "DeadlineScanner",
     "FollowError",
     "HostNotLive",
     "Runtime",
+    "advance_closed_step",
     "advance_investigation",
     "build_runtime",
     "dispatch_step",
@@ -652,6 +594,7 @@ __all__ = [
     "run_plan_here",
     "run_via_celery",
     "runtime",
+    "send_advance",
     "start_investigation",
     "wait_for_redis",
 ]

@@ -22,7 +22,7 @@ Deadlines live in the sorted set `deadlines` (score = Unix time, member = `<id>:
 Celery countdown tasks: an ETA task sits unacknowledged in one control worker's memory (lost
 for an hour, the visibility timeout, if that worker dies) and kombu's Redis transport crashes
 the worker when the broker connection drops while it holds one (seen here when restarting
-Redis). Every control worker runs a scanner thread (`DeadlineScanner`) that claims due
+Redis). Every control worker runs a scanner thread (`worker.scanner`) that claims due
 deadlines with one Lua script, so a deadline survives any worker and fires once.
 """
 

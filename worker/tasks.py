@@ -6,7 +6,7 @@
   plan on this host and store its PlanResult; the last host (or the deadline) enqueues advance.
 
 Step deadlines are not tasks: a scanner thread in each control worker closes late steps
-(`worker.distributed.DeadlineScanner`; why in `worker.store`).
+(`worker.scanner.DeadlineScanner`; why in `worker.store`).
 
 No task waits for another task's result (no `.get()`): the join lives in Redis (worker.store).
 """

@@ -38,8 +38,9 @@ def run_worker(role: WorkerRole, *, concurrency: int, loglevel: str, pool: str =
         os.environ["BPFSLEUTH_HOST"] = role.host
     from probes.capabilities import detect_capabilities
     from worker.celery_app import app
-    from worker.distributed import DeadlineScanner, build_runtime
+    from worker.distributed import build_runtime
     from worker.registry import Heartbeat, Registry
+    from worker.scanner import DeadlineScanner
     from worker.settings import WorkerSettings, get_settings
 
     get_settings.cache_clear()
