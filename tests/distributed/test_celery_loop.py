@@ -67,6 +67,18 @@ def test_hosts_command_lists_both_live_host_workers_with_their_kernel(cluster: C
         assert row["kernel"] == platform.release()
         assert row["heartbeat_age_s"] < 3.5  # beats every second, expires after 3
     assert "control" not in rows
+    table = subprocess.run(
+        [str(BPFSLEUTH), "hosts"],
+        env={**cluster.env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert table.returncode == 0, table.stderr
+    lines = [line for line in table.stdout.splitlines() if "alpha" in line or "beta" in line]
+    assert len(lines) == 2 and all(platform.release() in line for line in lines)
+    assert all("s ago" in line for line in lines)
 
 
 def test_a_plan_for_one_host_runs_on_that_host_only(cluster: Cluster) -> None:
