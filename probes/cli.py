@@ -72,11 +72,15 @@ def show(name: str = typer.Argument(..., help="Catalog probe name.")) -> None:
 
     catalog = load_catalog()
     spec = catalog.get(name)
+    if spec is None and name in catalog.blocked:
+        typer.echo(f"{name} ({catalog.source_of(name)}): {catalog.blocked[name]}")
+        raise typer.Exit(2)
     if spec is None:
         near = nearest_names(name, catalog.names())
         typer.echo(f"no probe named {name!r}" + (f"; nearest: {', '.join(near)}" if near else ""))
         raise typer.Exit(2)
     out = {
+        "source": catalog.source_of(name),
         "spec": spec.model_dump(mode="json"),
         "here": availability(spec).model_dump(),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.probes.live import Workload, run_around
 from tests.redis_fixture import RedisServer, redis_server  # noqa: F401  (pytest fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = Path(__file__).resolve().parent / "custom_examples"
 
 VALID_YAML = """\
 name: {name}
@@ -293,3 +295,42 @@ def test_fleet_approval_lives_in_redis_and_is_honoured_where_reachable(
     status = approval_status("opens_fleet", folder)
     assert status.approved and status.where == "redis" and "carol" in status.reason
     assert "opens_fleet" in load_catalog()
+
+
+EXECS = """
+import json, subprocess, sys
+print(json.dumps({}), flush=True)
+sys.stdin.readline()
+for _ in range(30):
+    subprocess.call(["/bin/true"])
+print(json.dumps({"ran": 30}), flush=True)
+"""
+
+
+@pytest.mark.ebpf
+def test_the_generic_reader_streams_events_and_reads_histograms(probe_root: Path) -> None:
+    require_ebpf()
+    folder = probe_root / "exec_events"
+    shutil.copytree(EXAMPLES / "exec_events", folder)
+    approve(folder)
+    workload = Workload(EXECS)
+    result = run_around("exec_events", workload, duration_s=3.0, by_pid=False)
+    workload.finish()
+    assert result.aggregates.totals["execs"] >= 30
+    rows = {row.key: row.count for row in result.aggregates.top["execs"]}
+    assert rows.get("true", 0) >= 30
+    assert result.events and {"table", "pid", "comm"} <= set(result.events[0])
+    gaps = result.aggregates.latency["gaps"]
+    assert gaps.unit == "us" and gaps.count >= 29 and gaps.p50 is not None
+    assert "execs:" in result.summary and "gaps:" in result.summary
+
+
+def test_the_readme_example_probe_is_valid_and_waits_for_approval(probe_root: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    example = EXAMPLES / "opens_by_process"
+    assert (example / "probe.yaml").read_text() in readme
+    assert (example / "probe.bpf.c").read_text() in readme
+    shutil.copytree(example, probe_root / "opens_by_process")
+    catalog = load_catalog()
+    assert catalog.broken == {}
+    assert "not approved" in catalog.blocked["opens_by_process"]
