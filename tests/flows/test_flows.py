@@ -204,3 +204,24 @@ def test_cli_lists_flows_with_their_source_and_refuses_unknown_ones(flow_dir: Pa
     assert json.loads(shown.stdout)["steps"][1]["with"] == {"duration": 2, "sample_limit": 8}
     missing = _cli("flows", "run", "checkout_debg", env=env)
     assert missing.returncode == 2 and "nearest: checkout_debug" in missing.stderr
+
+
+def test_a_model_asking_for_an_unknown_flow_is_told_the_nearest_and_repairs() -> None:
+    from tests.fakes.anthropic_api import FakeAnthropic
+    from worker.models.anthropic import AnthropicBackend
+
+    replies = [
+        {"reply": {"response_type": "diagnostic", "flow": "network_debg"}},
+        {"reply": {"response_type": "diagnostic", "flow": "network_debug"}},
+    ]
+    evidence = Evidence(symptom="connects refused", step=1, max_steps=6)
+    with FakeAnthropic(replies) as fake:
+        backend = AnthropicBackend(
+            api_key="sk-test", model="claude-test", base_url=fake.url, max_retries=0
+        )
+        answer = backend.ask(ModelRequest(system="s", prompt="go", evidence=evidence))
+        assert fake.violations == []
+        repair = json.dumps(fake.requests[1])
+    assert answer.repaired and isinstance(answer.reply, Diagnostic)
+    assert answer.reply.flow == "network_debug"
+    assert "no flow named 'network_debg'; nearest: network_debug" in repair
