@@ -123,10 +123,6 @@ def investigation_keys(client: redis.Redis) -> set[str]:
     return {k.split(":")[2] for k in keys if k.count(":") == 2}
 
 
-def queued(client: redis.Redis, queue: str = "control") -> int:
-    return int(client.llen(queue))
-
-
 def all_text(message: Message) -> str:
     """A message's fallback text and every text in its blocks."""
     out = [message.text]
@@ -164,5 +160,4 @@ __all__ = [
     "bot_env",
     "buttons",
     "investigation_keys",
-    "queued",
 ]
