@@ -7,7 +7,10 @@ Celery, and only the distributed paths import them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
 
 from worker.celery_config import DistributedSettings, celery_settings
 from worker.settings import WorkerSettings
@@ -23,3 +26,23 @@ def create_app(
 
 app = create_app()
 celery = app
+
+
+_role_threads: list[Any] = []
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def _start_role_threads(sender: Any, **_: Any) -> None:
+    """Heartbeat for host queues, scanner for the control queue (worker.worker_main)."""
+    from worker.worker_main import RoleThreads
+
+    queues = [queue.name for queue in sender.task_consumer.queues]
+    threads = RoleThreads(queues)
+    threads.start()
+    _role_threads.append(threads)
+
+
+@worker_shutdown.connect  # type: ignore[untyped-decorator]
+def _stop_role_threads(**_: Any) -> None:
+    while _role_threads:
+        _role_threads.pop().stop()

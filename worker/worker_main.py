@@ -32,59 +32,80 @@ class WorkerRole(BaseModel):
 
 
 def run_worker(role: WorkerRole, *, concurrency: int, loglevel: str, pool: str = "prefork") -> None:
-    """Run a Celery worker for `role` until it is stopped; host workers beat to the registry."""
+    """Run a Celery worker for `role` until it is stopped (roles' threads: `RoleThreads`)."""
     if role.host:
         # before anything reads settings: tasks use it to know which host they are on
         os.environ["BPFSLEUTH_HOST"] = role.host
-    from probes.capabilities import detect_capabilities
     from worker.celery_app import app
-    from worker.distributed import build_runtime
-    from worker.registry import Heartbeat, Registry
-    from worker.scanner import DeadlineScanner
-    from worker.settings import WorkerSettings, get_settings
+    from worker.settings import get_settings
 
     get_settings.cache_clear()
-    settings = WorkerSettings()
-    dist = DistributedSettings()
-    heartbeat: Heartbeat | None = None
-    scanner: DeadlineScanner | None = None
-    if role.control:
-        scanner = DeadlineScanner(build_runtime(settings, dist), dist.deadline_scan_s)
-        scanner.start()
-    if role.host:
-        capabilities = detect_capabilities().model_copy(update={"hostname": role.host})
-        record = HostRecord(name=role.host, capabilities=capabilities)
-        heartbeat = Heartbeat(
-            Registry.from_url(settings.redis_url),
-            record,
-            interval_s=dist.heartbeat_interval_s,
-            ttl_s=dist.heartbeat_ttl_s,
-        )
-        heartbeat.start()
-    try:
-        app.worker_main(
-            [
-                "worker",
-                "--queues",
-                ",".join(role.queues),
-                "--concurrency",
-                str(concurrency),
-                "--pool",
-                pool,
-                "--loglevel",
-                loglevel,
-                "--hostname",
-                role.node_name,
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ]
-        )
-    finally:
-        if heartbeat is not None:
-            heartbeat.stop()
-        if scanner is not None:
-            scanner.stop()
+    app.worker_main(
+        [
+            "worker",
+            "--queues",
+            ",".join(role.queues),
+            "--concurrency",
+            str(concurrency),
+            "--pool",
+            pool,
+            "--loglevel",
+            loglevel,
+            "--hostname",
+            role.node_name,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+    )
+
+
+class RoleThreads:
+    """What a worker process runs beside Celery, by the queues it consumes.
+
+    - `control`: the deadline and stall scanner (worker.scanner);
+    - `host.<BPFSLEUTH_HOST>`: the heartbeat publishing this host's capabilities.
+
+    Started from Celery's `worker_ready` signal (worker.celery_app), so `bpfsleuth worker` and a
+    plain `celery -A worker.celery_app worker -Q ...` behave the same, and a host is only
+    announced once it consumes its queue.
+    """
+
+    def __init__(self, queues: list[str]) -> None:
+        from worker.distributed import build_runtime
+        from worker.registry import Heartbeat, Registry
+        from worker.scanner import DeadlineScanner
+        from worker.settings import WorkerSettings
+
+        settings = WorkerSettings()
+        dist = DistributedSettings()
+        self.scanner: DeadlineScanner | None = None
+        self.heartbeat: Heartbeat | None = None
+        if CONTROL_QUEUE in queues:
+            self.scanner = DeadlineScanner(build_runtime(settings, dist), dist.deadline_scan_s)
+        host = os.environ.get("BPFSLEUTH_HOST", "")
+        if host and host_queue(host) in queues:
+            from probes.capabilities import detect_capabilities
+
+            capabilities = detect_capabilities().model_copy(update={"hostname": host})
+            self.heartbeat = Heartbeat(
+                Registry.from_url(settings.redis_url),
+                HostRecord(name=host, capabilities=capabilities),
+                interval_s=dist.heartbeat_interval_s,
+                ttl_s=dist.heartbeat_ttl_s,
+            )
+
+    def start(self) -> None:
+        if self.scanner is not None:
+            self.scanner.start()
+        if self.heartbeat is not None:
+            self.heartbeat.start()
+
+    def stop(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+        if self.scanner is not None:
+            self.scanner.stop()
 
 
 class HostRow(BaseModel):

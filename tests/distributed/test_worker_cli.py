@@ -89,3 +89,55 @@ def test_one_process_serving_both_roles_runs_a_whole_investigation(
     assert result.command_results["kernel"].stdout.strip() == platform.release()
     listed = run("hosts", "--json", env=single_machine.env)
     assert '"name": "solo"' in listed.stdout
+
+
+@pytest.mark.redis
+def test_a_plain_celery_worker_on_a_host_queue_announces_itself_and_runs_plans(
+    single_machine: Cluster, tmp_path: Path
+) -> None:
+    import signal
+    import time
+
+    from worker.registry import Registry
+
+    log = (tmp_path / "gamma.log").open("wb")
+    celery = subprocess.Popen(
+        [
+            str(BPFSLEUTH.parent / "celery"),
+            "-A",
+            "worker.celery_app",
+            "worker",
+            "-Q",
+            "host.gamma",
+            "-c",
+            "1",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        env={**single_machine.env, "BPFSLEUTH_HOST": "gamma"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        registry = Registry.from_url(single_machine.redis_url)
+        deadline = time.monotonic() + 60
+        while registry.get("gamma") is None:
+            assert time.monotonic() < deadline, (tmp_path / "gamma.log").read_text()[-2000:]
+            assert celery.poll() is None, (tmp_path / "gamma.log").read_text()[-2000:]
+            time.sleep(0.2)
+        single_machine.script_replies([command_step(("kernel", "uname -r")), resolution()])
+        inv = single_machine.start("plain celery worker", ["gamma"])
+        done = single_machine.follow(inv.id, timeout_s=60)
+        (result,) = done.results
+        assert result.host == "gamma" and result.command_results["kernel"].exit_code == 0
+    finally:
+        os.killpg(celery.pid, signal.SIGTERM)
+        try:
+            celery.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(celery.pid, signal.SIGKILL)
+            celery.wait(timeout=10)
+        log.close()
+    # a warm shutdown takes the host out of the registry at once
+    assert Registry.from_url(single_machine.redis_url).get("gamma") is None
