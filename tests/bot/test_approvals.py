@@ -85,7 +85,7 @@ def test_a_command_needing_approval_is_shown_and_the_loop_goes_on_without_a_deci
     assert "`sleep 1` on *alpha* — needs approval" in all_text(step)
     assert "`uptime` on *alpha* — allowed; exit 0" in all_text(step)
     # A late click changes nothing and says why.
-    before = len(world.slack.calls_to("chat.postEphemeral"))
+    before = len(world.slack.channel_calls("C0INC11", "chat.postEphemeral"))
     world.requests.block_action(
         action_id="approval_approve",
         value=approve_value,
@@ -94,7 +94,8 @@ def test_a_command_needing_approval_is_shown_and_the_loop_goes_on_without_a_deci
         message_ts=request.ts,
     )
     late = world.slack.wait_for(
-        lambda: world.slack.calls_to("chat.postEphemeral")[before:], what="the late answer"
+        lambda: world.slack.channel_calls("C0INC11", "chat.postEphemeral")[before:],
+        what="the late answer",
     )
     assert "already expired" in late[0].args["text"]
     assert world.client.get(f"bpfsleuth:approval:{investigation_id}:nap") is None
@@ -167,10 +168,10 @@ def test_a_responder_approves_and_the_decision_is_recorded_and_audited(
     ]
     assert [(e.verdict, e.approved_by) for e in audit] == [("approved", "slack:U0BOB")]
     # A second responder cannot overturn it.
-    before = len(world.slack.calls_to("chat.postEphemeral"))
+    before = len(world.slack.channel_calls("C0INC12", "chat.postEphemeral"))
     _click(world, request, values, "approval_deny", "U0CAROL", "C0INC12")
     again = world.slack.wait_for(
-        lambda: world.slack.calls_to("chat.postEphemeral")[before:],
+        lambda: world.slack.channel_calls("C0INC12", "chat.postEphemeral")[before:],
         timeout=60,
         what="the second answer",
     )
@@ -196,10 +197,10 @@ def test_someone_who_is_not_a_responder_is_refused_and_nothing_is_recorded(
 ) -> None:
     world = world_checked
     investigation_id, request, values = _pending_request(world, "C0INC14", "dump")
-    before = len(world.slack.calls_to("chat.postEphemeral"))
+    before = len(world.slack.channel_calls("C0INC14", "chat.postEphemeral"))
     _click(world, request, values, "approval_approve", "U0ALICE", "C0INC14")
     refusal = world.slack.wait_for(
-        lambda: world.slack.calls_to("chat.postEphemeral")[before:],
+        lambda: world.slack.channel_calls("C0INC14", "chat.postEphemeral")[before:],
         timeout=60,
         what="the refusal",
     )

@@ -10,6 +10,7 @@ import pytest
 
 from tests.bot.conftest import BotWorld
 from tests.bot.harness import investigation_keys
+from tests.fakes.slack_api import RecordedCall
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 SLACK_ACK_DEADLINE_S = 3.0
@@ -126,14 +127,18 @@ def _mention(channel: str, ts: str, text: str, user: str = "U0ALICE") -> dict[st
 
 def test_a_retried_event_is_handled_once(world_checked: BotWorld) -> None:
     slack = world_checked.slack
-    before = len(slack.calls_to("chat.postEphemeral"))
+
+    def pointers() -> list[RecordedCall]:
+        return slack.channel_calls("C0INC2", "chat.postEphemeral")
+
+    before = len(pointers())
     event = _mention("C0INC2", "1700000000.000100", "<@UBOT> hello")
     first = world_checked.requests.event(event, event_id="EvRETRY1")
     retry = world_checked.requests.event(event, event_id="EvRETRY1", retry_num=1)
     assert first.status == 200 and retry.status == 200
-    slack.wait_for(lambda: len(slack.calls_to("chat.postEphemeral")) > before, what="the pointer")
+    slack.wait_for(lambda: len(pointers()) > before, what="the pointer")
     time.sleep(0.5)
-    replies = slack.calls_to("chat.postEphemeral")[before:]
+    replies = pointers()[before:]
     assert len(replies) == 1
     assert replies[0].args["user"] == "U0ALICE" and "/diagnose" in replies[0].args["text"]
 
@@ -142,19 +147,23 @@ def test_a_mention_delivered_as_app_mention_and_message_is_handled_once(
     world_checked: BotWorld,
 ) -> None:
     slack = world_checked.slack
-    before = len(slack.calls_to("chat.postEphemeral"))
+
+    def replies() -> list[RecordedCall]:
+        return slack.channel_calls("C0INC2", "chat.postEphemeral")
+
+    before = len(replies())
     mention = _mention("C0INC2", "1700000000.000200", "<@UBOT> are you there?")
     message = {**mention, "type": "message", "channel_type": "channel"}
     world_checked.requests.event(message, event_id="EvTWICE-MSG")
     world_checked.requests.event(mention, event_id="EvTWICE-MENTION")
-    slack.wait_for(lambda: len(slack.calls_to("chat.postEphemeral")) > before, what="a reply")
+    slack.wait_for(lambda: len(replies()) > before, what="a reply")
     time.sleep(0.5)
-    assert len(slack.calls_to("chat.postEphemeral")[before:]) == 1
+    assert len(replies()) == before + 1
 
 
 def test_the_bots_own_messages_are_ignored(world_checked: BotWorld) -> None:
     slack = world_checked.slack
-    before = len(slack.calls)
+    before = len(slack.channel_calls("C0INC2"))
     own = {
         "type": "message",
         "user": "UBOT",
@@ -166,7 +175,7 @@ def test_the_bots_own_messages_are_ignored(world_checked: BotWorld) -> None:
     sent = world_checked.requests.event(own, event_id="EvOWN")
     assert sent.status == 200
     time.sleep(0.5)
-    assert [c.method for c in slack.calls[before:]] == []
+    assert [c.method for c in slack.channel_calls("C0INC2")[before:]] == []
 
 
 def test_an_unsigned_event_is_refused(world_checked: BotWorld) -> None:
@@ -178,16 +187,16 @@ def test_an_unsigned_event_is_refused(world_checked: BotWorld) -> None:
 
 def test_a_mention_in_a_channel_outside_the_allowlist_is_refused(world_checked: BotWorld) -> None:
     slack = world_checked.slack
-    before = len(slack.calls_to("chat.postEphemeral"))
+    before = len(slack.channel_calls("C0GEN", "chat.postEphemeral"))
     keys = investigation_keys(world_checked.client)
     sent = world_checked.requests.event(
         _mention("C0GEN", "1700000000.000400", "<@UBOT> look at web-1", user="U0BOB")
     )
     assert sent.status == 200 and sent.elapsed_s < SLACK_ACK_DEADLINE_S
     refusal = slack.wait_for(
-        lambda: slack.calls_to("chat.postEphemeral")[before:], what="the refusal"
+        lambda: slack.channel_calls("C0GEN", "chat.postEphemeral")[before:], what="the refusal"
     )
-    assert refusal[0].args["user"] == "U0BOB" and refusal[0].args["channel"] == "C0GEN"
+    assert refusal[0].args["user"] == "U0BOB"
     assert "not enabled in this channel" in refusal[0].args["text"]
     assert slack.calls_to("conversations.info")[-1].args["channel"] == "C0GEN"
     assert investigation_keys(world_checked.client) == keys

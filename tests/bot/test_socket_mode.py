@@ -100,7 +100,7 @@ def test_events_over_socket_mode_are_acked_and_handled(
     world_checked: BotWorld, socket_bot: FakeSocketMode
 ) -> None:
     world = world_checked
-    before = len(world.slack.calls_to("chat.postEphemeral"))
+    before = len(world.slack.channel_calls("C0INC2", "chat.postEphemeral"))
     wrapper = {
         "token": "legacy",
         "team_id": "T0001",
@@ -119,6 +119,7 @@ def test_events_over_socket_mode_are_acked_and_handled(
     acked = socket_bot.send("events_api", wrapper)
     assert acked.elapsed_s < 3.0
     replies = world.slack.wait_for(
-        lambda: world.slack.calls_to("chat.postEphemeral")[before:], what="the pointer"
+        lambda: world.slack.channel_calls("C0INC2", "chat.postEphemeral")[before:],
+        what="the pointer",
     )
     assert replies[0].args["user"] == "U0BOB"

@@ -243,6 +243,17 @@ class FakeSlackApi:
                 c for c in self.calls if c.method == method and (c.status == 200 or not ok_only)
             ]
 
+    def channel_calls(self, channel: str, method: str | None = None) -> list[RecordedCall]:
+        """Successful calls about `channel` (its `channel` or `channel_id` argument)."""
+        with self._lock:
+            return [
+                c
+                for c in self.calls
+                if c.status == 200
+                and channel in (c.args.get("channel"), c.args.get("channel_id"))
+                and (method is None or c.method == method)
+            ]
+
     def thread(self, channel: str, thread_ts: str) -> list[Message]:
         """The replies in a thread (root excluded), in order of posting."""
         with self._lock:
