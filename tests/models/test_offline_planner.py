@@ -334,3 +334,26 @@ def test_an_oom_kill_only_in_the_kernel_log_counts_less_the_older_it_is() -> Non
     assert recent[0].score >= 0.5 > old[0].score
     assert off_topic[0].score < 0.5  # a recent kill, but the symptom is about something else
     assert "not in the last 15 minutes" in old[0].root_cause
+
+
+def test_the_processes_waiters_waited_behind_are_blamed_before_other_cpu_users() -> None:
+    result = EbpfResult(
+        program_name="runq_latency",
+        probe="runq_latency",
+        event_count=900,
+        duration_s=3.0,
+        summary="900 run-queue waits",
+        aggregates=Aggregates(
+            latency={"runq": LatencyStats(unit="ms", count=900, p50=0.1, p99=40.0, max=90.0)},
+            top={
+                "behind": [TopEntry(key="spin (pid 31)", count=300, value=2500.0)],
+                "on_cpu": [
+                    TopEntry(key="agent (pid 7)", count=50, labels={"pid": 7, "cpu_pct": 45}),
+                ],
+            },
+        ),
+    )
+    finding = load_analyzers()["cpu_starvation"](evidence_of("latency spikes", result))[0]
+    assert finding.culprit == "spin (pid 31)" and finding.score >= 0.8
+    assert "mostly behind spin (pid 31) (2500 ms of waits)" in finding.root_cause
+    assert finding.next is not None and finding.next.programs[0].filters.pid == 31
