@@ -38,6 +38,23 @@ class ApprovalBoard:
         key = _key(posted.view.investigation_id, posted.view.command_id)
         self.services.redis.set(key, posted.model_dump_json(), ex=STATE_TTL_S)
 
+    def remember_posted(self, posted: PostedApproval) -> None:
+        """Keep a just-posted request, then show a decision that was made meanwhile.
+
+        A responder can click in the moment between the post and `remember`; their decision
+        is recorded but finds no message to update. Checking after remembering closes that
+        gap: whichever of the two comes second sees the other.
+        """
+        self.remember(posted)
+        view = posted.view
+        decided = self.services.gateway.decision(view.investigation_id, view.command_id)
+        if decided is not None:
+            self._show(
+                posted,
+                "approved" if decided.approved else "denied",
+                decided.by.removeprefix("slack:"),
+            )
+
     def get(self, investigation_id: str, command_id: str) -> PostedApproval | None:
         raw = cast(str | None, self.services.redis.get(_key(investigation_id, command_id)))
         return PostedApproval.model_validate_json(raw) if raw else None
@@ -69,6 +86,7 @@ class ApprovalBoard:
         )
         if not first:
             return "Someone decided on this request a moment before you; their decision stands."
+        posted = self.get(key.investigation_id, key.command_id)  # read again: see remember_posted
         if posted is not None:
             self._show(posted, "approved" if approved else "denied", by)
         return None

@@ -6,10 +6,11 @@ runs a command or a probe. Heavy imports (Celery) happen on first use.
 
 from __future__ import annotations
 
-import json
 import time
 from functools import cached_property
 from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
 
 from bot.views.models import HostRow
 
@@ -18,6 +19,14 @@ if TYPE_CHECKING:
     from worker.loop.investigation import Investigation
     from worker.protocol import PlanResult
     from worker.registry import HostRecord
+
+
+class ApprovalDecisionRecord(BaseModel):
+    """What `approval_key` holds."""
+
+    approved: bool
+    by: str
+    at: float
 
 
 class GatewayError(RuntimeError):
@@ -101,6 +110,11 @@ class WorkerGateway:
         except InvestigationNotFound:
             return None
 
+    def decision(self, investigation_id: str, command_id: str) -> ApprovalDecisionRecord | None:
+        """The decision recorded for a command, if any."""
+        raw = self.runtime.store.client.get(approval_key(investigation_id, command_id))
+        return ApprovalDecisionRecord.model_validate_json(str(raw)) if raw else None
+
     def record_decision(
         self,
         investigation_id: str,
@@ -118,7 +132,9 @@ class WorkerGateway:
         from worker.store import AuditEntry
 
         rt = self.runtime
-        decision = json.dumps({"approved": approved, "by": by, "at": time.time()})
+        decision = ApprovalDecisionRecord(
+            approved=approved, by=by, at=time.time()
+        ).model_dump_json()
         first = bool(
             rt.store.client.set(
                 approval_key(investigation_id, command_id), decision, nx=True, ex=rt.store.ttl_s

@@ -280,7 +280,7 @@ class ProgressConsumer:
                 thread.channel_id, thread.thread_ts, approval_message(effect.approval)
             )
             if reply is not None:
-                self.approvals.remember(
+                self.approvals.remember_posted(
                     PostedApproval(
                         channel_id=thread.channel_id, ts=str(reply["ts"]), view=effect.approval
                     )
