@@ -2,7 +2,8 @@
 file_opens probe (or syscall_errors when only it ran).
 
 Score: one path failing >= 50 times at >= 10/s -> 0.85; >= 10 times -> 0.6; fewer -> 0.3.
-Other storms (>= 10 failures; a host can have more than one broken service) are named too.
+Other storms (>= 50 failures at >= 10/s; a host can have more than one broken service) are named
+too.
 Next: the same probe filtered to the failing pid, and a listing of the path's directory. The
 filtered run failing on the same path confirms it (+0.1); the listing is quoted as found.
 """
@@ -27,7 +28,8 @@ from worker.models.offline.evidence import (
 )
 
 MAX_NAMED = 3
-STORM_MIN = 10
+STORM_MIN = 50  # another storm named alongside: this many failures at STORM_RATE per second
+STORM_RATE = 10.0
 _MEANING = {
     "ENOENT": "does not exist",
     "ENOTDIR": "has a missing directory in its path",
@@ -86,7 +88,7 @@ def missing_file(evidence: Evidence) -> list[Finding]:
     if not storms:
         return []
     storm = storms[0]
-    also = [s for s in storms[1:] if s.count >= STORM_MIN]
+    also = [s for s in storms[1:] if s.count >= STORM_MIN and s.rate >= STORM_RATE]
     proc, path, run = storm.proc, storm.path, storm.run
     score = 0.85 if storm.count >= 50 and storm.rate >= 10 else 0.6 if storm.count >= 10 else 0.3
     meaning = _MEANING[storm.errno]
