@@ -1,9 +1,11 @@
 """The offline runbook planner: the default backend when no model key is configured.
 
-- `categories`: symptom words -> problem categories.
-- `runbooks`: per category, real read-only commands and the catalog probes that fit.
-- `analyzers/`: one module per analyzer, registered by name; each turns evidence into findings.
-- `planner`: step 1 triages, step 2 concludes from the strongest finding.
+- `categories`: the symptom's words and phrases -> weighted problem categories.
+- `runbooks`: the broad triage, then per category the read-only commands and catalog probes
+  (plain data, so they can come from YAML flows).
+- `analyzers/`: one module per analyzer, registered by name; each turns evidence into findings
+  naming the culprit, with the requests that would confirm them (`evidence` holds the readers).
+- `planner`: step 1 triages, later steps dig deeper on the strongest finding, then resolve.
 """
 
 from __future__ import annotations
