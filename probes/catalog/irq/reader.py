@@ -113,8 +113,14 @@ class Reader(ProbeReader):
         soft = _softirqs(bpf)
         contexts = _contexts(bpf)
         latency: dict[str, LatencyStats] = {}
-        for name, table in (("softirq", "soft_hist"), ("hardirq", "hard_hist")):
-            stats = latency_from_log2(log2_buckets(bpf[table]), base_unit="ns", unit="us")
+        for name, table, handled in (
+            ("softirq", "soft_hist", soft),
+            ("hardirq", "hard_hist", hard),
+        ):
+            biggest = max((h.max_ns for h in handled), default=0)
+            stats = latency_from_log2(
+                log2_buckets(bpf[table]), base_unit="ns", unit="us", max_value=biggest or None
+            )
             if stats.count:
                 # one histogram is enough to read the shape; the other keeps its percentiles
                 latency[name] = stats if not latency else stats.model_copy(update={"histogram": []})
