@@ -30,6 +30,7 @@ from tests.scenarios.workloads import (
     refused_connects,
     running,
     script,
+    unique,
 )
 from worker.flows.loader import load_flows
 from worker.flows.run import FlowRun, run_flow
@@ -52,11 +53,12 @@ while True:
 @contextmanager
 def fsync_writer(workdir: Path) -> Iterator[Fault]:
     """A database-like writer: 64 KiB writes, each followed by fsync, on the root disk."""
-    binary = named_binary(workdir, "ingest-db")
+    comm = unique("ingest-db")
+    binary = named_binary(workdir, comm)
     data = workdir / "wal.bin"
     with running([str(binary), str(script(workdir, WRITER)), str(data)]) as procs:
         pid = procs[0].pid
-        yield Fault(truth=lambda: Truth((("ingest-db",), pid_terms(pid))), processes=procs)
+        yield Fault(truth=lambda: Truth(((comm,), pid_terms(pid))), processes=procs)
 
 
 CLI = "from bot.cli import main; main()"
