@@ -98,6 +98,17 @@ def _limit(evidence: Evidence, memcg: str) -> str | None:
     return text
 
 
+def _memcg_of(comm: str, pid: int, memcgs: dict[int, str], log: str, *, refreshed: bool) -> str:
+    """The kill's memory cgroup from the kernel log; once the log was read again after the
+    probe, a kill it still lacks gets the cgroup of the same program's last logged kill."""
+    if pid in memcgs:
+        return memcgs[pid]
+    if refreshed:
+        same = [m["memcg"] for m in _OOM_LINE.finditer(log) if m["comm"] == comm]
+        return same[-1] if same else ""
+    return ""
+
+
 @register("oom_kill")
 def oom_kill(evidence: Evidence) -> list[Finding]:
     log = _kernel_log(evidence)
@@ -119,18 +130,23 @@ def oom_kill(evidence: Evidence) -> list[Finding]:
     if not seen and not from_log:
         return []
     victims = seen or from_log[-1:]
-    comm, pid, _, _ = victims[-1]
-    memcg = memcgs.get(pid, "")
-    if not memcg and seen:  # killed after the log was read: the same program's last cgroup
-        same = [m["memcg"] for m in _OOM_LINE.finditer(log) if m["comm"] == comm]
-        memcg = same[-1] if same and command_output(evidence, "oom_log_now") else ""
+    refreshed = command_output(evidence, "oom_log_now") is not None
+    groups: dict[tuple[str, str], list[int]] = {}
+    for victim_comm, victim_pid, _, _ in victims:
+        where = _memcg_of(victim_comm, victim_pid, memcgs, log, refreshed=refreshed)
+        groups.setdefault((victim_comm, where), []).append(victim_pid)
+    (comm, memcg), pids_of_main = max(groups.items(), key=lambda item: len(item[1]))
+    pid = pids_of_main[-1]
     recent = _recent(log, pid, _host_now(evidence))
     on_topic = bool({"memory", "process"} & set(categorise(evidence.symptom)))
     score = 0.9 if seen else 0.35 if not recent else 0.6 if on_topic else 0.45
-    who = ", ".join(f"{c} (pid {p})" for c, p, _, _ in victims[:4])
+    who = "; ".join(
+        ", ".join(f"{c} (pid {p})" for p in group_pids[:4])
+        + (f" in memory cgroup {where}" if where and where != "/" else "")
+        for (c, where), group_pids in groups.items()
+    )
     cause = (
         f"The kernel's OOM killer killed {who}"
-        + (f" in memory cgroup {memcg}" if memcg and memcg != "/" else "")
         + (
             ""
             if seen
@@ -156,8 +172,8 @@ def oom_kill(evidence: Evidence) -> list[Finding]:
             )
         elif limit is not None:
             score = min(1.0, score + 0.05)
-            cause += f" The cgroup's memory limit is {limit}."
-    elif not memcg and command_output(evidence, "oom_log_now") is None:
+            cause += f" The memory limit of {memcg} is {limit}."
+    if any(not where for _, where in groups) and not refreshed and next_step is None:
         next_step = NextStep(
             why="which cgroup did the kill happen in (the kernel log now)?",
             commands=[cmd("oom_log_now", LOG_NOW, "OOM kills the kernel logged, now")],
@@ -168,8 +184,13 @@ def oom_kill(evidence: Evidence) -> list[Finding]:
         for line in log.splitlines()
         if any(f"pid={p}," in line or f"process {p} " in line for p in pids)
     ]
-    if memcg and memcg != "/":
-        lines.append(f"memory cgroup {memcg} (kernel log)" + (f": limit {limit}" if limit else ""))
+    for (c, where), group_pids in groups.items():
+        if where and where != "/":
+            lines.append(
+                f"memory cgroup {where} (kernel log): {c} pids "
+                + ", ".join(str(p) for p in group_pids[:6])
+                + (f"; limit {limit}" if limit and where == memcg else "")
+            )
     lines.extend(log_lines[-2:])
     return [
         Finding(
