@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import os
 import signal
 import sys
@@ -100,18 +101,48 @@ def _attach(bpf: Any, choice: AttachChoice, pid: int) -> None:
         )
 
 
-def _callback(
-    reader: ProbeReader, ring: str, table: Any, errors: list[str]
-) -> Callable[[Any, Any, int], None]:
+class _RingSink:
+    """Where ring-buffer records go: the current job's reader (a kept probe serves several)."""
+
+    def __init__(self) -> None:
+        self.reader: ProbeReader | None = None
+        self.errors: list[str] = []
+
+
+class _Loaded:
+    """A compiled probe kept loaded (detached, maps cleared on reuse) for the next identical job."""
+
+    def __init__(self, key: str, bpf: Any, sink: _RingSink) -> None:
+        self.key = key
+        self.bpf = bpf
+        self.sink = sink
+
+
+def _callback(sink: _RingSink, ring: str, table: Any) -> Callable[[Any, Any, int], None]:
     """A ring-buffer callback that records reader errors instead of losing them in ctypes."""
 
     def on_record(_ctx: Any, data: Any, _size: int) -> None:
         try:
-            reader.on_event(ring, table.event(data))
+            if sink.reader is not None:
+                sink.reader.on_event(ring, table.event(data))
         except BaseException as exc:  # SystemExit from bcc's type parser included
-            errors.append(f"{type(exc).__name__}: {str(exc)[:160]}")
+            sink.errors.append(f"{type(exc).__name__}: {str(exc)[:160]}")
 
     return on_record
+
+
+def _clear_maps(bpf: Any) -> None:
+    """Every map of a kept probe emptied (hashes) or zeroed (arrays) before its next run."""
+    import ctypes as ct
+
+    from bcc import lib
+
+    lib.bpf_num_tables.restype = ct.c_ulonglong
+    lib.bpf_num_tables.argtypes = [ct.c_void_p]
+    lib.bpf_table_name.restype = ct.c_char_p
+    lib.bpf_table_name.argtypes = [ct.c_void_p, ct.c_ulonglong]
+    for index in range(lib.bpf_num_tables(bpf.module)):
+        bpf[lib.bpf_table_name(bpf.module, index).decode()].clear()
 
 
 def _attached_labels(bpf: Any, plan: AttachPlan) -> list[str]:
@@ -191,12 +222,16 @@ def _new_result(job: ChildJob, error: str | None = None) -> ProbeResult:
     )
 
 
-def run_job(job: ChildJob, stderr_path: str) -> ProbeResult:
+def run_job(job: ChildJob, stderr_path: str, kept: list[_Loaded] | None = None) -> ProbeResult:
     """Compile, attach, trace for the request's duration, detach, read one snapshot.
 
     Everything Python needs (spec, reader and its imports) is ready before the first attach, so
     none of this process's own start-up shows in its tables; the kernel side leaves this process
     out altogether (`SELF_PID`, see common.h).
+
+    With `kept` (a process serving several jobs), a probe compiled by an earlier job from the
+    same source and defines is reused: maps cleared, programs re-attached, no compile; the
+    probe of this job is kept there afterwards unless the job was stopped or failed.
     """
     request = job.request
     try:
@@ -215,23 +250,35 @@ def run_job(job: ChildJob, stderr_path: str) -> ProbeResult:
     with open(COMMON_PRELUDE) as handle:
         text = handle.read() + "\n#line 1\n" + spec.source_text()
     cflags = [*job.cflags, f"-DSELF_PID={os.getpid()}"]
+    key = hashlib.sha256("\0".join([text, *cflags]).encode()).hexdigest()
+    reuse = kept.pop() if kept and kept[-1].key == key else None
+    while kept:  # a different probe than last time: free the old one
+        kept.pop().bpf.cleanup()
     bpf: Any = None
+    keep = False
     started = time.monotonic()
     try:
-        try:
-            bpf = BPF(text=text, cflags=cflags)
-        except Exception as exc:
-            detail = _stderr_tail(stderr_path)
-            result.error = f"compile failed: {exc}" + (f" ({detail})" if detail else "")
-            return result
-        result.compile_s = round(time.monotonic() - started, 3)
+        if reuse is not None:
+            bpf, sink = reuse.bpf, reuse.sink
+            _clear_maps(bpf)
+            bpf._trace_autoload()  # re-attach its TRACEPOINT_PROBEs, detached after last run
+        else:
+            try:
+                bpf = BPF(text=text, cflags=cflags)
+            except Exception as exc:
+                detail = _stderr_tail(stderr_path)
+                result.error = f"compile failed: {exc}" + (f" ({detail})" if detail else "")
+                return result
+            sink = _RingSink()
+            for ring in reader.rings:  # opened before attaching: no record is lost to a late open
+                bpf[ring].open_ring_buffer(_callback(sink, ring, bpf[ring]))
+            result.compile_s = round(time.monotonic() - started, 3)
+        sink.reader, sink.errors = reader, []
+        reader_errors = sink.errors
         if _STOP:
             result.error = f"stopped by {_STOP[0]} before the probe ran"
             return result
         _send(ChildMessage(kind="compiled", compile_s=result.compile_s))
-        reader_errors: list[str] = []
-        for ring in reader.rings:  # opened before attaching: no record is lost to a late open
-            bpf[ring].open_ring_buffer(_callback(reader, ring, bpf[ring], reader_errors))
         pid = request.filters.pid or -1
         for choice in job.plan.chosen:
             if choice.fn is None:
@@ -273,12 +320,16 @@ def run_job(job: ChildJob, stderr_path: str) -> ProbeResult:
             result.warnings.append(
                 f"{len(reader_errors)} events could not be read: {reader_errors[0]}"
             )
+        keep = kept is not None and not _STOP and not reader_errors
+        if keep:
+            assert kept is not None
+            kept.append(_Loaded(key, bpf, sink))
         return fit_to_budget(result)
     except Exception as exc:
         result.error = f"{type(exc).__name__}: {str(exc)[:300]}"
         return result
     finally:
-        if bpf is not None:
+        if bpf is not None and not keep:
             bpf.cleanup()  # explicit: a BPF object is falsy until a table is touched
 
 
@@ -289,22 +340,25 @@ def main() -> None:
     signal.signal(signal.SIGINT, _on_signal)
     import bcc  # noqa: F401  # before the job: a warm process (runner.keep_warm) has it ready
 
-    raw = sys.stdin.read()
-    if not raw.strip():
-        return  # a warm process released unused
-    job = ChildJob.model_validate_json(raw)
+    kept: list[_Loaded] = []
     # libbcc writes warnings straight to fd 2; keep them for error messages only.
     with tempfile.NamedTemporaryFile(prefix="bpfsleuth-bcc-", suffix=".log") as log:
         os.dup2(log.fileno(), 2)
-        result = run_job(job, log.name)
-    _send(
-        ChildMessage(
-            kind="result",
-            compile_s=result.compile_s,
-            attach_points=result.attach_points,
-            result=result,
-        )
-    )
+        try:
+            # One job per line; end of input ends the process (a warm one may get none).
+            while not _STOP and (line := sys.stdin.readline()).strip():
+                result = run_job(ChildJob.model_validate_json(line), log.name, kept)
+                _send(
+                    ChildMessage(
+                        kind="result",
+                        compile_s=result.compile_s,
+                        attach_points=result.attach_points,
+                        result=result,
+                    )
+                )
+        finally:
+            for loaded in kept:
+                loaded.bpf.cleanup()
 
 
 if __name__ == "__main__":

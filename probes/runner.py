@@ -8,6 +8,7 @@ them at their deadline and always returns one `ProbeResult` per request, in orde
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import selectors
 import subprocess
@@ -173,6 +174,53 @@ def _release(proc: subprocess.Popen[bytes]) -> None:
 _POOL = _WarmPool()
 
 
+class _KeptProbes:
+    """Probe processes that finished a job and keep its compiled probe, by job key (see
+    `keep_compiled`)."""
+
+    def __init__(self) -> None:
+        self.limit = 0
+        self.idle: dict[str, subprocess.Popen[bytes]] = {}
+
+    def take(self, key: str) -> subprocess.Popen[bytes] | None:
+        proc = self.idle.pop(key, None)
+        if proc is not None and proc.poll() is not None:
+            _release(proc)
+            return None
+        return proc
+
+    def put(self, key: str, proc: subprocess.Popen[bytes]) -> None:
+        if self.limit <= 0 or proc.poll() is not None:
+            _release(proc)
+            return
+        old = self.idle.pop(key, None)
+        if old is not None:
+            _release(old)
+        self.idle[key] = proc  # newest last
+        while len(self.idle) > self.limit:
+            _release(self.idle.pop(next(iter(self.idle))))
+
+
+_KEPT = _KeptProbes()
+
+
+def keep_compiled(limit: int) -> None:
+    """Keep up to `limit` probe processes alive after their run, each with its compiled probe
+    loaded but detached; a later request with the same probe, parameters, filters and attach
+    plan runs there without compiling (maps cleared, programs re-attached). For long-lived
+    callers (a worker) that repeat plans; `keep_compiled(0)` releases them. Each process dies
+    with this one (PR_SET_PDEATHSIG), taking its probe with it."""
+    _KEPT.limit = max(0, limit)
+    while len(_KEPT.idle) > _KEPT.limit:
+        _release(_KEPT.idle.pop(next(iter(_KEPT.idle))))
+
+
+def _job_key(job: ChildJob) -> str:
+    request = job.request
+    parts = [request.probe, job.directory, job.sha256, *job.cflags, job.plan.model_dump_json()]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
 def keep_warm(count: int) -> None:
     """Keep `count` probe processes started ahead (Python, bcc and the engine imported, waiting
     for a job), refilled after each plan, so a plan's probes skip that start (~0.2 CPU-s and
@@ -200,24 +248,29 @@ class _Child:
             directory=prepared.directory,
             sha256=prepared.sha256,
         )
-        self.proc = self._start(job.model_dump_json().encode())
+        self.key = _job_key(job)
+        self.kept = _KEPT.limit > 0  # the process stays for a later identical job
+        self.proc = self._start(job.model_dump_json().encode() + b"\n")
 
-    @staticmethod
-    def _start(job: bytes) -> subprocess.Popen[bytes]:
-        warm = _POOL.take()
-        if warm is not None:
+    def _start(self, job: bytes) -> subprocess.Popen[bytes]:
+        for proc in (_KEPT.take(self.key) if self.kept else None, _POOL.take()):
+            if proc is None:
+                continue
             try:
-                assert warm.stdin is not None
-                warm.stdin.write(job)
-                warm.stdin.close()
-                return warm
-            except (OSError, ValueError):  # it died while waiting: start a fresh one
-                _release(warm)
+                self._send(proc, job)
+                return proc
+            except (OSError, ValueError):  # it died while waiting: try the next
+                _release(proc)
         proc = _spawn()
+        self._send(proc, job)
+        return proc
+
+    def _send(self, proc: subprocess.Popen[bytes], job: bytes) -> None:
         assert proc.stdin is not None
         proc.stdin.write(job)
-        proc.stdin.close()
-        return proc
+        proc.stdin.flush()
+        if not self.kept:
+            proc.stdin.close()  # end of input: the process exits after this job
 
     @property
     def stdout(self) -> IO[bytes]:
@@ -236,6 +289,9 @@ class _Child:
     def stop(self) -> None:
         if self.proc.poll() is not None:
             return
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()  # no next job: a kept process exits after this one
         self.proc.terminate()
         try:
             self.proc.wait(timeout=STOP_GRACE_S)
@@ -302,6 +358,9 @@ def _follow(children: list[_Child], on_progress: ProgressCallback | None) -> Non
                 selector.unregister(child.stdout)
                 open_children.discard(child.index)
                 child.proc.wait()
+            elif child.kept and child.result is not None:  # it stays, waiting for a next job
+                selector.unregister(child.stdout)
+                open_children.discard(child.index)
     selector.close()
 
 
@@ -316,7 +375,10 @@ def run_prepared(
         _follow(children, on_progress)
     finally:
         for child in children:
-            child.stop()
+            if child.kept and child.result is not None and not child.result.error:
+                _KEPT.put(child.key, child.proc)
+            else:
+                child.stop()
         if _POOL.size:
             _POOL.refill()  # the next plan's processes start now, between plans
     results = []
