@@ -487,8 +487,31 @@ SCENARIOS = [
 BY_NAME = {s.name: s for s in SCENARIOS}
 
 
+HOST_LOCK = Path("/tmp/bpfsleuth-scenarios.lock")
+
+
+@contextmanager
+def host_turn() -> Iterator[None]:
+    """One scenario at a time on this host, across test sessions: a fault is host-wide (CPU
+    starvation, OOM kills, UDP port 53), and two sessions running the same scenario at once
+    would each see the other's fault too."""
+    import fcntl
+
+    with HOST_LOCK.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def run_scenario(scenario: Scenario, workdir: Path | None = None) -> ScenarioOutcome:
     """Start the fault, investigate offline with the real loop, stop the fault, judge."""
+    with host_turn():
+        return _run_scenario(scenario, workdir)
+
+
+def _run_scenario(scenario: Scenario, workdir: Path | None) -> ScenarioOutcome:
     from worker.loop.investigation import Budgets
     from worker.loop.run import run_investigation
     from worker.models.offline import OfflineBackend
