@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from probes.catalog import load_catalog  # noqa: E402
 from probes.models import ProbeRequest  # noqa: E402
-from probes.runner import ProbeProgress, keep_warm, run_probes  # noqa: E402
+from probes.runner import ProbeProgress, keep_compiled, keep_warm, run_probes  # noqa: E402
 
 LOOP_C = r"""
 #include <fcntl.h>
@@ -305,11 +305,13 @@ def fixed_compile_cost(repeats: int) -> dict[str, Any]:
     return out
 
 
-def plan_compile(repeats: int, warm: int = 0) -> list[dict[str, Any]]:
+def plan_compile(repeats: int, warm: int = 0, kept: int = 0) -> list[dict[str, Any]]:
     """`warm` > 0: probe processes kept started ahead (runner.keep_warm), refilled after each
-    plan and given 3 s to finish starting, as between two plans of a worker."""
+    plan and given 3 s to finish starting, as between two plans of a worker. `kept` > 0: compiled
+    probes kept (runner.keep_compiled); the first plan compiles, the repeats reuse."""
     runs = []
     keep_warm(warm)
+    keep_compiled(kept)
     for _ in range(repeats):
         if warm:
             time.sleep(3.0)
@@ -341,6 +343,7 @@ def plan_compile(repeats: int, warm: int = 0) -> list[dict[str, Any]]:
             }
         )
     keep_warm(0)
+    keep_compiled(0)
     return runs
 
 
@@ -374,6 +377,7 @@ def main() -> None:
     fixed = fixed_compile_cost(args.repeats)
     plans = plan_compile(args.repeats)
     warm_plans = plan_compile(args.repeats, warm=4)
+    kept_plans = plan_compile(args.repeats + 1, kept=4)
     load = os.getloadavg()
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -388,6 +392,8 @@ def main() -> None:
         "plan_compile_median_s": _median_attached(plans),
         "plan_compile_warm": warm_plans,
         "plan_compile_warm_median_s": _median_attached(warm_plans),
+        "plan_compile_kept": kept_plans,
+        "plan_compile_kept_repeat_median_s": _median_attached(kept_plans[1:]),
         "fixed_compile_cost": fixed,
     }
     out = ROOT / "bench" / "results" / "probes_overhead.json"
@@ -424,6 +430,11 @@ def main() -> None:
     for title, runs, key in (
         ("cold", plans, "plan_compile_median_s"),
         ("warm processes (keep_warm(4))", warm_plans, "plan_compile_warm_median_s"),
+        (
+            "compiled probes kept (keep_compiled(4)), median of the repeats",
+            kept_plans,
+            "plan_compile_kept_repeat_median_s",
+        ),
     ):
         print(f"\n4-probe plan (tcp_connect, file_opens, exec, dns), {title}: compile+attach")
         for p in runs:
