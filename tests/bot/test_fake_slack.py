@@ -62,7 +62,7 @@ def test_message_limits_are_enforced(fake: FakeSlackApi) -> None:
     with pytest.raises(SlackApiError):
         client.chat_postMessage(channel="C1", text="x", blocks=too_many)
     long_section = [{"type": "section", "text": {"type": "mrkdwn", "text": "y" * 3001}}]
-    with pytest.raises(SlackApiError):
+    with pytest.raises(SlackApiError), pytest.warns(UserWarning, match="`text` argument"):
         client.chat_postMessage(channel="C1", blocks=long_section)
     assert "chat.postMessage: 51 blocks (max 50)" in fake.violations
     assert "chat.postMessage: blocks without a text fallback" in fake.violations
