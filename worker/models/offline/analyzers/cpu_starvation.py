@@ -4,8 +4,8 @@ Score: run-queue p99 (all waits, or the worst waiter's own) >= 10 ms with a hold
 a CPU -> 0.85; >= 5 ms with a holder at >= 30% -> 0.6; otherwise no finding (busy_process covers
 a hog nobody waits behind). The culprits are the processes the waiters waited behind (the
 probe's `behind` table: who was preempted to let them run; >= 25% of the window charged to one
-counts like a 40% holder), then the on-CPU table (both trimmed to the top row when the result
-had to be shortened).
+counts like a 40% holder, < 10% not at all), then the on-CPU table (both trimmed to the top
+row when the result had to be shortened).
 Next: a CPU profile of the top holder (cpu_profile filtered to its pid) and `ps` of the holders;
 a profile that lands in the holder confirms it (+0.05) and names its hottest function.
 """
@@ -29,6 +29,7 @@ STRONG_HOLDER_PCT = 40.0
 WEAK_P99_MS = 5.0
 HOLDER_PCT = 30.0
 BEHIND_SHARE = 0.25  # waits charged to one process, as a share of the probe window
+BEHIND_MIN_SHARE = 0.1  # below this, waiting behind it is not starvation
 
 
 def _holders(rows: list[tuple[Proc, float]]) -> str:
@@ -60,16 +61,18 @@ def cpu_starvation(evidence: Evidence) -> list[Finding]:
             pct = float(row.labels.get("cpu_pct", 0) or 0)
             if proc is not None and proc.pid and pct >= HOLDER_PCT:
                 holders.append((proc, pct))
+        window_ms = seconds(run) * 1000
         behind = [
             (proc, float(row.value or 0))
             for row in top(run, "behind")
-            if (proc := entry_proc(row)) and proc.pid
+            if (proc := entry_proc(row))
+            and proc.pid
+            and float(row.value or 0) >= BEHIND_MIN_SHARE * window_ms
         ]
         waiters = top(run, "waiters")
         worst_p99 = max([p99, *(float(w.value or 0) for w in waiters[:1])])
         if not (holders or behind) or worst_p99 < WEAK_P99_MS:
             continue
-        window_ms = seconds(run) * 1000
         strong = worst_p99 >= STRONG_P99_MS and (
             (holders and holders[0][1] >= STRONG_HOLDER_PCT)
             or (behind and behind[0][1] >= BEHIND_SHARE * window_ms)
