@@ -18,6 +18,8 @@ from bot.views.approval import ApprovalKey, approval_message
 from bot.views.models import ApprovalState, ApprovalView
 
 log = logging.getLogger(__name__)
+# what the host's approver writes when nobody decided in time (worker.loop.approver_redis)
+HOST_GAVE_UP = "worker:timeout"
 
 
 class PostedApproval(BaseModel):
@@ -48,7 +50,9 @@ class ApprovalBoard:
         self.remember(posted)
         view = posted.view
         decided = self.services.gateway.decision(view.investigation_id, view.command_id)
-        if decided is not None:
+        if decided is not None and decided.by == HOST_GAVE_UP:
+            self._show(posted, "expired", None)
+        elif decided is not None:
             self._show(
                 posted,
                 "approved" if decided.approved else "denied",
@@ -85,6 +89,10 @@ class ApprovalBoard:
             host=key.host,
         )
         if not first:
+            decided = self.services.gateway.decision(key.investigation_id, key.command_id)
+            if decided is not None and decided.by == HOST_GAVE_UP:
+                self.expire(key.investigation_id, key.command_id)
+                return "This request is already expired; the investigation went on without it."
             return "Someone decided on this request a moment before you; their decision stands."
         posted = self.get(key.investigation_id, key.command_id)  # read again: see remember_posted
         if posted is not None:

@@ -33,7 +33,7 @@ from worker.celery_config import (
 )
 from worker.loop.events import Notice, ProgressEvent, ResolutionReached
 from worker.loop.investigation import Budgets, Investigation, StepPlan
-from worker.protocol import PlanResult
+from worker.protocol import CommandResult, PlanResult
 from worker.registry import HostNotLive, Registry
 from worker.settings import WorkerSettings
 from worker.store import (
@@ -163,14 +163,25 @@ def _record(inv: Investigation, step: int, results: list[PlanResult]) -> Investi
     return record_results(inv, step, results)
 
 
-def _execute(plan: StepPlan, host: str, on_event: Callable[[ProgressEvent], None]) -> PlanResult:
-    from worker.loop.approver import AutoDenyApprover
+def _execute(rt: Runtime, plan: StepPlan, host: str) -> PlanResult:
+    """Run the plan here; a command that needs approval waits (bounded) for a responder's
+    decision in Slack (worker.loop.approver_redis)."""
+    from worker.loop.approver_redis import RedisApprover
     from worker.loop.execute import ExecutionContext, execute_plan
 
-    context = ExecutionContext(
-        approver=AutoDenyApprover("no approver on a host worker"), on_event=on_event
-    )
+    approver = RedisApprover(rt.store.client, ttl_s=rt.store.ttl_s)
+    context = ExecutionContext(approver=approver, on_event=rt.publish)
     return execute_plan(plan, host, context)
+
+
+def _approval_wait_s(plan: StepPlan) -> float:
+    """The longest a host may wait for approvals in this plan: one wait per command the policy
+    will not run on its own."""
+    from worker.loop.approver_redis import ApprovalSettings
+    from worker.policy import evaluate
+
+    asking = sum(1 for c in plan.commands if evaluate(c.command).verdict == "needs_approval")
+    return asking * ApprovalSettings().wait_s if asking else 0.0
 
 
 def _capabilities_in_play(rt: Runtime, hosts: list[str]) -> list[HostCapabilities]:
@@ -301,7 +312,7 @@ def step_deadline_s(rt: Runtime, plan: StepPlan) -> float:
     if plan.ebpf_programs:
         probes += PROBE_SETUP_S  # bcc compiles each probe before it attaches
     commands = len(plan.commands) * (rt.settings.command_timeout_s + COMMAND_BUDGET_S)
-    return probes + commands + rt.dist.step_grace_s
+    return probes + commands + _approval_wait_s(plan) + rt.dist.step_grace_s
 
 
 def dispatch_step(rt: Runtime, inv: Investigation, plan: StepPlan) -> None:
@@ -372,7 +383,7 @@ def run_plan_here(
         return None
     started = time.monotonic()
     try:
-        result = _execute(plan, me, rt.publish)
+        result = _execute(rt, plan, me)
     except Exception as exc:  # the step must go on without this host, not die with it
         from celery.exceptions import SoftTimeLimitExceeded
 
@@ -402,6 +413,22 @@ def run_plan_here(
     return result
 
 
+def _approved_by(rt: Runtime, investigation_id: str, command: CommandResult) -> str:
+    """Who let a command run: the policy, or the responder whose decision the host read."""
+    if command.verdict == "allow":
+        return "policy"
+    if not command.ran:
+        return ""
+    from worker.loop.approver_redis import read_decision
+
+    try:
+        decision = read_decision(rt.store.client, investigation_id, command.id)
+    except Exception as exc:  # the audit must not lose the entry over this lookup
+        log.warning("audit %s %s: approver unknown: %s", investigation_id, command.id, exc)
+        return "unknown approver"
+    return decision.by if decision is not None and decision.approved else ""
+
+
 def _audit(rt: Runtime, investigation_id: str, result: PlanResult, asked_by: str) -> None:
     entries: list[AuditEntry] = []
     for command in result.command_results.values():
@@ -419,7 +446,7 @@ def _audit(rt: Runtime, investigation_id: str, result: PlanResult, asked_by: str
                 error=command.note if not command.ran else "",
                 duration_s=command.duration_s,
                 asked_by=asked_by,
-                approved_by="policy" if command.verdict == "allow" else "",
+                approved_by=_approved_by(rt, investigation_id, command),
             )
         )
     for key, probe in result.ebpf_results.items():

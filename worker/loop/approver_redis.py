@@ -1,0 +1,129 @@
+"""The host worker's approver: wait a bounded time for a decision a responder made in Slack.
+
+The request itself reaches the thread as the `CommandVerdict(needs_approval)` progress event the
+executor publishes before it asks (bot.progress renders it with Approve / Deny buttons). The bot
+writes the decision once (SET NX) to `approval_key(investigation, command id)` as JSON
+`{"approved": bool, "by": "slack:<user>", "at": <unix time>}`; this approver polls that key.
+
+When nobody decides within the wait, the approver writes a denial itself with the same SET NX,
+so a click that comes later finds the question closed instead of recording a decision nobody
+acts on; if that write loses, a responder decided in the last moment and their decision stands.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from worker.loop.approver import ApprovalDecision, ApprovalRequest
+
+if TYPE_CHECKING:
+    import redis
+
+log = logging.getLogger(__name__)
+TIMEOUT_BY = "worker:timeout"
+
+
+class ApprovalSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    wait_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        alias="BPFSLEUTH_APPROVAL_WAIT_S",
+        description="How long a host waits for a responder's decision on one command.",
+    )
+
+
+class StoredDecision(BaseModel):
+    """What `approval_key` holds (the bot writes it; bot.gateway.ApprovalDecisionRecord)."""
+
+    approved: bool
+    by: str
+    at: float
+
+
+def approval_key(investigation_id: str, command_id: str) -> str:
+    from worker.celery_config import KEY_PREFIX
+
+    return f"{KEY_PREFIX}:approval:{investigation_id}:{command_id}"
+
+
+def read_decision(
+    client: redis.Redis, investigation_id: str, command_id: str
+) -> StoredDecision | None:
+    raw = client.get(approval_key(investigation_id, command_id))
+    if not raw:
+        return None
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    return StoredDecision.model_validate_json(text)
+
+
+class RedisApprover:
+    """Polls for a responder's decision until `wait_s` passes, then denies."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        wait_s: float | None = None,
+        ttl_s: int = 7 * 24 * 3600,
+        poll_s: float = 0.25,
+    ) -> None:
+        self.client = client
+        self.wait_s = wait_s if wait_s is not None else ApprovalSettings().wait_s
+        self.ttl_s = ttl_s
+        self.poll_s = poll_s
+
+    def decide(self, request: ApprovalRequest) -> ApprovalDecision:
+        if not request.investigation_id:
+            return ApprovalDecision(
+                approved=False, by="auto-deny", note="no investigation to ask in"
+            )
+        give_up = time.monotonic() + self.wait_s
+        while True:
+            found = self._read(request)
+            if found is not None:
+                return _answer(found)
+            if time.monotonic() >= give_up:
+                break
+            time.sleep(min(self.poll_s, max(0.0, give_up - time.monotonic())))
+        return self._close(request)
+
+    def _read(self, request: ApprovalRequest) -> StoredDecision | None:
+        import redis as redis_lib
+
+        try:
+            return read_decision(self.client, request.investigation_id, request.command_id)
+        except redis_lib.RedisError as exc:  # Redis blinked: keep waiting until the deadline
+            log.warning("approval %s: cannot read the decision: %s", request.command_id, exc)
+            return None
+
+    def _close(self, request: ApprovalRequest) -> ApprovalDecision:
+        """Nobody decided in time: record that (first write wins), and go by what stands."""
+        import redis as redis_lib
+
+        why = f"no decision within {self.wait_s:.0f} s"
+        denial = StoredDecision(approved=False, by=TIMEOUT_BY, at=time.time())
+        key = approval_key(request.investigation_id, request.command_id)
+        try:
+            first = self.client.set(key, denial.model_dump_json(), nx=True, ex=self.ttl_s)
+            if not first:
+                stored = read_decision(self.client, request.investigation_id, request.command_id)
+                if stored is not None and stored.by != TIMEOUT_BY:
+                    return _answer(stored)
+        except redis_lib.RedisError as exc:
+            log.warning("approval %s: cannot record the timeout: %s", request.command_id, exc)
+        return ApprovalDecision(approved=False, by=TIMEOUT_BY, note=why)
+
+
+def _answer(stored: StoredDecision) -> ApprovalDecision:
+    if stored.by == TIMEOUT_BY:
+        return ApprovalDecision(approved=False, by=TIMEOUT_BY, note="the wait had already ended")
+    verb = "approved" if stored.approved else "denied"
+    return ApprovalDecision(approved=stored.approved, by=stored.by, note=f"{verb} in Slack")
