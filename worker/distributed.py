@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 COMMAND_BUDGET_S = 2.0  # per command, on top of its timeout, when sizing a step's deadline
 PROBE_SETUP_S = 10.0  # compile and attach (seconds with bcc, more on a loaded host)
+APPROVAL_MARGIN_S = 15.0  # left of the task's soft limit after waiting for approvals
 
 
 @dataclass
@@ -169,19 +170,25 @@ def _execute(rt: Runtime, plan: StepPlan, host: str) -> PlanResult:
     from worker.loop.approver_redis import RedisApprover
     from worker.loop.execute import ExecutionContext, execute_plan
 
-    approver = RedisApprover(rt.store.client, ttl_s=rt.store.ttl_s)
+    approver = RedisApprover(
+        rt.store.client, budget_s=_approval_wait_s(rt, plan), ttl_s=rt.store.ttl_s
+    )
     context = ExecutionContext(approver=approver, on_event=rt.publish)
     return execute_plan(plan, host, context)
 
 
-def _approval_wait_s(plan: StepPlan) -> float:
+def _approval_wait_s(rt: Runtime, plan: StepPlan) -> float:
     """The longest a host may wait for approvals in this plan: one wait per command the policy
-    will not run on its own."""
+    will not run on its own, cut so the whole step still fits in the task's soft time limit."""
     from worker.loop.approver_redis import ApprovalSettings
     from worker.policy import evaluate
 
     asking = sum(1 for c in plan.commands if evaluate(c.command).verdict == "needs_approval")
-    return asking * ApprovalSettings().wait_s if asking else 0.0
+    if not asking:
+        return 0.0
+    rest = _probe_budget_s(plan) + _command_budget_s(rt, plan) + APPROVAL_MARGIN_S
+    room = max(0.0, rt.dist.task_soft_time_limit_s - rest)
+    return min(asking * ApprovalSettings().wait_s, room)
 
 
 def _capabilities_in_play(rt: Runtime, hosts: list[str]) -> list[HostCapabilities]:
@@ -307,12 +314,25 @@ def _end_on_error(rt: Runtime, inv: Investigation, why: str) -> Investigation:
 
 
 def step_deadline_s(rt: Runtime, plan: StepPlan) -> float:
-    """How long a step may take: its longest probe, its commands, and a grace period."""
+    """How long a step may take: its longest probe, its commands, the waits for approvals,
+    and a grace period."""
+    return (
+        _probe_budget_s(plan)
+        + _command_budget_s(rt, plan)
+        + _approval_wait_s(rt, plan)
+        + rt.dist.step_grace_s
+    )
+
+
+def _probe_budget_s(plan: StepPlan) -> float:
     probes = max((program.duration for program in plan.ebpf_programs), default=0.0)
     if plan.ebpf_programs:
         probes += PROBE_SETUP_S  # bcc compiles each probe before it attaches
-    commands = len(plan.commands) * (rt.settings.command_timeout_s + COMMAND_BUDGET_S)
-    return probes + commands + _approval_wait_s(plan) + rt.dist.step_grace_s
+    return probes
+
+
+def _command_budget_s(rt: Runtime, plan: StepPlan) -> float:
+    return len(plan.commands) * (rt.settings.command_timeout_s + COMMAND_BUDGET_S)
 
 
 def dispatch_step(rt: Runtime, inv: Investigation, plan: StepPlan) -> None:

@@ -72,20 +72,28 @@ class RedisApprover:
         client: redis.Redis,
         *,
         wait_s: float | None = None,
+        budget_s: float | None = None,
         ttl_s: int = 7 * 24 * 3600,
         poll_s: float = 0.25,
     ) -> None:
+        """`wait_s` bounds each request; `budget_s` (when given) bounds all of them together,
+        so the waits of one step fit in the task's time limit."""
         self.client = client
         self.wait_s = wait_s if wait_s is not None else ApprovalSettings().wait_s
+        self.budget_s = budget_s
         self.ttl_s = ttl_s
         self.poll_s = poll_s
+        self._budget_ends = time.monotonic() + budget_s if budget_s is not None else None
 
     def decide(self, request: ApprovalRequest) -> ApprovalDecision:
         if not request.investigation_id:
             return ApprovalDecision(
                 approved=False, by="auto-deny", note="no investigation to ask in"
             )
-        give_up = time.monotonic() + self.wait_s
+        wait_s = self.wait_s
+        if self._budget_ends is not None:
+            wait_s = min(wait_s, max(0.0, self._budget_ends - time.monotonic()))
+        give_up = time.monotonic() + wait_s
         while True:
             found = self._read(request)
             if found is not None:
@@ -93,7 +101,7 @@ class RedisApprover:
             if time.monotonic() >= give_up:
                 break
             time.sleep(min(self.poll_s, max(0.0, give_up - time.monotonic())))
-        return self._close(request)
+        return self._close(request, wait_s)
 
     def _read(self, request: ApprovalRequest) -> StoredDecision | None:
         import redis as redis_lib
@@ -104,11 +112,13 @@ class RedisApprover:
             log.warning("approval %s: cannot read the decision: %s", request.command_id, exc)
             return None
 
-    def _close(self, request: ApprovalRequest) -> ApprovalDecision:
+    def _close(self, request: ApprovalRequest, wait_s: float) -> ApprovalDecision:
         """Nobody decided in time: record that (first write wins), and go by what stands."""
         import redis as redis_lib
 
-        why = f"no decision within {self.wait_s:.0f} s"
+        why = f"no decision within {wait_s:.0f} s"
+        if wait_s < self.wait_s:
+            why += " (this step's time for approvals ran out)"
         denial = StoredDecision(approved=False, by=TIMEOUT_BY, at=time.time())
         key = approval_key(request.investigation_id, request.command_id)
         try:
