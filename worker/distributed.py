@@ -203,7 +203,7 @@ def _capabilities_in_play(rt: Runtime, hosts: list[str]) -> list[HostCapabilitie
 # starting, advancing, dispatching
 # ---------------------------------------------------------------------------------------
 def _origin_key(investigation_id: str) -> str:
-    return f"{Store.investigation_key(investigation_id)}:asked_by"
+    return Store.origin_key(investigation_id)
 
 
 def start_investigation(
@@ -226,17 +226,16 @@ def start_investigation(
         budgets=budgets or Budgets.from_settings(rt.settings),
         flow=flow,
     )
-    rt.store.create(inv)
-    rt.store.client.set(
-        _origin_key(inv.id), asked_by or f"cli:{getpass.getuser()}", ex=rt.store.ttl_s
-    )
-    rt.store.watch(inv.id, time.time())  # the control workers' scanners time the checks
+    # stored, who asked, and watched (the control workers' scanners time the checks): one trip
+    rt.store.start(inv, asked_by=asked_by or f"cli:{getpass.getuser()}", watch_at=time.time())
     send_advance(rt, inv.id)
     return inv
 
 
 def send_advance(rt: Runtime, investigation_id: str) -> None:
-    rt.app.send_task(f"{TASK_PREFIX}advance", args=[investigation_id], queue=CONTROL_QUEUE)
+    rt.app.send_task(
+        f"{TASK_PREFIX}advance", args=[investigation_id], queue=CONTROL_QUEUE, ignore_result=True
+    )
 
 
 def advance_closed_step(rt: Runtime, investigation_id: str, step: int) -> None:
@@ -364,6 +363,7 @@ def dispatch_step(rt: Runtime, inv: Investigation, plan: StepPlan) -> None:
             args=[inv.id, plan.step, host, payload, asked_by],
             queue=host_queue(host),
             expires=remaining + rt.dist.plan_expiry_margin_s,
+            ignore_result=True,
         )
     rt.store.mark_dispatched(meta)
 

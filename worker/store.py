@@ -242,6 +242,25 @@ class Store:
             raise VersionConflict(f"investigation {investigation.id} already exists")
         return StoredInvestigation(version=1, investigation=investigation)
 
+    @classmethod
+    def origin_key(cls, investigation_id: str) -> str:
+        """Who asked for the investigation (`slack:<user>`, `cli:<login>`)."""
+        return f"{cls.investigation_key(investigation_id)}:asked_by"
+
+    def start(self, investigation: Investigation, *, asked_by: str, watch_at: float) -> None:
+        """`create`, who asked, and `watch`, in one round trip (one MULTI): starting an
+        investigation is on the path of Slack's 3-second ack."""
+        key = self.investigation_key(investigation.id)
+        with _clear_errors(self.url), self.client.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(key, "data", investigation.model_dump_json())
+            pipe.hsetnx(key, "version", 1)
+            pipe.expire(key, self.ttl_s)
+            pipe.set(self.origin_key(investigation.id), asked_by, nx=True, ex=self.ttl_s)
+            pipe.zadd(WATCHDOG_KEY, {investigation.id: watch_at})
+            created = pipe.execute()[0]
+        if not created:
+            raise VersionConflict(f"investigation {investigation.id} already exists")
+
     def load(self, investigation_id: str) -> StoredInvestigation:
         key = self.investigation_key(investigation_id)
         with _clear_errors(self.url):

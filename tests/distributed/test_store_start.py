@@ -1,0 +1,30 @@
+"""`Store.start`: an investigation stored, who asked, and watched, in one round trip."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.redis_fixture import RedisServer, redis_server  # noqa: F401
+from worker.loop.investigation import Investigation
+from worker.store import Store, VersionConflict
+
+pytestmark = [pytest.mark.redis]
+
+
+def test_start_stores_asker_and_watch_and_refuses_a_second_start(
+    redis_server: RedisServer,  # noqa: F811
+) -> None:
+    store = Store(redis_server.url, ttl_s=600)
+    inv = Investigation(symptom="slow disk", hosts=["alpha"])
+    now = time.time()
+    store.start(inv, asked_by="slack:U0BOB", watch_at=now)
+    assert store.load(inv.id).investigation.symptom == "slow disk"
+    assert store.client.get(Store.origin_key(inv.id)) == "slack:U0BOB"
+    assert 0 < int(store.client.ttl(Store.investigation_key(inv.id))) <= 600
+    assert 0 < int(store.client.ttl(Store.origin_key(inv.id))) <= 600
+    assert inv.id in store.claim_watched(now + 1, recheck_s=60)
+    with pytest.raises(VersionConflict):
+        store.start(inv, asked_by="slack:U0EVE", watch_at=now)
+    assert store.client.get(Store.origin_key(inv.id)) == "slack:U0BOB"
