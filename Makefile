@@ -28,8 +28,13 @@ test: setup
 	$(BIN)/mypy bot worker probes
 	$(BIN)/pytest
 
+# Each script prints a table and writes bench/results/<name>.json; bench/README.md has the figures.
 bench: setup
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/probes_overhead.py
+	$(BIN)/python bench/celery_loop.py
+	$(BIN)/python bench/slack_ack.py
+	$(BIN)/python bench/scenarios.py
+	$(BIN)/python bench/prompt_budget.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
