@@ -47,6 +47,8 @@ BPF_PERCPU_ARRAY(soft_start, u64, 1);
 BPF_HASH(hard, struct hard_key_t, struct stat_t, 1024);
 BPF_ARRAY(soft, struct stat_t, BS_MAX_VEC);
 BPF_HASH(soft_ctx, struct ctx_key_t, u64, 2048);
+/* Histograms use atomic_increment: bcc's increment() is a plain `+=`, which loses counts when
+ * both CPUs finish a softirq in the same bucket at once (the totals above are atomic). */
 BPF_HISTOGRAM(hard_hist, int, 64);
 BPF_HISTOGRAM(soft_hist, int, 64);
 
@@ -89,7 +91,7 @@ TRACEPOINT_PROBE(irq, irq_handler_exit)
         return 0;
     }
     add(stat, delta);
-    hard_hist.increment(bpf_log2l(delta));
+    hard_hist.atomic_increment(bpf_log2l(delta));
     return 0;
 }
 
@@ -118,7 +120,7 @@ TRACEPOINT_PROBE(irq, softirq_exit)
     if (!stat)
         return 0;
     add(stat, delta);
-    soft_hist.increment(bpf_log2l(delta));
+    soft_hist.atomic_increment(bpf_log2l(delta));
     struct ctx_key_t ckey = {.vec = vec, .pid = bs_tgid()};
     bpf_get_current_comm(&ckey.comm, sizeof(ckey.comm));
     u64 none = 0;
