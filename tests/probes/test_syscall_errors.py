@@ -3,10 +3,12 @@ a closed port must come out as the top failure (openat ENOENT, with the path), b
 
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,6 +123,41 @@ def test_enoent_storm_is_the_top_failure(storm: Storm) -> None:
     assert result.aggregates.totals["errors"] >= top.count + refused[0].count
     assert len(result.model_dump_json()) < 3_000
     save_example(result)
+
+
+# A neighbour failing more often than the storm's connects, less than its opens: 20 rmdir("/proc")
+# (EBUSY) per millisecond against 100 opens and 5 connects.
+NEIGHBOUR_PY = r"""
+import os, time
+end = time.time() + 20
+while time.time() < end:
+    for _ in range(20):
+        try:
+            os.rmdir("/proc")
+        except OSError:
+            pass
+    time.sleep(0.001)
+"""
+
+
+def test_a_noisier_neighbour_does_not_hide_the_storms_second_failure(storm: Storm) -> None:
+    neighbour = subprocess.Popen([sys.executable, "-c", NEIGHBOUR_PY])
+    try:
+        time.sleep(0.2)
+        result = _run()
+    finally:
+        neighbour.kill()
+        neighbour.wait()
+
+    errors = result.aggregates.top["errors"]
+    assert [(e.labels["pid"], e.labels["errno"]) for e in errors[:2]] == [
+        (storm.proc.pid, "ENOENT"),
+        (storm.proc.pid, "ECONNREFUSED"),
+    ], errors
+    # the summary still ranks by count: the neighbour's bigger failure is named next
+    next_up = rf"; next rmdir EBUSY by \S+ \(pid {neighbour.pid}\) on /proc x\d+"
+    assert re.search(next_up, result.summary), result.summary
+    assert len(result.model_dump_json()) < 3_000
 
 
 def test_pid_filter_errors_only(storm: Storm) -> None:

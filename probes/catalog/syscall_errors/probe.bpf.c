@@ -189,7 +189,7 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
     struct hkey_t hkey = {};
     hkey.nr = key.nr;
     hkey.slot = bpf_log2l(lat);
-    lat_hist.increment(hkey);
+    lat_hist.atomic_increment(hkey);
 #endif
     if (!err)
         return 0;

@@ -197,7 +197,7 @@ def _top(
     calls: list[Calls], failures: list[Failure], buckets: dict[int, dict[int, int]]
 ) -> dict[str, list[TopEntry]]:
     top: dict[str, list[TopEntry]] = {}
-    unusual = [f for f in failures if not f.routine][:TOP_ERRORS]
+    unusual = _headline_first([f for f in failures if not f.routine])[:TOP_ERRORS]
     routine = [f for f in failures if f.routine][:ROUTINE_SHOWN]
     if unusual:
         top["errors"] = [_failure_entry(f) for f in unusual]
@@ -237,6 +237,20 @@ def _top(
             for c in slowest
         ]
     return top
+
+
+def _headline_first(unusual: list[Failure]) -> list[Failure]:
+    """`unusual` (by count) with the top failure's process's next distinct failure moved up to
+    second place: the result budget trims the errors table from the bottom, and the headline
+    process's own other failure (a storm of missing-file opens and refused connects) explains it
+    better than a third party's row that happens to be bigger."""
+    if not unusual:
+        return unusual
+    head = unusual[0]
+    same = next((f for f in unusual[1:] if f.pid == head.pid), None)
+    if same is None:
+        return unusual
+    return [head, same, *(f for f in unusual[1:] if f is not same)]
 
 
 def _failure_entry(f: Failure) -> TopEntry:
