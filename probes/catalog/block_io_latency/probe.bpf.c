@@ -134,7 +134,7 @@ TRACEPOINT_PROBE(block, block_rq_issue)
         start.pid = who->pid;
         __builtin_memcpy(start.comm, who->comm, sizeof(start.comm));
         if (now > who->ts)
-            queue_hist.increment(bpf_log2l(now - who->ts));
+            queue_hist.atomic_increment(bpf_log2l(now - who->ts));
         submitters.delete(&sector);
     } else {
 #if (defined(FILTER_PID) || defined(FILTER_COMM)) && \

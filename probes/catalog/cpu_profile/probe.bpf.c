@@ -53,7 +53,7 @@ int on_cpu_clock(struct pt_regs *ctx)
     key.kernel_stack = stacks.get_stackid(ctx, 0);
     if (key.user_stack == -BS_EEXIST || key.kernel_stack == -BS_EEXIST)
         bs_count_drop();
-    counts.increment(key);
+    counts.atomic_increment(key);
 
     if (pid != 0 && key.user_stack >= 0) {
         u8 one = 1;

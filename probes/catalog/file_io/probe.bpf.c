@@ -159,7 +159,7 @@ static __always_inline void io_exit(long ret)
     struct hkey_t hkey = {};
     hkey.dir = key.dir;
     hkey.slot = bpf_log2l(lat);
-    lat_hist.increment(hkey);
+    lat_hist.atomic_increment(hkey);
 
     if (lat < (u64)SLOW_US * 1000)
         return;

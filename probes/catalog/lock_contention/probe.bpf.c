@@ -127,7 +127,7 @@ static __always_inline void proc_hist_add(u32 pid, u16 kind, u64 wait_ns)
     key.pid = pid;
     key.kind = kind;
     key.slot = bpf_log2l(wait_ns);
-    proc_hist.increment(key);
+    proc_hist.atomic_increment(key);
 }
 
 static __always_inline void sample(u32 kind, u64 addr, u32 op_or_flags, u64 wait_ns,
@@ -187,7 +187,7 @@ static __always_inline void futex_exit(long ret)
         return;
     }
     add_wait(val, wait_ns, ret == -BS_ETIMEDOUT);
-    futex_hist.increment(bpf_log2l(wait_ns));
+    futex_hist.atomic_increment(bpf_log2l(wait_ns));
     proc_hist_add(key.pid, KIND_FUTEX, wait_ns);
     sample(KIND_FUTEX, key.uaddr, key.op, wait_ns, key.comm);
 }
@@ -283,7 +283,7 @@ TRACEPOINT_PROBE(lock, contention_end)
         return 0;
     }
     add_wait(val, wait_ns, 0);
-    klock_hist.increment(bpf_log2l(wait_ns));
+    klock_hist.atomic_increment(bpf_log2l(wait_ns));
     proc_hist_add(key.pid, KIND_KERNEL, wait_ns);
     sample(KIND_KERNEL, key.lock, key.flags, wait_ns, key.comm);
     return 0;

@@ -99,7 +99,7 @@ TRACEPOINT_PROBE(sched, sched_wakeup_new)
 
 static __always_inline void record_wait(u32 tid, const char *comm, u64 delta)
 {
-    latency.increment(bpf_log2l(delta));
+    latency.atomic_increment(bpf_log2l(delta));
     u32 pid = process_of(tid);
     struct pstat_t zero = {};
     struct pstat_t *stat = per_pid.lookup_or_try_init(&pid, &zero);

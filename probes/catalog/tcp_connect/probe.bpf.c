@@ -101,7 +101,7 @@ static __always_inline void record(struct okey_t *key, u64 lat_ns)
     if (lat_ns > val->lat_max_ns)
         val->lat_max_ns = lat_ns;
     if (key->outcome != OUT_ERROR)
-        latency.increment(bpf_log2l(lat_ns));
+        latency.atomic_increment(bpf_log2l(lat_ns));
 
     int idx = 0;
     u64 *n = sampled.lookup(&idx);
