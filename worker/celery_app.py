@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 from worker.celery_config import DistributedSettings, celery_settings
 from worker.settings import WorkerSettings
@@ -56,3 +56,26 @@ def _start_role_threads(sender: Any, **_: Any) -> None:
 def _stop_role_threads(**_: Any) -> None:
     while _role_threads:
         _role_threads.pop().stop()
+
+
+KEEP_WARM = 2  # probe processes started ahead in each pool process of a host worker
+KEEP_COMPILED = 8  # compiled probes kept for repeated plans, per pool process
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _keep_probes_ready(**_: Any) -> None:
+    """In each pool process of a host worker: keep probe processes started, and compiled probes
+    for repeated plans (probes.runner). This runs in the pool process's main thread, the one
+    that runs `run_plan`: a probe process dies with the thread that started it."""
+    import os
+
+    from worker.celery_config import host_queue
+
+    host = os.environ.get("BPFSLEUTH_HOST", "")
+    consumed = getattr(app.amqp.queues, "consume_from", None) or {}
+    if not host or host_queue(host) not in consumed:
+        return
+    from probes.runner import keep_compiled, keep_warm
+
+    keep_compiled(KEEP_COMPILED)
+    keep_warm(KEEP_WARM)
