@@ -253,7 +253,13 @@ class _Child:
         self.proc = self._start(job.model_dump_json().encode() + b"\n")
 
     def _start(self, job: bytes) -> subprocess.Popen[bytes]:
-        for proc in (_KEPT.take(self.key) if self.kept else None, _POOL.take()):
+        # Lazily: a kept process for this exact job first, and only without one a warm one
+        # (taking both would drop the warm process for nothing).
+        takers: list[Callable[[], subprocess.Popen[bytes] | None]] = [_POOL.take]
+        if self.kept:
+            takers.insert(0, lambda: _KEPT.take(self.key))
+        for take in takers:
+            proc = take()
             if proc is None:
                 continue
             try:
