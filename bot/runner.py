@@ -20,6 +20,7 @@ import threading
 from bot.app import build_app
 from bot.progress import ProgressConsumer
 from bot.settings import BotSettings
+from worker.loop.approver_redis import ApprovalSettings
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
@@ -67,7 +68,9 @@ def run_bot(*, http: bool, bind: str = "0.0.0.0", port: int = 3000, workers: int
     stop = _wait_for_signal()
     app, services = build_app(settings, http=http)
     services.gateway.warm_up()
-    consumer = ProgressConsumer(services) if is_main else None
+    # The approval buttons say how long the host waits (the same setting the host workers read).
+    approval_wait_s = ApprovalSettings().wait_s
+    consumer = ProgressConsumer(services, approval_timeout_s=approval_wait_s) if is_main else None
     if consumer is not None:
         consumer.start()
     try:

@@ -204,6 +204,7 @@ def test_without_a_decision_the_loop_goes_on_after_the_wait_and_says_so(
     approve_value = buttons(request)["approval_approve"]  # the fake updates `request` in place
     text = all_text(request)
     assert "alpha" in text and "not on the list of known read-only diagnostics" in text
+    assert f"goes on without it after {WAIT_S}s" in text  # the bot reads the hosts' wait
     card = world.slack.wait_for(
         lambda: next(
             (m for m in world.slack.thread("C0INC14", root.ts) if "dig_deeper" in buttons(m)),
