@@ -170,7 +170,7 @@ _NOT_SECRET = (
     rf"(?!{_m}|[\"']{_m}[\"'])"
     r"(?!\*+(?:[\s\"',;]|$))"
     r"(?!(?:true|false|yes|no|none|null|nil|on|off|required|optional|disabled|enabled|files"
-    r"|compat|systemd|sss|ldap|nis|winbind)(?:[\s\"',;&]|$))"
+    r"|compat|systemd|sss|ldap|nis|winbind)(?:[\s\"',;&\x00]|\)(?:[\s\x00]|$)|$))"
     r"(?!/[\w./-]*(?:[\s\"',;&\x00]|$))"
 )
 _VALUE = rf"(?P<secret>\"(?:[^\"\\\n]|\\.)+\"|'[^'\n]+'|[^{_VALUE_END}]+)"
@@ -193,6 +193,13 @@ def _after_word(*words: str) -> Guard:
 
     def guard(text: str, match: re.Match[str]) -> bool:
         return text.endswith(suffixes, max(0, match.start() - 16), match.start())
+
+    return guard
+
+
+def _not_after(*words: str) -> Guard:
+    def guard(text: str, match: re.Match[str]) -> bool:
+        return not text.endswith(words, max(0, match.start() - 16), match.start())
 
     return guard
 
@@ -283,7 +290,8 @@ def _env_rule(keyword: str, needle: str, *, long: bool) -> _Rule:
 
 def _conn_rule(keyword: str) -> _Rule:
     return _rule(
-        rf"{keyword}[ \t]*=[ \t]*(?!{_m})(?P<secret>[^;\r\n\x00]*[^;\r\n\x00\s])(?=[ \t]*;)",
+        rf"{keyword}[ \t]*=[ \t]*(?!{_m})(?!/[\w./-]*[ \t]*;)"
+        r"(?P<secret>[^;\r\n\x00]*[^;\r\n\x00\s])(?=[ \t]*;)",
         keyword,
         lower=True,
         guard=_word_start,
@@ -296,7 +304,7 @@ _RULES: tuple[_Rule, ...] = (
     _rule(
         r"://[^\s:/@'\"<>]*:"
         rf"(?!{_M}@)(?!\d{{1,5}}(?:[/?#\s'\"<>]|$))"
-        r"(?P<secret>[^\s'\"<>]+?)@(?=[^\s@/'\"<>]*(?:[/?#\s'\"<>]|$))",
+        r"(?P<secret>[^\s'\"<>]+)@(?=[^\s@/'\"<>]*(?:[/?#\s'\"<>]|$))",
         "://",
         guard=_url_guard,
     ),
@@ -446,7 +454,8 @@ _ASSIGNMENTS: tuple[_Rule, ...] = (
         guard=_after_word("private", "encryption", "master", "signing", "client", "account"),
     ),
     _keyword(r"key[_-]data", "key"),
-    _keyword(r"credentials?", "credential"),
+    # systemd's LoadCredential=NAME:PATH names a file; SetCredential=NAME:VALUE holds one
+    _keyword(r"credentials?", "credential", guard=_not_after("load", "import")),
     _keyword(r"session[_-]?id", "session"),
     _keyword(r"cookie", "cookie"),
     _keyword(r"signature", "signature"),

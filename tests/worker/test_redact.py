@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from worker.redact import MARK, redact
@@ -198,6 +198,7 @@ def test_redaction_is_idempotent_on_any_mix(text: str) -> None:
 def test_any_secret_assignment_loses_its_value(
     secret: str, key: str, sep: str, before: str
 ) -> None:
+    # words that mean "no secret here" (`password: none`, `auth: required`) are kept on purpose
+    assume(secret.lower() not in {"required", "optional", "disabled", "enabled", "compat"})
     out = redact(f"{before}{key}{sep}{secret} trailing")
-    assert secret not in out
-    assert out.endswith(" trailing")
+    assert out == f"{before}{key}{sep}{MARK} trailing"
