@@ -58,6 +58,8 @@ class _Rule:
     why: str
     bare: bool  # also judged when the argument is a bare word (`cat id_rsa`)
     raw_device: bool  # only when the program reads a device's content
+    specificity: int  # literal components: among equal verdicts, the most specific rule speaks
+    literal_head: bool  # the first component is a plain name
 
 
 # Pattern syntax: components separated by `/`, fnmatch within a component, `**` for zero or more
@@ -288,7 +290,9 @@ def _compile(
     for text, why in table:
         pattern = tuple(text.split("/"))
         bare = len(pattern) == 1 and any(fnmatch.fnmatchcase(text, b) for b in _BARE)
-        rules.append(_Rule(pattern, verdict, why, bare, raw))
+        literal = sum(1 for piece in pattern if not _MAGIC.search(piece) and piece != "**")
+        plain = not _MAGIC.search(pattern[0]) and pattern[0] not in {"**", "<pid>", "<other>"}
+        rules.append(_Rule(pattern, verdict, why, bare, raw, literal, plain))
     return rules
 
 
@@ -356,9 +360,15 @@ def _anchors(head: str, parts: tuple[str, ...], start: int) -> bool:
     return _component_matches(head, part)
 
 
-def _rule_matches(rule: _Rule, parts: tuple[str, ...]) -> bool:
-    """Whether the rule matches the path, anchored at any depth and running to its end."""
+def _rule_matches(rule: _Rule, parts: tuple[str, ...], literal: frozenset[str] | None) -> bool:
+    """Whether the rule matches the path, anchored at any depth and running to its end.
+
+    `literal`: the path's components when none holds a wildcard (None otherwise), so a rule
+    whose first component is a literal name can be skipped when that name is absent.
+    """
     head = rule.pattern[0]
+    if literal is not None and rule.literal_head and head not in literal:
+        return False
     if "**" not in rule.pattern:
         start = len(parts) - len(rule.pattern)
         return (
@@ -508,24 +518,59 @@ def _candidates(arg: str) -> list[str]:
     return out
 
 
-def _judge_parts(
-    parts: tuple[str, ...], *, raw_devices: bool, bare: bool
-) -> tuple[_Rule, int] | None:
+def _is_plain(piece: str) -> bool:
+    return not _MAGIC.search(piece) and piece not in {"**", "<pid>", "<other>"}
+
+
+def _index_rules() -> tuple[dict[str, list[int]], dict[str, list[int]], list[int]]:
+    """Rules by the literal name a plain path must hold for them to match: fixed-length rules by
+    their last component, `**` rules by their first; the rest are always tried."""
+    by_last: dict[str, list[int]] = {}
+    by_head: dict[str, list[int]] = {}
+    always: list[int] = []
+    for index, rule in enumerate(_RULES):
+        if "**" not in rule.pattern and _is_plain(rule.pattern[-1]):
+            by_last.setdefault(rule.pattern[-1], []).append(index)
+        elif "**" in rule.pattern and rule.literal_head:
+            by_head.setdefault(rule.pattern[0], []).append(index)
+        else:
+            always.append(index)
+    return by_last, by_head, always
+
+
+_BY_LAST, _BY_HEAD, _ALWAYS = _index_rules()
+
+
+def _judge_parts(parts: tuple[str, ...], *, raw_devices: bool, bare: bool) -> _Rule | None:
+    """The most severe rule that matches; among equals the most specific (most literal
+    components: `dev/pts/*` says more about `/dev/pts/*` than `shadow*` does), then the first."""
     lowered = tuple(part.lower() for part in parts)
     if not lowered:
         return None
-    best: tuple[_Rule, int] | None = None
-    for order, rule in enumerate(_RULES):
+    if any(_has_magic(part) for part in lowered):
+        literal = None
+        candidates: list[int] | range = range(len(_RULES))
+    else:
+        literal = frozenset(lowered)
+        picked = set(_ALWAYS)
+        picked.update(_BY_LAST.get(lowered[-1], ()))
+        for part in literal:
+            picked.update(_BY_HEAD.get(part, ()))
+        candidates = sorted(picked)
+    best: _Rule | None = None
+    for index in candidates:
+        rule = _RULES[index]
         if bare and not rule.bare:
             continue
         if rule.raw_device and not raw_devices:
             continue
-        if best is not None and _RANK[rule.verdict] <= _RANK[best[0].verdict]:
+        if best is not None and (_RANK[rule.verdict], rule.specificity) <= (
+            _RANK[best.verdict],
+            best.specificity,
+        ):
             continue
-        if _rule_matches(rule, lowered) and not _is_public_key(rule, lowered[-1]):
-            best = (rule, order)
-            if rule.verdict == "deny":
-                break
+        if _rule_matches(rule, lowered, literal) and not _is_public_key(rule, lowered[-1]):
+            best = rule
     return best
 
 
@@ -540,25 +585,28 @@ def _judge_text(text: str, *, raw_devices: bool) -> PathFinding | None:
 
     def consider(parts: tuple[str, ...], shown: str, *, bare: bool = False) -> None:
         nonlocal best
-        found = _judge_parts(parts, raw_devices=raw_devices, bare=bare)
-        if found is None:
+        rule = _judge_parts(parts, raw_devices=raw_devices, bare=bare)
+        if rule is None:
             return
-        rule = found[0]
-        if best is None or _RANK[rule.verdict] > _RANK[best.verdict]:
-            best = PathFinding(rule.verdict, f"{shown}: {rule.why}")
+        # a bare word is mostly a pattern (`grep id_rsa auth.log`); as a name that does not
+        # exist in `/` it can be read only once someone creates it, so it asks, never denies
+        verdict: PathVerdictKind = "needs_approval" if bare else rule.verdict
+        if best is None or _RANK[verdict] > _RANK[best.verdict]:
+            best = PathFinding(verdict, f"{shown}: {rule.why}")
 
-    if _looks_like_path(text):
-        expanded = _expand_home(text)
-        for parts, root in _textual_views(_split(expanded)[:_MAX_COMPONENTS]):
-            shown = text if not root else f"{text} (inside {root}: /{'/'.join(parts)})"
-            consider(parts, shown)
-    else:
-        if not _has_magic(text):
+    if not _looks_like_path(text):
+        if _has_magic(text):
+            return None
+        if not os.path.lexists("/" + text):
             consider((text,), text, bare=True)
-        if _has_magic(text) or not os.path.lexists("/" + text):
             return best
+        text = "/" + text  # an existing name in the working directory `/`: judge it as a path
+    expanded = _expand_home(text)
+    for parts, root in _textual_views(_split(expanded)[:_MAX_COMPONENTS]):
+        shown = text if not root else f"{text} (inside {root}: /{'/'.join(parts)})"
+        consider(parts, shown)
     real = resolve(text)
-    if real is not None and real.rstrip("/") != "/" + "/".join(_collapse(_split(text))):
+    if real is not None and real.rstrip("/") != "/" + "/".join(_collapse(_split(expanded))):
         consider(_collapse(_split(real)), f"{text} (resolves to {real})")
     return best
 
