@@ -19,6 +19,7 @@ from worker.policy.paths import (
     path_verdict,
     resolve,
     sensitive_path_reason,
+    worst_path_finding,
 )
 
 OK = None
@@ -390,3 +391,16 @@ def test_judging_is_fast_enough_for_every_argument() -> None:
         path_verdict(arg)
     per_call = (time.perf_counter() - started) / len(args)
     assert per_call < 0.005, f"{per_call * 1e6:.0f} µs per argument"
+
+
+def test_the_run_time_recheck_sees_a_link_swapped_after_judging(tmp_path: Path) -> None:
+    link = tmp_path / _name()
+    link.symlink_to("/etc/hosts")
+    argv = ["cat", "-n", str(link)]
+    assert worst_path_finding(argv[1:]) is None
+    link.unlink()
+    link.symlink_to("/etc/shadow")  # swapped between the policy and the run
+    found = worst_path_finding(argv[1:])
+    assert found is not None and found.verdict == DENY and "/etc/shadow" in found.reason
+    both = worst_path_finding(["/root/.bashrc", str(link)])
+    assert both is not None and both.verdict == DENY  # the worst, not the first

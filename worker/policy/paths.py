@@ -30,7 +30,7 @@ import fnmatch
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal, NamedTuple
@@ -661,3 +661,20 @@ def contains_secret_tree(path: str) -> str | None:
                 shown = "/" + "/".join(rule.pattern).replace("<pid>", "*").replace("<other>", "*")
                 return f"{path} holds {shown}: {rule.why}"
     return None
+
+
+def worst_path_finding(args: Iterable[str], *, raw_devices: bool = True) -> PathFinding | None:
+    """The most severe finding over `args` (deny first, then the first approval), or None.
+
+    For a re-check just before a command runs (the executor): paths are resolved again, so a
+    symlink created or swapped after the policy judged the text is judged by what it leads to
+    now.
+    """
+    worst: PathFinding | None = None
+    for arg in args:
+        found = path_verdict(arg, raw_devices=raw_devices)
+        if found is not None and (worst is None or _RANK[found.verdict] > _RANK[worst.verdict]):
+            worst = found
+            if found.verdict == "deny":
+                break
+    return worst
