@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from worker.policy.paths import (
     contains_secret_tree,
@@ -404,3 +406,35 @@ def test_the_run_time_recheck_sees_a_link_swapped_after_judging(tmp_path: Path) 
     assert found is not None and found.verdict == DENY and "/etc/shadow" in found.reason
     both = worst_path_finding(["/root/.bashrc", str(link)])
     assert both is not None and both.verdict == DENY  # the worst, not the first
+
+
+_DENIED = [arg for arg, verdict, _ in TABLE if verdict == DENY and arg.startswith("/")]
+
+
+@st.composite
+def _disguised(draw: st.DrawFn) -> tuple[str, str]:
+    """A denied path rewritten the ways an attacker would: doubled slashes, `.`, `x/..`, a
+    detour through /proc/self/root or /proc/thread-self/root, a relative form."""
+    path = draw(st.sampled_from(_DENIED))
+    parts = path.strip("/").split("/")
+    out: list[str] = []
+    for part in parts:
+        out.append(part)
+        if draw(st.booleans()):
+            out.append(draw(st.sampled_from([".", "", f"{draw(_junk)}/.."])))
+    text = "/".join(out)
+    prefix = draw(
+        st.sampled_from(["/", "//", "///", "", "./", "/proc/self/root/", "/proc/thread-self/root/"])
+    )
+    return path, prefix + text
+
+
+_junk = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=1, max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_disguised())
+def test_a_disguised_denied_path_is_still_denied(case: tuple[str, str]) -> None:
+    path, disguised = case
+    found = path_verdict(disguised)
+    assert found is not None and found.verdict == DENY, (path, disguised, found)
