@@ -102,23 +102,42 @@ def _block_mark(match: re.Match[str]) -> str:
     return f"-----BEGIN {kind}-----{MARK}-----END {kind}-----"
 
 
-_BASE64_LINE = r"[A-Za-z0-9+/=]{16,}\r?\n"
-_END_LINE = rf"(?=-----END {_KEY_KIND}-----)"
+_END_LINE = re.compile(rf"-----END {_KEY_KIND}-----")
+_BASE64 = re.compile(r"[A-Za-z0-9+/=]+")
+
+
+def _headless_key_bodies(text: str) -> str:
+    """A key body whose BEGIN line was cut off: the base64 lines right above an END line.
+
+    Walks back from each END line, line by line (linear, whatever the text): every line of
+    the body is base64 of at least 16 characters, except the last one (a body's short tail) and
+    the first line of the text (cut mid-line by whatever cut the output).
+    """
+    pieces: list[str] = []
+    last = 0
+    for match in _END_LINE.finditer(text):
+        end = match.start()
+        if end == 0 or text[end - 1] != "\n" or end <= last:
+            continue
+        start = end
+        while start > last and text[start - 1] == "\n":
+            begin = text.rfind("\n", last, start - 1) + 1 or last
+            line = text[begin : start - 1].rstrip("\r")
+            if not line or _BASE64.fullmatch(line) is None:
+                break
+            if len(line) < 16 and start != end and begin != 0:
+                break
+            start = begin
+        if start < end:
+            pieces += [text[last:start], MARK, "\n"]
+            last = end
+    if not pieces:
+        return text
+    pieces.append(text[last:])
+    return "".join(pieces)
+
 
 _KEY_RULES: tuple[_Rule, ...] = (
-    # a key body whose BEGIN line was cut off: base64 lines running into an END line (the first
-    # line of the text may itself be cut short)
-    _rule(
-        rf"\A(?P<secret>[A-Za-z0-9+/=]+\r?\n(?:{_BASE64_LINE})*+){_END_LINE}",
-        "-----end",
-        mark=lambda _: MARK + "\n",
-    ),
-    _rule(
-        rf"\n(?P<secret>(?:{_BASE64_LINE})++){_END_LINE}",
-        "-----end",
-        mark=lambda _: MARK + "\n",
-        line_start=True,
-    ),
     # PuTTY keys: the private lines and their MAC
     _rule(
         r"Private-Lines:[ \t]*\d+[ \t]*\r?\n(?P<secret>(?:[A-Za-z0-9+/=]+(?:\r?\n|\Z))+)",
@@ -130,7 +149,9 @@ _KEY_RULES: tuple[_Rule, ...] = (
 )
 
 # -- tokens with a recognisable shape: (pattern, needle); each pattern starts with a literal so
-# the scan is fast, the whole match is the secret ---------------------------------------------
+# the scan is fast, the whole match is the secret. A pattern that must find something after a
+# run (JWT, SendGrid) refuses a start inside a run at once (the lookbehind after the literal),
+# or `eyJeyJeyJ...` would rescan the run from every start. -------------------------------------
 
 _TOKENS: tuple[tuple[str, str], ...] = (
     (r"xox[abposrce]-[A-Za-z0-9-]{10,}", "xox"),  # Slack
@@ -149,7 +170,7 @@ _TOKENS: tuple[tuple[str, str], ...] = (
     (r"AIza[0-9A-Za-z_-]{35}", "aiza"),  # Google API keys
     (r"ya29\.[A-Za-z0-9_-]{20,}", "ya29."),  # Google OAuth access tokens
     (r"1//0[A-Za-z0-9_-]{30,}", "1//0"),  # Google OAuth refresh tokens
-    (r"SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}", "sg."),  # SendGrid
+    (r"SG\.(?<![A-Za-z0-9_.-]SG\.)[A-Za-z0-9_-]{16,}+\.[A-Za-z0-9_-]{16,}", "sg."),  # SendGrid
     (r"npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])", "npm_"),
     (r"pypi-[A-Za-z0-9_-]{50,}", "pypi-"),
     (r"hv[sbr]\.[A-Za-z0-9_-]{24,}", "hv"),  # HashiCorp Vault
@@ -159,7 +180,8 @@ _TOKENS: tuple[tuple[str, str], ...] = (
     (r"dapi[a-f0-9]{32}(?:-\d+)?(?![A-Za-z0-9])", "dapi"),  # Databricks
     (r"hf_[A-Za-z0-9]{30,}", "hf_"),  # Hugging Face
     (r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}", "age-secret-key-1"),  # age
-    (r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*", "eyj"),  # JSON Web Tokens
+    # JSON Web Tokens
+    (r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{5,}+\.eyJ[A-Za-z0-9_-]{5,}+\.[A-Za-z0-9_-]*", "eyj"),
 )
 
 # -- the rest, in order -------------------------------------------------------------------------
@@ -171,10 +193,10 @@ _NOT_SECRET = (
     r"(?!\*+(?:[\s\"',;]|$))"
     r"(?!(?:true|false|yes|no|none|null|nil|on|off|required|optional|disabled|enabled|files"
     r"|compat|systemd|sss|ldap|nis|winbind)(?:[\s\"',;&\x00]|\)(?:[\s\x00]|$)|$))"
-    r"(?!/[\w./-]*(?:[\s\"',;&\x00]|$))"
+    r"(?!/[\w./-]*+(?:[\s\"',;&\x00]|$))"
 )
-_VALUE = rf"(?P<secret>\"(?:[^\"\\\n]|\\.)+\"|'[^'\n]+'|[^{_VALUE_END}]+)"
-_SEP = r"[\"']?[ \t]*(?:=>|[:=]:?)[ \t]*"
+_VALUE = rf"(?P<secret>\"(?:[^\"\\\n]|\\.)+\"|'[^'\n]++'|[^{_VALUE_END}]+)"
+_SEP = r"[\"']?[ \t]*+(?:=>|[:=]:?)[ \t]*+"
 
 
 def _after_separator_char(chars: str) -> Guard:
@@ -219,7 +241,7 @@ _NETRC_BEFORE = re.compile(
 def _netrc_guard(text: str, match: re.Match[str]) -> bool:
     """`password` follows `machine X`, `login X`, `account X` or `default` (a .netrc line)."""
     start = match.start()
-    return _NETRC_BEFORE.search(text, max(0, start - 300), start) is not None
+    return _NETRC_BEFORE.search(text, max(0, start - 200), start) is not None
 
 
 def _keyword(pattern: str, *needles: str, guard: Guard | None = None) -> _Rule:
@@ -279,22 +301,30 @@ def _line_start_key(text: str, match: re.Match[str]) -> bool:
 def _env_rule(keyword: str, needle: str, *, long: bool) -> _Rule:
     return _rule(
         rf"{keyword}(?:_BASE|_B64)?="
-        rf"(?!{_M}|[\"']{_M}[\"'])(?!/[\w./-]*(?:[\s\x00]|$))"
+        rf"(?!{_M}|[\"']{_M}[\"'])(?!/[\w./-]*+(?:[\s\x00]|$))"
         r"(?!(?:true|false|yes|no|none|null|on|off|0|1)(?:[\s\x00]|$))"
-        r"(?P<secret>\"[^\"\n\x00]*\"|'[^'\n\x00]*'|[^\x00\n]+)",
+        r"(?P<secret>\"[^\"\n\x00]*+\"|'[^'\n\x00]*+'|[^\x00\n]+)",
         needle,
         guard=_env_guard(long),
         cut=_env_cut,
     )
 
 
+def _trim_trailing_space(text: str, match: re.Match[str]) -> int:
+    start, end = match.span("secret")
+    while end > start and text[end - 1] in " \t":
+        end -= 1
+    return end
+
+
 def _conn_rule(keyword: str) -> _Rule:
     return _rule(
-        rf"{keyword}[ \t]*=[ \t]*(?!{_m})(?!/[\w./-]*[ \t]*;)"
-        r"(?P<secret>[^;\r\n\x00]*[^;\r\n\x00\s])(?=[ \t]*;)",
+        rf"{keyword}[ \t]*+=[ \t]*+(?!{_m})(?!/[\w./-]*+[ \t]*+;)"
+        r"(?P<secret>[^;\r\n\x00]{1,512}+)(?=;)",
         keyword,
         lower=True,
         guard=_word_start,
+        cut=_trim_trailing_space,
     )
 
 
@@ -302,9 +332,9 @@ _RULES: tuple[_Rule, ...] = (
     *_KEY_RULES,
     # credentials in URLs: scheme://user:password@host, the password may hold `/` or `@`
     _rule(
-        r"://[^\s:/@'\"<>]*:"
+        r"://[^\s:/@'\"<>]{0,128}+:"
         rf"(?!{_M}@)(?!\d{{1,5}}(?:[/?#\s'\"<>]|$))"
-        r"(?P<secret>[^\s'\"<>]+)@(?=[^\s@/'\"<>]*(?:[/?#\s'\"<>]|$))",
+        r"(?P<secret>[^\s'\"<>]{1,256})@(?=[^\s@/'\"<>]{0,256}+(?:[/?#\s'\"<>]|$))",
         "://",
         guard=_url_guard,
     ),
@@ -315,7 +345,7 @@ _RULES: tuple[_Rule, ...] = (
     ),
     # Authorization headers (any scheme), bearer tokens anywhere
     _rule(
-        r"authorization[\"']?[ \t]*[:=][ \t]*[\"']?"
+        r"authorization[\"']?[ \t]*+[:=][ \t]*+[\"']?"
         r"(?:(?:bearer|basic|token|digest|negotiate|apikey|aws4-hmac-sha256)[ \t]+)?"
         rf"(?!{_m})(?!(?:bearer|basic|token|digest|negotiate|apikey)[ \t])"
         r"(?P<secret>[^\s\"',;]+)",
@@ -369,8 +399,8 @@ _RULES: tuple[_Rule, ...] = (
     # passwords on command lines (argv joined by spaces, or NUL-separated cmdline)
     *(
         _rule(
-            rf"{option}(?:[ \t=\x00]+|(?=[^\s\x00-]))"
-            r"(?!\d+:\d+(?:[\s\x00]|$))[^\s\x00:'\"]*:"
+            rf"{option}(?:[ \t=\x00]++|(?=[^\s\x00-]))"
+            r"(?!\d++:\d++(?:[\s\x00]|$))[^\s\x00:'\"]{0,64}+:"
             rf"(?!{_M})(?P<secret>'[^'\n]*'|\"[^\"\n]*\"|[^\s\x00]+)",
             option.lower(),
             guard=_option_start,
@@ -379,7 +409,7 @@ _RULES: tuple[_Rule, ...] = (
     ),
     *(
         _rule(
-            rf"{program}[a-z-]*(?=[\s\x00])[^\n]*?[\s\x00]-p"
+            rf"{program}[a-z-]*+(?=[\s\x00])[^\n]{{0,300}}?[\s\x00]-p"
             rf"(?!{_M})(?P<secret>'[^'\n]*'|\"[^\"\n]*\"|[^\s\x00]+)",
             program,
             guard=_word_start,
@@ -387,12 +417,12 @@ _RULES: tuple[_Rule, ...] = (
         for program in ("mysql", "mariadb")
     ),
     _rule(
-        rf"sshpass[^\n]*?[\s\x00]-p[ \t\x00]*(?!{_M})(?P<secret>[^\s\x00]+)",
+        rf"sshpass[^\n]{{0,300}}?[\s\x00]-p[ \t\x00]*+(?!{_M})(?P<secret>[^\s\x00]+)",
         "sshpass",
         guard=_word_start,
     ),
     _rule(
-        r"redis-cli[^\n]*?[\s\x00](?:-a|--pass)(?:[ \t\x00=]+)"
+        r"redis-cli[^\n]{0,300}?[\s\x00](?:-a|--pass)(?:[ \t\x00=]++)"
         rf"(?!{_M})(?P<secret>[^\s\x00]+)",
         "redis-cli",
         guard=_word_start,
@@ -409,7 +439,7 @@ _RULES: tuple[_Rule, ...] = (
     # SQL: IDENTIFIED BY 'x', PASSWORD 'x'
     *(
         _rule(
-            rf"{keyword}[ \t]+(?!'{_m}')(?P<secret>'[^'\n]*')",
+            rf"{keyword}[ \t]++(?!'{_m}')(?P<secret>'[^'\n]*+')",
             needle,
             lower=True,
             guard=_word_start,
@@ -417,7 +447,7 @@ _RULES: tuple[_Rule, ...] = (
         for keyword, needle in (("identified[ \t]+by", "identified"), ("password", "password"))
     ),
     # docker config.json "auth", Azure SAS signatures
-    _rule(rf"\"auth\"[ \t]*:[ \t]*(?!\"{_m}\")(?P<secret>\"[^\"\n]+\")", '"auth"', lower=True),
+    _rule(rf"\"auth\"[ \t]*+:[ \t]*+(?!\"{_m}\")(?P<secret>\"[^\"\n]++\")", '"auth"', lower=True),
     _rule(rf"sig=(?!{_m})(?P<secret>[^&\s\"'<>]+)", "sig=", lower=True, guard=_after_char("?&;")),
     # connection strings: Password=...; (the value may hold spaces, up to the `;`)
     *(
@@ -497,6 +527,10 @@ def _one_pass(text: str) -> str:
     if "private key" in lowered:
         changed = _PRIVATE_KEY_BLOCK.sub(_block_mark, text)
         if changed != text:
+            text, lowered = changed, changed.translate(_LOWER)
+    if "-----end" in lowered:
+        changed = _headless_key_bodies(text)
+        if changed is not text:
             text, lowered = changed, changed.translate(_LOWER)
     for rule in (*_RULES, *_ASSIGNMENTS):
         if rule.needles and not any(needle in lowered for needle in rule.needles):

@@ -435,3 +435,34 @@ def test_speed_on_a_64_kb_mixed_log() -> None:
     started = time.perf_counter()
     redact(text)
     assert time.perf_counter() - started < 0.5
+
+
+_N = 64 * 1024
+ADVERSARIAL = {
+    "url-no-at": "a://b:c/" * (_N // 8),
+    "url-many-at": "://a:" + "@x" * (_N // 2),
+    "base64-then-end": ("A" * 64 + "\n") * (_N // 65) + "zz\n-----END PRIVATE KEY-----",
+    "password=": "password=" * (_N // 9),
+    "connection-string": "password=" + "a " * (_N // 2),
+    "redis-cli": "redis-cli " * (_N // 10),
+    "mysql": "mysql " * (_N // 6),
+    "sshpass": "sshpass " * (_N // 8),
+    "-u": "-ua" * (_N // 3),
+    "netrc": "login a password " * (_N // 17),
+    "eyJ": "eyJ" * (_N // 3),
+    "quotes": '"password": "' + "\\\\" * (_N // 2),
+    "identified-by": "identified by '" * (_N // 15),
+    "env-nul": "\0DB_PASS=" * (_N // 9),
+    "pgpass": "a:1:b:c:d\n" * (_N // 10),
+    "spaces-after-key": "authorization" + " " * _N,
+    "putty": "Private-Lines: 3\n" + ("A" * 60 + "\n") * (_N // 61) + "x y",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ADVERSARIAL))
+def test_no_input_makes_redaction_slow(name: str) -> None:
+    """Text an attacker controls must not stall every output: each shape that made a regex
+    backtrack quadratically (found by trying) takes a few ms; 0.5 s is a generous ceiling."""
+    started = time.perf_counter()
+    redact(ADVERSARIAL[name])
+    assert time.perf_counter() - started < 0.5
