@@ -20,6 +20,8 @@ lower-cased copy, which has the same length, so spans map back to the original t
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -137,7 +139,24 @@ def _headless_key_bodies(text: str) -> str:
     return "".join(pieces)
 
 
+def _encoded_private_key(text: str, match: re.Match[str]) -> bool:
+    """A base64 run that decodes to `-----BEGIN ... PRIVATE KEY-----` (Kubernetes secrets'
+    `tls.key`, Helm values, CI variables)."""
+    head = match.group()[:96]
+    try:
+        decoded = base64.b64decode(head[: len(head) // 4 * 4], validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return b"PRIVATE KEY-----" in decoded
+
+
 _KEY_RULES: tuple[_Rule, ...] = (
+    # a PEM private key, base64-encoded once more ("LS0tLS1CRUdJTi" is "-----BEGIN ")
+    _rule(
+        r"LS0tLS1CRUdJTi[A-Za-z0-9+/]{40,}+={0,2}",
+        "ls0tls1crudjti",
+        guard=_encoded_private_key,
+    ),
     # PuTTY keys: the private lines and their MAC
     _rule(
         r"Private-Lines:[ \t]*\d+[ \t]*\r?\n(?P<secret>(?:[A-Za-z0-9+/=]+(?:\r?\n|\Z))+)",

@@ -297,6 +297,22 @@ def pem_cut_at_the_start(rng: random.Random) -> Sample:
     return text, [first, lines[4]]
 
 
+def kubernetes_secret(rng: random.Random) -> Sample:
+    pem = (
+        "-----BEGIN RSA PRIVATE KEY-----\n"
+        + "\n".join(_pem_lines(rng, 300))
+        + "\n-----END RSA PRIVATE KEY-----\n"
+    )
+    tls_key = base64.b64encode(pem.encode()).decode()
+    password = base64.b64encode(_password(rng).encode()).decode()
+    text = (
+        "apiVersion: v1\nkind: Secret\ntype: kubernetes.io/tls\ndata:\n"
+        "  tls.crt: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUM4akNDQWRxZ0F3SUJBZ0lJ\n"
+        f"  tls.key: {tls_key}\n  password: {password}\n"
+    )
+    return text, [tls_key[40:100], password]
+
+
 def putty(rng: random.Random) -> Sample:
     public = _pem_lines(rng, 200)
     private = _pem_lines(rng, 400)
@@ -351,6 +367,7 @@ GENERATORS: list[Callable[[random.Random], Sample]] = [
     url_passwords,
     pem_blocks,
     pem_cut_at_the_start,
+    kubernetes_secret,
     putty,
     json_and_connection_strings,
     headers_and_bearer,
