@@ -280,6 +280,36 @@ _RAW: tuple[tuple[str, str], ...] = tuple(
     )
 )
 
+# Programs that read a device's metadata (partition tables, superblocks, SMART data, RAID
+# state), never its content: the policy may pass `raw_devices=False` for these, and only these
+# (a program merely "not a filter" can still copy a disk: `gzip -c /dev/sda`).
+METADATA_ONLY_PROGRAMS = frozenset(
+    {
+        "blkid",
+        "lsblk",
+        "df",
+        "findmnt",
+        "ls",
+        "stat",
+        "du",
+        "smartctl",
+        "nvme",
+        "mdadm",
+        "tune2fs",
+        "dumpe2fs",
+        "xfs_info",
+        "fdisk",
+        "sfdisk",
+        "parted",
+        "hdparm",
+        "lvs",
+        "pvs",
+        "vgs",
+        "multipath",
+        "udevadm",
+    }
+)
+
 _BARE = ("id_*", "*.pem", "*.key", "*.kubeconfig", "*.p12", "*.pfx", "*.ppk", "ssh_host_*_key")
 
 
