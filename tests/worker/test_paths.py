@@ -438,3 +438,22 @@ def test_a_disguised_denied_path_is_still_denied(case: tuple[str, str]) -> None:
     path, disguised = case
     found = path_verdict(disguised)
     assert found is not None and found.verdict == DENY, (path, disguised, found)
+
+
+_PIECES = ["/", "//", ".", "..", "proc", "self", "1", "root", "cwd", "*", "~", "\0"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=80),
+        st.lists(
+            st.sampled_from(_PIECES) | st.text(alphabet="abcdefghij-_.*?[]", max_size=6),
+            max_size=12,
+        ).map("/".join),
+    )
+)
+def test_any_argument_gets_an_answer_without_raising(arg: str) -> None:
+    found = path_verdict(arg)
+    assert found is None or (found.verdict in {DENY, ASK} and found.reason)
+    assert contains_secret_tree(arg) is None or isinstance(contains_secret_tree(arg), str)
