@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from worker.redact import MARK, redact
@@ -177,14 +177,14 @@ _FRAGMENTS = st.sampled_from(
 )
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(st.lists(st.one_of(_FRAGMENTS, st.text(max_size=20)), max_size=8).map("".join))
 def test_redaction_is_idempotent_on_any_mix(text: str) -> None:
     once = redact(text)
     assert redact(once) == once
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(
     secret=st.text(
         alphabet=st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"),
@@ -198,6 +198,7 @@ def test_redaction_is_idempotent_on_any_mix(text: str) -> None:
 def test_any_secret_assignment_loses_its_value(
     secret: str, key: str, sep: str, before: str
 ) -> None:
+    # words that mean "no secret here" (`password: none`, `auth: required`) are kept on purpose
+    assume(secret.lower() not in {"required", "optional", "disabled", "enabled", "compat"})
     out = redact(f"{before}{key}{sep}{secret} trailing")
-    assert secret not in out
-    assert out.endswith(" trailing")
+    assert out == f"{before}{key}{sep}{MARK} trailing"
