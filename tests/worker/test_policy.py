@@ -134,20 +134,8 @@ ALLOWED = [
     "grep -c 'Out of memory' /var/log/kern.log",
     "grep -r max_connections /etc/postgresql",
     "zcat /var/log/syslog.2.gz | grep -i oom",
-    "dig example.com",
-    "dig +short example.com A",
-    "dig @8.8.8.8 example.com",
-    "nslookup example.com",
-    "host example.com",
-    "getent hosts db-1",
     "getent passwd postgres",
     "resolvectl status",
-    "ping -c 3 10.0.0.1",
-    "ping -c 5 -W 1 db-1",
-    "ping -c1 8.8.8.8",
-    "traceroute -n 8.8.8.8",
-    "tracepath 8.8.8.8",
-    "mtr -r -c 5 8.8.8.8",
     "lsblk",
     "lsblk -f",
     "blkid",
@@ -212,8 +200,6 @@ ALLOWED = [
     "chronyc tracking",
     "loginctl list-sessions",
     "uptime | cut -d, -f1",
-    "echo hello",
-    "printf '%s\\n' x",
     "ls -la /etc/nginx/",
     "strings /proc/1/cmdline",
     "pmap -x 1",
@@ -231,7 +217,6 @@ ALLOWED = [
     "fdisk -l",
     "iotop -b -n 1 -o",
     "slabtop -o",
-    "arping -c 3 -I eth0 10.0.0.1",
     "docker ps -a --format '{{.Names}} {{.Status}}'",
     "swapon --show",
     "apt list --installed",
@@ -653,7 +638,27 @@ DENIED = [
     ("uptime\u0085", "U+0085"),
 ]
 
+# Network tools: allowed only towards BPFSLEUTH_ALLOWED_DESTINATIONS (and loopback).
+NETWORK = [
+    "dig example.com",
+    "dig +short example.com A",
+    "dig @8.8.8.8 example.com",
+    "nslookup example.com",
+    "host example.com",
+    "getent hosts db-1",
+    "ping -c 3 10.0.0.1",
+    "ping -c 5 -W 1 db-1",
+    "ping -c1 8.8.8.8",
+    "traceroute -n 8.8.8.8",
+    "tracepath 8.8.8.8",
+    "mtr -r -c 5 8.8.8.8",
+    "arping -c 3 -I eth0 10.0.0.1",
+]
+LISTED = "10.0.0.0/8,8.8.8.8,example.com,db-1"
+
 NEEDS_APPROVAL = [
+    ("echo hello", "not on the list"),  # removed from the allowlist: no diagnostic value
+    ("printf '%s\\n' x", "not on the list"),
     ("git log", "git"),
     ("git status", "git"),
     ("sleep 30", "sleep"),
@@ -744,7 +749,7 @@ NEEDS_APPROVAL = [
     ("ps eww 1", "environment"),
     ("grep -r password /etc", "recursive"),
     ("grep -r x", "recursive"),
-    ("rg secret /", "recursive"),
+    ("rg secret /", "not on the list"),  # removed: recursive by default
     ("grep -R token /home", "recursive"),
     ("ls /root/.ssh", "SSH"),
     ("diff -r /etc /var/backups/etc", "recursive"),
@@ -763,6 +768,14 @@ def test_sre_first_minutes_commands_are_allowed(command: str) -> None:
     assert decision.verdict == "allow", decision.reason
     assert decision.reason.startswith("read-only diagnostics")
     assert all(stage for stage in decision.stages)
+
+
+@pytest.mark.parametrize("command", NETWORK)
+def test_network_tools_need_a_listed_destination(command: str) -> None:
+    assert evaluate(command, destinations=LISTED).verdict == "allow", command
+    unlisted = evaluate(command, destinations="192.0.2.0/24")
+    assert unlisted.verdict == "needs_approval", unlisted.reason
+    assert "BPFSLEUTH_ALLOWED_DESTINATIONS" in unlisted.reason
 
 
 @pytest.mark.parametrize(("command", "mentions"), DENIED)

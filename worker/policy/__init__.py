@@ -19,11 +19,14 @@ import re
 from pydantic import BaseModel, Field
 
 from worker.policy.expand import TooManyPaths, expand_word
-from worker.policy.invocation import VERDICT_RANK, Finding, approval, deny
+from worker.policy.invocation import VERDICT_RANK, Finding, Invocation, approval, deny
 from worker.policy.lexer import ShellSyntaxError, Word, split_pipeline
+from worker.policy.network import NETWORK_PROGRAMS, destinations_of, parse_destinations
 from worker.policy.paths import sensitive_path_reason
 from worker.policy.programs import FILTERS, PROGRAMS, denied_program_reason
+from worker.policy.scripts import sed_transliterates
 from worker.protocol import Verdict
+from worker.settings import get_settings
 
 __all__ = [
     "SYSTEM_BIN_DIRS",
@@ -48,17 +51,25 @@ class PolicyDecision(BaseModel):
     )
 
 
-def evaluate(command: str) -> PolicyDecision:
+def evaluate(command: str, *, destinations: str | None = None) -> PolicyDecision:
     """Judge one command line; never raises for any input text.
 
     Unquoted globs are expanded against the file system (as a shell would), so the verdict and
-    `stages` describe the paths that would actually be read.
+    `stages` describe the paths that would actually be read. `destinations` overrides
+    `BPFSLEUTH_ALLOWED_DESTINATIONS` (hosts and CIDRs network tools may reach unattended).
     """
     try:
         stages = split_pipeline(command)
     except ShellSyntaxError as exc:
         return PolicyDecision(verdict="deny", reason=str(exc))
-    judged = [_judge_stage(index, stage) for index, stage in enumerate(stages)]
+    except Exception as exc:
+        return PolicyDecision(verdict="deny", reason=f"cannot parse the command: {exc}")
+    if destinations is None:
+        destinations = get_settings().allowed_destinations
+    try:
+        judged = [_judge_stage(index, stage, destinations) for index, stage in enumerate(stages)]
+    except Exception as exc:
+        return PolicyDecision(verdict="deny", reason=f"cannot judge the command: {exc}")
     findings = [finding for finding, _ in judged]
     verdict = max((f.verdict for f in findings), key=VERDICT_RANK.__getitem__)
     reasons: list[str] = []
@@ -110,7 +121,37 @@ def _program_name(word: Word) -> tuple[str, Finding | None]:
     return name, None
 
 
-def _judge_stage(index: int, stage: list[Word]) -> tuple[Finding, list[str]]:
+_WHITESPACE_SET = re.compile(r"(?:\\[0ntr\\]|\\0{1,3}|[ ,:;|=\t]|\[:(?:space|blank):\])+")
+
+
+def _transforms(name: str, inv: Invocation) -> bool:
+    """Does this stage encode, compress or rewrite characters (so redaction cannot see)?"""
+    if name == "tr":
+        return not all(_WHITESPACE_SET.fullmatch(operand) for operand in inv.positionals)
+    if name in {"gzip", "xz", "bzip2", "zstd"}:
+        return not inv.has("-d", "--decompress")
+    if name == "sed":
+        scripts = inv.values("-e", "--expression") or inv.positionals[:1]
+        return any(sed_transliterates(script) for script in scripts)
+    rule = PROGRAMS.get(name)
+    return rule is not None and rule.transforms and name not in {"gunzip", "unxz"}
+
+
+def _network_finding(name: str, inv: Invocation, destinations: str) -> Finding | None:
+    targets = destinations_of(inv)
+    if isinstance(targets, str):
+        return approval(targets)
+    allowed = parse_destinations(destinations)
+    for target in targets:
+        if not allowed.allows(target):
+            return approval(
+                f"{name} reaches {target!r} (a name is sent to DNS resolvers too), which is not "
+                "on BPFSLEUTH_ALLOWED_DESTINATIONS"
+            )
+    return None
+
+
+def _judge_stage(index: int, stage: list[Word], destinations: str) -> tuple[Finding, list[str]]:
     first = stage[0]
     argv = [word.text for word in stage]
     if _ASSIGNMENT.match(first.unquoted_prefix):
@@ -124,7 +165,8 @@ def _judge_stage(index: int, stage: list[Word]) -> tuple[Finding, list[str]]:
             return deny(f"non-ASCII character in option {word.text!r} (look-alike?)"), argv
     args: list[str] = []
     path_findings: list[Finding] = []
-    reads_content = name in FILTERS or name not in PROGRAMS
+    known = PROGRAMS.get(name)
+    reads_content = known is None or not known.metadata_only
     for word in stage[1:]:
         try:
             expanded = expand_word(word)
@@ -147,9 +189,20 @@ def _judge_stage(index: int, stage: list[Word]) -> tuple[Finding, list[str]]:
     if rule is None:
         findings.append(approval(f"`{name}` is not on the list of known read-only diagnostics"))
     else:
-        finding, _ = rule.judge(name, args)
+        finding, inv = rule.judge(name, args)
         if finding is not None:
             findings.append(finding)
+        if name in NETWORK_PROGRAMS:
+            reach = _network_finding(name, inv, destinations)
+            if reach is not None:
+                findings.append(reach)
+        if _transforms(name, inv) and (index > 0 or (name != "tr" and inv.positionals)):
+            findings.append(
+                approval(
+                    f"`{name}` transforms what an earlier stage or a file gave it (encodes, "
+                    "compresses or rewrites characters), which defeats redaction"
+                )
+            )
     if index > 0 and name not in FILTERS:
         findings.append(
             approval(f"`{name}` after `|` is not a text filter (grep, awk, sort, head, ...)")
