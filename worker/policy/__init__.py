@@ -13,6 +13,7 @@ verdict with a reason:
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 
@@ -21,7 +22,12 @@ from pydantic import BaseModel, Field
 from worker.policy.expand import TooManyPaths, expand_word
 from worker.policy.invocation import VERDICT_RANK, Finding, Invocation, approval, deny
 from worker.policy.lexer import ShellSyntaxError, Word, split_pipeline
-from worker.policy.network import NETWORK_PROGRAMS, destinations_of, parse_destinations
+from worker.policy.network import (
+    NETWORK_PROGRAMS,
+    destinations_of,
+    parse_destinations,
+    remote_option_reason,
+)
 from worker.policy.paths import sensitive_path_reason
 from worker.policy.programs import FILTERS, PROGRAMS, denied_program_reason
 from worker.policy.scripts import sed_transliterates
@@ -137,6 +143,43 @@ def _transforms(name: str, inv: Invocation) -> bool:
     return rule is not None and rule.transforms and name not in {"gunzip", "unxz"}
 
 
+# Only stat and list what they are given; they never open a device.
+_STAT_ONLY = frozenset({"ls", "stat", "readlink", "realpath", "du", "find"})
+_BLOCK_DEVICE = re.compile(
+    r"/dev/(?:sd[a-z]+|hd[a-z]+|vd[a-z]+|xvd[a-z]+|nvme[0-9]+(?:n[0-9]+)?|mmcblk[0-9]+|dm-[0-9]+|"
+    r"md[0-9]*|loop[0-9]+|sr[0-9]+|nbd[0-9]+|zd[0-9]+|mapper/|disk/by-|md/)[A-Za-z0-9_.:/-]*"
+)
+
+
+def device_reason(path: str, *, metadata_only: bool = False) -> str | None:
+    """Why a program that reads content may not read `path` unattended: a device or /proc/kmsg.
+
+    Metadata tools (lsblk, smartctl) may name block devices; nothing else reads a device:
+    devices are endless (`/dev/zero`), raw disks, terminals and input devices, or arm a reboot
+    when opened (`/dev/watchdog`); `/proc/kmsg` consumes the kernel log. Symlinks are followed.
+    """
+    if "/" not in path:
+        return None
+    normal = posixpath.normpath(posixpath.join("/", path))
+    normal = "/" + normal.lstrip("/")
+    candidates = [normal]
+    try:
+        candidates.append(os.path.realpath(normal))
+    except (OSError, ValueError):
+        pass
+    for candidate in candidates:
+        if candidate == "/dev/null" or (metadata_only and _BLOCK_DEVICE.fullmatch(candidate)):
+            continue
+        if candidate == "/dev" or candidate.startswith("/dev/"):
+            return (
+                f"{path} is a device: endless, a disk, a terminal or a watchdog (read only "
+                "through a metadata tool such as lsblk or smartctl)"
+            )
+        if candidate == "/proc/kmsg":
+            return f"{path}: reading /proc/kmsg consumes the kernel log (use dmesg)"
+    return None
+
+
 def _network_finding(name: str, inv: Invocation, destinations: str) -> Finding | None:
     targets = destinations_of(inv)
     if isinstance(targets, str):
@@ -177,6 +220,8 @@ def _judge_stage(index: int, stage: list[Word], destinations: str) -> tuple[Find
             findings.append(approval(f"{word.text!r} expands to a name that looks like an option"))
         for path in expanded:  # what will be read; a glob with no match is judged as written
             secret = sensitive_path_reason(path, raw_devices=reads_content)
+            if secret is None and name not in _STAT_ONLY:
+                secret = device_reason(path, metadata_only=not reads_content)
             if secret:
                 path_findings.append(approval(f"{name}: {secret}"))
                 break
@@ -192,6 +237,9 @@ def _judge_stage(index: int, stage: list[Word], destinations: str) -> tuple[Find
         finding, inv = rule.judge(name, args)
         if finding is not None:
             findings.append(finding)
+        remote = remote_option_reason(name, args)
+        if remote is not None:
+            findings.append(approval(remote))
         if name in NETWORK_PROGRAMS:
             reach = _network_finding(name, inv, destinations)
             if reach is not None:

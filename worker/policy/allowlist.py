@@ -53,6 +53,7 @@ _GREP = spec(
     "-d --directories ={read,skip,recurse}; -D --devices ={read,skip}; "
     "--binary-files ={binary,text,without-match}; --label =NAME",
     "TEXT*",
+    count_option=True,
 )
 
 _DECOMPRESS = spec(
@@ -630,11 +631,13 @@ SPECS: dict[str, Spec] = {
         "-qvz --quiet --silent --verbose --zero-terminated; "
         "-n --lines =[-]?[0-9]{1,7}; -c --bytes =[-]?[0-9]{1,9}[kKMb]?",
         "PATH*",
+        count_option=True,
     ),
     "tail": spec(
         "-qvz --quiet --silent --verbose --zero-terminated; "
         "-n --lines =[-+]?[0-9]{1,7}; -c --bytes =[-+]?[0-9]{1,9}[kKMb]?",
         "PATH*",
+        count_option=True,
     ),
     "grep": _GREP,
     "egrep": _GREP,

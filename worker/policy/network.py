@@ -16,6 +16,7 @@ from functools import lru_cache
 
 from worker.policy.invocation import Invocation
 from worker.policy.spec import words
+from worker.policy.spec import words
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 LOOPBACK: tuple[IPNetwork, ...] = (
@@ -124,3 +125,27 @@ def destinations_of(inv: Invocation) -> list[str] | str:
     if program == "resolvectl":
         return operands[1:] if operands[:1] == ["query"] else []
     return []
+
+
+# systemd tools run `ssh` for `-H user@host` (and enter a container for `-M`).
+_SYSTEMD_REMOTE = frozenset(
+    words(
+        "systemctl timedatectl hostnamectl loginctl localectl systemd-analyze busctl "
+        "journalctl coredumpctl machinectl resolvectl networkctl"
+    )
+)
+
+
+def remote_option_reason(program: str, args: list[str]) -> str | None:
+    """Why `-H`/`--host`/`-M`/`--machine` of a systemd tool needs approval, or None."""
+    if program not in _SYSTEMD_REMOTE:
+        return None
+    for arg in args:
+        if arg == "--":
+            break
+        name = arg.split("=", 1)[0]
+        if name in {"--host", "--machine"} or (
+            arg.startswith("-") and not arg.startswith("--") and ({"H", "M"} & set(arg[1:]))
+        ):
+            return f"{program} {arg}: runs on another host over ssh (or in a container)"
+    return None

@@ -178,6 +178,7 @@ class Spec:
     single_dash_long: bool = False  # every option is one word written exactly (find, ip)
     plus_options: bool = False  # `+X` words are options too (lsof)
     negative_numbers: bool = False  # `-5` is an operand, not an option
+    count_option: bool = False  # `-5` means a count (`head -5`, `grep -5`): option `-NUM`
     note: str = ""  # why operands are restricted, for the reason text
 
     def table(self) -> dict[str, Opt]:
@@ -270,6 +271,9 @@ def parse_with_spec(program: str, args: list[str], top: Spec) -> Parsed:
             continue
         elif current.negative_numbers and _is_negative_number(arg):
             operands.append(arg)
+            continue
+        elif (current.count_option or top.count_option) and re.fullmatch(r"-[0-9]{1,7}", arg):
+            inv.options.append(Option("-NUM", arg[1:]))
             continue
         elif arg.startswith("--") or current.single_dash_long or top.single_dash_long:
             problem, index = _long(arg, table, args, index, inv)
