@@ -13,6 +13,7 @@ verdict with a reason:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import re
@@ -163,10 +164,8 @@ def device_reason(path: str, *, metadata_only: bool = False) -> str | None:
     normal = posixpath.normpath(posixpath.join("/", path))
     normal = "/" + normal.lstrip("/")
     candidates = [normal]
-    try:
+    with contextlib.suppress(OSError, ValueError):
         candidates.append(os.path.realpath(normal))
-    except (OSError, ValueError):
-        pass
     for candidate in candidates:
         if candidate == "/dev/null" or (metadata_only and _BLOCK_DEVICE.fullmatch(candidate)):
             continue

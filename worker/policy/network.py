@@ -16,7 +16,6 @@ from functools import lru_cache
 
 from worker.policy.invocation import Invocation
 from worker.policy.spec import words
-from worker.policy.spec import words
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 LOOPBACK: tuple[IPNetwork, ...] = (
