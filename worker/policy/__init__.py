@@ -179,6 +179,10 @@ def device_reason(path: str, *, metadata_only: bool = False) -> str | None:
     return None
 
 
+def _looks_like_address(text: str) -> bool:
+    return bool(re.fullmatch(r"[0-9.]+|[0-9a-fA-F:]*:[0-9a-fA-F:.]*", text))
+
+
 def _network_finding(name: str, inv: Invocation, destinations: str) -> Finding | None:
     targets = destinations_of(inv)
     if isinstance(targets, str):
@@ -186,9 +190,9 @@ def _network_finding(name: str, inv: Invocation, destinations: str) -> Finding |
     allowed = parse_destinations(destinations)
     for target in targets:
         if not allowed.allows(target):
+            how = "" if _looks_like_address(target) else " (its name goes to DNS resolvers)"
             return approval(
-                f"{name} reaches {target!r} (a name is sent to DNS resolvers too), which is not "
-                "on BPFSLEUTH_ALLOWED_DESTINATIONS"
+                f"{name} reaches {target!r}{how}, which is not on BPFSLEUTH_ALLOWED_DESTINATIONS"
             )
     return None
 

@@ -366,7 +366,10 @@ SPECS: dict[str, Spec] = {
     "dmesg": spec(
         "-dekLrtTxuSH --show-delta --reltime --kernel --raw --ctime --notime --decode "
         "--userspace --syslog --human --nopager; "
-        "--color ?={never,auto,always}; -l --level =[a-z,+]+; -f --facility =[a-z,]+; "
+        "--color ?={never,auto,always}; "
+        "-l --level ={emerg,alert,crit,err,warn,notice,info,debug,emerg+,alert+,crit+,err+,warn+,"
+        "notice+,info+,debug+,+emerg,+alert,+crit,+err,+warn,+notice,+info,+debug},; "
+        "-f --facility ={kern,user,mail,daemon,auth,syslog,lpr,news},; "
         "--time-format ={delta,reltime,ctime,notime,iso,raw}; --since --until =TIME",
         "none",
     ),
@@ -407,7 +410,7 @@ SPECS: dict[str, Spec] = {
         "-n -c -N -a -4 -6; -h =TEXT",
         "none",
         subcommands={
-            v: spec("", "[A-Za-z0-9_.:-]+?")
+            v: spec("", r"[0-9a-fA-F.:]{2,39}?" if v == "ntpdata" else "none")
             for v in words(
                 "tracking sources sourcestats activity ntpdata serverstats selectdata authdata "
                 "rtcdata smoothing"

@@ -65,6 +65,7 @@ DENIED_CLASSES: dict[str, str] = {
         "exec eval source . flock chrt taskset cgexec systemd-run systemd-cat run-parts parallel "
         "firejail bwrap proot fakeroot faketime catchsegv setarch linux32 linux64 daemonize "
         "start-stop-daemon at batch tini dumb-init valgrind ssh-agent dbus-launch xvfb-run "
+        "invoke-rc.d update-rc.d rc-service openrc chkconfig "
         "ltrace"
     ),
     # Interactive programs are denied rather than sent for approval: there is no terminal

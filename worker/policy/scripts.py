@@ -36,6 +36,10 @@ class _Unparseable(ValueError):
     pass
 
 
+class _Ambiguous(ValueError):
+    """Parses, but implementations may disagree where a part ends: a human should look."""
+
+
 @dataclass
 class SedReport:
     finding: Finding | None
@@ -49,8 +53,8 @@ def _delimited(text: str, pos: int, delimiter: str, *, regex: bool) -> int:
         return plain
     aware = _scan(text, pos, delimiter, brackets=True)
     if plain != aware:
-        raise _Unparseable(
-            f"a {delimiter!r} inside a bracket expression is read differently by sed "
+        raise _Ambiguous(
+            f"a {delimiter!r} inside a bracket expression is read differently by "
             f"implementations; write it as \\{delimiter}"
         )
     return plain
@@ -255,6 +259,8 @@ def sed_report(script: str) -> SedReport:
         return SedReport(deny(f"{exc} ({script!r})"))
     except _Unparseable as exc:
         return SedReport(deny(f"sed script {script!r} does not parse: {exc}"))
+    except _Ambiguous as exc:
+        return SedReport(approval(f"sed script {script!r}: {exc}"))
     if parser.outside:
         return SedReport(approval(f"sed script {script!r}: {parser.outside}"))
     return SedReport(None, parser.transliterates)
@@ -384,6 +390,8 @@ def awk_program_finding(program: str) -> Finding | None:
         tokens = awk_tokens(program)
     except _Unparseable as exc:
         return deny(f"awk program {program!r} does not parse: {exc}")
+    except _Ambiguous as exc:
+        return approval(f"awk program {program!r}: {exc}")
     findings: list[Finding] = []
     depth = {"(": 0, "[": 0, "{": 0}
     closing = {")": "(", "]": "[", "}": "{"}

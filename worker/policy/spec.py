@@ -104,9 +104,12 @@ def words(text: str) -> frozenset[str]:
 
 
 def kind_of(text: str) -> Kind:
-    """`TEXT` (a name in KINDS), `{a,b,c}`, `INT(1..5)`, `NUM(0..60)`, or a regex."""
+    """`TEXT` (a name in KINDS), `{a,b,c}`, `{a,b,c},` (a comma list of those), `INT(1..5)`,
+    `NUM(0..60)`, or a regex."""
     if text in KINDS:
         return KINDS[text]
+    if text.startswith("{") and text.endswith("},"):  # a comma-separated list of the words
+        return Kind(name="word list", words=frozenset(text[1:-2].split(",")), separator=",")
     if text.startswith("{") and text.endswith("}"):
         return Kind(name="word", words=frozenset(text[1:-1].split(",")))
     match = re.fullmatch(r"(INT|NUM)\((-?[0-9.]+)\.\.(-?[0-9.]+)\)", text)
@@ -326,7 +329,7 @@ def _check_operands(program: str, operands: list[str], current: Spec, parsed: Pa
 def _long(
     arg: str, table: dict[str, Opt], args: list[str], index: int, inv: Invocation
 ) -> tuple[str | None, int]:
-    name, eq, value = arg.partition("=")
+    name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
     opt = table.get(name)
     if opt is None:
         opt_exact = table.get(arg)
@@ -335,7 +338,11 @@ def _long(
             return None, index
         longer = sorted(k for k in table if len(name) > 1 and k.startswith(name) and k != name)
         if longer:
-            return f"an abbreviation; write {longer[0]} in full", index
+            return (
+                f"not an allowed option (abbreviations are refused: if you meant {longer[0]}, "
+                "write it in full)",
+                index,
+            )
         return "not an allowed option", index
     if opt.value is None:
         if eq:

@@ -1,0 +1,29 @@
+"""The adversarial suite (tests/worker/data/adversarial_policy.yaml): every command, its verdict."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.worker.adversarial_summary import load_suite
+from worker.policy import evaluate
+
+GROUPS = load_suite()
+CASES = [
+    pytest.param(group.destinations, command, group.verdict, id=f"{group.klass[:30]}: {command}")
+    for group in GROUPS
+    for command in group.commands
+]
+
+
+def test_the_suite_is_large_and_covers_every_verdict() -> None:
+    commands = [command for group in GROUPS for command in group.commands]
+    assert len(commands) >= 400
+    assert len(set(commands)) == len(commands), "a command appears twice"
+    assert {group.verdict for group in GROUPS} == {"allow", "needs_approval", "deny"}
+
+
+@pytest.mark.parametrize(("destinations", "command", "verdict"), CASES)
+def test_adversarial_command_gets_its_verdict(destinations: str, command: str, verdict: str) -> None:
+    decision = evaluate(command, destinations=destinations)
+    assert decision.verdict == verdict, decision.reason
+    assert decision.reason
