@@ -23,7 +23,7 @@ def test_the_suite_is_large_and_covers_every_verdict() -> None:
 
 
 @pytest.mark.parametrize(("destinations", "command", "verdict"), CASES)
-def test_adversarial_command_gets_its_verdict(destinations: str, command: str, verdict: str) -> None:
+def test_adversarial_verdict(destinations: str, command: str, verdict: str) -> None:
     decision = evaluate(command, destinations=destinations)
     assert decision.verdict == verdict, decision.reason
     assert decision.reason
