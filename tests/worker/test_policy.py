@@ -44,7 +44,7 @@ ALLOWED = [
     "pidstat -p 1 1 3",
     "sar -n DEV 1 3",
     "sar -u",
-    "nstat -az",
+    "nstat -asz",  # was `nstat -az`: without -s it writes /tmp/.nstat.u0
     "top -b -n 1",
     "top -bn1",
     "top -b -n 1 -o %MEM",

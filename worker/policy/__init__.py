@@ -176,6 +176,8 @@ def device_reason(path: str, *, metadata_only: bool = False) -> str | None:
             )
         if candidate == "/proc/kmsg":
             return f"{path}: reading /proc/kmsg consumes the kernel log (use dmesg)"
+        if candidate.endswith("/trace_pipe") and "/tracing/" in candidate:
+            return f"{path}: reading trace_pipe consumes the trace and blocks"
     return None
 
 

