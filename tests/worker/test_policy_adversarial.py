@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.worker.adversarial_summary import load_suite
 from worker.policy import evaluate
+from worker.policy.allowlist import SPECS
+from worker.policy.programs import PROGRAMS, REMOVED
 
 GROUPS = load_suite()
 CASES = [
@@ -27,3 +31,15 @@ def test_adversarial_verdict(destinations: str, command: str, verdict: str) -> N
     decision = evaluate(command, destinations=destinations)
     assert decision.verdict == verdict, decision.reason
     assert decision.reason
+
+
+def test_every_allowed_program_has_an_allowlist_or_always_needs_approval() -> None:
+    assert set(SPECS) <= set(PROGRAMS)
+    for name, rule in PROGRAMS.items():
+        assert rule.spec is not None or rule.approval_only, name
+
+
+def test_docs_name_every_removed_program() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "policy.md").read_text()
+    missing = [name for name in REMOVED if f"`{name}`" not in docs]
+    assert not missing, f"docs/policy.md does not say why these were removed: {missing}"
