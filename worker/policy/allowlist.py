@@ -315,18 +315,23 @@ SPECS: dict[str, Spec] = {
         "-qu --quiet --dump; -t --type =[a-z0-9,-]+; -s --string =[a-z0-9-]+", "none"
     ),
     "lsof": spec(
-        "-bhlnNOPRtUVwXHKQaCMPt; -i ?=[A-Za-z0-9@:.,\\[\\]-]+; -p =[0-9,^]+; "
+        "-bhlnNOPRtUVwXHKQaCMPt; "
+        # the host part numeric only: a name would be looked up in DNS
+        "-i ?=[46]?(?:TCP|UDP|tcp|udp)?(?:@[0-9.:\\[\\]]+)?(?::[A-Za-z0-9,-]+)?; "
+        "-p =[0-9,^]+; "
         "-c =[A-Za-z0-9_.^-]+; -u =[A-Za-z0-9_.,^-]+; -g ?=[0-9,^]+; -s ?=[A-Za-z:,]+; "
         "-d =[0-9a-zA-Z,^-]+; -F ?=[a-zA-Z0-9]+; -T ?=[fqsw]*; -E; -x ?=[fl]*; "
         "-S ?=INT(1..60); +L ?=INT(0..100); -L ?=INT(0..100); +D =PATH; +d =PATH; "
         "+c =INT(0..64)",
         "PATH*",
         plus_options=True,
+        separate_optional=True,
     ),
     "fuser": spec(
         "-avmuswi46 --all --verbose --mount --user --silent --ipv4 --ipv6; "
         "-n --namespace ={file,tcp,udp}",
-        "[A-Za-z0-9_./:,-]+*",
+        # a path, or PORT[,REMOTE_IP[,PORT]][/tcp|/udp]; a host name would be looked up in DNS
+        r"/.*|[0-9]{1,5}(?:,[0-9a-fA-F.:]*(?:,[0-9]{0,5})?)?(?:/(?:tcp|udp))?*",
     ),
     "stat": spec("-LfFt --dereference --file-system --terse; -c --format --printf =TEXT", "PATH+"),
     "file": spec(

@@ -42,6 +42,7 @@ NETWORK_PROGRAMS = frozenset(
         "getent",
         "resolvectl",
         "arp",
+        "ss",
     }
 )
 _DNS_TYPES = words(
@@ -51,6 +52,12 @@ _DIG_PLUS = words(
     "short noall all answer noanswer authority noauthority additional noadditional question "
     "noquestion stats nostats comments nocomments cmd nocmd multiline multi nomultiline tcp "
     "notcp dnssec nodnssec recurse norecurse ttlid nottlid identify"
+)
+_SS_KEYWORDS = words(
+    "state exclude established syn-sent syn-recv fin-wait-1 fin-wait-2 time-wait closed "
+    "close-wait last-ack listening closing all connected synchronized bucket big dport sport "
+    "dst src dev fwmark cgroup autobound and or not eq neq ne gt lt ge le lte gte "
+    "== != < > <= >="
 )
 _GETENT_NET_DATABASES = frozenset({"hosts", "ahosts", "ahostsv4", "ahostsv6", "networks"})
 
@@ -98,15 +105,36 @@ def parse_destinations(setting: str) -> Destinations:
     return Destinations(tuple(networks), frozenset(names), tuple(suffixes))
 
 
+def _ss_literal(word: str) -> bool:
+    """An address, prefix, `:port`, `*`, number or operator in an ss filter (no DNS lookup)."""
+    if re.fullmatch(r"[0-9*!=<>]*|:[A-Za-z0-9*-]*", word):
+        return True
+    host = word
+    if host.startswith("["):  # [v6]:port
+        host = host[1:].split("]", 1)[0]
+    elif host.count(":") == 1:  # v4:port or v4
+        host = host.split(":", 1)[0]
+    try:
+        ipaddress.ip_network(host, strict=False)
+    except ValueError:
+        return host == "*"
+    return True
+
+
 def destinations_of(inv: Invocation) -> list[str] | str:
     """Hosts and names the command reaches, or a reason the form is not understood."""
     program, operands = inv.program, inv.positionals
+    out: list[str] = []
     if program in {"ping", "ping6", "traceroute", "traceroute6", "tracepath", "mtr", "arping"}:
         return list(operands)
+    if program == "ss":  # host names in a filter (`dst NAME`) are looked up in DNS
+        for word in re.split(r"[\s()]+", " ".join(operands)):
+            if word and word.lower() not in _SS_KEYWORDS and not _ss_literal(word):
+                out.append(word.rsplit(":", 1)[0] if word.count(":") == 1 else word)
+        return out
     if program == "arp":  # a host name operand is looked up in DNS
         return [word for word in operands if not re.fullmatch(r"[0-9a-fA-F.:]+", word)]
     if program == "dig":
-        out: list[str] = []
         for word in operands:
             if word.startswith("@"):
                 out.append(word[1:])

@@ -182,6 +182,7 @@ class Spec:
     plus_options: bool = False  # `+X` words are options too (lsof)
     negative_numbers: bool = False  # `-5` is an operand, not an option
     count_option: bool = False  # `-5` means a count (`head -5`, `grep -5`): option `-NUM`
+    separate_optional: bool = False  # lsof: an optional value may be the next word (not `-`/`+`)
     note: str = ""  # why operands are restricted, for the reason text
 
     def table(self) -> dict[str, Opt]:
@@ -268,7 +269,7 @@ def parse_with_spec(program: str, args: list[str], top: Spec) -> Parsed:
             if not (current.plus_options or top.plus_options):
                 operands.append(arg)
                 continue
-            result = _cluster(arg, table, args, index, inv, plus=True)
+            result = _cluster(arg, table, args, index, inv, plus=True, spec=top)
         elif arg == "--":
             only_operands = True
             continue
@@ -284,7 +285,7 @@ def parse_with_spec(program: str, args: list[str], top: Spec) -> Parsed:
                 parsed.problems.append(f"{program} {arg}: {problem}")
             continue
         else:
-            result = _cluster(arg, table, args, index, inv, plus=False)
+            result = _cluster(arg, table, args, index, inv, plus=False, spec=top)
         if isinstance(result, str):
             parsed.problems.append(f"{program} {arg}: {result}")
         else:
@@ -365,7 +366,14 @@ def _long(
 
 
 def _cluster(
-    arg: str, table: dict[str, Opt], args: list[str], index: int, inv: Invocation, *, plus: bool
+    arg: str,
+    table: dict[str, Opt],
+    args: list[str],
+    index: int,
+    inv: Invocation,
+    *,
+    plus: bool,
+    spec: Spec,
 ) -> str | int:
     """A short-option cluster (`-tlnp`, `-n5`, `+L1`); the next index, or the problem."""
     prefix = arg[0]
@@ -380,13 +388,18 @@ def _cluster(
             continue
         rest = letters[position + 1 :]
         if not rest:
-            if opt.optional:
+            separate = spec.separate_optional and index < len(args) and args[index][:1] not in "-+"
+            if opt.optional and not separate:
                 inv.options.append(Option(name))
                 return index
-            if index >= len(args):
+            if opt.optional:
+                rest = args[index]
+                index += 1
+            elif index >= len(args):
                 return f"{name} needs a value"
-            rest = args[index]
-            index += 1
+            else:
+                rest = args[index]
+                index += 1
         why = opt.value.problem(rest)
         if why:
             return f"{name} {why}"
