@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from worker.policy import evaluate, expand
+from worker.settings import get_settings
 
 # What an SRE runs in the first minutes of an incident: all must be allowed as written.
 ALLOWED = [
@@ -848,3 +849,17 @@ def test_glob_expansion_is_judged_on_the_paths_it_yields(
     option_like = evaluate("cat *")
     assert option_like.verdict == "needs_approval"
     assert "looks like an option" in option_like.reason
+
+
+def test_allowed_destinations_come_from_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BPFSLEUTH_ALLOWED_DESTINATIONS", "10.0.0.0/8, db-1")
+    get_settings.cache_clear()
+    try:
+        assert evaluate("ping -c 1 10.9.9.9").verdict == "allow"
+        assert evaluate("ping -c 1 db-1").verdict == "allow"
+        assert evaluate("ping -c 1 192.0.2.1").verdict == "needs_approval"
+    finally:
+        monkeypatch.delenv("BPFSLEUTH_ALLOWED_DESTINATIONS")
+        get_settings.cache_clear()
+    assert evaluate("ping -c 1 10.9.9.9").verdict == "needs_approval"
+    assert evaluate("ping -c 1 127.0.0.1").verdict == "allow"  # loopback by default
