@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from worker.policy.invocation import Finding, approval, deny
 from worker.policy.spec import words
@@ -250,6 +251,7 @@ class _Denied(ValueError):
     pass
 
 
+@lru_cache(maxsize=256)
 def sed_report(script: str) -> SedReport:
     """Parse a sed script (several `-e` scripts joined with newlines, as GNU sed joins them)."""
     parser = _SedParser(script)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from worker.policy.invocation import Invocation, Option
 
@@ -185,8 +186,13 @@ class Spec:
     separate_optional: bool = False  # lsof: an optional value may be the next word (not `-`/`+`)
     note: str = ""  # why operands are restricted, for the reason text
 
-    def table(self) -> dict[str, Opt]:
+    @cached_property
+    def _table(self) -> dict[str, Opt]:
         return {name: opt for opt in self.opts for name in opt.names}
+
+    def table(self) -> dict[str, Opt]:
+        """Option name -> option (computed once per spec; callers must not mutate it)."""
+        return self._table
 
 
 def spec(
