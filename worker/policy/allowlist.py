@@ -325,7 +325,7 @@ SPECS: dict[str, Spec] = {
         "+c =INT(0..64)",
         "PATH*",
         plus_options=True,
-        separate_optional=True,
+        separate_optional=r"[^-+].*",
     ),
     "fuser": spec(
         "-avmuswi46 --all --verbose --mount --user --silent --ipv4 --ipv6; "
@@ -387,6 +387,7 @@ SPECS: dict[str, Spec] = {
         "--file =PATH; --facility =[a-z0-9,]+; -e --pager-end",
         "[A-Z_]+=[A-Za-z0-9_.@:/-]+|/usr/s?bin/[A-Za-z0-9_.-]+*",
         note="FIELD=value matches only",
+        separate_optional=r"[-+]?[0-9]{1,4}|[0-9a-f]{32}|all",  # `-b -1`, as journalctl peeks
     ),
     "systemctl": spec(
         f"{_SYSTEMD_COMMON}; --failed --no-ask-password --system; -t --type =[a-z,]+; "

@@ -90,7 +90,7 @@ KINDS: dict[str, Kind] = {
         name="user list", pattern=re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}"), separator=","
     ),
     "IFACE": _kind("interface name", r"[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,15}"),
-    "COLS": _kind("column list", r"[A-Za-z0-9_%:,.+-]{1,400}"),
+    "COLS": _kind("column list", r"[A-Za-z0-9_%:,.+=-]{1,400}"),
     "TIME": _kind("time", r"[A-Za-z0-9 :.,+@-]{1,40}"),
     "SIZE": _kind("size", r"[0-9]{1,12}[KMGTPkmgtp]?i?[Bb]?"),
     "NUM": Kind(name="number", low=0, high=1e9),
@@ -183,7 +183,9 @@ class Spec:
     plus_options: bool = False  # `+X` words are options too (lsof)
     negative_numbers: bool = False  # `-5` is an operand, not an option
     count_option: bool = False  # `-5` means a count (`head -5`, `grep -5`): option `-NUM`
-    separate_optional: bool = False  # lsof: an optional value may be the next word (not `-`/`+`)
+    # An optional value may be the next word when it matches this (lsof `-i :80`, journalctl
+    # `-b -1`); empty: optional values must be glued, as getopt requires.
+    separate_optional: str = ""
     note: str = ""  # why operands are restricted, for the reason text
 
     @cached_property
@@ -394,7 +396,11 @@ def _cluster(
             continue
         rest = letters[position + 1 :]
         if not rest:
-            separate = spec.separate_optional and index < len(args) and args[index][:1] not in "-+"
+            separate = bool(
+                spec.separate_optional
+                and index < len(args)
+                and re.fullmatch(spec.separate_optional, args[index])
+            )
             if opt.optional and not separate:
                 inv.options.append(Option(name))
                 return index
