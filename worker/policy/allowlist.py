@@ -490,7 +490,8 @@ SPECS: dict[str, Spec] = {
         "--no-pager --no-legend -r --reverse -q --quiet -1; -n =INT(1..1000); "
         "-S --since -U --until =TIME",
         "none",
-        subcommands={v: spec("", "[A-Za-z0-9_.=/-]+*") for v in ("list", "info")},
+        # not `info`: it prints the crashed process's environment (COREDUMP_ENVIRON)
+        subcommands={"list": spec("", "[A-Za-z0-9_.=/-]+*")},
     ),
     "systemd-cgtop": spec(
         "-b --batch -c -m -i -t -p -r -P -k --raw; --cpu ?={percentage,time}; "

@@ -279,9 +279,10 @@ def sed_transliterates(script: str) -> bool:
 
 # == awk ======================================================================================
 
-_AWK_KEYWORDS_BEFORE_REGEX = frozenset(
-    {"print", "printf", "return", "in", "getline", "else", "do", "case", "default", "delete"}
-)
+# After these a `/` starts a regex; after any other name it divides. Where awk itself would
+# reject the text either way (`in /`, `delete /`, `getline /`), we read a division, so that
+# what follows stays visible to the checks.
+_AWK_KEYWORDS_BEFORE_REGEX = frozenset({"print", "printf", "return", "else", "do", "case"})
 _AWK_DENIED_NAMES = {"system": "awk `system()` runs a shell command"}
 _AWK_APPROVAL_NAMES = {
     "getline": "awk `getline` reads another file or command",
