@@ -13,25 +13,17 @@ verdict with a reason:
 
 from __future__ import annotations
 
-import contextlib
-import os
 import posixpath
 import re
 
 from pydantic import BaseModel, Field
 
+from worker.policy.effects import STAT_ONLY, device_reason, stage_effects
 from worker.policy.expand import TooManyPaths, expand_word
-from worker.policy.invocation import VERDICT_RANK, Finding, Invocation, approval, deny
+from worker.policy.invocation import VERDICT_RANK, Finding, approval, deny
 from worker.policy.lexer import ShellSyntaxError, Word, split_pipeline
-from worker.policy.network import (
-    NETWORK_PROGRAMS,
-    destinations_of,
-    parse_destinations,
-    remote_option_reason,
-)
 from worker.policy.paths import sensitive_path_reason
 from worker.policy.programs import FILTERS, PROGRAMS, denied_program_reason
-from worker.policy.scripts import sed_transliterates
 from worker.protocol import Verdict
 from worker.settings import get_settings
 
@@ -128,77 +120,6 @@ def _program_name(word: Word) -> tuple[str, Finding | None]:
     return name, None
 
 
-_WHITESPACE_SET = re.compile(r"(?:\\[0ntr\\]|\\0{1,3}|[ ,:;|=\t]|\[:(?:space|blank):\])+")
-
-
-def _transforms(name: str, inv: Invocation) -> bool:
-    """Does this stage encode, compress or rewrite characters (so redaction cannot see)?"""
-    if name == "tr":
-        return not all(_WHITESPACE_SET.fullmatch(operand) for operand in inv.positionals)
-    if name in {"gzip", "xz", "bzip2", "zstd"}:
-        return not inv.has("-d", "--decompress")
-    if name == "sed":
-        scripts = inv.values("-e", "--expression") or inv.positionals[:1]
-        return any(sed_transliterates(script) for script in scripts)
-    rule = PROGRAMS.get(name)
-    return rule is not None and rule.transforms and name not in {"gunzip", "unxz"}
-
-
-# Only stat and list what they are given; they never open a device.
-_STAT_ONLY = frozenset({"ls", "stat", "readlink", "realpath", "du", "find"})
-_BLOCK_DEVICE = re.compile(
-    r"/dev/(?:sd[a-z]+|hd[a-z]+|vd[a-z]+|xvd[a-z]+|nvme[0-9]+(?:n[0-9]+)?|mmcblk[0-9]+|dm-[0-9]+|"
-    r"md[0-9]*|loop[0-9]+|sr[0-9]+|nbd[0-9]+|zd[0-9]+|mapper/|disk/by-|md/)[A-Za-z0-9_.:/-]*"
-)
-
-
-def device_reason(path: str, *, metadata_only: bool = False) -> str | None:
-    """Why a program that reads content may not read `path` unattended: a device or /proc/kmsg.
-
-    Metadata tools (lsblk, smartctl) may name block devices; nothing else reads a device:
-    devices are endless (`/dev/zero`), raw disks, terminals and input devices, or arm a reboot
-    when opened (`/dev/watchdog`); `/proc/kmsg` consumes the kernel log. Symlinks are followed.
-    """
-    if "/" not in path:
-        return None
-    normal = posixpath.normpath(posixpath.join("/", path))
-    normal = "/" + normal.lstrip("/")
-    candidates = [normal]
-    with contextlib.suppress(OSError, ValueError):
-        candidates.append(os.path.realpath(normal))
-    for candidate in candidates:
-        if candidate == "/dev/null" or (metadata_only and _BLOCK_DEVICE.fullmatch(candidate)):
-            continue
-        if candidate == "/dev" or candidate.startswith("/dev/"):
-            return (
-                f"{path} is a device: endless, a disk, a terminal or a watchdog (read only "
-                "through a metadata tool such as lsblk or smartctl)"
-            )
-        if candidate == "/proc/kmsg":
-            return f"{path}: reading /proc/kmsg consumes the kernel log (use dmesg)"
-        if candidate.endswith("/trace_pipe") and "/tracing/" in candidate:
-            return f"{path}: reading trace_pipe consumes the trace and blocks"
-    return None
-
-
-def _looks_like_address(text: str) -> bool:
-    return bool(re.fullmatch(r"[0-9.]+|[0-9a-fA-F:]*:[0-9a-fA-F:.]*", text))
-
-
-def _network_finding(name: str, inv: Invocation, destinations: str) -> Finding | None:
-    targets = destinations_of(inv)
-    if isinstance(targets, str):
-        return approval(targets)
-    allowed = parse_destinations(destinations)
-    for target in targets:
-        if not allowed.allows(target):
-            how = "" if _looks_like_address(target) else " (its name goes to DNS resolvers)"
-            return approval(
-                f"{name} reaches {target!r}{how}, which is not on BPFSLEUTH_ALLOWED_DESTINATIONS"
-            )
-    return None
-
-
 def _judge_stage(index: int, stage: list[Word], destinations: str) -> tuple[Finding, list[str]]:
     first = stage[0]
     argv = [word.text for word in stage]
@@ -225,7 +146,7 @@ def _judge_stage(index: int, stage: list[Word], destinations: str) -> tuple[Find
             findings.append(approval(f"{word.text!r} expands to a name that looks like an option"))
         for path in expanded:  # what will be read; a glob with no match is judged as written
             secret = sensitive_path_reason(path, raw_devices=reads_content)
-            if secret is None and name not in _STAT_ONLY:
+            if secret is None and name not in STAT_ONLY:
                 secret = device_reason(path, metadata_only=not reads_content)
             if secret:
                 path_findings.append(approval(f"{name}: {secret}"))
@@ -242,20 +163,7 @@ def _judge_stage(index: int, stage: list[Word], destinations: str) -> tuple[Find
         finding, inv = rule.judge(name, args)
         if finding is not None:
             findings.append(finding)
-        remote = remote_option_reason(name, args)
-        if remote is not None:
-            findings.append(approval(remote))
-        if name in NETWORK_PROGRAMS:
-            reach = _network_finding(name, inv, destinations)
-            if reach is not None:
-                findings.append(reach)
-        if _transforms(name, inv) and (index > 0 or (name != "tr" and inv.positionals)):
-            findings.append(
-                approval(
-                    f"`{name}` transforms what an earlier stage or a file gave it (encodes, "
-                    "compresses or rewrites characters), which defeats redaction"
-                )
-            )
+        findings.extend(stage_effects(name, args, inv, index=index, destinations=destinations))
     if index > 0 and name not in FILTERS:
         findings.append(
             approval(f"`{name}` after `|` is not a text filter (grep, awk, sort, head, ...)")
