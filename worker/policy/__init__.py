@@ -3,12 +3,15 @@
 `evaluate(command)` splits the text into pipeline stages of argv (no shell, ever) and gives one
 verdict with a reason:
 
-- `allow`: every stage is a known read-only diagnostic called in a read-only way, and every stage
-  after a `|` is a text filter;
+- `allow`: every stage is an allowlisted program whose every option, value and operand is on its
+  allowlist (allowlist.py, parsed as the program parses it: spec.py), every stage after a `|` is
+  a text filter, nothing reads a device or defeats redaction, and every network destination is
+  listed (effects.py, network.py);
 - `deny`: some stage destroys, writes, changes privileges or system state, reaches out over the
   network, runs an interpreter or another command, or the text needs a shell (redirections, `$`,
   backticks, `;`, `&&`, ...) or hides characters;
-- `needs_approval`: everything else (unknown programs, secret-looking paths, long-running forms).
+- `needs_approval`: everything else (unknown programs, options or values, abbreviations,
+  secret-looking paths, long-running forms, unlisted destinations). docs/policy.md has the rest.
 """
 
 from __future__ import annotations
