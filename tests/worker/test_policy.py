@@ -863,3 +863,16 @@ def test_allowed_destinations_come_from_the_setting(monkeypatch: pytest.MonkeyPa
         get_settings.cache_clear()
     assert evaluate("ping -c 1 10.9.9.9").verdict == "needs_approval"
     assert evaluate("ping -c 1 127.0.0.1").verdict == "allow"  # loopback by default
+
+
+def test_a_broken_setting_elsewhere_does_not_make_evaluate_raise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BPFSLEUTH_COMMAND_TIMEOUT_S", "not-a-number")
+    get_settings.cache_clear()
+    try:
+        assert evaluate("ping -c 1 10.0.0.1").verdict == "needs_approval"
+        assert evaluate("uptime").verdict == "allow"
+    finally:
+        monkeypatch.delenv("BPFSLEUTH_COMMAND_TIMEOUT_S")
+        get_settings.cache_clear()
