@@ -34,6 +34,12 @@ class WorkerSettings(BaseSettings):
     command_output_bytes: int = Field(
         default=64 * 1024, ge=1024, le=1024 * 1024, alias="BPFSLEUTH_COMMAND_OUTPUT_BYTES"
     )
+    allowed_destinations: str = Field(
+        default="",
+        alias="BPFSLEUTH_ALLOWED_DESTINATIONS",
+        description="hosts, .suffixes, IPs and CIDRs network tools may reach unattended "
+        "(comma-separated; loopback always); see docs/policy.md",
+    )
 
     def resolved_backend(self) -> Literal["offline", "anthropic", "openai"]:
         """`auto` means Claude when a key is configured, the offline planner otherwise."""

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from worker.policy import evaluate, expand
+from worker.settings import get_settings
 
 # What an SRE runs in the first minutes of an incident: all must be allowed as written.
 ALLOWED = [
@@ -44,7 +45,7 @@ ALLOWED = [
     "pidstat -p 1 1 3",
     "sar -n DEV 1 3",
     "sar -u",
-    "nstat -az",
+    "nstat -asz",  # was `nstat -az`: without -s it writes /tmp/.nstat.u0
     "top -b -n 1",
     "top -bn1",
     "top -b -n 1 -o %MEM",
@@ -134,20 +135,8 @@ ALLOWED = [
     "grep -c 'Out of memory' /var/log/kern.log",
     "grep -r max_connections /etc/postgresql",
     "zcat /var/log/syslog.2.gz | grep -i oom",
-    "dig example.com",
-    "dig +short example.com A",
-    "dig @8.8.8.8 example.com",
-    "nslookup example.com",
-    "host example.com",
-    "getent hosts db-1",
     "getent passwd postgres",
     "resolvectl status",
-    "ping -c 3 10.0.0.1",
-    "ping -c 5 -W 1 db-1",
-    "ping -c1 8.8.8.8",
-    "traceroute -n 8.8.8.8",
-    "tracepath 8.8.8.8",
-    "mtr -r -c 5 8.8.8.8",
     "lsblk",
     "lsblk -f",
     "blkid",
@@ -231,7 +220,6 @@ ALLOWED = [
     "fdisk -l",
     "iotop -b -n 1 -o",
     "slabtop -o",
-    "arping -c 3 -I eth0 10.0.0.1",
     "docker ps -a --format '{{.Names}} {{.Status}}'",
     "swapon --show",
     "apt list --installed",
@@ -653,6 +641,24 @@ DENIED = [
     ("uptime\u0085", "U+0085"),
 ]
 
+# Network tools: allowed only towards BPFSLEUTH_ALLOWED_DESTINATIONS (and loopback).
+NETWORK = [
+    "dig example.com",
+    "dig +short example.com A",
+    "dig @8.8.8.8 example.com",
+    "nslookup example.com",
+    "host example.com",
+    "getent hosts db-1",
+    "ping -c 3 10.0.0.1",
+    "ping -c 5 -W 1 db-1",
+    "ping -c1 8.8.8.8",
+    "traceroute -n 8.8.8.8",
+    "tracepath 8.8.8.8",
+    "mtr -r -c 5 8.8.8.8",
+    "arping -c 3 -I eth0 10.0.0.1",
+]
+LISTED = "10.0.0.0/8,8.8.8.8,example.com,db-1"
+
 NEEDS_APPROVAL = [
     ("git log", "git"),
     ("git status", "git"),
@@ -744,7 +750,7 @@ NEEDS_APPROVAL = [
     ("ps eww 1", "environment"),
     ("grep -r password /etc", "recursive"),
     ("grep -r x", "recursive"),
-    ("rg secret /", "recursive"),
+    ("rg secret /", "not on the list"),  # removed: recursive by default
     ("grep -R token /home", "recursive"),
     ("ls /root/.ssh", "SSH"),
     ("diff -r /etc /var/backups/etc", "recursive"),
@@ -763,6 +769,14 @@ def test_sre_first_minutes_commands_are_allowed(command: str) -> None:
     assert decision.verdict == "allow", decision.reason
     assert decision.reason.startswith("read-only diagnostics")
     assert all(stage for stage in decision.stages)
+
+
+@pytest.mark.parametrize("command", NETWORK)
+def test_network_tools_need_a_listed_destination(command: str) -> None:
+    assert evaluate(command, destinations=LISTED).verdict == "allow", command
+    unlisted = evaluate(command, destinations="192.0.2.0/24")
+    assert unlisted.verdict == "needs_approval", unlisted.reason
+    assert "BPFSLEUTH_ALLOWED_DESTINATIONS" in unlisted.reason
 
 
 @pytest.mark.parametrize(("command", "mentions"), DENIED)
@@ -835,3 +849,30 @@ def test_glob_expansion_is_judged_on_the_paths_it_yields(
     option_like = evaluate("cat *")
     assert option_like.verdict == "needs_approval"
     assert "looks like an option" in option_like.reason
+
+
+def test_allowed_destinations_come_from_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BPFSLEUTH_ALLOWED_DESTINATIONS", "10.0.0.0/8, db-1")
+    get_settings.cache_clear()
+    try:
+        assert evaluate("ping -c 1 10.9.9.9").verdict == "allow"
+        assert evaluate("ping -c 1 db-1").verdict == "allow"
+        assert evaluate("ping -c 1 192.0.2.1").verdict == "needs_approval"
+    finally:
+        monkeypatch.delenv("BPFSLEUTH_ALLOWED_DESTINATIONS")
+        get_settings.cache_clear()
+    assert evaluate("ping -c 1 10.9.9.9").verdict == "needs_approval"
+    assert evaluate("ping -c 1 127.0.0.1").verdict == "allow"  # loopback by default
+
+
+def test_a_broken_setting_elsewhere_does_not_make_evaluate_raise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BPFSLEUTH_COMMAND_TIMEOUT_S", "not-a-number")
+    get_settings.cache_clear()
+    try:
+        assert evaluate("ping -c 1 10.0.0.1").verdict == "needs_approval"
+        assert evaluate("uptime").verdict == "allow"
+    finally:
+        monkeypatch.delenv("BPFSLEUTH_COMMAND_TIMEOUT_S")
+        get_settings.cache_clear()

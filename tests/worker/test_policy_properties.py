@@ -6,6 +6,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from worker.policy import evaluate
+from worker.policy.programs import PROGRAMS
 
 SHELL_METACHARACTERS = [";", "&", "&&", "||", "|&", ">", ">>", "<", "$", "`", "(", ")", "{", "}"]
 # Plain words without quotes or backslashes: every character is outside quotes.
@@ -81,3 +82,27 @@ def test_quoting_inside_a_program_name_is_denied(program: str, split: int, quote
     cut = split % (len(program) + 1)
     written = program[:cut] + quote + program[cut:] if quote != "\\" else "\\" + program
     assert evaluate(f"{written} -x").verdict == "deny", written
+
+
+OPTION_LIKE = st.text(
+    alphabet=st.sampled_from("abcdefghijklmnopqrstuvwxyzAZ019-=+,:/.%@_'\\ "),
+    min_size=1,
+    max_size=14,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    program=st.sampled_from(sorted(PROGRAMS)),
+    words=st.lists(OPTION_LIKE, max_size=6),
+    pipe_to=st.sampled_from(["", " | sort", " | awk '{print $1}'", " | sed -n 1p", " | base64"]),
+)
+def test_every_allowed_program_with_random_arguments_gets_a_verdict(
+    program: str, words: list[str], pipe_to: str
+) -> None:
+    command = " ".join([program, *words]) + pipe_to
+    decision = evaluate(command, destinations="")
+    assert decision.verdict in {"allow", "needs_approval", "deny"}
+    assert decision.reason
+    if pipe_to == " | base64":
+        assert decision.verdict != "allow", command

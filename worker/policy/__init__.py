@@ -3,12 +3,15 @@
 `evaluate(command)` splits the text into pipeline stages of argv (no shell, ever) and gives one
 verdict with a reason:
 
-- `allow`: every stage is a known read-only diagnostic called in a read-only way, and every stage
-  after a `|` is a text filter;
+- `allow`: every stage is an allowlisted program whose every option, value and operand is on its
+  allowlist (allowlist.py, parsed as the program parses it: spec.py), every stage after a `|` is
+  a text filter, nothing reads a device or defeats redaction, and every network destination is
+  listed (effects.py, network.py);
 - `deny`: some stage destroys, writes, changes privileges or system state, reaches out over the
   network, runs an interpreter or another command, or the text needs a shell (redirections, `$`,
   backticks, `;`, `&&`, ...) or hides characters;
-- `needs_approval`: everything else (unknown programs, secret-looking paths, long-running forms).
+- `needs_approval`: everything else (unknown programs, options or values, abbreviations,
+  secret-looking paths, long-running forms, unlisted destinations). docs/policy.md has the rest.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ import re
 
 from pydantic import BaseModel, Field
 
+from worker.policy.effects import STAT_ONLY, device_reason, stage_effects
 from worker.policy.expand import TooManyPaths, expand_word
 from worker.policy.invocation import VERDICT_RANK, Finding, approval, deny
 from worker.policy.lexer import ShellSyntaxError, Word, split_pipeline
 from worker.policy.paths import sensitive_path_reason
 from worker.policy.programs import FILTERS, PROGRAMS, denied_program_reason
 from worker.protocol import Verdict
+from worker.settings import get_settings
 
 __all__ = [
     "SYSTEM_BIN_DIRS",
@@ -48,17 +53,28 @@ class PolicyDecision(BaseModel):
     )
 
 
-def evaluate(command: str) -> PolicyDecision:
+def evaluate(command: str, *, destinations: str | None = None) -> PolicyDecision:
     """Judge one command line; never raises for any input text.
 
     Unquoted globs are expanded against the file system (as a shell would), so the verdict and
-    `stages` describe the paths that would actually be read.
+    `stages` describe the paths that would actually be read. `destinations` overrides
+    `BPFSLEUTH_ALLOWED_DESTINATIONS` (hosts and CIDRs network tools may reach unattended).
     """
     try:
         stages = split_pipeline(command)
     except ShellSyntaxError as exc:
         return PolicyDecision(verdict="deny", reason=str(exc))
-    judged = [_judge_stage(index, stage) for index, stage in enumerate(stages)]
+    except Exception as exc:
+        return PolicyDecision(verdict="deny", reason=f"cannot parse the command: {exc}")
+    if destinations is None:
+        try:
+            destinations = get_settings().allowed_destinations
+        except Exception:  # a bad setting elsewhere: reach nothing but loopback unattended
+            destinations = ""
+    try:
+        judged = [_judge_stage(index, stage, destinations) for index, stage in enumerate(stages)]
+    except Exception as exc:
+        return PolicyDecision(verdict="deny", reason=f"cannot judge the command: {exc}")
     findings = [finding for finding, _ in judged]
     verdict = max((f.verdict for f in findings), key=VERDICT_RANK.__getitem__)
     reasons: list[str] = []
@@ -110,7 +126,7 @@ def _program_name(word: Word) -> tuple[str, Finding | None]:
     return name, None
 
 
-def _judge_stage(index: int, stage: list[Word]) -> tuple[Finding, list[str]]:
+def _judge_stage(index: int, stage: list[Word], destinations: str) -> tuple[Finding, list[str]]:
     first = stage[0]
     argv = [word.text for word in stage]
     if _ASSIGNMENT.match(first.unquoted_prefix):
@@ -124,7 +140,8 @@ def _judge_stage(index: int, stage: list[Word]) -> tuple[Finding, list[str]]:
             return deny(f"non-ASCII character in option {word.text!r} (look-alike?)"), argv
     args: list[str] = []
     path_findings: list[Finding] = []
-    reads_content = name in FILTERS or name not in PROGRAMS
+    known = PROGRAMS.get(name)
+    reads_content = known is None or not known.metadata_only
     for word in stage[1:]:
         try:
             expanded = expand_word(word)
@@ -135,6 +152,8 @@ def _judge_stage(index: int, stage: list[Word]) -> tuple[Finding, list[str]]:
             findings.append(approval(f"{word.text!r} expands to a name that looks like an option"))
         for path in expanded:  # what will be read; a glob with no match is judged as written
             secret = sensitive_path_reason(path, raw_devices=reads_content)
+            if secret is None and name not in STAT_ONLY:
+                secret = device_reason(path, metadata_only=not reads_content)
             if secret:
                 path_findings.append(approval(f"{name}: {secret}"))
                 break
@@ -147,9 +166,10 @@ def _judge_stage(index: int, stage: list[Word]) -> tuple[Finding, list[str]]:
     if rule is None:
         findings.append(approval(f"`{name}` is not on the list of known read-only diagnostics"))
     else:
-        finding, _ = rule.judge(name, args)
+        finding, inv = rule.judge(name, args)
         if finding is not None:
             findings.append(finding)
+        findings.extend(stage_effects(name, args, inv, index=index, destinations=destinations))
     if index > 0 and name not in FILTERS:
         findings.append(
             approval(f"`{name}` after `|` is not a text filter (grep, awk, sort, head, ...)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from worker.policy.invocation import (
 )
 from worker.policy.rules import Check, option_int
 from worker.policy.scripts import awk_program_finding, sed_script_finding
+from worker.policy.spec import words
 
 # -- iproute2 (ip, tc, bridge): `prog [-opts] object [verb ...]`, abbreviations by prefix --------
 
@@ -29,6 +31,7 @@ class IprouteGrammar:
 
 
 _READ_VERBS = ("show", "list", "lst", "get", "help", "identify", "pids")
+_EXACT_READ_VERBS = frozenset({"show", "list", "ls", "lst", "get"})
 _WRITE_VERBS = (
     "add",
     "append",
@@ -102,6 +105,11 @@ BRIDGE_GRAMMAR = IprouteGrammar(
 )
 
 
+# Short forms everyone types, resolved here exactly as iproute2 resolves them (first match in
+# its table order); any other abbreviation must be written in full.
+_OBJECT_ALIASES = frozenset({"a", "addr", "r", "ro", "l", "n", "neigh", "ru", "q", "cl", "f"})
+
+
 def _prefix_of(word: str, candidates: Sequence[str]) -> list[str]:
     return [c for c in candidates if c.startswith(word)]
 
@@ -124,6 +132,8 @@ def iproute_check(grammar: IprouteGrammar) -> Check:
         if not matches:
             return approval(f"{inv.program} {word}: unknown object")
         obj = matches[0]
+        if word != obj and word not in _OBJECT_ALIASES:
+            return approval(f"{inv.program} {word}: an abbreviation; write {obj!r} in full")
         if obj == "exec":
             return deny(f"{inv.program} exec runs another command")
         if obj in grammar.follow_objects:
@@ -139,7 +149,11 @@ def iproute_check(grammar: IprouteGrammar) -> Check:
         if obj == "netns" and writes and "exec".startswith(verb):
             return deny(f"{inv.program} netns exec runs another command in a namespace")
         if reads and not writes:
-            return None
+            if verb in _EXACT_READ_VERBS:
+                return None
+            return approval(
+                f"{inv.program} {obj} {verb}: an abbreviation; write {reads[0]!r} in full"
+            )
         if writes and not reads:
             return deny(f"{inv.program} {obj} {verb}: changes network configuration")
         if writes and reads:
@@ -349,12 +363,15 @@ def sed_check(inv: Invocation) -> Finding | None:
         if not inv.positionals:
             return approval("sed without a script")
         scripts = [inv.positionals[0]]
-    return worst(sed_script_finding(script) for script in scripts)
+    return sed_script_finding("\n".join(scripts))
 
 
 def awk_check(inv: Invocation) -> Finding | None:
-    if any(value.lower().startswith(("e", "f", "i")) for value in inv.values("-W")):
-        return approval("awk -W exec/file/interactive: program not checked")
+    if any(o.name == "-W" or o.name.startswith("-W") for o in inv.options):
+        return deny(
+            "awk -W passes implementation options (source=, load=, exec=, dump-variables=) "
+            "that run unchecked code or write files; write the program as the operand"
+        )
     programs = inv.values("-e", "--source")
     if inv.has("-f", "--file", "-E", "--exec"):
         return approval("awk -f: the program file cannot be checked")
@@ -439,6 +456,8 @@ def hostnamectl_check(inv: Invocation) -> Finding | None:
 def service_check(inv: Invocation) -> Finding | None:
     if inv.has("--status-all") and not inv.positionals:
         return None
+    if inv.positionals and ("/" in inv.positionals[0] or ".." in inv.positionals[0]):
+        return deny(f"service {inv.positionals[0]}: the service script is run by path")
     if len(inv.positionals) == 2 and inv.positionals[1] == "status":
         return None
     if len(inv.positionals) >= 2:
@@ -964,3 +983,173 @@ def resolvectl_check(inv: Invocation) -> Finding | None:
     if verb in {"revert", "log-level"}:
         return deny(f"resolvectl {verb} changes resolver settings")
     return approval(f"resolvectl {verb}: not a known read-only subcommand")
+
+
+# -- storage, firmware, D-Bus and data stores: the destructive verbs are denied outright ----------
+
+
+def verb_check(
+    deny_verbs: frozenset[str],
+    reason: str,
+    *,
+    case_insensitive: bool = False,
+    anywhere: bool = False,
+) -> Check:
+    """Deny when the verb (the first operand, or with `anywhere` any operand) is destructive."""
+
+    def check(inv: Invocation) -> Finding | None:
+        words = inv.positionals if anywhere else inv.positionals[:1]
+        for word in words:
+            key = word.upper() if case_insensitive else word
+            if key in deny_verbs:
+                return deny(f"{inv.program} {word}: {reason}")
+        return None
+
+    return check
+
+
+DMSETUP_DESTRUCTIVE = words(
+    "remove remove_all clear load reload suspend resume create rename message wipe_table "
+    "mknodes udevcomplete udevcomplete_all udevcookies setgeometry splitname"
+)
+ZFS_DESTRUCTIVE = words(
+    "destroy rollback rename promote set inherit mount unmount umount send receive recv create "
+    "clone snapshot snap upgrade allow unallow share unshare hold release redact change-key "
+    "load-key unload-key bookmark"
+)
+ZPOOL_DESTRUCTIVE = words(
+    "destroy export import labelclear offline online clear detach attach replace remove add "
+    "create split scrub trim set upgrade reguid resilver initialize reopen checkpoint sync "
+    "wait"
+)
+REDIS_DESTRUCTIVE = words(
+    "FLUSHALL FLUSHDB CONFIG SHUTDOWN DEBUG SLAVEOF REPLICAOF MIGRATE MODULE SCRIPT EVAL EVALSHA "
+    "EVAL_RO FCALL FUNCTION DEL UNLINK SET SETEX MSET HSET LPUSH RPUSH SADD ZADD EXPIRE RENAME "
+    "MOVE SWAPDB RESTORE BGSAVE SAVE BGREWRITEAOF ACL CLIENT FAILOVER CLUSTER"
+)
+ETCD_DESTRUCTIVE = words(
+    "del put txn compact compaction defrag lease member snapshot auth user role move-leader "
+    "alarm downgrade elect lock make-mirror"
+)
+_BUS_POWER_OR_UNIT = (
+    "poweroff",
+    "reboot",
+    "halt",
+    "suspend",
+    "hibernate",
+    "kexec",
+    "startunit",
+    "stopunit",
+    "restartunit",
+    "killunit",
+    "reloadunit",
+    "enableunitfiles",
+    "disableunitfiles",
+    "maskunitfiles",
+    "sethostname",
+    "settime",
+    "setntp",
+    "terminate",
+)
+
+
+def busctl_check(inv: Invocation) -> Finding | None:
+    verb = inv.positionals[0] if inv.positionals else ""
+    text = " ".join(inv.positionals).lower()
+    if verb in {"call", "set-property", "emit"} or any(w in text for w in _BUS_POWER_OR_UNIT):
+        return deny(f"busctl {verb}: calls methods or sets properties (power, units, clock)")
+    if verb in {"capture", "monitor"}:
+        return approval(f"busctl {verb} follows bus traffic until the timeout")
+    return None
+
+
+def efibootmgr_check(inv: Invocation) -> Finding | None:
+    listing = {"-v", "--verbose", "-u", "--unicode", "-q", "--quiet"}
+    if inv.positionals or any(o.name not in listing for o in inv.options):
+        return deny("efibootmgr other than listing changes or deletes boot entries")
+    return None
+
+
+def sgdisk_check(inv: Invocation) -> Finding | None:
+    listing = {"-p", "--print", "-i", "--info", "-v", "--verify", "-O", "--print-mbr"}
+    if any(o.name not in listing for o in inv.options) or not inv.options:
+        return deny("sgdisk other than -p/-i/-v zaps, creates or changes partitions")
+    return None
+
+
+def getent_check(inv: Invocation) -> Finding | None:
+    database = inv.positionals[0] if inv.positionals else ""
+    if database in {"shadow", "gshadow"}:
+        return deny(f"getent {database} prints password hashes")
+    if database and database not in {
+        "passwd",
+        "group",
+        "hosts",
+        "ahosts",
+        "ahostsv4",
+        "ahostsv6",
+        "services",
+        "protocols",
+        "networks",
+        "netgroup",
+        "initgroups",
+        "ethers",
+        "rpc",
+        "aliases",
+    }:
+        return approval(f"getent {database}: not a known database")
+    return None
+
+
+def nft_joined_check(inv: Invocation) -> Finding | None:
+    """nft joins its arguments into one script: judge the joined text, not the words."""
+    joined = " ".join(inv.positionals)
+    for mark in (";", "\n", "{", "}", "include", "define", "$"):
+        if mark in joined:
+            return deny(f"nft joins its arguments into one script; {mark!r} in it starts more")
+    return nft_check(inv)
+
+
+def nstat_check(inv: Invocation) -> Finding | None:
+    if not inv.has("-s", "--noupdate"):
+        return approval("nstat without -s updates its history file (/tmp/.nstat.u*); add -s")
+    return None
+
+
+_JQ_BUILTINS = words(
+    "select map map_values keys keys_unsorted length has in type to_entries from_entries "
+    "with_entries values sort sort_by group_by unique unique_by min max min_by max_by add any "
+    "all first last reverse contains inside test startswith endswith tostring tonumber not and "
+    "or if then elif else end as empty null true false flatten index rindex indices join split "
+    "utf8bytelength del paths leaf_paths tojson fromjson floor ceil round sqrt fabs abs "
+    "objects arrays strings numbers booleans nulls iterables scalars tostream isempty error "
+    "ascii_downcase ascii_upcase ltrimstr rtrimstr todate fromdate now strftime mktime gmtime "
+    "dateadd datesub date capture match sub gsub splits getpath has_key label reduce foreach "
+    "try catch"
+)
+_JQ_WORD = re.compile(r"\$?[A-Za-z_][A-Za-z0-9_]*|@[A-Za-z0-9_]+")
+
+
+def jq_check(inv: Invocation) -> Finding | None:
+    """jq filters: field access and a fixed set of builtins; no env, inputs, loops or formats."""
+    program = inv.positionals[0] if inv.positionals else "."
+    if "\\(" in program:
+        return approval("jq string interpolation `\\(...)` is outside the allowed subset")
+    stripped = re.sub(r'"(?:[^"\\]|\\.)*"', '""', program)
+    for match in _JQ_WORD.finditer(stripped):
+        word = match.group()
+        start = match.start()
+        if start > 0 and stripped[start - 1] == ".":
+            continue  # `.name`: a field, not a builtin
+        if word.startswith("@"):
+            return approval(f"jq {word}: an output format (encodes, defeats redaction)")
+        if word.startswith("$"):
+            if word in {"$ENV", "$__loc__", "$__prog_args"}:
+                return approval(f"jq {word}: reads the environment or the program")
+            continue
+        if word not in _JQ_BUILTINS:
+            return approval(
+                f"jq {word}: outside the allowed builtins (env, input, range, repeat, recurse, "
+                "limit, until, while and friends can read more or run unbounded)"
+            )
+    return None

@@ -8,9 +8,12 @@ programs that may follow a `|`).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from worker.policy import checks
+from worker.policy.allowlist import SPECS
 from worker.policy.rules import ProgramRule, follow_mode, sampling, subcommands
+from worker.policy.spec import spec, words
 
 # -- never run -----------------------------------------------------------------------------------
 
@@ -62,6 +65,7 @@ DENIED_CLASSES: dict[str, str] = {
         "exec eval source . flock chrt taskset cgexec systemd-run systemd-cat run-parts parallel "
         "firejail bwrap proot fakeroot faketime catchsegv setarch linux32 linux64 daemonize "
         "start-stop-daemon at batch tini dumb-init valgrind ssh-agent dbus-launch xvfb-run "
+        "invoke-rc.d update-rc.d rc-service openrc chkconfig "
         "ltrace"
     ),
     # Interactive programs are denied rather than sent for approval: there is no terminal
@@ -79,7 +83,15 @@ DENIED_CLASSES: dict[str, str] = {
         "mapfile hash enable logout suspend type"
     ),
     "loads code into the kernel": "modprobe insmod rmmod depmod kmod",
-    "sets the clock": "ntpdate rdate",
+    "freezes a filesystem (every write to it hangs until thawed)": "fsfreeze xfs_freeze",
+    "sends D-Bus method calls (can power off the host, start or stop units)": (
+        "dbus-send gdbus qdbus mdbus2"
+    ),
+    "is an interpreter with a shell escape (sqlite3 .shell, dc !, ed !)": (
+        "sqlite3 sqlite dc bc.dc awka emacs-nox emacsclient vim.basic vim.tiny vim.nox gvim rvim "
+        "rview nvi elvis vile evim"
+    ),
+    "sets the clock": "ntpdate rdate hwclock",
 }
 
 _DENIED_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -174,6 +186,15 @@ _APT_CONFIG = {
     "--config-file": "loads a configuration file (hooks can run commands)",
 }
 _SHA = ProgramRule(summary="checksums", filter=True)
+
+# Read only a device's metadata (partition table, superblock, SMART), never print its content.
+METADATA_ONLY = words(
+    "blkid lsblk df du ls stat file findmnt fdisk sfdisk parted tune2fs dumpe2fs xfs_info "
+    "smartctl nvme mdadm pvs pvdisplay lsattr readlink realpath lsof fuser"
+)
+# Encode, compress or reverse their input: after a stage that read a file or /proc, the result
+# would pass redaction unrecognised.
+TRANSFORMERS = words("base64 base32 basenc rev od hexdump xxd tr gzip xz bzip2 zstd")
 
 PROGRAMS: dict[str, ProgramRule] = {
     # host overview
@@ -852,7 +873,7 @@ PROGRAMS: dict[str, ProgramRule] = {
     "cut": _simple("cut columns", short_with_arg="bcdf", filter=True),
     "tr": _simple("translate characters", filter=True),
     "column": _simple("format columns", short_with_arg="cson", filter=True),
-    "jq": _simple("JSON filter", filter=True),
+    "jq": _simple("JSON filter", filter=True, check=checks.jq_check),
     "paste": _simple("merge lines", short_with_arg="d", filter=True),
     "fold": _simple("wrap lines", short_with_arg="w", filter=True),
     "fmt": _simple("format text", filter=True),
@@ -893,6 +914,95 @@ PROGRAMS: dict[str, ProgramRule] = {
     "unxz": _COMPRESSOR,
     "zstd": _simple("(de)compress to stdout", check=checks.zstd_like_check),
 }
+_BEFORE_CUT = list(PROGRAMS)
+
+# Every use needs a human: what they show or touch cannot be bounded by an option list.
+_APPROVAL_ONLY = {
+    "strace": "traces another process (slows it, shows its data)",
+    "tcpdump": "captures packet contents (may include secrets)",
+    "perf": "samples or wraps processes",
+    "bpftrace": "runs an arbitrary kernel program; use the probe catalog instead",
+    "openssl": "can connect out and handle keys",
+    "tar": "reading archives is not a first-minutes diagnostic",
+    "kubectl": "reaches the cluster API with this host's credentials",
+    "base64": "encodes its input, which defeats redaction",
+    "base32": "encodes its input, which defeats redaction",
+    "rev": "reverses its input, which defeats redaction",
+    "od": "dumps bytes in another encoding, which defeats redaction",
+    "hexdump": "dumps bytes in another encoding, which defeats redaction",
+    "xxd": "dumps bytes in another encoding, which defeats redaction",
+    "dmsetup": "device-mapper tables can hold encryption keys",
+    "zfs": "ZFS administration",
+    "zpool": "ZFS pool administration",
+    "sgdisk": "GPT partition tool",
+    "efibootmgr": "firmware boot entries",
+    "busctl": "talks to system services over D-Bus",
+    "redis-cli": "talks to a data store (may need its password, can change data)",
+    "etcdctl": "talks to the cluster's data store",
+}
+PROGRAMS.update(
+    {
+        "dmsetup": _simple(
+            "device-mapper",
+            check=checks.verb_check(
+                checks.DMSETUP_DESTRUCTIVE, "removes, reloads or suspends device-mapper devices"
+            ),
+        ),
+        "zfs": _simple(
+            "ZFS datasets",
+            check=checks.verb_check(checks.ZFS_DESTRUCTIVE, "destroys or changes datasets"),
+        ),
+        "zpool": _simple(
+            "ZFS pools",
+            check=checks.verb_check(checks.ZPOOL_DESTRUCTIVE, "destroys or changes pools"),
+        ),
+        "sgdisk": _simple("GPT partitions", check=checks.sgdisk_check),
+        "efibootmgr": _simple("firmware boot entries", check=checks.efibootmgr_check),
+        "busctl": _simple("D-Bus", check=checks.busctl_check),
+        "redis-cli": _simple(
+            "Redis client",
+            short_with_arg="hpanu",
+            check=checks.verb_check(
+                checks.REDIS_DESTRUCTIVE,
+                "erases, reconfigures or stops the data store",
+                case_insensitive=True,
+                anywhere=True,
+            ),
+        ),
+        "etcdctl": _simple(
+            "etcd client",
+            check=checks.verb_check(checks.ETCD_DESTRUCTIVE, "changes or deletes cluster data"),
+        ),
+        "getent": _simple("name service lookup", check=checks.getent_check),
+        "nft": _simple("firewall ruleset (list only)", check=checks.nft_joined_check),
+        "nstat": _simple(
+            "network counters",
+            check=checks.nstat_check,
+            deny_options={
+                "-d": "runs as a daemon that outlives the command",
+                "--scan": "runs as a daemon that outlives the command",
+                "-t": "sets the daemon's interval",
+                "--interval": "sets the daemon's interval",
+            },
+        ),
+        "service": _simple("service status", check=checks.service_check),
+    }
+)
+_SERVICE = spec("--status-all", r"(?!.*\.\.)[A-Za-z0-9_@.:-]+{0,2}")
+
+# Only programs with an allowlist (or approval-only ones) stay; see docs/policy.md for the rest.
+PROGRAMS = {
+    name: replace(
+        rule,
+        spec=_SERVICE if name == "service" else SPECS.get(name),
+        approval_only=_APPROVAL_ONLY.get(name, ""),
+        metadata_only=name in METADATA_ONLY,
+        transforms=name in TRANSFORMERS,
+    )
+    for name, rule in PROGRAMS.items()
+    if name in SPECS or name in _APPROVAL_ONLY or name == "service"
+}
+REMOVED = sorted(set(_BEFORE_CUT) - set(PROGRAMS))
 
 FILTERS: frozenset[str] = frozenset(name for name, rule in PROGRAMS.items() if rule.filter)
 

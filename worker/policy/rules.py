@@ -15,6 +15,7 @@ from worker.policy.invocation import (
     parse_invocation,
     worst,
 )
+from worker.policy.spec import Spec, parse_with_spec
 from worker.protocol import Verdict
 
 Check = Callable[[Invocation], Finding | None]
@@ -38,8 +39,17 @@ class ProgramRule:
     extra_positional_reason: str = ""
     filter: bool = False
     check: Check | None = None
+    spec: Spec | None = None  # the option allowlist (worker/policy/allowlist.py)
+    approval_only: str = ""  # why every use needs a human (tracers, capture, remote services)
+    metadata_only: bool = False  # reads only metadata of a device (lsblk), never its content
+    transforms: bool = False  # encodes or compresses its input (defeats redaction)
 
     def judge(self, program: str, args: list[str]) -> tuple[Finding | None, Invocation]:
+        """The worst of: the known-bad option tables and checks, and the allowlist.
+
+        The invocation returned is the allowlist's reading (exact option names) when the
+        program has one.
+        """
         inv = parse_invocation(
             program, args, short_with_arg=self.short_with_arg, long_with_arg=self.long_with_arg
         )
@@ -53,7 +63,17 @@ class ProgramRule:
             findings.append(deny(f"{program}: {self.extra_positional_reason}"))
         if self.check is not None:
             findings.append(self.check(inv))
-        return worst(findings), inv
+        strict = inv
+        if self.spec is not None:
+            parsed = parse_with_spec(program, args, self.spec)
+            strict = parsed.invocation
+            if parsed.problems:
+                findings.append(approval(f"{parsed.problems[0]} (not on the allowlist)"))
+        elif self.approval_only:
+            findings.append(approval(f"{program}: {self.approval_only}"))
+        else:
+            findings.append(approval(f"{program}: no option allowlist"))
+        return worst(findings), strict
 
 
 def subcommands(
