@@ -21,7 +21,8 @@ from typing import IO
 
 from pydantic import BaseModel
 
-from worker.policy import SYSTEM_BIN_DIRS, evaluate, sensitive_path_reason
+from worker.policy import SYSTEM_BIN_DIRS, evaluate
+from worker.policy.paths import PathFinding, worst_path_finding
 from worker.policy.programs import NEVER_EXECUTE_TARGETS
 from worker.protocol import CommandRequest, CommandResult
 from worker.redact import redact
@@ -76,16 +77,23 @@ def run_command(
         return result.model_copy(
             update={"note": "needs approval from an authorised responder before it runs"}
         )
-    if not approved:
-        hidden = _secret_behind_link(decision.stages)
-        if hidden:
-            return result.model_copy(
-                update={
-                    "verdict": "needs_approval",
-                    "reason": redact(hidden),
-                    "note": "needs approval from an authorised responder before it runs",
-                }
-            )
+    hidden = _secret_behind_link(decision.stages)
+    if hidden is not None and hidden.verdict == "deny":
+        return result.model_copy(
+            update={
+                "verdict": "deny",
+                "reason": redact(hidden.reason),
+                "note": "denied by policy; it never runs",
+            }
+        )
+    if hidden is not None and not approved:
+        return result.model_copy(
+            update={
+                "verdict": "needs_approval",
+                "reason": redact(hidden.reason),
+                "note": "needs approval from an authorised responder before it runs",
+            }
+        )
     settings = get_settings()
     timeout = settings.command_timeout_s if timeout_s is None else timeout_s
     timeout = min(max(timeout, 0.1), MAX_TIMEOUT_S)
@@ -94,17 +102,16 @@ def run_command(
     return result.model_copy(update=outcome.model_dump())
 
 
-def _secret_behind_link(stages: list[list[str]]) -> str | None:
-    """A path argument that resolves (through symlinks) to a secret the text did not show."""
-    for argv in stages:
-        for arg in argv[1:]:
-            if "/" not in arg or not os.path.lexists(posixpath.join(WORKING_DIRECTORY, arg)):
-                continue
-            real = os.path.realpath(posixpath.join(WORKING_DIRECTORY, arg))
-            reason = sensitive_path_reason(real)
-            if reason:
-                return f"{arg} resolves to {real}: {reason}"
-    return None
+def _secret_behind_link(stages: list[list[str]]) -> PathFinding | None:
+    """Existing paths judged again just before the run, by what they resolve to now (a symlink
+    made or swapped after the policy read the text counts). The worst finding, or None."""
+    existing = [
+        arg
+        for argv in stages
+        for arg in argv[1:]
+        if "/" in arg and os.path.lexists(posixpath.join(WORKING_DIRECTORY, arg))
+    ]
+    return worst_path_finding(existing)
 
 
 def _resolve(program: str) -> str:

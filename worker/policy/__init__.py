@@ -25,7 +25,7 @@ from worker.policy.effects import STAT_ONLY, device_reason, stage_effects
 from worker.policy.expand import TooManyPaths, expand_word
 from worker.policy.invocation import VERDICT_RANK, Finding, approval, deny
 from worker.policy.lexer import ShellSyntaxError, Word, split_pipeline
-from worker.policy.paths import sensitive_path_reason
+from worker.policy.paths import path_verdict, sensitive_path_reason
 from worker.policy.programs import FILTERS, PROGRAMS, denied_program_reason
 from worker.protocol import Verdict
 from worker.settings import get_settings
@@ -126,6 +126,12 @@ def _program_name(word: Word) -> tuple[str, Finding | None]:
     return name, None
 
 
+def _names_a_file(word: str) -> bool:
+    """A word that is plainly a path (or an option carrying one), not a script or a pattern."""
+    value = word.split("=", 1)[1] if word.startswith("-") and "=" in word else word
+    return value.startswith(("/", "./", "../", "~/")) and not any(c.isspace() for c in value)
+
+
 def _judge_stage(index: int, stage: list[Word], destinations: str) -> tuple[Finding, list[str]]:
     first = stage[0]
     argv = [word.text for word in stage]
@@ -151,12 +157,18 @@ def _judge_stage(index: int, stage: list[Word], destinations: str) -> tuple[Find
         if expanded != [word.text] and any(path.startswith("-") for path in expanded):
             findings.append(approval(f"{word.text!r} expands to a name that looks like an option"))
         for path in expanded:  # what will be read; a glob with no match is judged as written
-            secret = sensitive_path_reason(path, raw_devices=reads_content)
-            if secret is None and name not in STAT_ONLY:
-                secret = device_reason(path, metadata_only=not reads_content)
-            if secret:
-                path_findings.append(approval(f"{name}: {secret}"))
-                break
+            found = path_verdict(path, raw_devices=reads_content)
+            if found is not None:
+                # Only a word that plainly names a file may be denied for what it names; a
+                # script or pattern that merely contains slashes (`s/a.key/b.key/`) asks.
+                verdict = found.verdict if _names_a_file(path) else "needs_approval"
+                path_findings.append(Finding(verdict, f"{name}: {found.reason}"))
+                continue
+            device = (
+                None if name in STAT_ONLY else device_reason(path, metadata_only=not reads_content)
+            )
+            if device:
+                path_findings.append(approval(f"{name}: {device}"))
         if word.unquoted_tilde:
             path_findings.append(
                 approval(f"`~` in {word.text!r} is not expanded here (no shell); write the path")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import posixpath
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from worker.policy.invocation import (
     long_option_matches,
     worst,
 )
+from worker.policy.paths import contains_secret_tree
 from worker.policy.rules import Check, option_int
 from worker.policy.scripts import awk_program_finding, sed_script_finding
 from worker.policy.spec import words
@@ -831,25 +831,9 @@ def ufw_check(inv: Invocation) -> Finding | None:
 
 # -- recursive readers over trees that hold secrets ----------------------------------------------
 
-_SECRET_TREES = (
-    "/etc/ssl/private",
-    "/etc/ssh",
-    "/etc/shadow",
-    "/etc/kubernetes",
-    "/root",
-    "/home",
-    "/proc",
-    "/run/secrets",
-    "/var/run/secrets",
-    "/var/lib/kubelet",
-)
-
 
 def _contains_secret_tree(path: str) -> bool:
-    normal = posixpath.normpath(posixpath.join("/", path))
-    return any(
-        tree == normal or tree.startswith(normal.rstrip("/") + "/") for tree in _SECRET_TREES
-    )
+    return contains_secret_tree(path) is not None
 
 
 def grep_check(inv: Invocation) -> Finding | None:
