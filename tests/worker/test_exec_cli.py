@@ -45,7 +45,7 @@ def test_denied_exits_four_with_the_reason() -> None:
 
 
 def test_needs_approval_exits_three_and_does_not_run() -> None:
-    done = bpfsleuth("--json", "cat /etc/shadow")
+    done = bpfsleuth("--json", "cat /root/notes.txt")
     assert done.returncode == 3
     result = json.loads(done.stdout)
     assert result["verdict"] == "needs_approval" and result["ran"] is False

@@ -176,8 +176,10 @@ def test_a_symlink_to_a_secret_is_caught_at_run_time(tmp_path: Path) -> None:
     link = tmp_path / "innocent.txt"
     link.symlink_to("/etc/shadow")
     result = run(f"cat {link}")
-    assert result.verdict == "needs_approval" and not result.ran
+    assert result.verdict == "deny" and not result.ran
     assert "/etc/shadow" in result.reason
+    approved = run(f"cat {link}", approved=True)  # a denied secret stays denied, even approved
+    assert approved.verdict == "deny" and not approved.ran
 
 
 def test_secrets_are_redacted_from_stdout_and_stderr() -> None:

@@ -686,26 +686,13 @@ NEEDS_APPROVAL = [
     ("top -b -n 50", "iterations"),
     ("iotop -b", "-n"),
     ("mtr -r -c 50 8.8.8.8", "cycles"),
-    ("cat /etc/shadow", "password hashes"),
-    ("cat /etc/gshadow", "password hashes"),
-    ("cat /etc/shad*", "password hashes"),
     ("cat /etc/sudoers", "sudo"),
-    ("cat /proc/1/environ", "environment"),
-    ("cat /proc/self/environ", "environment"),
-    ("strings /proc/1/environ", "environment"),
-    ("cat /proc/*/environ", "environment"),
-    ("cat /proc/kcore", "kernel memory"),
-    ("head -c 100 /proc/1/mem", "memory"),
-    ("cat /dev/mem", "memory"),
     ("cat /dev/sda | head -c 512", "raw device"),
     ("grep -a foo /dev/nvme0n1", "raw device"),
     ("cat /proc/1/root/etc/hostname", "root filesystem"),
     ("cat /proc/1/fd/3", "open files"),
-    ("cat /root/.ssh/id_rsa", "SSH private key"),
     ("cat /home/bob/.ssh/authorized_keys", "SSH"),
-    ("cat ~/.ssh/id_ed25519", "SSH private key"),
     ("cat id_rsa", "SSH private key"),
-    ("cat /etc/ssl/private/server.key", "private key"),
     ("cat /etc/nginx/certs/server.pem", "key"),
     ("cat server.key", "private key"),
     ("cat /app/.env", "environment file"),
@@ -717,7 +704,7 @@ NEEDS_APPROVAL = [
     ("cat /var/run/secrets/kubernetes.io/serviceaccount/token", "secret"),
     ("cat /root/.bash_history", "history"),
     ("cat /home/app/.pgpass", "database passwords"),
-    ("grep -r password --include=*.yml /etc/../root/.docker/config.json", "registry"),
+    ("grep -r password --include=*.yml /etc/../root/.docker/config.json", "secrets"),
     ("tcpdump -i any port 53", "packet"),
     ("tcpdump -c 10 -nn", "packet"),
     ("strace -p 1234", "strace"),
@@ -754,13 +741,37 @@ NEEDS_APPROVAL = [
     ("grep -R token /home", "recursive"),
     ("ls /root/.ssh", "SSH"),
     ("diff -r /etc /var/backups/etc", "recursive"),
-    ("cat /etc/*", "password hashes"),
-    ("cat /var/backups/shadow.bak", "password hashes"),
     ("cat /etc/gitlab/gitlab-secrets.json", "secrets"),
     ("cat /etc/app/db_password.txt", "password"),
     ("cat /etc/NetworkManager/system-connections/office.nmconnection", "secrets"),
     ("ls /*/*/*/*/*/nomatch", "wildcards at 5 directory levels"),
 ]
+
+# Secrets whose reading is refused outright (paths judged after resolution, worker/policy/paths.py).
+DENIED_SECRETS = [
+    ("cat /etc/shadow", "password hashes"),
+    ("cat /etc/gshadow", "password hashes"),
+    ("cat /etc/shad*", "password hashes"),
+    ("cat /proc/1/environ", "environment"),
+    ("cat /proc/self/environ", "environment"),
+    ("strings /proc/1/environ", "environment"),
+    ("cat /proc/*/environ", "environment"),
+    ("cat /proc/kcore", "kernel memory"),
+    ("head -c 100 /proc/1/mem", "memory"),
+    ("cat /dev/mem", "memory"),
+    ("cat /root/.ssh/id_rsa", "SSH private key"),
+    ("cat ~/.ssh/id_ed25519", "SSH private key"),
+    ("cat /etc/ssl/private/server.key", "private key"),
+    ("cat /etc/*", "password hashes"),
+    ("cat /var/backups/shadow.bak", "password hashes"),
+]
+
+
+@pytest.mark.parametrize(("command", "mentions"), DENIED_SECRETS)
+def test_secrets_are_denied(command: str, mentions: str) -> None:
+    decision = evaluate(command)
+    assert decision.verdict == "deny", decision.reason
+    assert mentions.lower() in decision.reason.lower(), decision.reason
 
 
 @pytest.mark.parametrize("command", ALLOWED)
@@ -840,7 +851,7 @@ def test_glob_expansion_is_judged_on_the_paths_it_yields(
     decision = evaluate(f"cat {tmp_path}/*.log")
     assert decision.verdict == "allow"
     assert decision.stages == [["cat", f"{tmp_path}/app.log", f"{tmp_path}/db.log"]]
-    assert evaluate(f"cat {tmp_path}/*").verdict == "needs_approval"  # includes id_rsa
+    assert evaluate(f"cat {tmp_path}/*").verdict != "allow"  # includes id_rsa
     assert evaluate(f"cat {tmp_path}/*.nomatch").stages == [["cat", f"{tmp_path}/*.nomatch"]]
     # relative patterns expand in the executor's working directory; a name starting with
     # `-` would be read as an option, as in the classic `rm *` trap

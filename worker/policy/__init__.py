@@ -126,10 +126,19 @@ def _program_name(word: Word) -> tuple[str, Finding | None]:
     return name, None
 
 
+_RELATIVE_PATH = re.compile(r"[\w.@+-]+(?:/[\w.@+-]*)*")
+
+
 def _names_a_file(word: str) -> bool:
-    """A word that is plainly a path (or an option carrying one), not a script or a pattern."""
+    """A word that is plainly a path (or an option carrying one), not a script or a pattern.
+
+    Absolute and `./`-style paths, and relative ones (commands run in `/`) made only of path
+    characters; `0,/root/p` (a sed address) and `s/a.key/b.key/` (a sed script) are not.
+    """
     value = word.split("=", 1)[1] if word.startswith("-") and "=" in word else word
-    return value.startswith(("/", "./", "../", "~/")) and not any(c.isspace() for c in value)
+    if value.startswith(("/", "./", "../", "~/")):
+        return not any(c.isspace() for c in value)
+    return _RELATIVE_PATH.fullmatch(value) is not None and not value.startswith(("s/", "y/"))
 
 
 def _judge_stage(index: int, stage: list[Word], destinations: str) -> tuple[Finding, list[str]]:
@@ -158,11 +167,13 @@ def _judge_stage(index: int, stage: list[Word], destinations: str) -> tuple[Find
             findings.append(approval(f"{word.text!r} expands to a name that looks like an option"))
         for path in expanded:  # what will be read; a glob with no match is judged as written
             found = path_verdict(path, raw_devices=reads_content)
-            if found is not None:
-                # Only a word that plainly names a file may be denied for what it names; a
-                # script or pattern that merely contains slashes (`s/a.key/b.key/`) asks.
-                verdict = found.verdict if _names_a_file(path) else "needs_approval"
-                path_findings.append(Finding(verdict, f"{name}: {found.reason}"))
+            if found is not None and _names_a_file(path):
+                path_findings.append(Finding(found.verdict, f"{name}: {found.reason}"))
+                continue
+            if found is not None and found.verdict == "deny":
+                # A script or pattern that merely mentions a secret path (`awk '/shadow/'`)
+                # names no file; it asks rather than runs.
+                path_findings.append(approval(f"{name}: {found.reason}"))
                 continue
             device = (
                 None if name in STAT_ONLY else device_reason(path, metadata_only=not reads_content)
