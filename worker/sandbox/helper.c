@@ -2,7 +2,7 @@
  * bpfsleuth-sandbox: apply the sandbox to itself, then execve the command (docs/sandbox.md).
  *
  *   bpfsleuth-sandbox --report-fd N --parent PID [--caps a,b] [--ip] [--tcp] [--fork]
- *                     [--dev-ioctl] [--as BYTES] [--cpu SECONDS] [--nofile N] [--nproc N]
+ *                     [--dev-ioctl] [--no-landlock] [--rdwr] [--as BYTES] [--cpu SECONDS] [--nofile N] [--nproc N]
  *                     [--check] -- PATH ARGV0 [ARG...]
  *
  * Single-threaded and started by posix_spawn/fork+exec from Python, so nothing here runs in a
@@ -274,7 +274,7 @@ static void self_only(long nr, int i, uint32_t self) {
 #define CLONE_THREAD_ 0x00010000U
 
 struct options {
-    int ip, tcp, fork, dev_ioctl, check;
+    int ip, tcp, fork, dev_ioctl, check, no_landlock, rdwr;
     uint64_t caps;
     long long as_bytes, cpu_s, nofile, nproc;
     pid_t parent;
@@ -296,10 +296,14 @@ static void build_filter(const struct options *o, uint32_t self) {
 #endif
 
     /* Files: opening to write, create or truncate; everything that changes names or metadata. */
+    /* --rdwr lets O_RDWR through (never create, truncate or append): for programs that open
+     * /dev/null read-write and give up without it. Writes to regular files still fail: RLIMIT_FSIZE
+     * is 0. */
+    uint32_t write_mask = o->rdwr ? (O_WRITE_MASK & ~(uint32_t)O_RDWR) : O_WRITE_MASK;
 #ifdef __NR_open
-    deny_flags(__NR_open, 1, O_WRITE_MASK);
+    deny_flags(__NR_open, 1, write_mask);
 #endif
-    deny_flags(__NR_openat, 2, O_WRITE_MASK);
+    deny_flags(__NR_openat, 2, write_mask);
     deny_always(__NR_openat2, ENOSYS); /* flags are behind a pointer; ENOSYS makes libc fall back */
     deny_always(__NR_open_by_handle_at, EPERM);
     static const long always[] = {
@@ -563,6 +567,8 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--fork") == 0) o.fork = 1;
         else if (strcmp(a, "--dev-ioctl") == 0) o.dev_ioctl = 1;
         else if (strcmp(a, "--check") == 0) o.check = 1;
+        else if (strcmp(a, "--no-landlock") == 0) o.no_landlock = 1;
+        else if (strcmp(a, "--rdwr") == 0) o.rdwr = 1;
         else if (i + 1 < argc && strcmp(a, "--report-fd") == 0) report_fd = (int)number(argv[++i], "--report-fd");
         else if (i + 1 < argc && strcmp(a, "--parent") == 0) o.parent = (pid_t)number(argv[++i], "--parent");
         else if (i + 1 < argc && strcmp(a, "--caps") == 0) o.caps = parse_caps(argv[++i]);
@@ -592,6 +598,10 @@ int main(int argc, char **argv) {
     /* 3. Landlock ruleset (applied after no_new_privs). */
     int abi = landlock_abi();
     const char *ll_why = "not in this kernel";
+    if (o.no_landlock) {
+        ll_why = "off for this program (Landlock forbids reading other processes' /proc/<pid>/fd)";
+        abi = -abi;
+    }
     int ll_fd = abi > 0 ? landlock_prepare(&o, abi, &ll_why) : -1;
     int ll_errno = errno;
 
@@ -621,8 +631,8 @@ int main(int argc, char **argv) {
         size_t used = strlen(caps);
         snprintf(caps + used, sizeof caps - used, "%s%s", used ? "," : "", cap_names[c].name);
     }
-    report("ok seccomp%s+caps(%s)+rlimits+nnp%s%s", landlock[0] == '+' ? landlock : "",
-           caps[0] ? caps : "none", o.ip ? "+ip" : "", o.fork ? "+fork" : "");
+    report("ok seccomp%s+caps(%s)+rlimits+nnp%s%s%s", landlock[0] == '+' ? landlock : "",
+           caps[0] ? caps : "none", o.ip ? "+ip" : "", o.fork ? "+fork" : "", o.rdwr ? "+rdwr" : "");
     if (landlock[0] != '+') report("note%s", landlock);
     if (o.check) _exit(0);
     execv(argv[i], argv + i + 1);

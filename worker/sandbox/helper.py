@@ -81,6 +81,8 @@ def helper_argv(
     args += ["--tcp"] if profile.ip_sockets and profile.tcp else []
     args += ["--fork"] if profile.fork else []
     args += ["--dev-ioctl"] if profile.device_ioctls else []
+    args += [] if profile.landlock else ["--no-landlock"]
+    args += ["--rdwr"] if profile.open_read_write else []
     args += ["--as", str(limits.address_space_bytes), "--cpu", str(limits.cpu_s)]
     args += ["--nofile", str(limits.open_files), "--nproc", str(limits.processes)]
     if check:
@@ -125,7 +127,12 @@ def check(profile: Profile | None = None) -> SandboxStatus:
     try:
         completed = subprocess.run(
             helper_argv(
-                helper, profile or Profile(), Limits(), report_fd=write_fd, path="", argv=[],
+                helper,
+                profile or Profile(),
+                Limits(),
+                report_fd=write_fd,
+                path="",
+                argv=[],
                 check=True,
             ),
             pass_fds=(write_fd,),

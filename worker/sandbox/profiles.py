@@ -29,13 +29,21 @@ class Profile(BaseModel):
     """New processes (fork, vfork, clone without CLONE_THREAD). Threads are always allowed."""
     device_ioctls: bool = False
     """ioctl on device files (Landlock ABI >= 5 refuses them otherwise)."""
+    open_read_write: bool = False
+    """O_RDWR opens (never create, truncate, append): lsof opens /dev/null so and exits without
+    it. Writes to regular files still fail with EFBIG (RLIMIT_FSIZE 0)."""
+    landlock: bool = True
+    """Off only where Landlock breaks the job: a Landlock domain may not look into processes
+    outside it (`/proc/<pid>/fd` of others), which `ss -p`, `lsof` and `fuser` exist to do."""
 
 
 DEFAULT = Profile()
 _READ = frozenset({"dac_read_search"})
 # /proc/<pid>/fd, /io, /maps, /cwd of other root processes need ptrace read access, which a
 # trimmed root process only has with CAP_SYS_PTRACE (ptrace itself stays refused by seccomp).
-_PROCESS_FDS = Profile(caps=_READ | {"sys_ptrace"})
+# Landlock forbids exactly that (ptrace access checks across domains), so it is off for them:
+# seccomp still refuses every write, and their argv is the policy's.
+_PROCESS_FDS = Profile(caps=_READ | {"sys_ptrace"}, landlock=False)
 # nfnetlink (nft, iptables-nft, conntrack) answers even dumps only with CAP_NET_ADMIN; with it
 # the same socket could change rules, which only the policy prevents (docs/sandbox.md).
 _NETFILTER = Profile(caps=_READ | {"net_admin"})
@@ -49,7 +57,7 @@ PROFILES: dict[str, Profile] = {
     **dict.fromkeys(
         ("ss", "netstat", "fuser", "pidstat", "pmap", "pwdx", "lslocks", "lsns"), _PROCESS_FDS
     ),
-    "lsof": Profile(caps=_READ | {"sys_ptrace"}, fork=True),
+    "lsof": Profile(caps=_READ | {"sys_ptrace"}, open_read_write=True, fork=True, landlock=False),
     **dict.fromkeys(
         (
             "nft",
@@ -88,9 +96,9 @@ PROFILES: dict[str, Profile] = {
     ),
     # Shell-script wrappers and programs that run helpers (tar -z runs gzip).
     **dict.fromkeys(("service", "zgrep", "tar"), Profile(fork=True)),
-    **dict.fromkeys(("hwclock", "blkid", "tune2fs", "dumpe2fs", "smartctl", "nvme"), Profile(
-        device_ioctls=True
-    )),
+    **dict.fromkeys(
+        ("hwclock", "blkid", "tune2fs", "dumpe2fs", "smartctl", "nvme"), Profile(device_ioctls=True)
+    ),
 }
 
 

@@ -78,6 +78,7 @@ def run_pipeline(
     timeout_s: float,
     output_cap: int,
     limits: Limits | None = None,
+    env: dict[str, str] | None = None,
     sandboxed: bool = True,
 ) -> PipelineOutcome:
     """Run `stages` joined by pipes. `sandboxed=False` exists for the bench's baseline only."""
@@ -97,7 +98,9 @@ def run_pipeline(
     failure = ""
     try:
         for stage in stages:
-            process, report = _start(stage, previous, err_write, helper, limits, deadline)
+            process, report = _start(
+                stage, previous, err_write, helper, limits, deadline, env or CLEAN_ENV
+            )
             processes.append(process)
             if not isinstance(previous, int):
                 previous.close()
@@ -155,13 +158,14 @@ def _start(
     helper: Path | None,
     limits: Limits,
     deadline: float,
+    env: dict[str, str],
 ) -> tuple[subprocess.Popen[bytes], Report | None]:
     """Start one stage; with the sandbox, wait for the helper's report (it execs in < 1 ms)."""
     common = {
         "stdin": stdin,
         "stdout": subprocess.PIPE,
         "stderr": stderr,
-        "env": CLEAN_ENV,
+        "env": env,
         "cwd": WORKING_DIRECTORY,
         "start_new_session": True,
         "close_fds": True,
