@@ -25,7 +25,7 @@ from typing import IO
 from pydantic import BaseModel
 
 from worker.sandbox.helper import Limits, Report, find_helper, helper_argv, host_status
-from worker.sandbox.profiles import profile_for
+from worker.sandbox.profiles import Profile, profile_for
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CLEAN_ENV = {"PATH": SYSTEM_PATH, "LANG": "C", "LC_ALL": "C"}
@@ -53,15 +53,17 @@ class PipelineOutcome(BaseModel):
 class Stage(BaseModel):
     path: str
     argv: list[str]
+    profile: Profile | None = None
+    """None: the profile of argv[0] (worker.sandbox.profiles)."""
 
 
-def resolve(argv: list[str]) -> Stage:
+def resolve(argv: list[str], profile: Profile | None = None) -> Stage:
     """`argv[0]` found on the system PATH (or taken as a path). Raises FileNotFoundError."""
     program = argv[0]
     path = program if "/" in program else shutil.which(program, path=SYSTEM_PATH)
     if path is None or not os.path.isfile(path):
         raise FileNotFoundError(f"program {program!r} not found (PATH={SYSTEM_PATH})")
-    return Stage(path=path, argv=argv)
+    return Stage(path=path, argv=argv, profile=profile)
 
 
 def sandbox_unavailable_note() -> str | None:
@@ -176,7 +178,7 @@ def _start(
     try:
         args = helper_argv(
             helper,
-            profile_for(stage.argv[0]),
+            stage.profile or profile_for(stage.argv[0]),
             limits,
             report_fd=report_write,
             path=stage.path,
