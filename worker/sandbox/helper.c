@@ -2,7 +2,7 @@
  * bpfsleuth-sandbox: apply the sandbox to itself, then execve the command (docs/sandbox.md).
  *
  *   bpfsleuth-sandbox --report-fd N --parent PID [--caps a,b] [--ip] [--tcp] [--fork]
- *                     [--dev-ioctl] [--no-landlock] [--rdwr] [--as BYTES] [--cpu SECONDS] [--nofile N] [--nproc N]
+ *                     [--unix] [--dev-ioctl] [--no-landlock] [--rdwr] [--as BYTES] [--cpu SECONDS] [--nofile N] [--nproc N]
  *                     [--check] -- PATH ARGV0 [ARG...]
  *
  * Single-threaded and started by posix_spawn/fork+exec from Python, so nothing here runs in a
@@ -274,7 +274,7 @@ static void self_only(long nr, int i, uint32_t self) {
 #define CLONE_THREAD_ 0x00010000U
 
 struct options {
-    int ip, tcp, fork, dev_ioctl, check, no_landlock, rdwr;
+    int ip, tcp, unix_, fork, dev_ioctl, check, no_landlock, rdwr;
     uint64_t caps;
     long long as_bytes, cpu_s, nofile, nproc;
     pid_t parent;
@@ -429,11 +429,12 @@ static void build_filter(const struct options *o, uint32_t self) {
     end_block();
     deny_flags(__NR_mq_open, 1, O_WRONLY | O_RDWR | O_CREAT);
 
-    /* Sockets: unix and netlink; IP (not raw) only for network tools; no packet sockets. */
+    /* Sockets: netlink; unix ones (local daemons: systemd, container engines) and IP ones (not
+     * raw) only for programs that need them; never packet sockets. */
     begin_block(__NR_socket);
     ld_arg(0);
-    jeq(1 /* AF_UNIX */, T_ALLOW, T_NEXT);
     jeq(16 /* AF_NETLINK */, T_ALLOW, T_NEXT);
+    if (o->unix_) jeq(1 /* AF_UNIX */, T_ALLOW, T_NEXT);
     if (o->ip) {
         jeq(2 /* AF_INET */, T_LABEL + 0, T_NEXT);
         jeq(10 /* AF_INET6 */, T_LABEL + 0, T_DENY);
@@ -446,6 +447,17 @@ static void build_filter(const struct options *o, uint32_t self) {
         ret(SECCOMP_RET_ERRNO | EPERM);
     }
     end_block();
+    if (!o->unix_ && !o->fork) deny_always(__NR_socketpair, EPERM);
+    if (!o->unix_) {
+        /* bind() to a unix path creates a file (Landlock refuses it where the kernel has it).
+         * Without unix sockets only netlink (12) and IP (16, 28) address sizes bind. */
+        begin_block(__NR_bind);
+        ld_arg(2);
+        jeq(12, T_ALLOW, T_NEXT);
+        jeq(16, T_ALLOW, T_NEXT);
+        jeq(28, T_ALLOW, T_DENY);
+        end_block();
+    }
 
     ret(SECCOMP_RET_ALLOW);
 }
@@ -569,6 +581,7 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--check") == 0) o.check = 1;
         else if (strcmp(a, "--no-landlock") == 0) o.no_landlock = 1;
         else if (strcmp(a, "--rdwr") == 0) o.rdwr = 1;
+        else if (strcmp(a, "--unix") == 0) o.unix_ = 1;
         else if (i + 1 < argc && strcmp(a, "--report-fd") == 0) report_fd = (int)number(argv[++i], "--report-fd");
         else if (i + 1 < argc && strcmp(a, "--parent") == 0) o.parent = (pid_t)number(argv[++i], "--parent");
         else if (i + 1 < argc && strcmp(a, "--caps") == 0) o.caps = parse_caps(argv[++i]);
@@ -631,8 +644,9 @@ int main(int argc, char **argv) {
         size_t used = strlen(caps);
         snprintf(caps + used, sizeof caps - used, "%s%s", used ? "," : "", cap_names[c].name);
     }
-    report("ok seccomp%s+caps(%s)+rlimits+nnp%s%s%s", landlock[0] == '+' ? landlock : "",
-           caps[0] ? caps : "none", o.ip ? "+ip" : "", o.fork ? "+fork" : "", o.rdwr ? "+rdwr" : "");
+    report("ok seccomp%s+caps(%s)+rlimits+nnp%s%s%s%s", landlock[0] == '+' ? landlock : "",
+           caps[0] ? caps : "none", o.ip ? "+ip" : "", o.unix_ ? "+unix" : "", o.fork ? "+fork" : "",
+           o.rdwr ? "+rdwr" : "");
     if (landlock[0] != '+') report("note%s", landlock);
     if (o.check) _exit(0);
     execv(argv[i], argv + i + 1);

@@ -79,6 +79,7 @@ def helper_argv(
     args += ["--caps", ",".join(sorted(profile.caps))] if profile.caps else []
     args += ["--ip"] if profile.ip_sockets else []
     args += ["--tcp"] if profile.ip_sockets and profile.tcp else []
+    args += ["--unix"] if profile.unix_sockets else []
     args += ["--fork"] if profile.fork else []
     args += ["--dev-ioctl"] if profile.device_ioctls else []
     args += [] if profile.landlock else ["--no-landlock"]

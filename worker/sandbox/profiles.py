@@ -25,6 +25,9 @@ class Profile(BaseModel):
     """AF_INET/AF_INET6 sockets (never raw or packet ones)."""
     tcp: bool = False
     """TCP connect/bind not restricted by Landlock (only with `ip_sockets`)."""
+    unix_sockets: bool = False
+    """AF_UNIX sockets: talking to local daemons (systemd, container engines, nscd). Without
+    them a program cannot reach docker.sock or systemd's private socket whatever its argv."""
     fork: bool = False
     """New processes (fork, vfork, clone without CLONE_THREAD). Threads are always allowed."""
     device_ioctls: bool = False
@@ -81,10 +84,8 @@ PROFILES: dict[str, Profile] = {
             "host",
             "nslookup",
             "drill",
-            "getent",
             "openssl",
             "kubectl",
-            "chronyc",
             "tracepath",
             "traceroute",
             "traceroute6",
@@ -94,8 +95,33 @@ PROFILES: dict[str, Profile] = {
         ),
         _NETWORK,
     ),
+    # Clients of local daemons (D-Bus, systemd's and container engines' sockets).
+    **dict.fromkeys(
+        (
+            "systemctl",
+            "journalctl",
+            "loginctl",
+            "timedatectl",
+            "hostnamectl",
+            "localectl",
+            "systemd-analyze",
+            "systemd-cgtop",
+            "coredumpctl",
+            "resolvectl",
+            "busctl",
+            "docker",
+            "podman",
+            "crictl",
+            "nerdctl",
+            "firewall-cmd",
+        ),
+        Profile(unix_sockets=True),
+    ),
+    "chronyc": Profile(unix_sockets=True, ip_sockets=True, tcp=True),
+    "getent": Profile(unix_sockets=True, ip_sockets=True, tcp=True),
+    "service": Profile(unix_sockets=True, fork=True),
     # Shell-script wrappers and programs that run helpers (tar -z runs gzip).
-    **dict.fromkeys(("service", "zgrep", "tar"), Profile(fork=True)),
+    **dict.fromkeys(("zgrep", "tar"), Profile(fork=True)),
     **dict.fromkeys(
         ("hwclock", "blkid", "tune2fs", "dumpe2fs", "smartctl", "nvme"), Profile(device_ioctls=True)
     ),
