@@ -33,6 +33,7 @@ WORKING_DIRECTORY = "/"
 _READ_CHUNK = 65536
 _REAP_GRACE_S = 5.0
 _REPORT_WAIT_S = 10.0
+_ORPHAN_GRACE_S = 0.25
 
 
 class PipelineOutcome(BaseModel):
@@ -124,7 +125,7 @@ def run_pipeline(
         return PipelineOutcome(note=failure, sandbox=_layers_text(stages, layers))
     os.close(err_write)
     assert not isinstance(previous, int)
-    capture = _Capture(previous.fileno(), err_read, output_cap)
+    capture = _Capture(previous.fileno(), err_read, output_cap, [p.pid for p in processes])
     try:
         finished = capture.read_until(deadline)
         timed_out = not finished and not capture.stdout_cut
@@ -270,7 +271,26 @@ def _finish(processes: list[subprocess.Popen[bytes]], *, deadline: float) -> lis
             process.wait(timeout=max(until - time.monotonic(), 0.0))
         except subprocess.TimeoutExpired:
             stuck.append(str(process.args[0]) if isinstance(process.args, list) else "?")
+    if not stuck:
+        _await_empty_groups(processes, until)
     return stuck
+
+
+def _await_empty_groups(processes: list[subprocess.Popen[bytes]], until: float) -> None:
+    """SIGKILL is asynchronous: wait until the killed background members are gone, so that
+    when the result is returned nothing of the command is left (signal 0 only probes)."""
+    pending = [process.pid for process in processes]
+    while pending and time.monotonic() < until:
+        alive = []
+        for pgid in pending:
+            try:
+                os.killpg(pgid, 0)
+                alive.append(pgid)
+            except (ProcessLookupError, PermissionError):
+                continue
+        pending = alive
+        if pending:
+            time.sleep(0.002)
 
 
 def _stage_notes(
@@ -293,9 +313,11 @@ def _stage_notes(
 
 
 class _Capture:
-    """Reads the last stage's stdout and every stage's stderr, each up to the cap."""
+    """Reads the last stage's stdout and every stage's stderr, each up to the cap. Once every
+    stage leader has exited, a background child still holding a pipe gets `_ORPHAN_GRACE_S`
+    to finish writing, then the pipeline ends (and the group kill takes the child)."""
 
-    def __init__(self, stdout_fd: int, stderr_fd: int, cap: int) -> None:
+    def __init__(self, stdout_fd: int, stderr_fd: int, cap: int, pids: list[int]) -> None:
         self.cap = cap
         self.stdout = bytearray()
         self.stderr = bytearray()
@@ -305,17 +327,36 @@ class _Capture:
         self._selector = selectors.DefaultSelector()
         self._selector.register(stdout_fd, selectors.EVENT_READ, "stdout")
         self._selector.register(stderr_fd, selectors.EVENT_READ, "stderr")
+        self._streams = 2
+        self._pidfds: list[int] = []
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                pidfd = os.pidfd_open(pid)
+                self._pidfds.append(pidfd)
+                self._selector.register(pidfd, selectors.EVENT_READ, "exit")
 
     def read_until(self, deadline: float) -> bool:
-        """True when both streams reached EOF (or stdout was cut) before the deadline."""
-        while self._selector.get_map():
+        """True when both streams reached EOF (or stdout was cut, or every leader exited and
+        the grace passed) before the deadline."""
+        leaders = len(self._pidfds)
+        while self._streams:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            for key, _ in self._selector.select(remaining):
+            events = self._selector.select(remaining)
+            if not events and leaders == 0:
+                return True  # the grace after the last leader's exit has passed
+            for key, _ in events:
+                if key.data == "exit":
+                    self._selector.unregister(key.fd)
+                    leaders -= 1
+                    if leaders == 0:
+                        deadline = min(deadline, time.monotonic() + _ORPHAN_GRACE_S)
+                    continue
                 chunk = os.read(key.fd, _READ_CHUNK)
                 if not chunk:
                     self._selector.unregister(key.fd)
+                    self._streams -= 1
                     continue
                 buffer = self.stdout if key.data == "stdout" else self.stderr
                 room = self.cap - len(buffer)
@@ -330,3 +371,5 @@ class _Capture:
     def close(self) -> None:
         self._selector.close()
         os.close(self._stderr_fd)
+        for pidfd in self._pidfds:
+            os.close(pidfd)
