@@ -15,7 +15,8 @@ PY = "/usr/bin/python3"
 
 
 def _token() -> str:
-    return f"{4000 + int.from_bytes(os.urandom(2), 'big') % 5000}.{int.from_bytes(os.urandom(3), 'big')}"
+    whole = 4000 + int.from_bytes(os.urandom(2), "big") % 5000
+    return f"{whole}.{int.from_bytes(os.urandom(3), 'big')}"
 
 
 DAEMONS = [
@@ -27,7 +28,7 @@ DAEMONS = [
     [
         PY,
         "-c",
-        "import os, time\nif os.fork() == 0:\n    os.setsid(); os.execvp('sleep', ['sleep', '{t}'])\n",
+        "import os\nif os.fork() == 0:\n    os.setsid(); os.execvp('sleep', ['sleep', '{t}'])\n",
     ],
     [PY, "-c", "import os\nif os.fork() == 0:\n    os.execvp('sleep', ['sleep', '{t}'])\n"],
     ["nstat", "-d", "1", "-t", "{t}"],
@@ -93,7 +94,10 @@ def test_cpu_time_is_bounded_by_rlimit() -> None:
 
 
 def test_open_files_are_bounded() -> None:
-    code = "import sys\nfs = []\ntry:\n    while True: fs.append(open('/dev/null'))\nexcept OSError as e: print(len(fs), e.errno)"
+    code = (
+        "fs = []\ntry:\n    while True: fs.append(open('/dev/null'))\n"
+        "except OSError as e: print(len(fs), e.errno)"
+    )
     outcome = sandboxed([PY, "-c", code], limits=SMALL)
     count, errno = outcome.stdout.decode().split()
     assert int(count) < 64 and errno == "24", outcome  # EMFILE

@@ -75,7 +75,10 @@ def test_victim_is_untouched(
 
 def test_a_program_may_still_signal_itself() -> None:
     """raise()/abort() and signals to its own group keep working (tools use them)."""
-    code = "import os, signal\nsignal.signal(signal.SIGUSR1, lambda *a: print('got it'))\nos.kill(os.getpid(), signal.SIGUSR1)\nos.kill(0, 0)"
+    code = (
+        "import os, signal\nsignal.signal(signal.SIGUSR1, lambda *a: print('got it'))\n"
+        "os.kill(os.getpid(), signal.SIGUSR1)\nos.kill(0, 0)"
+    )
     outcome = sandboxed([PY, "-c", code])
     assert outcome.stdout.decode().strip() == "got it", outcome.stderr
     assert outcome.exit_code == 0
