@@ -399,9 +399,10 @@ static void build_filter(const struct options *o, uint32_t self) {
     };
     deny_values(__NR_ioctl, 1, 0xffffffffU, ioctl_bad, (int)(sizeof ioctl_bad / sizeof ioctl_bad[0]));
 
-    /* fcntl: no leases and no record locks (a held lock stalls other writers). */
-    static const uint32_t fcntl_bad[] = {6, 7, 37, 38, 1024 /* F_SETLK(W), F_OFD_SETLK(W), F_SETLEASE */};
-    deny_values(__NR_fcntl, 1, 0xffffffffU, fcntl_bad, 5);
+    /* fcntl: no leases (they stall every other opener). Record locks stay: on read-only
+     * descriptors they can only be read locks, which utmp readers (last, lslogins) take. */
+    static const uint32_t fcntl_bad[] = {1024 /* F_SETLEASE */};
+    deny_values(__NR_fcntl, 1, 0xffffffffU, fcntl_bad, 1);
 
     /* System V IPC and POSIX queues: nothing created, removed or changed. */
     static const uint32_t ipc_bad[] = {0 /* IPC_RMID */, 1 /* IPC_SET */, 11, 12 /* SHM_(UN)LOCK */,

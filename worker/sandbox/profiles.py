@@ -121,7 +121,8 @@ PROFILES: dict[str, Profile] = {
     "getent": Profile(unix_sockets=True, ip_sockets=True, tcp=True),
     "service": Profile(unix_sockets=True, fork=True),
     # Shell-script wrappers and programs that run helpers (tar -z runs gzip).
-    **dict.fromkeys(("zgrep", "tar"), Profile(fork=True)),
+    # sar runs sadc.
+    **dict.fromkeys(("zgrep", "tar", "sar"), Profile(fork=True)),
     **dict.fromkeys(
         ("hwclock", "blkid", "tune2fs", "dumpe2fs", "smartctl", "nvme"), Profile(device_ioctls=True)
     ),
