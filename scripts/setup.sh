@@ -107,7 +107,9 @@ helper_want=$(sha256sum "$helper_src" | cut -d' ' -f1)
 if [ ! -x "$helper_bin" ] || [ ! -f "$helper_stamp" ] || [ "$(cat "$helper_stamp")" != "$helper_want" ]; then
     say "building the sandbox helper"
     mkdir -p "$VENV/libexec"
-    gcc -O2 -Wall -Wextra -Werror -o "$helper_bin.tmp" "$helper_src" \
+    # Static: no dynamic loader at each exec (about a millisecond less per command).
+    gcc -O2 -Wall -Wextra -Werror -static -o "$helper_bin.tmp" "$helper_src" 2>/dev/null \
+        || gcc -O2 -Wall -Wextra -Werror -o "$helper_bin.tmp" "$helper_src" \
         || die "could not build $helper_src: is gcc (and libc6-dev) installed?"
     mv -f "$helper_bin.tmp" "$helper_bin"
     echo "$helper_want" > "$helper_stamp"

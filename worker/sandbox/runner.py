@@ -99,23 +99,30 @@ def run_pipeline(
     err_read, err_write = os.pipe()
     previous: IO[bytes] | int = subprocess.DEVNULL
     failure = ""
+    reports: list[int] = []
     try:
         for stage in stages:
-            process, report = _start(
-                stage, previous, err_write, helper, limits, deadline, env or CLEAN_ENV
+            process, report_fd = _start(
+                stage, previous, err_write, helper, limits, env or CLEAN_ENV
             )
             processes.append(process)
+            if report_fd is not None:
+                reports.append(report_fd)
             if not isinstance(previous, int):
                 previous.close()
             assert process.stdout is not None
             previous = process.stdout
-            if report is not None:
-                failure = _refusal(stage, report)
-                if failure:
-                    break
-                layers.append(report.layers)
     except OSError as exc:
         failure = f"could not start {stage.argv[0]!r}: {exc.strerror or exc}"
+    # Every stage's helper sets up in parallel; read what each applied (it execs in < 1 ms).
+    for stage, report_fd in zip(stages, reports, strict=False):
+        try:
+            text = _read_report(report_fd, min(deadline, time.monotonic() + _REPORT_WAIT_S))
+        finally:
+            os.close(report_fd)
+        report = Report.parse(text)
+        failure = failure or _refusal(stage, report)
+        layers.append(report.layers)
     if failure:
         os.close(err_write)
         os.close(err_read)
@@ -160,10 +167,9 @@ def _start(
     stderr: int,
     helper: Path | None,
     limits: Limits,
-    deadline: float,
     env: dict[str, str],
-) -> tuple[subprocess.Popen[bytes], Report | None]:
-    """Start one stage; with the sandbox, wait for the helper's report (it execs in < 1 ms)."""
+) -> tuple[subprocess.Popen[bytes], int | None]:
+    """Start one stage; with the sandbox, also return the fd its helper reports on."""
     common = {
         "stdin": stdin,
         "stdout": subprocess.PIPE,
@@ -191,11 +197,7 @@ def _start(
         raise
     finally:
         os.close(report_write)
-    try:
-        text = _read_report(report_read, min(deadline, time.monotonic() + _REPORT_WAIT_S))
-    finally:
-        os.close(report_read)
-    return process, Report.parse(text)
+    return process, report_read
 
 
 def _read_report(fd: int, until: float) -> str:
