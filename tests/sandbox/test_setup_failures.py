@@ -19,6 +19,7 @@ from worker.sandbox import Profile, Stage, host_status, run_pipeline
 from worker.sandbox.helper import HELPER_ENV, check
 
 ROOT = Path(__file__).resolve().parents[2]
+_AS_NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
 
 
 @pytest.fixture
@@ -55,8 +56,7 @@ def test_a_helper_that_cannot_drop_privileges_refuses_and_nothing_runs(tmp_path:
         "print(r.model_dump_json())\n"
     )
     out = subprocess.run(
-        ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", sys.executable]
-        + ["-c", code],
+        [*_AS_NOBODY, sys.executable, "-c", code],
         cwd=ROOT,
         capture_output=True,
         text=True,
