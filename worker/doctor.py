@@ -234,6 +234,6 @@ def sandbox_check(status: SandboxStatus) -> Check:
 def run_doctor(settings: WorkerSettings, *, refresh: bool = False) -> DoctorReport:
     caps = detect_capabilities(refresh=refresh)
     sandbox = host_status()
-    checks = _capability_checks(caps) + [sandbox_check(sandbox)] + _catalog_checks(caps)
+    checks = [*_capability_checks(caps), sandbox_check(sandbox), *_catalog_checks(caps)]
     checks += [_redis_check(settings.redis_url), _model_check(settings), _slack_check()]
     return DoctorReport(capabilities=caps, sandbox=sandbox, checks=checks)
