@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.sandbox.conftest import require_sandbox, sandboxed
+from worker.policy import evaluate
 from worker.sandbox import PipelineOutcome, Profile, profile_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,8 +141,6 @@ def test_netfilter_listing_tools_hold_net_admin_so_only_the_policy_guards_them()
     """nfnetlink answers even a dump only with CAP_NET_ADMIN, so nft and iptables keep it, and
     the kernel would let them change rules: the policy must never let such a form run
     unattended. This pins both halves: the profile, and the policy's verdict."""
-    from worker.policy import evaluate
-
     assert "net_admin" in profile_for("nft").caps
     for line in ("nft flush ruleset", "iptables -F", "nft delete table inet filter"):
         assert evaluate(line).verdict != "allow", line

@@ -3,6 +3,7 @@ result says why; a layer the kernel lacks is reported, never assumed."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import subprocess
@@ -116,8 +117,6 @@ def test_doctor_reports_the_layers_measured_here() -> None:
 
 def _landlock_abi() -> int:
     """The kernel's Landlock ABI, asked directly (landlock_create_ruleset with VERSION)."""
-    import ctypes
-
     libc = ctypes.CDLL(None, use_errno=True)
     abi = libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
     return max(int(abi), 0)
