@@ -42,7 +42,8 @@ class Profile(BaseModel):
 
 DEFAULT = Profile()
 _READ = frozenset({"dac_read_search"})
-# /proc/<pid>/fd, /io, /maps, /cwd of other root processes need ptrace read access, which a
+# /proc/<pid>/fd, /io, /maps, /cwd, /wchan (ps's WCHAN: where a D-state process waits) of
+# other root processes need ptrace read access, which a
 # trimmed root process only has with CAP_SYS_PTRACE (ptrace itself stays refused by seccomp).
 # Landlock forbids exactly that (ptrace access checks across domains), so it is off for them:
 # seccomp still refuses every write, and their argv is the policy's.
@@ -58,7 +59,8 @@ _NETWORK = Profile(ip_sockets=True, tcp=True)
 PROFILES: dict[str, Profile] = {
     "dmesg": Profile(caps=_READ | {"syslog"}),
     **dict.fromkeys(
-        ("ss", "netstat", "fuser", "pidstat", "pmap", "pwdx", "lslocks", "lsns"), _PROCESS_FDS
+        ("ss", "netstat", "fuser", "pidstat", "pmap", "pwdx", "lslocks", "lsns", "ps"),
+        _PROCESS_FDS,
     ),
     "lsof": Profile(caps=_READ | {"sys_ptrace"}, open_read_write=True, fork=True, landlock=False),
     **dict.fromkeys(
