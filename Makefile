@@ -35,6 +35,7 @@ bench: setup
 	$(BIN)/python bench/slack_ack.py
 	$(BIN)/python bench/scenarios.py
 	$(BIN)/python bench/prompt_budget.py
+	$(BIN)/python bench/sandbox.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

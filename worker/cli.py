@@ -343,7 +343,7 @@ def exec_command(
         if result.stderr:
             typer.echo(result.stderr, err=True, nl=not result.stderr.endswith("\n"))
         status = "timed out" if result.timed_out else f"exit {result.exit_code}"
-        typer.echo(f"[{status} in {result.duration_s:.2f} s]", err=True)
+        typer.echo(f"[{status} in {result.duration_s:.2f} s; sandbox: {result.sandbox}]", err=True)
     if result.note:
         typer.echo(f"note: {result.note}", err=True)
     raise typer.Exit(exit_code)

@@ -465,6 +465,7 @@ def _audit(rt: Runtime, investigation_id: str, result: PlanResult, asked_by: str
                 exit_code=command.exit_code,
                 error=command.note if not command.ran else "",
                 duration_s=command.duration_s,
+                sandbox=command.sandbox,
                 asked_by=asked_by,
                 approved_by=_approved_by(rt, investigation_id, command),
             )

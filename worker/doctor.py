@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from probes.capabilities import HostCapabilities, detect_capabilities
+from worker.sandbox import SandboxStatus, host_status
 from worker.settings import WorkerSettings
 
 Status = Literal["ok", "missing", "warn", "info"]
@@ -32,6 +33,7 @@ class Check(BaseModel):
 
 class DoctorReport(BaseModel):
     capabilities: HostCapabilities
+    sandbox: SandboxStatus | None = None
     checks: list[Check] = Field(default_factory=list)
 
     @property
@@ -210,8 +212,28 @@ def _catalog_checks(caps: HostCapabilities) -> list[Check]:
     return checks
 
 
+def sandbox_check(status: SandboxStatus) -> Check:
+    """The layers every command runs under here (measured by running the helper)."""
+    if not status.available:
+        return Check(
+            name="sandbox",
+            status="missing",
+            detail=f"{status.reason}: this host runs no commands (probes still run)",
+            fix="make setup (builds the sandbox helper with gcc); the kernel needs seccomp",
+        )
+    if "landlock" not in status.layers:
+        return Check(
+            name="sandbox",
+            status="warn",
+            detail=f"{status.layers} ({status.reason or 'no landlock'})",
+            fix="a kernel with Landlock (5.13+, `lsm=...,landlock`) adds a read-only filesystem",
+        )
+    return Check(name="sandbox", status="ok", detail=status.layers)
+
+
 def run_doctor(settings: WorkerSettings, *, refresh: bool = False) -> DoctorReport:
     caps = detect_capabilities(refresh=refresh)
-    checks = _capability_checks(caps) + _catalog_checks(caps)
+    sandbox = host_status()
+    checks = [*_capability_checks(caps), sandbox_check(sandbox), *_catalog_checks(caps)]
     checks += [_redis_check(settings.redis_url), _model_check(settings), _slack_check()]
-    return DoctorReport(capabilities=caps, checks=checks)
+    return DoctorReport(capabilities=caps, sandbox=sandbox, checks=checks)

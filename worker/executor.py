@@ -2,22 +2,18 @@
 
 The only way a model's command ever runs on a host. `run_command` asks the policy first; a
 `deny` never runs, `needs_approval` runs only with `approved=True`. Stages are joined by OS pipes
-between subprocesses; each runs in its own process group with a clean environment, stdin from
-/dev/null and `/` as working directory. On timeout every stage's group is killed and reaped.
-Output beyond the cap is cut with a visible marker; stdout and stderr are redacted.
+between subprocesses, each started by the sandbox (worker/sandbox: seccomp, Landlock,
+capabilities, rlimits) in its own process group with a clean environment, stdin from /dev/null
+and `/` as working directory; if the sandbox cannot be set up, nothing runs. When the pipeline
+ends every stage's group is killed and reaped. Output beyond the cap is cut with a visible
+marker; stdout and stderr are redacted.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import posixpath
-import selectors
 import shutil
-import signal
-import subprocess
-import time
-from typing import IO
 
 from pydantic import BaseModel
 
@@ -26,13 +22,12 @@ from worker.policy.paths import PathFinding, worst_path_finding
 from worker.policy.programs import NEVER_EXECUTE_TARGETS
 from worker.protocol import CommandRequest, CommandResult
 from worker.redact import redact
+from worker.sandbox import Stage, run_pipeline
 
 CLEAN_PATH = ":".join(SYSTEM_BIN_DIRS)
 CLEAN_ENV = {"PATH": CLEAN_PATH, "LANG": "C", "LC_ALL": "C"}
 WORKING_DIRECTORY = "/"
 MAX_TIMEOUT_S = 60.0
-_READ_CHUNK = 65536
-_REAP_GRACE_S = 5.0
 
 
 def cut_marker(cap: int) -> str:
@@ -48,6 +43,7 @@ class _Outcome(BaseModel):
     timed_out: bool = False
     duration_s: float = 0.0
     note: str = ""
+    sandbox: str = ""
 
 
 class _Refusal(Exception):
@@ -126,160 +122,26 @@ def _resolve(program: str) -> str:
     return path
 
 
-def _kill_groups(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in processes:
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-
-
-def _reap(processes: list[subprocess.Popen[bytes]], *, grace_s: float) -> list[str]:
-    """Wait for every (killed) stage; a process stuck in the kernel (D state, e.g. a hung NFS
-    mount) cannot die, so give up after `grace_s` rather than hang the worker. Python's
-    subprocess module reaps it later. Returns the argv[0] of stages left behind."""
-    until = time.monotonic() + grace_s
-    stuck: list[str] = []
-    for process in processes:
-        try:
-            process.wait(timeout=max(until - time.monotonic(), 0.0))
-        except subprocess.TimeoutExpired:
-            stuck.append(str(process.args[0]) if isinstance(process.args, list) else "?")
-    return stuck
-
-
 def _run_pipeline(stages: list[list[str]], *, timeout_s: float, output_cap: int) -> _Outcome:
-    started = time.monotonic()
-    deadline = started + timeout_s
+    """Every stage runs in the sandbox (worker/sandbox); without it, nothing runs."""
     try:
-        paths = [_resolve(argv[0]) for argv in stages]
+        resolved = [Stage(path=_resolve(argv[0]), argv=argv) for argv in stages]
     except _Refusal as exc:
         return _Outcome(note=str(exc))
-    processes: list[subprocess.Popen[bytes]] = []
-    err_read, err_write = os.pipe()
-    previous: IO[bytes] | int = subprocess.DEVNULL
-    try:
-        for path, argv in zip(paths, stages, strict=True):
-            process = subprocess.Popen(
-                argv,
-                executable=path,
-                stdin=previous,
-                stdout=subprocess.PIPE,
-                stderr=err_write,
-                env=CLEAN_ENV,
-                cwd=WORKING_DIRECTORY,
-                start_new_session=True,
-                close_fds=True,
-            )
-            processes.append(process)
-            if not isinstance(previous, int):
-                previous.close()
-            assert process.stdout is not None
-            previous = process.stdout
-    except OSError as exc:
-        os.close(err_write)
-        os.close(err_read)
-        if not isinstance(previous, int):
-            previous.close()
-        _kill_groups(processes)
-        for process in processes:
-            process.wait()
-        return _Outcome(note=f"could not start {argv[0]!r}: {exc.strerror or exc}")
-    os.close(err_write)
-    assert not isinstance(previous, int)
-    capture = _Capture(previous.fileno(), err_read, output_cap)
-    timed_out = False
-    try:
-        finished = capture.read_until(deadline)
-        timed_out = not finished and not capture.stdout_cut
-        if capture.stdout_cut or timed_out:
-            _kill_groups(processes)
-        for process in processes:
-            try:
-                process.wait(timeout=max(deadline - time.monotonic(), 0.0))
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                _kill_groups(processes)
-                break
-    finally:
-        _kill_groups(processes)
-        stuck = _reap(processes, grace_s=_REAP_GRACE_S)
-        previous.close()
-        capture.close()
-    notes = _stage_notes(stages, processes, timed_out=timed_out, cut=capture.stdout_cut)
-    if stuck:
-        notes = "; ".join(
-            filter(None, [notes, f"{', '.join(stuck)} did not die (uninterruptible sleep?)"])
-        )
+    outcome = run_pipeline(resolved, timeout_s=timeout_s, output_cap=output_cap, env=CLEAN_ENV)
     return _Outcome(
-        ran=True,
-        exit_code=processes[-1].returncode,
-        stdout=capture.text(capture.stdout, capture.stdout_cut),
-        stderr=capture.text(capture.stderr, capture.stderr_cut),
-        truncated=capture.stdout_cut or capture.stderr_cut,
-        timed_out=timed_out,
-        duration_s=round(time.monotonic() - started, 3),
-        note=notes,
+        ran=outcome.ran,
+        exit_code=outcome.exit_code,
+        stdout=_text(outcome.stdout, outcome.stdout_cut, output_cap),
+        stderr=_text(outcome.stderr, outcome.stderr_cut, output_cap),
+        truncated=outcome.stdout_cut or outcome.stderr_cut,
+        timed_out=outcome.timed_out,
+        duration_s=outcome.duration_s,
+        note=outcome.note,
+        sandbox=outcome.sandbox,
     )
 
 
-def _stage_notes(
-    stages: list[list[str]],
-    processes: list[subprocess.Popen[bytes]],
-    *,
-    timed_out: bool,
-    cut: bool,
-) -> str:
-    notes: list[str] = []
-    if timed_out:
-        notes.append("timed out; the whole pipeline was killed")
-    if cut:
-        notes.append("output cut at the cap; the pipeline was stopped")
-    for index, (argv, process) in enumerate(zip(stages[:-1], processes[:-1], strict=True)):
-        code = process.returncode
-        if code not in (0, None, -signal.SIGPIPE, -signal.SIGKILL):
-            notes.append(f"stage {index + 1} ({argv[0]}) exited with {code}")
-    return "; ".join(notes)
-
-
-class _Capture:
-    """Reads the last stage's stdout and every stage's stderr, each up to the cap."""
-
-    def __init__(self, stdout_fd: int, stderr_fd: int, cap: int) -> None:
-        self.cap = cap
-        self.stdout = bytearray()
-        self.stderr = bytearray()
-        self.stdout_cut = False
-        self.stderr_cut = False
-        self._stderr_fd = stderr_fd
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(stdout_fd, selectors.EVENT_READ, "stdout")
-        self._selector.register(stderr_fd, selectors.EVENT_READ, "stderr")
-
-    def read_until(self, deadline: float) -> bool:
-        """True when both streams reached EOF (or stdout was cut) before the deadline."""
-        while self._selector.get_map():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            for key, _ in self._selector.select(remaining):
-                chunk = os.read(key.fd, _READ_CHUNK)
-                if not chunk:
-                    self._selector.unregister(key.fd)
-                    continue
-                buffer = self.stdout if key.data == "stdout" else self.stderr
-                room = self.cap - len(buffer)
-                buffer += chunk[: max(room, 0)]
-                if len(chunk) > room:
-                    if key.data == "stdout":
-                        self.stdout_cut = True
-                        return True
-                    self.stderr_cut = True  # keep draining stderr so writers never block
-        return True
-
-    def text(self, data: bytearray, cut: bool) -> str:
-        decoded = redact(bytes(data).decode("utf-8", errors="replace"))
-        return decoded + cut_marker(self.cap) if cut else decoded
-
-    def close(self) -> None:
-        self._selector.close()
-        os.close(self._stderr_fd)
+def _text(data: bytes, cut: bool, cap: int) -> str:
+    decoded = redact(data.decode("utf-8", errors="replace"))
+    return decoded + cut_marker(cap) if cut else decoded

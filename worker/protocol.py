@@ -144,6 +144,11 @@ class CommandResult(BaseModel):
     timed_out: bool = False
     duration_s: float = 0.0
     note: str = Field(default="", description="Why it did not run, when it did not.")
+    sandbox: str = Field(
+        default="",
+        description="Sandbox layers the command ran under, e.g. "
+        "`seccomp+landlock(abi 7)+caps(dac_read_search)+rlimits+nnp`; `none` when not run.",
+    )
 
 
 class EbpfResult(ProbeResult):

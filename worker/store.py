@@ -101,6 +101,7 @@ class AuditEntry(BaseModel):
     exit_code: int | None = None
     error: str = ""
     duration_s: float = 0.0
+    sandbox: str = Field(default="", description="Sandbox layers applied (commands only).")
     asked_by: str = ""
     approved_by: str = ""
     at: datetime = Field(default_factory=lambda: datetime.now(UTC))

@@ -91,8 +91,13 @@ def test_a_plan_for_one_host_runs_on_that_host_only(cluster: Cluster) -> None:
     kernel = result.command_results["kernel"]
     assert kernel.ran and kernel.exit_code == 0
     assert kernel.stdout.strip() == platform.release()
+    assert kernel.sandbox.startswith("seccomp+"), kernel.sandbox  # ran in the sandbox
     audit = _audit_for(cluster, inv.id)
     assert audit == [("alpha", "uname -r", "test:distributed")]
+    entries = [
+        e for e in cluster.runtime.store.audit_entries(10_000) if e.investigation_id == inv.id
+    ]
+    assert [e.sandbox for e in entries] == [kernel.sandbox]
 
 
 def test_a_fan_out_to_two_hosts_merges_both_results_in_one_step(cluster: Cluster) -> None:
