@@ -129,9 +129,13 @@ def test_small_output_is_not_marked() -> None:
 
 
 def test_environment_is_clean() -> None:
-    result = run("cat /proc/self/environ", approved=True)
-    assert result.verdict == "needs_approval" and result.ran
-    variables = dict(item.split("=", 1) for item in result.stdout.split("\0") if item)
+    # The policy denies reading any environment, so ask the executor's own spawn path (the
+    # stage the executor would start) what a command sees.
+    from worker.executor import _run_pipeline
+
+    outcome = _run_pipeline([["cat", "/proc/self/environ"]], timeout_s=5, output_cap=65536)
+    assert outcome.ran, outcome.note
+    variables = dict(item.split("=", 1) for item in outcome.stdout.split("\0") if item)
     assert variables == CLEAN_ENV
 
 

@@ -388,10 +388,10 @@ def test_recursive_reads_of_trees_above_secrets(path: str, holds: bool) -> None:
 
 def test_judging_is_fast_enough_for_every_argument() -> None:
     args = [arg for arg, _, _ in TABLE] * 3
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: other load on the host does not count
     for arg in args:
         path_verdict(arg)
-    per_call = (time.perf_counter() - started) / len(args)
+    per_call = (time.process_time() - started) / len(args)
     assert per_call < 0.005, f"{per_call * 1e6:.0f} µs per argument"
 
 

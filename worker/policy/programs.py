@@ -92,6 +92,11 @@ DENIED_CLASSES: dict[str, str] = {
         "rview nvi elvis vile evim"
     ),
     "sets the clock": "ntpdate rdate hwclock",
+    # Each needs a write or a raw socket that the command sandbox (worker/sandbox) refuses to
+    # every command, so it could only fail; the reason names what answers instead.
+    "cannot work in the read-only command sandbox (use dpkg -l, ps, ss, or nft/iptables -L)": (
+        "podman apt apt-cache iptables-legacy ip6tables-legacy"
+    ),
 }
 
 _DENIED_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
