@@ -1,4 +1,4 @@
-"""Every Celery and distributed-loop setting in one place (DESIGN.md §2, issue 5).
+"""Every Celery and distributed-loop setting in one place (docs/architecture.md §2, issue 5).
 
 Why these values:
 - `task_acks_late` + `task_reject_on_worker_lost` + prefetch 1: a task is acknowledged only when

@@ -1,6 +1,6 @@
 """The control side of the distributed loop, as plain functions the Celery tasks and CLI call.
 
-One investigation moves like this (DESIGN.md §2, issue 5):
+One investigation moves like this (docs/architecture.md §2, issue 5):
 
     start_investigation ──▶ advance ──decide_next──▶ dispatch_step ──▶ run_plan × hosts
            ▲                                              │ (deadline in a Redis zset)

@@ -1,4 +1,4 @@
-"""The JSON protocol between the model, the workers and the bot (DESIGN.md §3).
+"""The JSON protocol between the model, the workers and the bot (docs/architecture.md §2).
 
 Model -> worker: a `Diagnostic` (commands and eBPF programs to run) or a `Resolution`.
 Worker -> model: a `PlanResult` (command results and eBPF results, keyed like the seed).

@@ -1,4 +1,4 @@
-"""Redact secrets from any text before it leaves the host (DESIGN.md §6 item 3).
+"""Redact secrets from any text before it leaves the host (docs/architecture.md §5).
 
 `redact(text)` replaces what it recognises with `[REDACTED]`: private key blocks (also cut off
 before their END line, or with their BEGIN line cut off), PuTTY keys, credentials in URLs (also

@@ -88,7 +88,7 @@ class StepOutcome(BaseModel):
 
 
 class AuditEntry(BaseModel):
-    """One command or probe run on a host (DESIGN.md §6)."""
+    """One command or probe run on a host (docs/architecture.md §5)."""
 
     investigation_id: str
     step: int

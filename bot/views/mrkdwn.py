@@ -4,7 +4,7 @@ Slack wants `&`, `<` and `>` escaped in any text it parses (they start links and
 a model writing `<!channel>` would page the whole channel), and cuts nothing for us: a section
 over 3,000 characters is refused. `fit` truncates already-escaped text without splitting an
 entity such as `&amp;`. Every text from outside (the model, command output, a user) passes
-through `escape`, which also redacts secrets (DESIGN.md §6) before they reach Slack.
+through `escape`, which also redacts secrets (docs/architecture.md §5) before they reach Slack.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The command policy: may this command line run on a host, and why (DESIGN.md §6).
+"""The command policy: may this command line run on a host, and why (docs/architecture.md §5).
 
 `evaluate(command)` splits the text into pipeline stages of argv (no shell, ever) and gives one
 verdict with a reason:

@@ -1,4 +1,4 @@
-"""What a stage reads, reaches and emits, beyond its own options (DESIGN.md §6).
+"""What a stage reads, reaches and emits, beyond its own options (docs/architecture.md §5).
 
 - devices: only metadata tools may name block devices; nothing reads another device (endless,
   a terminal, an input device, a watchdog that arms a reboot when opened), `/proc/kmsg` or a

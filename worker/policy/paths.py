@@ -1,4 +1,6 @@
-"""Paths whose contents are secrets, raw memory or devices with side effects (DESIGN.md §6 item 3).
+"""Paths whose contents are secrets, raw memory or devices with side effects.
+
+See docs/architecture.md §5 and docs/secrets.md.
 
 `path_verdict(arg)` says whether reading `arg` (a path, or an option carrying one) must be denied
 or needs a human's approval, and why. A path is judged in several views, and the worst finding
