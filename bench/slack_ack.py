@@ -1,11 +1,13 @@
 """Ack latency of signed /diagnose slash commands, bot in HTTP mode, real broker enqueue.
 
     .venv/bin/python bench/slack_ack.py [--concurrency 1,10,50] [--requests 200,500,1000]
-                                        [--workers 1,2]
+                                        [--workers 1,2] [--servers old,gunicorn] [--threads 8]
 
 Starts its own redis-server on a free port, one real host worker (so the host is live; no
 control worker, so the enqueued `advance` tasks wait in the broker and nothing else competes
-for the CPU), the fake Slack Web API and `bpfsleuth bot --http --workers W` as a user runs it.
+for the CPU), the fake Slack Web API and `bpfsleuth bot --http --workers W` as a user runs it
+(`gunicorn`: today's server), or the hand-made threaded server of commit 80010e6 run from git
+by bench/old_http_bot.py (`old`), in the same run.
 Then, at each concurrency level C, N signed slash commands go to the bot from C client threads,
 two ways: `closed`, each thread sending its next request as soon as the previous one is
 answered (latency = C / throughput), and `burst`, C requests released at the same instant,
@@ -21,7 +23,7 @@ Latency is client-side: from opening the connection to the full response (one re
 connection, as Slack sends them). The load generator is deliberately light (pre-signed requests
 on raw sockets), because it shares the machine's two cores with the bot. Every response is
 checked (200, and "started" for investigations).
-Results: bench/results/slack_ack.json (one entry per --workers value).
+Results: bench/results/slack_ack.json (one entry per server and --workers value).
 """
 
 from __future__ import annotations
@@ -158,7 +160,9 @@ def run_bursts(
     return latencies, wall
 
 
-def measure(workers: int, levels: list[int], totals: list[int]) -> dict[str, dict[str, float]]:
+def measure(
+    server_kind: str, workers: int, threads: int, levels: list[int], totals: list[int]
+) -> dict[str, dict[str, float]]:
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-slack-") as tmp:
         directory = Path(tmp)
@@ -169,7 +173,11 @@ def measure(workers: int, levels: list[int], totals: list[int]) -> dict[str, dic
         env = bot_env(
             cluster.env, slack, server.url, BPFSLEUTH_MAX_PER_CHANNEL="100", BPFSLEUTH_USERS=""
         )
-        bot = BotProcess(env, directory / "bot.log", workers=workers)
+        if server_kind == "old":
+            command = [sys.executable, str(ROOT / "bench" / "old_http_bot.py")]
+            bot = BotProcess(env, directory / "bot.log", workers=workers, command=command)
+        else:
+            bot = BotProcess(env, directory / "bot.log", workers=workers, threads=threads)
         try:
             cluster.add_host("alpha")
             cluster.wait_ready()
@@ -185,7 +193,7 @@ def measure(workers: int, levels: list[int], totals: list[int]) -> dict[str, dic
                         row = summary(latencies) | {"req_per_s": round(len(latencies) / wall, 1)}
                         results[f"{kind}@{concurrency}/{mode}"] = row
                         print(
-                            f"workers={workers} {mode:6s} {kind:12s} c={concurrency:<3d} "
+                            f"{server_kind} w={workers} {mode:6s} {kind:11s} c={concurrency:<3d} "
                             f"n={row['n']:<5} p50 {row['p50_ms']:7.2f} ms  "
                             f"p99 {row['p99_ms']:7.2f} ms  max {row['max_ms']:7.2f} ms  "
                             f"{row['req_per_s']:7.1f} req/s",
@@ -202,39 +210,59 @@ def measure(workers: int, levels: list[int], totals: list[int]) -> dict[str, dic
     return results
 
 
+def _load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--concurrency", default="1,10,50")
     parser.add_argument("--requests", default="200,500,1000", help="per concurrency level")
     parser.add_argument("--workers", default="1,2", help="bot HTTP processes, one run each")
+    parser.add_argument("--servers", default="old,gunicorn", help="old (80010e6), gunicorn")
+    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
     args = parser.parse_args()
     levels = [int(x) for x in args.concurrency.split(",")]
     totals = [int(x) for x in args.requests.split(",")]
     if len(totals) != len(levels):
         raise SystemExit("--requests needs one number per --concurrency level")
     runs: dict[str, dict[str, dict[str, float]]] = {}
-    for workers in [int(x) for x in args.workers.split(",")]:
-        runs[f"workers={workers}"] = measure(workers, levels, totals)
-    best_p99, best_config = min(
-        (r[f"investigate@{max(levels)}/{mode}"]["p99_ms"], f"{name}, {mode}")
-        for name, r in runs.items()
-        for mode in ("closed", "burst")
-    )
+    loads: list[str] = []
+    for server_kind in args.servers.split(","):
+        for workers in [int(x) for x in args.workers.split(",")]:
+            loads.append(f"{server_kind} workers={workers} before: {_load_average()}")
+            runs[f"{server_kind} workers={workers}"] = measure(
+                server_kind, workers, args.threads, levels, totals
+            )
+    loads.append(f"end: {_load_average()}")
+    best: dict[str, tuple[float, str]] = {}
+    for server_kind in args.servers.split(","):
+        best[server_kind] = min(
+            (r[f"investigate@{max(levels)}/{mode}"]["p99_ms"], f"{name}, {mode}")
+            for name, r in runs.items()
+            if name.startswith(server_kind + " ")
+            for mode in ("closed", "burst")
+        )
+    best_p99, best_config = min(best.values())
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpu",
         "python": platform.python_version(),
         "target": f"investigate p99 < {TARGET_P99_MS:.0f} ms at {max(levels)} concurrent",
+        "threads": args.threads,
+        "load_average": loads,
         "results": runs,
+        "best_per_server": {k: {"p99_ms": v[0], "config": v[1]} for k, v in best.items()},
         "best": {"p99_ms": best_p99, "config": best_config},
         "target_met": best_p99 < TARGET_P99_MS,
     }
     out = ROOT / "bench" / "results" / "slack_ack.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    print(
-        f"wrote {out.relative_to(ROOT)}; best p99 at {max(levels)}: {best_p99} ms ({best_config})"
-    )
+    for server_kind, (p99, config) in best.items():
+        print(f"best p99 at {max(levels)} for {server_kind}: {p99} ms ({config})")
+    print(f"load averages: {'; '.join(loads)}")
+    print(f"wrote {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

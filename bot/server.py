@@ -51,7 +51,8 @@ class BotHttpServer(BaseApplication):  # type: ignore[misc]
         self._options: dict[str, Any] = {
             "bind": [self._bind],
             "workers": workers,
-            "worker_class": "gthread",
+            # one thread: gunicorn's plain pre-fork worker, one request at a time per process
+            "worker_class": "gthread" if threads > 1 else "sync",
             "threads": threads,
             "backlog": 1024,
             "timeout": WORKER_TIMEOUT_S,
