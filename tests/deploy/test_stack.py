@@ -267,9 +267,10 @@ def _evidence_section(card: Message) -> str:
 def test_the_docs_stack_diagnoses_a_real_fault_with_ebpf_from_the_host_worker_container(
     stack: Stack,
 ) -> None:
-    doctor = stack.output_of("check")
-    assert "ready for probes" in doctor.lower() or "ready" in doctor.lower(), doctor
-    assert stack.host in doctor, "`hosts` lists the containerised host worker"
+    checked = stack.output_of("check")
+    for row in ("root", "privileges", "tracefs", "bcc", "bpf tracepoint"):
+        assert re.search(rf"│ {row}\s+│ ok ", checked), f"doctor's {row}:\n{checked}"
+    assert stack.host in checked, "`hosts` lists the containerised host worker"
     tag = stack.project.rsplit("-", 1)[1]
     channel, channel_name = f"C0D{tag.upper()}", f"inc-{tag}"
     with (
@@ -337,6 +338,44 @@ def test_the_docs_stack_diagnoses_a_real_fault_with_ebpf_from_the_host_worker_co
     )
     assert hosts.status == 200
     stack.figures["redis_restart_s"] = round(time.monotonic() - started, 1)
+
+
+def test_a_host_worker_container_without_privileges_says_so_in_doctor_and_hosts(
+    stack: Stack,
+) -> None:
+    image = "localhost/bpfsleuth:latest"
+    doctor = json.loads(stack.podman("run", "--rm", "--network", "none", image, "doctor", "--json"))
+    [check] = [c for c in doctor["checks"] if c["name"] == "privileges"]
+    assert check["status"] == "missing" and "CAP_BPF" in check["detail"], check
+    assert "privileged" in check["fix"]
+    name = f"nopriv-{secrets.token_hex(3)}"
+    container = stack.podman(
+        "run",
+        "-d",
+        "--rm",
+        "--network",
+        "host",
+        "-e",
+        f"REDIS_URL={stack.redis_url}",
+        "-e",
+        f"BPFSLEUTH_HOST={name}",
+        image,
+        "worker",
+        "--host",
+        name,
+    ).strip()
+    try:
+
+        def row() -> dict[str, object] | None:
+            listed = stack.podman("exec", container, "bpfsleuth", "hosts", "--json")
+            return next((r for r in json.loads(listed) if r["name"] == name), None)
+
+        found = _wait(row, 90, f"{name} in `hosts`", stack)
+        assert found["missing_privileges"] == ["CAP_BPF", "CAP_PERFMON", "CAP_SYS_ADMIN"]
+        table = stack.podman("exec", "-e", "COLUMNS=250", container, "bpfsleuth", "hosts")
+        assert "lacks CAP_BPF" in table, table
+    finally:
+        subprocess.run(["podman", "rm", "-f", container], env=stack.env, capture_output=True)
 
 
 def test_the_stack_comes_down_with_nothing_left_behind(stack: Stack) -> None:
