@@ -70,6 +70,50 @@ def summary(values_s: list[float]) -> dict[str, float]:
     }
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _process_table() -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, CPU seconds used so far) for every process."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK)
+    return table
+
+
+def cpu_by_role(roles: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each role: the process `roles[name]` and its descendants
+    (the bench process: itself only, i.e. the load generator and the fake Slack)."""
+    table = _process_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    used = {}
+    for name, root in roles.items():
+        total, todo = 0.0, [root]
+        while todo:
+            pid = todo.pop()
+            total += table.get(pid, (0, 0.0))[1]
+            if pid != os.getpid():
+                todo += children.get(pid, [])
+        used[name] = total
+    return used
+
+
+def _bot_roles(bot_pid: int) -> dict[str, int]:
+    """The bot's main process (progress rendering) apart from its HTTP server child tree."""
+    table = _process_table()
+    server = [pid for pid, (ppid, _) in table.items() if ppid == bot_pid]
+    roles = {"bot server (HTTP workers)": server[0]} if len(server) == 1 else {}
+    return roles
+
+
 def _request_bytes(port: int, body: bytes) -> bytes:
     headers = {
         "Host": f"127.0.0.1:{port}",
@@ -186,17 +230,41 @@ def measure(
             # warm-up: every worker process pays for lazy imports and connections once
             run_level(bot.port, "investigate", 4, 40, counter)
             run_level(bot.port, "help", 4, 40, counter)
+            assert bot.process is not None and server.process is not None
+            roles = {
+                "bot (all processes)": bot.process.pid,
+                **_bot_roles(bot.process.pid),
+                "redis-server": server.process.pid,
+                "bench: load generator + fake Slack": os.getpid(),
+            }
             for concurrency, total in zip(levels, totals, strict=True):
                 for mode, runner in (("closed", run_level), ("burst", run_bursts)):
                     for kind in ("help", "investigate"):
+                        before = cpu_by_role(roles)
                         latencies, wall = runner(bot.port, kind, concurrency, total, counter)
+                        after = cpu_by_role(roles)
                         row = summary(latencies) | {"req_per_s": round(len(latencies) / wall, 1)}
+                        # CPU ms per request by role (the bot's main process renders progress;
+                        # with the bursts' pauses, it catches up inside the window too).
+                        for name in roles:
+                            row[f"cpu_ms/req {name}"] = round(
+                                (after[name] - before[name]) * 1000 / len(latencies), 2
+                            )
                         results[f"{kind}@{concurrency}/{mode}"] = row
                         print(
                             f"{server_kind} w={workers} {mode:6s} {kind:11s} c={concurrency:<3d} "
                             f"n={row['n']:<5} p50 {row['p50_ms']:7.2f} ms  "
                             f"p99 {row['p99_ms']:7.2f} ms  max {row['max_ms']:7.2f} ms  "
                             f"{row['req_per_s']:7.1f} req/s",
+                            flush=True,
+                        )
+                        print(
+                            "    cpu ms/req: "
+                            + ", ".join(
+                                f"{k.removeprefix('cpu_ms/req ')} {v}"
+                                for k, v in row.items()
+                                if k.startswith("cpu_ms/req")
+                            ),
                             flush=True,
                         )
             queued = redis.Redis.from_url(server.url).llen("control")

@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 
 from tests.bot.harness import all_text, buttons
-from tests.fakes.slack_api import FakeSlackApi, Message, SlackRequests
+from tests.fakes.slack_api import SPEC_PATH, FakeSlackApi, Message, SlackRequests
 from tests.redis_fixture import free_port
 from tests.scenarios.workloads import host_turn, refused_connects
 
@@ -43,6 +43,19 @@ DOCS = REPO / "docs" / "deploy.md"
 SYMPTOM = "the app keeps saying it can't reach its backend"
 READY_TIMEOUT_S = 180.0
 RESOLVED_TIMEOUT_S = 420.0
+# The Slack spec the fake checks calls against: ../shared of a checkout under /work, or of the
+# directory holding this worktree.
+SPEC = next(
+    (
+        p
+        for p in (
+            SPEC_PATH,
+            REPO.parents[1] / "shared" / SPEC_PATH.relative_to(SPEC_PATH.parents[2]),
+        )
+        if p.exists()
+    ),
+    SPEC_PATH,
+)
 
 pytestmark = [
     pytest.mark.deploy,
@@ -173,7 +186,9 @@ def stack() -> Iterator[Stack]:
     host = f"box-{tag}"
     redis_port, bot_port = free_port(), free_port()
     signing_secret = secrets.token_hex(16)
-    slack = FakeSlackApi(bind="0.0.0.0", channels={f"C0D{tag.upper()}": f"inc-{tag}"}).start()
+    slack = FakeSlackApi(
+        bind="0.0.0.0", channels={f"C0D{tag.upper()}": f"inc-{tag}"}, spec_path=SPEC
+    ).start()
     slack_port = slack.base.rsplit(":", 1)[1]
     slack_from_containers = f"http://host.containers.internal:{slack_port}"
     env = {
@@ -376,6 +391,49 @@ def test_a_host_worker_container_without_privileges_says_so_in_doctor_and_hosts(
         assert "lacks CAP_BPF" in table, table
     finally:
         subprocess.run(["podman", "rm", "-f", container], env=stack.env, capture_output=True)
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "context", "step", "needed"),
+    [
+        ("Dockerfile", ".", "build: apt-get install python3-venv", "Debian's package registry"),
+        (
+            "deploy/redis/Dockerfile",
+            "deploy/redis",
+            "apt-get install redis-server",
+            "Debian's package registry",
+        ),
+    ],
+)
+def test_a_build_without_network_says_which_step_needed_what(
+    stack: Stack, dockerfile: str, context: str, step: str, needed: str
+) -> None:
+    tag = f"localhost/bpfsleuth-nonet-{secrets.token_hex(3)}"
+    done = subprocess.run(
+        [
+            "podman",
+            "build",
+            "--pull=never",
+            "--no-cache",
+            "--network",
+            "none",
+            "-t",
+            tag,
+            "-f",
+            dockerfile,
+            context,
+        ],
+        cwd=REPO,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    subprocess.run(["podman", "rmi", "-f", tag], env=stack.env, capture_output=True)
+    assert done.returncode != 0
+    said = done.stdout + done.stderr
+    assert f"step '{step}' needs {needed}" in said, said[-3000:]
+    assert "is the build's network up?" in said
 
 
 def test_the_stack_comes_down_with_nothing_left_behind(stack: Stack) -> None:
