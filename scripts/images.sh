@@ -33,6 +33,11 @@ step() { printf 'images: [%s] %s\n' "$(date +%T)" "$*"; }
 missing=()
 command -v podman >/dev/null || missing+=(podman runc)
 command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+# Names of services (redis://redis:6379) resolve on a compose network only with a DNS plugin:
+# CNI's dnsname (podman 4 on Debian 12 uses CNI; netavark's aardvark-dns does it otherwise).
+if [ ! -x /usr/lib/cni/dnsname ] && [ ! -x /usr/lib/podman/aardvark-dns ]; then
+    missing+=(golang-github-containernetworking-plugin-dnsname)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
     step "installing ${missing[*]} (Debian packages)"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
