@@ -193,6 +193,10 @@ def stack() -> Iterator[Stack]:
     slack_from_containers = f"http://host.containers.internal:{slack_port}"
     env = {
         **os.environ,
+        # podman on hosts like this one (hybrid cgroups, no CAP_SYS_RESOURCE): docs/deploy.md
+        "CONTAINERS_CONF": os.environ.get(
+            "CONTAINERS_CONF", str(REPO / "deploy" / "podman" / "containers.conf")
+        ),
         "COMPOSE_PROJECT_NAME": project,
         "BPFSLEUTH_HOST": host,
         "BPFSLEUTH_REDIS_PORT": str(redis_port),
