@@ -106,5 +106,5 @@ bundle=${BPFSLEUTH_BUILD_CA:-/etc/ssl/certs/ca-certificates.crt}
 if [ -s "$bundle" ]; then ca=(--secret "id=pip-ca,src=$bundle"); fi
 build "$IMAGE" Dockerfile .
 build "$REDIS_IMAGE" deploy/redis/Dockerfile deploy/redis
-podman image prune -f >/dev/null || true
+# The build stage's layers stay (untagged) so the next build reuses them: no `image prune`.
 say "done: $IMAGE, $REDIS_IMAGE (docs/deploy.md says how to run them)"
