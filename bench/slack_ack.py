@@ -1,11 +1,13 @@
 """Ack latency of signed /diagnose slash commands, bot in HTTP mode, real broker enqueue.
 
     .venv/bin/python bench/slack_ack.py [--concurrency 1,10,50] [--requests 200,500,1000]
-                                        [--workers 1,2]
+                                        [--workers 1,2] [--servers old,gunicorn] [--threads 8]
 
 Starts its own redis-server on a free port, one real host worker (so the host is live; no
 control worker, so the enqueued `advance` tasks wait in the broker and nothing else competes
-for the CPU), the fake Slack Web API and `bpfsleuth bot --http --workers W` as a user runs it.
+for the CPU), the fake Slack Web API and `bpfsleuth bot --http --workers W` as a user runs it
+(`gunicorn`: today's server), or the hand-made threaded server of commit 80010e6 run from git
+by bench/old_http_bot.py (`old`), in the same run.
 Then, at each concurrency level C, N signed slash commands go to the bot from C client threads,
 two ways: `closed`, each thread sending its next request as soon as the previous one is
 answered (latency = C / throughput), and `burst`, C requests released at the same instant,
@@ -21,7 +23,7 @@ Latency is client-side: from opening the connection to the full response (one re
 connection, as Slack sends them). The load generator is deliberately light (pre-signed requests
 on raw sockets), because it shares the machine's two cores with the bot. Every response is
 checked (200, and "started" for investigations).
-Results: bench/results/slack_ack.json (one entry per --workers value).
+Results: bench/results/slack_ack.json (one entry per server and --workers value).
 """
 
 from __future__ import annotations
@@ -66,6 +68,50 @@ def summary(values_s: list[float]) -> dict[str, float]:
         "p99_ms": round(percentile(ms, 99), 2),
         "max_ms": round(max(ms), 2),
     }
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _process_table() -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, CPU seconds used so far) for every process."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK)
+    return table
+
+
+def cpu_by_role(roles: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each role: the process `roles[name]` and its descendants
+    (the bench process: itself only, i.e. the load generator and the fake Slack)."""
+    table = _process_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    used = {}
+    for name, root in roles.items():
+        total, todo = 0.0, [root]
+        while todo:
+            pid = todo.pop()
+            total += table.get(pid, (0, 0.0))[1]
+            if pid != os.getpid():
+                todo += children.get(pid, [])
+        used[name] = total
+    return used
+
+
+def _bot_roles(bot_pid: int) -> dict[str, int]:
+    """The bot's main process (progress rendering) apart from its HTTP server child tree."""
+    table = _process_table()
+    server = [pid for pid, (ppid, _) in table.items() if ppid == bot_pid]
+    roles = {"bot server (HTTP workers)": server[0]} if len(server) == 1 else {}
+    return roles
 
 
 def _request_bytes(port: int, body: bytes) -> bytes:
@@ -158,7 +204,9 @@ def run_bursts(
     return latencies, wall
 
 
-def measure(workers: int, levels: list[int], totals: list[int]) -> dict[str, dict[str, float]]:
+def measure(
+    server_kind: str, workers: int, threads: int, levels: list[int], totals: list[int]
+) -> dict[str, dict[str, float]]:
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-slack-") as tmp:
         directory = Path(tmp)
@@ -169,7 +217,11 @@ def measure(workers: int, levels: list[int], totals: list[int]) -> dict[str, dic
         env = bot_env(
             cluster.env, slack, server.url, BPFSLEUTH_MAX_PER_CHANNEL="100", BPFSLEUTH_USERS=""
         )
-        bot = BotProcess(env, directory / "bot.log", workers=workers)
+        if server_kind == "old":
+            command = [sys.executable, str(ROOT / "bench" / "old_http_bot.py")]
+            bot = BotProcess(env, directory / "bot.log", workers=workers, command=command)
+        else:
+            bot = BotProcess(env, directory / "bot.log", workers=workers, threads=threads)
         try:
             cluster.add_host("alpha")
             cluster.wait_ready()
@@ -178,17 +230,41 @@ def measure(workers: int, levels: list[int], totals: list[int]) -> dict[str, dic
             # warm-up: every worker process pays for lazy imports and connections once
             run_level(bot.port, "investigate", 4, 40, counter)
             run_level(bot.port, "help", 4, 40, counter)
+            assert bot.process is not None and server.process is not None
+            roles = {
+                "bot (all processes)": bot.process.pid,
+                **_bot_roles(bot.process.pid),
+                "redis-server": server.process.pid,
+                "bench: load generator + fake Slack": os.getpid(),
+            }
             for concurrency, total in zip(levels, totals, strict=True):
                 for mode, runner in (("closed", run_level), ("burst", run_bursts)):
                     for kind in ("help", "investigate"):
+                        before = cpu_by_role(roles)
                         latencies, wall = runner(bot.port, kind, concurrency, total, counter)
+                        after = cpu_by_role(roles)
                         row = summary(latencies) | {"req_per_s": round(len(latencies) / wall, 1)}
+                        # CPU ms per request by role (the bot's main process renders progress;
+                        # with the bursts' pauses, it catches up inside the window too).
+                        for name in roles:
+                            row[f"cpu_ms/req {name}"] = round(
+                                (after[name] - before[name]) * 1000 / len(latencies), 2
+                            )
                         results[f"{kind}@{concurrency}/{mode}"] = row
                         print(
-                            f"workers={workers} {mode:6s} {kind:12s} c={concurrency:<3d} "
+                            f"{server_kind} w={workers} {mode:6s} {kind:11s} c={concurrency:<3d} "
                             f"n={row['n']:<5} p50 {row['p50_ms']:7.2f} ms  "
                             f"p99 {row['p99_ms']:7.2f} ms  max {row['max_ms']:7.2f} ms  "
                             f"{row['req_per_s']:7.1f} req/s",
+                            flush=True,
+                        )
+                        print(
+                            "    cpu ms/req: "
+                            + ", ".join(
+                                f"{k.removeprefix('cpu_ms/req ')} {v}"
+                                for k, v in row.items()
+                                if k.startswith("cpu_ms/req")
+                            ),
                             flush=True,
                         )
             queued = redis.Redis.from_url(server.url).llen("control")
@@ -202,39 +278,59 @@ def measure(workers: int, levels: list[int], totals: list[int]) -> dict[str, dic
     return results
 
 
+def _load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--concurrency", default="1,10,50")
     parser.add_argument("--requests", default="200,500,1000", help="per concurrency level")
     parser.add_argument("--workers", default="1,2", help="bot HTTP processes, one run each")
+    parser.add_argument("--servers", default="old,gunicorn", help="old (80010e6), gunicorn")
+    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
     args = parser.parse_args()
     levels = [int(x) for x in args.concurrency.split(",")]
     totals = [int(x) for x in args.requests.split(",")]
     if len(totals) != len(levels):
         raise SystemExit("--requests needs one number per --concurrency level")
     runs: dict[str, dict[str, dict[str, float]]] = {}
-    for workers in [int(x) for x in args.workers.split(",")]:
-        runs[f"workers={workers}"] = measure(workers, levels, totals)
-    best_p99, best_config = min(
-        (r[f"investigate@{max(levels)}/{mode}"]["p99_ms"], f"{name}, {mode}")
-        for name, r in runs.items()
-        for mode in ("closed", "burst")
-    )
+    loads: list[str] = []
+    for server_kind in args.servers.split(","):
+        for workers in [int(x) for x in args.workers.split(",")]:
+            loads.append(f"{server_kind} workers={workers} before: {_load_average()}")
+            runs[f"{server_kind} workers={workers}"] = measure(
+                server_kind, workers, args.threads, levels, totals
+            )
+    loads.append(f"end: {_load_average()}")
+    best: dict[str, tuple[float, str]] = {}
+    for server_kind in args.servers.split(","):
+        best[server_kind] = min(
+            (r[f"investigate@{max(levels)}/{mode}"]["p99_ms"], f"{name}, {mode}")
+            for name, r in runs.items()
+            if name.startswith(server_kind + " ")
+            for mode in ("closed", "burst")
+        )
+    best_p99, best_config = min(best.values())
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpu",
         "python": platform.python_version(),
         "target": f"investigate p99 < {TARGET_P99_MS:.0f} ms at {max(levels)} concurrent",
+        "threads": args.threads,
+        "load_average": loads,
         "results": runs,
+        "best_per_server": {k: {"p99_ms": v[0], "config": v[1]} for k, v in best.items()},
         "best": {"p99_ms": best_p99, "config": best_config},
         "target_met": best_p99 < TARGET_P99_MS,
     }
     out = ROOT / "bench" / "results" / "slack_ack.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    print(
-        f"wrote {out.relative_to(ROOT)}; best p99 at {max(levels)}: {best_p99} ms ({best_config})"
-    )
+    for server_kind, (p99, config) in best.items():
+        print(f"best p99 at {max(levels)} for {server_kind}: {p99} ms ({config})")
+    print(f"load averages: {'; '.join(loads)}")
+    print(f"wrote {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,10 @@ def bot(
     port: int = typer.Option(3000, "--port", help="HTTP mode: port to listen on."),
     bind: str = typer.Option("0.0.0.0", "--bind", help="HTTP mode: address to listen on."),  # noqa: S104
     workers: int = typer.Option(
-        1, "--workers", min=1, max=16, help="HTTP mode: processes serving the port."
+        1, "--workers", min=1, max=16, help="HTTP mode: gunicorn worker processes."
+    ),
+    threads: int = typer.Option(
+        8, "--threads", min=1, max=64, help="HTTP mode: request threads per worker process."
     ),
     log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
 ) -> None:
@@ -37,13 +40,17 @@ def bot(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        run_bot(http=http, bind=bind, port=port, workers=workers)
+        run_bot(http=http, bind=bind, port=port, workers=workers, threads=threads)
     except Exception as exc:  # config errors and unreachable services end with a clear line
         from bot.app import BotConfigError
+        from bot.runner import BotServerError
 
         if isinstance(exc, BotConfigError):
             typer.echo(f"bpfsleuth bot: {exc}", err=True)
             raise typer.Exit(2) from None
+        if isinstance(exc, BotServerError):
+            typer.echo(f"bpfsleuth bot: {exc}", err=True)
+            raise typer.Exit(1) from None
         raise
 
 

@@ -1,29 +1,41 @@
 """`bpfsleuth bot`: build the app, start the progress consumer, serve until interrupted.
 
-HTTP mode can serve from several processes (`--workers N`, N > 1): the main process forks N
-HTTP workers before it builds anything (no threads or sockets yet); they bind the same port with
-SO_REUSEPORT and the kernel spreads connections among them. The main process then only renders
-progress to Slack, so rendering never competes with acks for a process's GIL. With one worker
-(the default) the one process does both, the rendering deferring to requests in flight. The
-progress consumer also holds a Redis lease, so two bots do not post twice; the workers end when
-the main process does.
+HTTP mode: the main process forks one child before it builds anything (no threads or sockets
+yet); the child runs gunicorn (bot.server), whose arbiter forks `workers` HTTP processes that
+each build their own Bolt app. The main process only renders progress to Slack, so rendering
+never competes with acks for a process's GIL. The progress consumer also holds a Redis lease,
+so two bots do not post twice. The server child dies with the main process (PDEATHSIG) and the
+main process ends when the server does (a worker that cannot boot stops the arbiter).
+Socket Mode: one process does both.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
 import signal
 import threading
+import time
+from typing import TYPE_CHECKING
 
-from bot.app import build_app
+from bot.app import build_app, check_settings
 from bot.progress import ProgressConsumer
 from bot.settings import BotSettings
 from worker.loop.approver_redis import ApprovalSettings
 
+if TYPE_CHECKING:
+    from slack_bolt import App
+
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
+GRACEFUL_TIMEOUT_S = 10  # as bot.server's (not imported here: gunicorn loads in the child only)
+
+
+class BotServerError(RuntimeError):
+    """The HTTP server (gunicorn) ended by itself: a worker could not boot, or the port is
+    taken."""
 
 
 def _die_with_parent() -> None:
@@ -34,16 +46,42 @@ def _die_with_parent() -> None:
         log.warning("cannot tie this worker process to its parent; stop it with its parent")
 
 
-def _fork_workers(count: int) -> list[int]:
-    """Fork `count` HTTP worker processes; returns their pids (in the parent)."""
-    children = []
-    for _ in range(count):
-        pid = os.fork()
-        if pid == 0:
-            _die_with_parent()
-            return []
-        children.append(pid)
-    return children
+def _fork_server(settings: BotSettings, bind: str, port: int, workers: int, threads: int) -> int:
+    """Fork the HTTP server (gunicorn's arbiter); returns its pid in the parent, never returns
+    in the child."""
+    pid = os.fork()
+    if pid != 0:
+        return pid
+    code = 1
+    try:
+        _die_with_parent()
+        from bot.server import BotHttpServer
+
+        def build() -> App:
+            app, services = build_app(settings, http=True)
+            services.gateway.warm_up()
+            return app
+
+        level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
+        BotHttpServer(build, bind, port, workers=workers, threads=threads, log_level=level).run()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        log.exception("the HTTP server failed")
+    finally:
+        os._exit(code)
+
+
+def _watch(pid: int, stop: threading.Event, ended: list[int]) -> None:
+    """Set `stop` when the server child ends; its exit status goes into `ended`."""
+
+    def wait() -> None:
+        _, status = os.waitpid(pid, 0)
+        ended.append(os.waitstatus_to_exitcode(status))
+        stop.set()
+
+    threading.Thread(target=wait, name="bot-http-watch", daemon=True).start()
 
 
 def _wait_for_signal() -> threading.Event:
@@ -58,37 +96,35 @@ def _wait_for_signal() -> threading.Event:
     return stop
 
 
-def run_bot(*, http: bool, bind: str = "0.0.0.0", port: int = 3000, workers: int = 1) -> None:  # noqa: S104
+def run_bot(
+    *,
+    http: bool,
+    bind: str = "0.0.0.0",  # noqa: S104
+    port: int = 3000,
+    workers: int = 1,
+    threads: int = 8,
+) -> None:
+    """Serve until SIGTERM/SIGINT; raises BotServerError if the HTTP server ends by itself."""
     settings = BotSettings()
-    children: list[int] = []
-    is_main = True
-    if http and workers > 1:
-        children = _fork_workers(workers)
-        is_main = bool(children)
+    check_settings(settings, http=http)
+    server_pid = _fork_server(settings, bind, port, workers, threads) if http else None
     stop = _wait_for_signal()
-    app, services = build_app(settings, http=http)
-    services.gateway.warm_up()
-    # The approval buttons say how long the host waits (the same setting the host workers read).
-    approval_wait_s = ApprovalSettings().wait_s
-    consumer = ProgressConsumer(services, approval_timeout_s=approval_wait_s) if is_main else None
-    if consumer is not None:
-        consumer.start()
+    ended: list[int] = []
+    if server_pid is not None:
+        _watch(server_pid, stop, ended)
+    consumer: ProgressConsumer | None = None
     try:
-        if http and is_main and children:
-            log.info("rendering progress for %s HTTP workers", len(children))
+        app, services = build_app(settings, http=http)
+        services.gateway.warm_up()
+        # The approval buttons say how long the host waits (the setting the host workers read).
+        approval_wait_s = ApprovalSettings().wait_s
+        consumer = ProgressConsumer(services, approval_timeout_s=approval_wait_s)
+        consumer.start()
+        if server_pid is not None:
+            log.info("rendering progress; HTTP server pid %s, %s worker(s)", server_pid, workers)
             stop.wait()
-        elif http:
-            from bot.server import BotHttpServer
-
-            server = BotHttpServer(
-                app, bind, port, in_flight=services.in_flight, reuse_port=workers > 1
-            )
-            server.start_in_thread()
-            log.info(
-                "listening on http://%s:%s/slack/events (pid %s)", bind, server.port, os.getpid()
-            )
-            stop.wait()
-            server.shutdown()
+            if ended:
+                raise BotServerError(f"the HTTP server ended (exit status {ended[0]}); see above")
         else:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -103,11 +139,17 @@ def run_bot(*, http: bool, bind: str = "0.0.0.0", port: int = 3000, workers: int
     finally:
         if consumer is not None:
             consumer.stop()
-        for pid in children:
-            try:
-                os.kill(pid, signal.SIGTERM)
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
-            except ProcessLookupError:
-                pass
+        if server_pid is not None and not ended:
+            _stop_server(server_pid, ended)
+
+
+def _stop_server(pid: int, ended: list[int]) -> None:
+    """SIGTERM (gunicorn finishes the requests in flight), then SIGKILL after its grace."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + GRACEFUL_TIMEOUT_S + 5
+    while not ended and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not ended:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

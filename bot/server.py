@@ -1,77 +1,81 @@
-"""HTTP mode: Bolt behind a small threaded WSGI server (one thread per request).
+"""HTTP mode: Bolt's WSGI adapter served by gunicorn (`gthread` workers).
 
-Bolt's own `app.start()` serves one request at a time; Slack sends retries and bursts, and the
-3-second ack budget is per request, so requests must not queue behind each other.
+gunicorn's arbiter owns the listening socket and forks `workers` processes; each builds its own
+Bolt app after the fork (no Redis connection or thread crosses a fork) and answers requests from
+a pool of `threads`. The arbiter restarts a worker that dies or hangs past `timeout`.
+
+Why WSGI and not ASGI: every listener, our Redis and Celery calls and slack_sdk's WebClient are
+synchronous; Bolt's ASGI adapter for a sync `App` calls it on the event loop (one request at a
+time) and its `AsyncApp` would mean rewriting every listener for no gain in an I/O-light ack.
 """
 
 from __future__ import annotations
 
 import logging
-import socketserver
-import threading
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from gunicorn.app.base import BaseApplication
 
 from bot.app import EVENTS_PATH
-from bot.services import InFlight
 
 if TYPE_CHECKING:
     from slack_bolt import App
 
 log = logging.getLogger(__name__)
+WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
+# Slack acks must come within 3 s; a request still running after this is a hung worker.
+WORKER_TIMEOUT_S = 30
+GRACEFUL_TIMEOUT_S = 10
 
 
-class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    request_queue_size = 256
+class BotHttpServer(BaseApplication):  # type: ignore[misc]
+    """Serves `POST /slack/events` (commands, events and interactions) on bind:port.
 
-
-class _SharedPortWSGIServer(_ThreadingWSGIServer):
-    """Several processes listen on one port (SO_REUSEPORT); the kernel spreads connections."""
-
-    allow_reuse_port = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
-
-
-class BotHttpServer:
-    """Serves `POST /slack/events` (commands, events and interactions) on host:port."""
+    `build` makes the Bolt app; it runs once in each worker process, after the fork. Only these
+    options apply: BaseApplication reads no gunicorn.conf.py and no GUNICORN_CMD_ARGS."""
 
     def __init__(
-        self, app: App, host: str, port: int, *, in_flight: InFlight, reuse_port: bool = False
+        self,
+        build: Callable[[], App],
+        bind: str,
+        port: int,
+        *,
+        workers: int = 1,
+        threads: int = 8,
+        log_level: str = "info",
     ) -> None:
+        self._build = build
+        self._bind = f"[{bind}]:{port}" if ":" in bind else f"{bind}:{port}"
+        self._options: dict[str, Any] = {
+            "bind": [self._bind],
+            "workers": workers,
+            # one thread: gunicorn's plain pre-fork worker, one request at a time per process
+            "worker_class": "gthread" if threads > 1 else "sync",
+            "threads": threads,
+            "backlog": 1024,
+            "timeout": WORKER_TIMEOUT_S,
+            "graceful_timeout": GRACEFUL_TIMEOUT_S,
+            "keepalive": 5,
+            "accesslog": None,
+            "errorlog": "-",
+            "loglevel": log_level.lower(),
+            "proc_name": "bpfsleuth-bot",
+        }
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> WsgiApp:
         from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-        handler = SlackRequestHandler(app, path=EVENTS_PATH)
-
-        def counted(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-            with in_flight:
-                return handler(environ, start_response)
-
-        self._server = make_server(
-            host,
-            port,
-            counted,
-            server_class=_SharedPortWSGIServer if reuse_port else _ThreadingWSGIServer,
-            handler_class=_QuietHandler,
-        )
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+        handler: WsgiApp = SlackRequestHandler(self._build(), path=EVENTS_PATH)
+        log.info("listening on http://%s%s (pid %s)", self._bind, EVENTS_PATH, os.getpid())
+        return handler
 
     def serve_forever(self) -> None:
-        self._server.serve_forever(poll_interval=0.2)
-
-    def start_in_thread(self) -> None:
-        self._thread = threading.Thread(target=self.serve_forever, name="bot-http", daemon=True)
-        self._thread.start()
-
-    def shutdown(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        """Run the arbiter until SIGTERM/SIGINT (graceful: requests in flight finish)."""
+        self.run()

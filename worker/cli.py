@@ -119,7 +119,8 @@ def hosts(
         typer.echo("no live hosts: start one with `bpfsleuth worker --host NAME`")
         return
     table = Table(title="live hosts")
-    for column in ("host", "heartbeat", "kernel", "eBPF program types", "missing", "tracepoints"):
+    columns = ("host", "heartbeat", "kernel", "eBPF program types", "missing", "tracepoints")
+    for column in (*columns, "privileges"):
         table.add_column(column)
     for row in rows:
         table.add_row(
@@ -129,6 +130,9 @@ def hosts(
             ", ".join(row.program_types) or "none",
             ", ".join(row.missing_program_types) or "-",
             str(row.tracepoints),
+            f"lacks {', '.join(row.missing_privileges)}: no probes"
+            if row.missing_privileges
+            else "ok",
         )
     Console().print(table)
 

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from probes.capabilities import HostCapabilities, detect_capabilities
+from worker.registry import missing_privileges
 from worker.sandbox import SandboxStatus, host_status
 from worker.settings import WorkerSettings
 
@@ -119,6 +120,19 @@ def _slack_check() -> Check:
     return Check(name="slack", status="ok", detail=f"configured for {mode}")
 
 
+def _privileges_check() -> Check:
+    lacking = missing_privileges()
+    if not lacking:
+        return Check(name="privileges", status="ok", detail="can load and attach eBPF programs")
+    return Check(
+        name="privileges",
+        status="missing",
+        detail=f"missing {', '.join(lacking)}: no probe can load (a container without privileges?)",
+        fix="run the host worker container privileged (compose: privileged: true, pid: host), "
+        "or with --cap-add BPF --cap-add PERFMON (kernel >= 5.8) or --cap-add SYS_ADMIN",
+    )
+
+
 def _capability_checks(caps: HostCapabilities) -> list[Check]:
     checks = [
         Check(
@@ -127,6 +141,7 @@ def _capability_checks(caps: HostCapabilities) -> list[Check]:
             detail="running as root" if caps.is_root else f"uid {os.geteuid()}",
             fix="" if caps.is_root else "run as root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN)",
         ),
+        _privileges_check(),
         Check(
             name="tracefs",
             status="ok" if caps.tracefs else "missing",

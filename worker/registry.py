@@ -23,6 +23,33 @@ from worker.store import StoreUnavailable, connect
 
 log = logging.getLogger(__name__)
 HOSTS_SET = f"{KEY_PREFIX}:hosts"
+# Capability bits (linux/capability.h). CAP_SYS_ADMIN alone is enough on every kernel; from 5.8
+# CAP_BPF with CAP_PERFMON is.
+_CAP_SYS_ADMIN, _CAP_PERFMON, _CAP_BPF = 21, 38, 39
+
+
+def missing_privileges(status: str | None = None) -> list[str]:
+    """The capabilities eBPF needs that this process lacks (empty: none lacks), read from
+    /proc/self/status: a root process in a container started without privileges has uid 0 but
+    neither CAP_SYS_ADMIN nor CAP_BPF/CAP_PERFMON."""
+    if status is None:
+        with open("/proc/self/status") as handle:
+            status = handle.read()
+    effective = next(
+        (int(line.split()[1], 16) for line in status.splitlines() if line.startswith("CapEff:")),
+        None,
+    )
+    if effective is None:
+        return []
+
+    def has(bit: int) -> bool:
+        return bool(effective >> bit & 1)
+
+    if has(_CAP_SYS_ADMIN) or (has(_CAP_BPF) and has(_CAP_PERFMON)):
+        return []
+    return [
+        name for bit, name in ((_CAP_BPF, "CAP_BPF"), (_CAP_PERFMON, "CAP_PERFMON")) if not has(bit)
+    ] + ["CAP_SYS_ADMIN"]
 
 
 class HostRecord(BaseModel):
@@ -33,6 +60,8 @@ class HostRecord(BaseModel):
     pid: int = Field(default_factory=os.getpid)
     started_at: float = Field(default_factory=time.time)
     last_seen: float = Field(default_factory=time.time)
+    # What the worker lacks to load probes (missing_privileges()); set by the worker itself.
+    missing_privileges: list[str] = Field(default_factory=list)
 
     def age_s(self, now: float | None = None) -> float:
         return max(0.0, (now if now is not None else time.time()) - self.last_seen)

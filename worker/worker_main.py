@@ -9,7 +9,7 @@ import time
 from pydantic import BaseModel
 
 from worker.celery_config import CONTROL_QUEUE, DistributedSettings, host_queue
-from worker.registry import HostRecord
+from worker.registry import HostRecord, missing_privileges
 
 
 class WorkerRole(BaseModel):
@@ -90,7 +90,11 @@ class RoleThreads:
             capabilities = detect_capabilities().model_copy(update={"hostname": host})
             self.heartbeat = Heartbeat(
                 Registry.from_url(settings.redis_url),
-                HostRecord(name=host, capabilities=capabilities),
+                HostRecord(
+                    name=host,
+                    capabilities=capabilities,
+                    missing_privileges=missing_privileges(),
+                ),
                 interval_s=dist.heartbeat_interval_s,
                 ttl_s=dist.heartbeat_ttl_s,
             )
@@ -121,6 +125,7 @@ class HostRow(BaseModel):
     bcc: str | None
     headers: str
     pid: int
+    missing_privileges: list[str] = []
 
 
 def host_rows(records: list[HostRecord], now: float | None = None) -> list[HostRow]:
@@ -140,6 +145,7 @@ def host_rows(records: list[HostRecord], now: float | None = None) -> list[HostR
                 bcc=caps.bcc_version,
                 headers=caps.headers,
                 pid=record.pid,
+                missing_privileges=record.missing_privileges,
             )
         )
     return rows

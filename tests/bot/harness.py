@@ -27,9 +27,21 @@ READY_TIMEOUT_S = 30.0
 
 
 class BotProcess:
-    def __init__(self, env: dict[str, str], log: Path, *, workers: int = 1) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        *,
+        workers: int = 1,
+        threads: int | None = None,
+        command: list[str] | None = None,
+    ) -> None:
+        """`command` replaces `bpfsleuth bot` (the bench runs an older server that way); the
+        HTTP options follow it."""
         self.port = free_port()
         self.workers = workers
+        self.threads = threads
+        self.command = command or [str(BPFSLEUTH), "bot"]
         self.env = env
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
@@ -42,8 +54,7 @@ class BotProcess:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [
-                    str(BPFSLEUTH),
-                    "bot",
+                    *self.command,
                     "--http",
                     "--bind",
                     "127.0.0.1",
@@ -51,6 +62,7 @@ class BotProcess:
                     str(self.port),
                     "--workers",
                     str(self.workers),
+                    *([] if self.threads is None else ["--threads", str(self.threads)]),
                 ],
                 env=self.env,
                 stdout=out,

@@ -44,12 +44,16 @@ def test_compose_runs_redis_with_persistence_a_control_and_a_privileged_host_wor
         "/sys/fs/cgroup",
     ):
         assert needed in mounts, needed
-    for name in ("control-worker", "host-worker"):
-        assert services[name]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+    assert services["control-worker"]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+    # The host worker sees the host's network (ss, ip, dig): Redis on the host's loopback.
+    assert host["network_mode"] == "host"
+    assert host["environment"]["REDIS_URL"] == "redis://127.0.0.1:${BPFSLEUTH_REDIS_PORT:-6379}/0"
+    assert "127.0.0.1:${BPFSLEUTH_REDIS_PORT:-6379}:6379" in redis["ports"]
 
 
 def test_dockerfile_builds_on_debian_12_with_bcc_and_the_package() -> None:
     text = (REPO / "Dockerfile").read_text()
-    assert "\nFROM debian:12\n" in text
-    assert "python3-bpfcc" in text and "bpfcc-tools" in text
+    # Two stages on the same base: the venv is built in one, the final image gets it and bcc.
+    assert "\nFROM debian:12 AS build\n" in text and "\nFROM debian:12\n" in text
+    assert "python3-bpfcc" in text and "COPY --from=build /opt/bpfsleuth" in text
     assert "pip install" in text and 'ENTRYPOINT ["bpfsleuth"]' in text

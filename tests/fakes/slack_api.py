@@ -165,7 +165,10 @@ class FakeSlackApi:
         spec_path: Path = SPEC_PATH,
         socket_mode: FakeSocketMode | None = None,
         not_member: set[str] | None = None,
+        bind: str = "127.0.0.1",
     ) -> None:
+        """`bind`: the address to listen on (tests/deploy: 0.0.0.0, so containers reach it)."""
+        self.bind = bind
         self.socket_mode = socket_mode
         self.not_member: set[str] = set(not_member or ())
         self.responses: list[tuple[str, dict[str, Any]]] = []
@@ -202,7 +205,7 @@ class FakeSlackApi:
             def do_POST(self) -> None:
                 fake._handle(self)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((self.bind, 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
