@@ -12,6 +12,7 @@ import typer
 from probes import cli as probes_cli
 from worker import cli as worker_cli
 from worker import flows_cli
+from worker.mcp import cli as mcp_cli
 
 bot_app = typer.Typer(no_args_is_help=False)
 
@@ -57,6 +58,8 @@ def build_app() -> typer.Typer:
     for command in worker_cli.app.registered_commands:
         app.registered_commands.append(command)
     for command in bot_app.registered_commands:
+        app.registered_commands.append(command)
+    for command in mcp_cli.app.registered_commands:
         app.registered_commands.append(command)
     app.add_typer(probes_cli.app, name="probes")
     app.add_typer(flows_cli.app, name="flows")
