@@ -10,6 +10,7 @@ VENV=$ROOT_DIR/.venv
 KERNEL=$(uname -r)
 ARCH=$(dpkg --print-architecture 2>/dev/null || echo amd64)
 PACKAGES=(python3-bpfcc bpfcc-tools bpftool redis-server python3-venv procps iproute2 lsof dnsutils sysstat)
+PACKAGES+=(prometheus-alertmanager prometheus)  # tests: the alert receiver and metrics, end to end
 
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
