@@ -1,10 +1,11 @@
 """The webhook receiver as an ASGI app (Starlette): bearer token, body limits, rate limit.
 
-`alerts_app(handler)` answers `POST /` (mount it at `/alerts`); `standalone_app(handler)` is the
-same at `/alerts` plus `GET /healthz`, for `bpfsleuth alerts`. Status codes: 200 with the
-outcome as JSON, 400 unreadable JSON, 401 missing or wrong token, 413 body too large, 415 not
-JSON, 422 not a version-4 payload or nothing to act on, 429 rate-limited (with Retry-After),
-503 not configured or Redis/Slack away. A refused notification changes nothing.
+`alerts_route(...)` answers `POST /alerts` (add it to the bot's HTTP app's routes);
+`standalone_app(...)` is that route plus `GET /healthz`, for `bpfsleuth alerts`.
+Status codes: 200 with the outcome as JSON, 400 unreadable JSON, 401 missing or wrong token,
+413 body too large, 415 not JSON, 422 not a version-4 payload or nothing to act on, 429
+rate-limited (with Retry-After), 503 not configured or Redis/Slack away. A refused
+notification changes nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from bot.alerts.models import WebhookPayload
 from bot.alerts.service import AlertError, AlertOutcome, RateLimited
@@ -65,7 +66,12 @@ def _validation_message(exc: ValidationError) -> str:
     return f"not an Alertmanager version 4 payload: {where}: {first['msg']}"
 
 
-def alerts_app(settings: AlertSettings, handler: Handler, rate_check: RateCheck) -> Starlette:
+def alerts_route(
+    settings: AlertSettings, handler: Handler, rate_check: RateCheck, path: str = "/alerts"
+) -> Route:
+    """`POST <path>`: add it to the routes of any Starlette app (a Route, not a Mount: a Mount
+    would redirect `POST /alerts` to `/alerts/`)."""
+
     async def receive(request: Request) -> JSONResponse:
         if settings.token is None:
             return _error(503, "the receiver has no BPFSLEUTH_ALERT_TOKEN set; it refuses all")
@@ -99,14 +105,16 @@ def alerts_app(settings: AlertSettings, handler: Handler, rate_check: RateCheck)
         log.info("alert group %s: %s", outcome.group, outcome.action)
         return JSONResponse(outcome.model_dump(mode="json"))
 
-    return Starlette(routes=[Route("/", receive, methods=["POST"])])
+    return Route(path, receive, methods=["POST"])
 
 
 def standalone_app(settings: AlertSettings, handler: Handler, rate_check: RateCheck) -> Starlette:
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"ok": True})
 
-    inner = alerts_app(settings, handler, rate_check)
     return Starlette(
-        routes=[Route("/healthz", healthz, methods=["GET"]), Mount("/alerts", app=inner)]
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            alerts_route(settings, handler, rate_check),
+        ]
     )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.routing import Route
 
-from bot.alerts.app import alerts_app, standalone_app
+from bot.alerts.app import alerts_route, standalone_app
 from bot.alerts.service import AlertService
 from bot.services import BotServices
 from bot.settings import AlertSettings, BotSettings
@@ -15,10 +16,10 @@ def service_for(services: BotServices, settings: AlertSettings | None = None) ->
     return AlertService(services, settings or AlertSettings())
 
 
-def mountable(services: BotServices, settings: AlertSettings | None = None) -> Starlette:
-    """The app to mount at `/alerts` in the bot's HTTP server (it shares the bot's services)."""
+def route_for(services: BotServices, settings: AlertSettings | None = None) -> Route:
+    """`POST /alerts` for the bot's HTTP app (Starlette routes), sharing the bot's services."""
     service = service_for(services, settings)
-    return alerts_app(service.settings, service.handle, service.check_rate)
+    return alerts_route(service.settings, service.handle, service.check_rate)
 
 
 def build_standalone() -> Starlette:

@@ -321,7 +321,7 @@ def _alerts_message(payload: WebhookPayload, *, unknown: list[str] | None = None
     if more > 0:
         lines.append(f"… and {more} more")
     blocks: list[Block] = [
-        section(f"*{len(firing)} alert(s) firing in this group:*\n" + "\n".join(lines))
+        section(fit(f"*{len(firing)} alert(s) firing in this group:*\n" + "\n".join(lines), 2900))
     ]
     if unknown:
         blocks.append(
@@ -357,7 +357,8 @@ def _repeat_message(payload: WebhookPayload, hosts: list[str], unknown: list[str
             f"`{escape(h)}`" for h in unknown
         )
     lines = [_alert_line(a) for a in firing[:ALERTS_SHOWN]]
-    return finish(f"{len(firing)} alert(s) still firing", [section(text + "\n" + "\n".join(lines))])
+    body = fit(text + "\n" + "\n".join(lines), 2900)
+    return finish(f"{len(firing)} alert(s) still firing", [section(body)])
 
 
 def _resolved_message(payload: WebhookPayload) -> SlackMessage:
