@@ -203,10 +203,8 @@ class AlertService:
     def _firing(self, gid: str, payload: WebhookPayload) -> AlertOutcome:
         group = self._load(gid)
         values = self._host_values(payload)
-        try:
-            live = [h.name for h in self.services.live_hosts(fresh=True)]
-        except GatewayError as exc:
-            raise AlertError(str(exc)) from exc
+        # Redis away: GatewayError -> 503, and Alertmanager sends the notification again
+        live = [h.name for h in self.services.live_hosts(fresh=True)]
         hosts, unknown = map_hosts(values, live)
         hosts = hosts[:MAX_HOSTS]
         if group is not None and (
