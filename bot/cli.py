@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import typer
 
+from bot.alerts import cli as alerts_cli
 from probes import cli as probes_cli
 from worker import cli as worker_cli
 from worker import flows_cli
+from worker.mcp import cli as mcp_cli
 
 bot_app = typer.Typer(no_args_is_help=False)
 
@@ -34,11 +36,18 @@ def bot(
     """Run the Slack bot: Socket Mode by default (SLACK_APP_TOKEN), or --http."""
     import logging
 
+    from worker.metrics_env import prepare
+
+    metrics = prepare()  # before anything imports prometheus_client (multiprocess mode)
     from bot.runner import run_bot
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if metrics.port:
+        from worker.metrics import start_exporter
+
+        start_exporter(metrics.port, metrics.bind)
     try:
         run_bot(http=http, bind=bind, port=port, workers=workers, threads=threads)
     except Exception as exc:  # config errors and unreachable services end with a clear line
@@ -64,6 +73,10 @@ def build_app() -> typer.Typer:
     for command in worker_cli.app.registered_commands:
         app.registered_commands.append(command)
     for command in bot_app.registered_commands:
+        app.registered_commands.append(command)
+    for command in mcp_cli.app.registered_commands:
+        app.registered_commands.append(command)
+    for command in alerts_cli.app.registered_commands:
         app.registered_commands.append(command)
     app.add_typer(probes_cli.app, name="probes")
     app.add_typer(flows_cli.app, name="flows")

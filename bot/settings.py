@@ -123,3 +123,32 @@ class BotSettings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_bot_settings() -> BotSettings:
     return BotSettings()
+
+
+class AlertSettings(BaseSettings):
+    """The Alertmanager webhook receiver (bot.alerts; docs/alerts.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    token: SecretStr | None = Field(
+        default=None,
+        alias="BPFSLEUTH_ALERT_TOKEN",
+        description="Bearer token Alertmanager sends (http_config.authorization); required.",
+    )
+    channel: str = Field(
+        default="",
+        alias="BPFSLEUTH_ALERT_CHANNEL",
+        description="Channel (ID) for alert threads, unless the alert's channel label names one.",
+    )
+    channel_label: str = Field(default="slack_channel", alias="BPFSLEUTH_ALERT_CHANNEL_LABEL")
+    host_label: str = Field(default="instance", alias="BPFSLEUTH_ALERT_HOST_LABEL")
+    max_body_bytes: int = Field(
+        default=256 * 1024, ge=1024, le=16 * 1024 * 1024, alias="BPFSLEUTH_ALERT_MAX_BYTES"
+    )
+    group_rate_per_min: int = Field(
+        default=6,
+        ge=1,
+        le=600,
+        alias="BPFSLEUTH_ALERT_GROUP_RATE",
+        description="Notifications accepted per alert group per minute; more get 429.",
+    )

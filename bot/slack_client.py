@@ -16,19 +16,17 @@ def build_web_client(settings: BotSettings, *, token: str | None = None) -> WebC
     slack_sdk's RateLimitErrorRetryHandler sleeps for the `Retry-After` Slack sends with a 429,
     then sends the same call again; connection errors are retried once.
     """
-    from slack_sdk import WebClient
-    from slack_sdk.http_retry.builtin_handlers import (
-        ConnectionErrorRetryHandler,
-        RateLimitErrorRetryHandler,
-    )
+    from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
+
+    from bot.slack_metrics import CountedRateLimitRetryHandler, MeteredWebClient
 
     bot_token = token or (settings.bot_token.get_secret_value() if settings.bot_token else None)
-    return WebClient(
+    return MeteredWebClient(
         token=bot_token,
         base_url=settings.api_url,
         timeout=15,
         retry_handlers=[
-            RateLimitErrorRetryHandler(max_retry_count=settings.slack_max_retries),
+            CountedRateLimitRetryHandler(max_retry_count=settings.slack_max_retries),
             ConnectionErrorRetryHandler(max_retry_count=1),
         ],
     )

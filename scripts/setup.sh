@@ -13,6 +13,7 @@ PACKAGES=(python3-bpfcc bpfcc-tools bpftool redis-server python3-venv procps ipr
 # The sandbox's exec helper is C built here (libc only: the seccomp filter is raw BPF);
 # nftables gives `nft`, which the sandbox tests check still lists rules.
 PACKAGES+=(gcc libc6-dev nftables)
+PACKAGES+=(prometheus-alertmanager prometheus)  # tests: the alert receiver and metrics, end to end
 
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, TypeVar
 
+from worker import metrics
 from worker.celery_config import (
     CONTROL_QUEUE,
     TASK_PREFIX,
@@ -229,6 +230,7 @@ def start_investigation(
     # stored, who asked, and watched (the control workers' scanners time the checks): one trip
     rt.store.start(inv, asked_by=asked_by or f"cli:{getpass.getuser()}", watch_at=time.time())
     send_advance(rt, inv.id)
+    metrics.investigation_started(inv)
     return inv
 
 
@@ -278,6 +280,8 @@ def advance_investigation(rt: Runtime, investigation_id: str) -> None:
                 )
             )
         inv = _record(inv, pending.step, outcome.results)
+        metrics.step_closed(meta, outcome)
+    turns_before = len(inv.turns)
     try:
         inv = _decide(rt, inv)
     except Exception as exc:  # a bug below us must end the investigation, not strand it
@@ -289,6 +293,7 @@ def advance_investigation(rt: Runtime, investigation_id: str) -> None:
         log.warning("advance %s: another advance wrote first; dropping this one", inv.id)
         return
     inv = stored.investigation
+    metrics.model_turns(inv, turns_before)
     if pending is not None:
         rt.store.mark_recorded(inv.id, pending.step)
     plan = inv.pending_plan
@@ -296,6 +301,7 @@ def advance_investigation(rt: Runtime, investigation_id: str) -> None:
         dispatch_step(rt, inv, plan)
     elif inv.done:
         log.info("investigation %s finished (%s)", inv.id, inv.stop_reason)
+        metrics.investigation_finished(inv)
     else:
         # the model's reply was unusable and the loop asks again: that is another turn
         send_advance(rt, inv.id)

@@ -36,8 +36,16 @@ def run_worker(role: WorkerRole, *, concurrency: int, loglevel: str, pool: str =
     if role.host:
         # before anything reads settings: tasks use it to know which host they are on
         os.environ["BPFSLEUTH_HOST"] = role.host
+    from worker.metrics_env import cleanup, prepare
+
+    metrics = prepare()  # before prometheus_client is imported: the pool children share it
     from worker.celery_app import app
     from worker.settings import get_settings
+
+    if metrics.port:
+        from worker.metrics import start_exporter
+
+        start_exporter(metrics.port, metrics.bind)
 
     get_settings.cache_clear()
     app.worker_main(
@@ -58,6 +66,7 @@ def run_worker(role: WorkerRole, *, concurrency: int, loglevel: str, pool: str =
             "--without-heartbeat",
         ]
     )
+    cleanup(metrics)
 
 
 class RoleThreads:

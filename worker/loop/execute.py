@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from worker import metrics
 from worker.loop.approver import ApprovalDecision, ApprovalRequest, Approver, AutoDenyApprover
 from worker.loop.bounds import ResultLimits, bound_command, bound_probe
 from worker.loop.events import (
@@ -110,6 +111,7 @@ def _run_one_command(
             note=result.note or ("" if result.ran else result.reason),
         )
     )
+    metrics.command_finished(result)
     return result
 
 

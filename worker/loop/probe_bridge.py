@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 from probes.models import ProbeRequest, ProbeResult
+from worker import metrics
 from worker.loop.events import EventSink, ProbeFinished, ProbeRefused, ProbeStarted
 from worker.loop.investigation import StepPlan
 from worker.protocol import EbpfProgramRequest, EbpfResult
@@ -85,8 +86,10 @@ def run_program_requests(plan: StepPlan, host: str, on_event: EventSink) -> dict
             continue
         runnable.append(outcome)
     by_label = {item.request.label: item for item in runnable}
+    timer = metrics.ProbeTimer()
 
     def progress(report: ProbeProgress) -> None:
+        timer(report)
         item = by_label.get(report.label)
         if item is None:
             return
@@ -108,6 +111,7 @@ def run_program_requests(plan: StepPlan, host: str, on_event: EventSink) -> dict
     probe_results: list[ProbeResult] = run_probes(
         [item.request for item in runnable], on_progress=progress
     )
+    metrics.probes_finished(probe_results)
     for item, probe_result in zip(runnable, probe_results, strict=True):
         result = EbpfResult.model_validate(
             {

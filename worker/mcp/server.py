@@ -1,0 +1,177 @@
+"""The MCP server: `worker.mcp.tools` registered on the official SDK's `MCPServer`.
+
+Tools are sync functions (probes, flows and commands block for seconds); each call runs in a
+worker thread, at most `BPFSLEUTH_MCP_CONCURRENCY` runs at once. Arguments are validated by the
+SDK against the typed signatures below (a bad type or an out-of-range value never reaches a
+tool); a `ToolRefused` becomes a tool error (`is_error`) carrying its message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Annotated, Literal, TypeVar
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from probes.models import COMM_MAX_LEN, MAX_PROBE_DURATION_S, PID_MAX, ParamValue
+from worker.mcp import tools
+from worker.mcp.tools import Toolbox, ToolRefused
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+INSTRUCTIONS = (
+    "bpfsleuth looks inside Linux hosts, read-only: eBPF probes from a reviewed catalog "
+    "(list_probes, describe_probe, run_probe), diagnostic flows (list_flows, describe_flow, "
+    "run_flow) and shell-like commands judged by a read-only policy (run_command; no shell, "
+    "no approvals: a command that needs one is refused with the reason). Results are bounded "
+    "and redacted. Every run is audited with this client as the asker."
+)
+READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, openWorldHint=False)
+
+HostArg = Annotated[
+    str,
+    Field(
+        default="",
+        max_length=253,
+        description="Host name from list_hosts; empty for the host serving this server.",
+    ),
+]
+
+
+def _asker(ctx: Context) -> str:
+    params = ctx.session.client_params
+    name = params.client_info.name if params is not None else None
+    return tools.asker_name(name)
+
+
+def build_server(box: Toolbox | None = None) -> MCPServer:
+    box = box or Toolbox()
+    limiter = anyio.CapacityLimiter(box.settings.concurrent_runs)
+    server = MCPServer(name="bpfsleuth", instructions=INSTRUCTIONS, version="0.1.0")
+
+    async def call(fn: Callable[[], T], *, heavy: bool = False) -> T:
+        try:
+            if heavy:
+                return await anyio.to_thread.run_sync(fn, limiter=limiter)
+            return await anyio.to_thread.run_sync(fn)
+        except ToolRefused as exc:
+            raise ToolError(str(exc)) from None
+
+    @server.tool(annotations=READ_ONLY)
+    async def list_hosts() -> tools.HostList:
+        """This host and the live bpfsleuth worker hosts (from Redis, when reachable)."""
+        return await call(lambda: tools.list_hosts(box))
+
+    @server.tool(annotations=READ_ONLY)
+    async def list_probes() -> tools.ProbeList:
+        """The eBPF probe catalog: what each probe answers and whether it can run here."""
+        return await call(lambda: tools.list_probes(box))
+
+    @server.tool(annotations=READ_ONLY)
+    async def describe_probe(
+        name: Annotated[str, Field(min_length=1, max_length=64, description="Probe name.")],
+    ) -> tools.ProbeDescription:
+        """A probe's spec (parameters, filters, duration bounds) and where it attaches here."""
+        return await call(lambda: tools.describe_probe(box, name))
+
+    @server.tool(annotations=READ_ONLY)
+    async def run_probe(
+        ctx: Context,
+        probe: Annotated[str, Field(min_length=1, max_length=64, description="Probe name.")],
+        duration_s: Annotated[
+            float | None,
+            Field(
+                gt=0,
+                le=MAX_PROBE_DURATION_S,
+                description="Seconds; the probe's default if omitted.",
+            ),
+        ] = None,
+        host: HostArg = "",
+        pid: Annotated[
+            int | None, Field(ge=1, le=PID_MAX, description="Only this process.")
+        ] = None,
+        comm: Annotated[
+            str | None, Field(min_length=1, max_length=COMM_MAX_LEN, description="Only this comm.")
+        ] = None,
+        params: Annotated[
+            dict[str, ParamValue] | None,
+            Field(description="Probe parameters (see describe_probe)."),
+        ] = None,
+    ) -> tools.ProbeRun:
+        """Run one catalog eBPF probe on this host for a while; returns its bounded result."""
+        asker = _asker(ctx)
+        return await call(
+            lambda: tools.run_probe(
+                box,
+                asker,
+                probe=probe,
+                duration_s=duration_s,
+                host=host,
+                pid=pid,
+                comm=comm,
+                params=params,
+            ),
+            heavy=True,
+        )
+
+    @server.tool(annotations=READ_ONLY)
+    async def list_flows() -> tools.FlowList:
+        """Diagnostic flows: named sets of probes, commands and analyses for one symptom."""
+        return await call(lambda: tools.list_flows(box))
+
+    @server.tool(annotations=READ_ONLY)
+    async def describe_flow(
+        name: Annotated[str, Field(min_length=1, max_length=40, description="Flow name.")],
+    ) -> tools.FlowDescription:
+        """A flow's steps."""
+        return await call(lambda: tools.describe_flow(box, name))
+
+    @server.tool(annotations=READ_ONLY)
+    async def run_flow(
+        ctx: Context,
+        flow: Annotated[str, Field(min_length=1, max_length=40, description="Flow name.")],
+        host: HostArg = "",
+        symptom: Annotated[str, Field(max_length=2000, description="What is wrong.")] = "",
+    ) -> tools.FlowRunResult:
+        """Run a flow on this host, or on another live host through its worker (Celery)."""
+        asker = _asker(ctx)
+        return await call(
+            lambda: tools.run_flow(box, asker, flow=flow, host=host, symptom=symptom), heavy=True
+        )
+
+    @server.tool(annotations=READ_ONLY)
+    async def run_command(
+        ctx: Context,
+        command: Annotated[
+            str,
+            Field(min_length=1, max_length=2000, description="e.g. 'ss -tnp' (pipes allowed)."),
+        ],
+        host: HostArg = "",
+        timeout_s: Annotated[float | None, Field(gt=0, le=60, description="Seconds.")] = None,
+    ) -> tools.CommandRun:
+        """Run a read-only command on this host under bpfsleuth's policy, without a shell.
+        Denied commands and those that need a responder's approval are refused with the reason."""
+        asker = _asker(ctx)
+        return await call(
+            lambda: tools.run_command(box, asker, command=command, host=host, timeout_s=timeout_s),
+            heavy=True,
+        )
+
+    return server
+
+
+Transport = Literal["stdio", "streamable-http"]
+
+
+def serve(transport: Transport = "stdio", *, host: str = "127.0.0.1", port: int = 8765) -> None:
+    server = build_server()
+    if transport == "stdio":
+        server.run("stdio")
+    else:
+        server.run("streamable-http", host=host, port=port)

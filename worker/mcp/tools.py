@@ -1,0 +1,577 @@
+"""The MCP tools as plain typed functions: hosts, probes, flows, commands, and their audit.
+
+Each function takes an `Asker` (who is calling, for the audit) and typed arguments, and returns a
+pydantic model whose size is bounded like the loop's results (`worker.loop.bounds`). A request
+that cannot run raises `ToolRefused` with a message fit for the caller, before anything runs.
+
+Where things run: probes and commands on this host only (the process serving MCP), through the
+same runner (`probes.runner`) and policy + executor (`worker.executor.run_command`) the loop uses;
+a flow on this host runs here (`worker.flows.run`), a flow on another live host runs as a flow
+investigation through Celery (`worker.distributed.run_via_celery`), the way `bpfsleuth diagnose
+--flow ... --via celery` does.
+
+Audit: every probe and command run (and every command refused by the policy) is one
+`AuditEntry` with `asked_by="mcp:<client name>"`, appended to the Redis audit stream when
+REDIS_URL reaches a Redis, else one JSON line in `BPFSLEUTH_MCP_AUDIT_LOG`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import redis
+from pydantic import BaseModel, Field, ValidationError
+
+from probes.models import ParamValue, ProbeFilters, ProbeRequest
+from worker.loop.bounds import ResultLimits, bound_command, bound_probe, cut
+from worker.mcp.settings import McpSettings
+from worker.protocol import CommandRequest, CommandResult, EbpfResult, Resolution
+from worker.settings import WorkerSettings
+from worker.store import AuditEntry, Store, StoreError
+
+log = logging.getLogger(__name__)
+LINE_CHARS = 400
+MAX_FINDINGS = 5
+LOCAL_ALIASES = {"", "localhost", "local", "this"}
+
+
+class ToolRefused(ValueError):
+    """A call that cannot run; `str()` says why, for the caller. Nothing ran."""
+
+
+# ---------------------------------------------------------------------------------------
+# outputs
+# ---------------------------------------------------------------------------------------
+class HostInfo(BaseModel):
+    name: str
+    this_host: bool = Field(description="The host serving this MCP server.")
+    kernel: str = ""
+    arch: str = ""
+    last_seen_s: float | None = Field(default=None, description="Seconds since its heartbeat.")
+    runs: list[str] = Field(description="Which tools can target it.")
+
+
+class HostList(BaseModel):
+    hosts: list[HostInfo]
+    fleet: str = Field(description="Whether the live workers in Redis could be listed, and why.")
+
+
+class ProbeInfo(BaseModel):
+    name: str
+    description: str
+    overhead: str
+    available: bool = Field(description="Whether it can run on this host.")
+    reason: str = ""
+    answers: list[str] = Field(default_factory=list)
+    duration_default_s: float
+    duration_max_s: float
+    source: str
+
+
+class ProbeList(BaseModel):
+    probes: list[ProbeInfo]
+    not_runnable: dict[str, str] = Field(
+        default_factory=dict, description="Catalog entries that are broken or unapproved, and why."
+    )
+
+
+class ProbeDescription(BaseModel):
+    name: str
+    source: str
+    spec: dict[str, Any]
+    here: dict[str, Any] = Field(description="Whether and where it would attach on this host.")
+
+
+class FlowInfo(BaseModel):
+    name: str
+    description: str
+    categories: list[str]
+    cues: list[str]
+    steps: int
+    source: str
+
+
+class FlowList(BaseModel):
+    flows: list[FlowInfo]
+    broken: dict[str, str] = Field(default_factory=dict)
+
+
+class FlowDescription(BaseModel):
+    name: str
+    description: str
+    source: str
+    steps: list[dict[str, Any]]
+
+
+class ProbeRun(BaseModel):
+    host: str
+    result: EbpfResult = Field(description="Bounded and redacted like the loop's probe results.")
+    audit: str = Field(description="Where this run was recorded.")
+
+
+class CommandRun(BaseModel):
+    host: str
+    result: CommandResult = Field(description="Bounded and redacted like the loop's results.")
+    audit: str
+
+
+class FlowOutput(BaseModel):
+    name: str
+    type: str
+    line: str
+
+
+class FlowFinding(BaseModel):
+    analyzer: str
+    score: float
+    root_cause: str
+    culprit: str = ""
+
+
+class FlowRunResult(BaseModel):
+    host: str
+    flow: str
+    via: Literal["local", "celery"]
+    outputs: list[FlowOutput] = Field(default_factory=list)
+    findings: list[FlowFinding] = Field(default_factory=list)
+    resolution: Resolution | None = None
+    investigation_id: str = ""
+    audit: str = ""
+
+
+# ---------------------------------------------------------------------------------------
+# context: who asks, where the audit goes
+# ---------------------------------------------------------------------------------------
+@dataclass
+class Toolbox:
+    """What the tools share: settings, the local host name, and the audit sink."""
+
+    settings: McpSettings = field(default_factory=McpSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    limits: ResultLimits = field(default_factory=ResultLimits)
+
+    @property
+    def host(self) -> str:
+        return self.worker.host_name
+
+    def is_here(self, host: str) -> bool:
+        return host.strip().lower() in LOCAL_ALIASES or host == self.host
+
+    def _redis(self) -> redis.Redis:
+        timeout = self.settings.redis_probe_timeout_s
+        return redis.Redis.from_url(
+            self.worker.redis_url,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout * 3,
+            decode_responses=True,
+        )
+
+    def audit(self, entry: AuditEntry) -> str:
+        """Record `entry` in Redis, or failing that in the local file; say where."""
+        try:
+            client = self._redis()
+            try:
+                Store(self.worker.redis_url, ttl_s=3600, client=client).audit(entry)
+            finally:
+                client.close()
+            return f"redis audit stream ({self.worker.redis_url})"
+        except (StoreError, redis.exceptions.RedisError) as exc:
+            log.info("audit to Redis failed (%s); writing %s", exc, self.settings.audit_log)
+        path = self.settings.audit_log
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(entry.model_dump_json() + "\n")
+        except OSError as exc:
+            log.error("audit entry lost (%s): %s", exc, entry.model_dump_json())
+            return f"lost: {exc}"
+        return f"local audit log {path}"
+
+
+def new_call_id() -> str:
+    return f"mcp-{uuid.uuid4().hex[:12]}"
+
+
+def asker_name(client_name: str | None) -> str:
+    name = (client_name or "unknown client").strip()[:64] or "unknown client"
+    return f"mcp:{name}"
+
+
+# ---------------------------------------------------------------------------------------
+# hosts
+# ---------------------------------------------------------------------------------------
+def list_hosts(box: Toolbox) -> HostList:
+    from probes.capabilities import detect_capabilities
+    from worker.registry import Registry
+
+    caps = detect_capabilities()
+    hosts = [
+        HostInfo(
+            name=box.host,
+            this_host=True,
+            kernel=caps.kernel,
+            arch=caps.arch,
+            runs=["run_probe", "run_command", "run_flow"],
+        )
+    ]
+    try:
+        client = box._redis()
+        try:
+            live = Registry(client, box.worker.redis_url).live_hosts()
+        finally:
+            client.close()
+        fleet = f"{len(live)} live worker host(s) in Redis ({box.worker.redis_url})"
+    except (StoreError, redis.exceptions.RedisError) as exc:
+        live = []
+        fleet = f"{exc}; listing this host only"
+    now = time.time()
+    for record in live:
+        if record.name == box.host:
+            hosts[0].last_seen_s = round(record.age_s(now), 1)
+            continue
+        hosts.append(
+            HostInfo(
+                name=record.name,
+                this_host=False,
+                kernel=record.capabilities.kernel,
+                arch=record.capabilities.arch,
+                last_seen_s=round(record.age_s(now), 1),
+                runs=["run_flow"],
+            )
+        )
+    return HostList(hosts=hosts, fleet=fleet)
+
+
+def _require_here(box: Toolbox, host: str, tool: str) -> str:
+    if box.is_here(host):
+        return box.host
+    raise ToolRefused(
+        f"{tool} runs on this host ({box.host}) only over MCP, not on {host!r}; "
+        "to look at another live host, use run_flow with that host (it runs through its worker)"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# probes
+# ---------------------------------------------------------------------------------------
+def list_probes(box: Toolbox) -> ProbeList:
+    from probes.catalog import load_catalog
+    from probes.plan import availability
+
+    catalog = load_catalog()
+    probes = []
+    for name in catalog.names():
+        spec = catalog.probes[name]
+        here = availability(spec)
+        probes.append(
+            ProbeInfo(
+                name=name,
+                description=spec.description,
+                overhead=spec.overhead,
+                available=here.available,
+                reason=here.reason,
+                answers=list(spec.answers),
+                duration_default_s=spec.duration.default,
+                duration_max_s=spec.duration.max,
+                source=catalog.source_of(name),
+            )
+        )
+    return ProbeList(probes=probes, not_runnable={**catalog.broken, **catalog.blocked})
+
+
+def describe_probe(box: Toolbox, name: str) -> ProbeDescription:
+    from probes.catalog import load_catalog
+    from probes.plan import availability
+    from probes.resolver import nearest_names
+
+    catalog = load_catalog()
+    spec = catalog.get(name)
+    if spec is None:
+        if name in catalog.blocked:
+            raise ToolRefused(f"{name}: {catalog.blocked[name]}")
+        near = nearest_names(name, catalog.names())
+        raise ToolRefused(
+            f"no probe named {name!r}" + (f"; nearest: {', '.join(near)}" if near else "")
+        )
+    return ProbeDescription(
+        name=name,
+        source=catalog.source_of(name),
+        spec=spec.model_dump(mode="json"),
+        here=availability(spec).model_dump(mode="json"),
+    )
+
+
+def _redactor() -> Callable[[str], str]:
+    from worker.redact import redact
+
+    redactor: Callable[[str], str] = redact
+    return redactor
+
+
+def run_probe(
+    box: Toolbox,
+    asker: str,
+    *,
+    probe: str,
+    duration_s: float | None = None,
+    host: str = "",
+    pid: int | None = None,
+    comm: str | None = None,
+    params: dict[str, ParamValue] | None = None,
+) -> ProbeRun:
+    """Run one catalog probe here for `duration_s` (its default when None)."""
+    from probes.catalog import load_catalog
+    from probes.params import ProbeRequestError
+    from probes.runner import prepare, run_prepared
+
+    here = _require_here(box, host, "run_probe")
+    catalog = load_catalog()
+    spec = catalog.get(probe)
+    try:
+        request = ProbeRequest(
+            probe=probe,
+            label=probe,
+            duration_s=duration_s
+            if duration_s is not None
+            else (spec.duration.default if spec else 5),
+            filters=ProbeFilters(pid=pid, comm=comm),
+            params=params or {},
+        )
+        prepared = prepare(request, catalog=catalog)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ToolRefused(
+            f"invalid request: {first['loc'][-1] if first['loc'] else ''}: {first['msg']}"
+        ) from None
+    except ProbeRequestError as exc:
+        raise ToolRefused(f"cannot run: {exc}") from None
+    started = time.monotonic()
+    raw = run_prepared([prepared])[0]
+    result = bound_probe(EbpfResult.model_validate(raw.model_dump()), box.limits, _redactor())
+    filters = request.filters.model_dump(exclude_none=True)
+    argv = " ".join(
+        [probe, f"duration={request.duration_s:g}s"]
+        + [f"{k}={v}" for k, v in filters.items()]
+        + [f"{k}={v}" for k, v in prepared.params.items()]
+    )
+    where = box.audit(
+        AuditEntry(
+            investigation_id=new_call_id(),
+            step=0,
+            host=here,
+            kind="probe",
+            id=probe,
+            argv=argv,
+            verdict="allow",
+            ran=result.error is None,
+            error=result.error or "",
+            duration_s=round(time.monotonic() - started, 3),
+            asked_by=asker,
+            approved_by="catalog",
+        )
+    )
+    return ProbeRun(host=here, result=result, audit=where)
+
+
+# ---------------------------------------------------------------------------------------
+# commands
+# ---------------------------------------------------------------------------------------
+def run_command(
+    box: Toolbox, asker: str, *, command: str, host: str = "", timeout_s: float | None = None
+) -> CommandRun:
+    """Run `command` here through the policy and the executor; refuse what needs approval."""
+    from worker import executor
+
+    here = _require_here(box, host, "run_command")
+    call_id = new_call_id()
+    try:
+        request = CommandRequest(id=call_id, command=command)
+    except ValidationError as exc:
+        raise ToolRefused(f"invalid command: {exc.errors()[0]['msg']}") from None
+    raw = executor.run_command(request, approved=False, timeout_s=timeout_s)
+    result = bound_command(raw, box.limits, _redactor())
+    refused = result.verdict != "allow"
+    where = box.audit(
+        AuditEntry(
+            investigation_id=call_id,
+            step=0,
+            host=here,
+            kind="command",
+            id=call_id,
+            argv=result.command,
+            verdict=result.verdict,
+            ran=result.ran,
+            exit_code=result.exit_code,
+            error=result.note if not result.ran else "",
+            duration_s=result.duration_s,
+            asked_by=asker,
+            approved_by="" if refused else "policy",
+        )
+    )
+    if result.verdict == "deny":
+        raise ToolRefused(f"denied by policy: {result.reason}; it did not run")
+    if refused:
+        raise ToolRefused(
+            f"needs approval ({result.reason}); approvals are not available over MCP, "
+            "so it did not run: ask in Slack (/diagnose) where a responder can approve it"
+        )
+    return CommandRun(host=here, result=result, audit=where)
+
+
+# ---------------------------------------------------------------------------------------
+# flows
+# ---------------------------------------------------------------------------------------
+def list_flows(box: Toolbox) -> FlowList:
+    from worker.flows.loader import load_flows
+
+    flows = load_flows()
+    return FlowList(
+        flows=[
+            FlowInfo(
+                name=flow.name,
+                description=flow.description,
+                categories=list(flow.categories),
+                cues=list(flow.cues),
+                steps=len(flow.steps),
+                source=flows.source_of(flow.name),
+            )
+            for flow in (flows.flows[n] for n in flows.names())
+        ],
+        broken=dict(flows.broken),
+    )
+
+
+def _flow(name: str) -> tuple[Any, str]:
+    from worker.flows.loader import load_flows, unknown_flow_message
+
+    flows = load_flows()
+    flow = flows.get(name)
+    if flow is None:
+        raise ToolRefused(unknown_flow_message(name, flows))
+    return flow, flows.source_of(name)
+
+
+def describe_flow(box: Toolbox, name: str) -> FlowDescription:
+    flow, source = _flow(name)
+    return FlowDescription(
+        name=flow.name,
+        description=flow.description,
+        source=source,
+        steps=[json.loads(step.model_dump_json(exclude_none=True)) for step in flow.steps],
+    )
+
+
+def run_flow(
+    box: Toolbox, asker: str, *, flow: str, host: str = "", symptom: str = ""
+) -> FlowRunResult:
+    """Run a flow here, or on another live host through its Celery worker."""
+    found, _source = _flow(flow)
+    if not box.is_here(host):
+        return _run_flow_remote(box, asker, flow=flow, host=host, symptom=symptom)
+    from worker.flows.run import run_flow as run_flow_here
+
+    started = time.monotonic()
+    run = run_flow_here(found, host=box.host, symptom=symptom)
+    outputs: list[FlowOutput] = []
+    findings: list[FlowFinding] = []
+    call_id = new_call_id()
+    where = ""
+    for name, saved in run.outputs.items():
+        outputs.append(
+            FlowOutput(name=name, type=saved.type, line=cut(saved.line(), LINE_CHARS)[0])
+        )
+        findings.extend(
+            FlowFinding(
+                analyzer=f.analyzer,
+                score=f.score,
+                root_cause=cut(f.root_cause, LINE_CHARS)[0],
+                culprit=f.culprit[:200],
+            )
+            for f in saved.findings
+        )
+        entry = _flow_audit_entry(box, asker, call_id, name, saved)
+        if entry is not None:
+            where = box.audit(entry)
+    findings.sort(key=lambda f: -f.score)
+    log.info("flow %s ran here in %.1f s", flow, time.monotonic() - started)
+    return FlowRunResult(
+        host=box.host,
+        flow=flow,
+        via="local",
+        outputs=outputs,
+        findings=findings[:MAX_FINDINGS],
+        investigation_id=call_id,
+        audit=where,
+    )
+
+
+def _flow_audit_entry(
+    box: Toolbox, asker: str, call_id: str, name: str, saved: Any
+) -> AuditEntry | None:
+    if saved.command is not None:
+        command: CommandResult = saved.command
+        return AuditEntry(
+            investigation_id=call_id,
+            step=0,
+            host=box.host,
+            kind="command",
+            id=name,
+            argv=command.command,
+            verdict=command.verdict,
+            ran=command.ran,
+            exit_code=command.exit_code,
+            error=command.note if not command.ran else "",
+            duration_s=command.duration_s,
+            asked_by=asker,
+            approved_by="policy" if command.verdict == "allow" else "",
+        )
+    if saved.probe is not None:
+        probe: EbpfResult = saved.probe
+        return AuditEntry(
+            investigation_id=call_id,
+            step=0,
+            host=box.host,
+            kind="probe",
+            id=name,
+            argv=f"{probe.probe or probe.program_name} {probe.resolved_from}".strip(),
+            verdict="allow",
+            ran=probe.error is None,
+            error=probe.error or "",
+            duration_s=probe.duration_s,
+            asked_by=asker,
+            approved_by="catalog",
+        )
+    return None
+
+
+def _run_flow_remote(
+    box: Toolbox, asker: str, *, flow: str, host: str, symptom: str
+) -> FlowRunResult:
+    from worker.distributed import FollowError, run_via_celery
+    from worker.registry import HostNotLive
+
+    try:
+        inv = run_via_celery(
+            symptom or f"run flow {flow}",
+            [host],
+            lambda _event: None,
+            timeout_s=box.settings.flow_timeout_s,
+            asked_by=asker,
+            flow=flow,
+        )
+    except (HostNotLive, FollowError, StoreError) as exc:
+        raise ToolRefused(str(exc)) from None
+    return FlowRunResult(
+        host=host,
+        flow=flow,
+        via="celery",
+        resolution=inv.resolution,
+        investigation_id=inv.id,
+        audit=f"redis audit stream ({box.worker.redis_url}), by the host worker",
+    )
