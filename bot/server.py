@@ -74,8 +74,39 @@ class BotHttpServer(BaseApplication):  # type: ignore[misc]
 
         handler: WsgiApp = SlackRequestHandler(self._build(), path=EVENTS_PATH)
         log.info("listening on http://%s%s (pid %s)", self._bind, EVENTS_PATH, os.getpid())
-        return handler
+        alerts = _alerts_app()
+        if alerts is None:
+            return handler
+        log.info("Alertmanager webhook on http://%s%s", self._bind, ALERTS_PATH)
+        return _route(handler, alerts)
 
     def serve_forever(self) -> None:
         """Run the arbiter until SIGTERM/SIGINT (graceful: requests in flight finish)."""
         self.run()
+
+
+ALERTS_PATH = "/alerts"
+
+
+def _alerts_app() -> WsgiApp | None:
+    """The Alertmanager receiver (bot/alerts, ASGI) as WSGI, when BPFSLEUTH_ALERT_TOKEN is set."""
+    from a2wsgi import ASGIMiddleware
+
+    from bot.alerts.server import build_standalone
+    from bot.settings import AlertSettings
+
+    if AlertSettings().token is None:
+        return None
+    app: WsgiApp = ASGIMiddleware(build_standalone())  # type: ignore[arg-type,assignment]
+    return app
+
+
+def _route(slack: WsgiApp, alerts: WsgiApp) -> WsgiApp:
+    """`POST /alerts` to the alert receiver, everything else to Bolt."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "") == ALERTS_PATH:
+            return alerts(environ, start_response)
+        return slack(environ, start_response)
+
+    return app

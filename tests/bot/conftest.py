@@ -18,6 +18,7 @@ from tests.distributed.cluster import Cluster
 from tests.fakes.slack_api import FakeSlackApi, SlackRequests
 from tests.redis_fixture import RedisServer
 
+ALERT_TOKEN = "alert-token-for-the-http-bot"
 CHANNELS = {f"C0INC{i}": f"inc-{i}" for i in range(1, 20)} | {"C0GEN": "general"}
 
 
@@ -42,7 +43,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotWorld]:
         not_member={"C0OUT"},
     ).start()
     cluster = Cluster(server.url, directory)
-    bot = BotProcess(bot_env(cluster.env, slack, server.url), directory / "bot.log")
+    env = bot_env(cluster.env, slack, server.url, BPFSLEUTH_ALERT_TOKEN=ALERT_TOKEN)
+    bot = BotProcess(env, directory / "bot.log")
     try:
         cluster.add_control()
         cluster.add_host("alpha")

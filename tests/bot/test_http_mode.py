@@ -5,10 +5,12 @@ from __future__ import annotations
 import html
 import json
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
-from tests.bot.conftest import BotWorld
+from tests.bot.conftest import ALERT_TOKEN, BotWorld
 from tests.bot.harness import investigation_keys
 from tests.fakes.slack_api import RecordedCall
 
@@ -249,3 +251,27 @@ def test_without_hosts_the_investigation_runs_on_every_live_host(world_checked: 
     stored = world_checked.cluster.runtime.store.load(investigation_id).investigation
     assert stored.hosts == ["alpha"]
     assert stored.symptom == "the app is slow since the deploy"
+
+
+def test_the_alertmanager_webhook_is_served_beside_slack_events(world_checked: BotWorld) -> None:
+    """HTTP mode mounts the alert receiver (bot/alerts) at /alerts when a token is configured;
+    its refusals come from the receiver itself, and nothing starts."""
+    url = world_checked.bot.url.replace("/slack/events", "/alerts")
+    before = world_checked.client.keys("bpfsleuth:inv:*")
+
+    def post(body: bytes, token: str | None) -> int:
+        request = urllib.request.Request(url, data=body, method="POST")
+        request.add_header("Content-Type", "application/json")
+        if token is not None:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert post(b"{}", None) == 401
+    assert post(b"{}", "wrong-token") == 401
+    assert post(b"{not json", ALERT_TOKEN) == 400
+    assert post(json.dumps({"version": "4", "alerts": "nope"}).encode(), ALERT_TOKEN) == 422
+    assert world_checked.client.keys("bpfsleuth:inv:*") == before
