@@ -38,3 +38,21 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+# The kernel matrix (docs/kernels.md): stock Debian kernels 5.10, 6.1 and 6.12 booted under QEMU,
+# every probe, the doctor, the resolver and three scenarios inside each; needs root. Caches live in
+# $(BPFSLEUTH_KERNELS_CACHE) (default /var/cache/bpfsleuth-kernels). Writes bench/results/kernels.json.
+KERNELS ?= 5.10,6.1,6.12
+KERNELS_ENV := BPFSLEUTH_KERNELS_CPU_LOCK=$${BPFSLEUTH_KERNELS_CPU_LOCK-/tmp/bpfsleuth-cpu.lock}
+
+.PHONY: test-kernels test-kernels-smoke test-kernels-faults
+test-kernels: setup
+	$(KERNELS_ENV) python3 scripts/kernels/kernels.py run --kernels $(KERNELS)
+	BPFSLEUTH_KERNELS=1 $(BIN)/pytest tests/kernels -p no:cacheprovider
+
+# One kernel, the oldest: the smoke run CI can afford.
+test-kernels-smoke: setup
+	$(KERNELS_ENV) python3 scripts/kernels/kernels.py run --kernels 5.10
+
+test-kernels-faults: setup
+	BPFSLEUTH_KERNELS=1 $(BIN)/pytest tests/kernels -p no:cacheprovider

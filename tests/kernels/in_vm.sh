@@ -1,0 +1,20 @@
+#!/bin/sh
+# Inside a matrix VM, as root: run tests/kernels/in_vm.py from the tree with the image's venv.
+#   in_vm.sh SRC OUT
+set -u
+SRC=$1 OUT=$2
+mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+export PATH=/opt/bpfsleuth-venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export PYTHONPATH=$SRC HOME=/root CI=true PYTHONDONTWRITEBYTECODE=1
+# a `bpfsleuth` command for the tree (the image holds the dependencies, the work disk the code)
+cat > /usr/local/bin/bpfsleuth <<EOS
+#!/opt/bpfsleuth-venv/bin/python
+import sys
+sys.path.insert(0, "$SRC")
+from bot.cli import main
+sys.exit(main())
+EOS
+chmod +x /usr/local/bin/bpfsleuth
+cd "$SRC" || exit 2
+exec /opt/bpfsleuth-venv/bin/python "$SRC/tests/kernels/in_vm.py" "$SRC" "$OUT"
