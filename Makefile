@@ -43,7 +43,7 @@ clean:
 # every probe, the doctor, the resolver and three scenarios inside each; needs root. Caches live in
 # $(BPFSLEUTH_KERNELS_CACHE) (default /var/cache/bpfsleuth-kernels). Writes bench/results/kernels.json.
 KERNELS ?= 5.10,6.1,6.12
-KERNELS_ENV := BPFSLEUTH_KERNELS_CPU_LOCK=$${BPFSLEUTH_KERNELS_CPU_LOCK-/tmp/bpfsleuth-cpu.lock}
+KERNELS_ENV := BPFSLEUTH_KERNELS_CPU_LOCK=$${BPFSLEUTH_KERNELS_CPU_LOCK-}
 
 .PHONY: test-kernels test-kernels-smoke test-kernels-faults
 test-kernels: setup

@@ -78,7 +78,7 @@ timeout "${BPFSLEUTH_KERNELS_BUILD_TIMEOUT:-1800}" mmdebstrap --mode=root --vari
 
 kver=$(ls "$rootfs/lib/modules" | sort -V | tail -n 1)
 [ -n "$kver" ] || die "no kernel under /lib/modules in the rootfs"
-[ -e "$rootfs/lib/modules/$kver/build/Makefile" ] || die "no headers at /lib/modules/$kver/build"
+chroot "$rootfs" test -e "/lib/modules/$kver/build/Makefile" || die "no headers at /lib/modules/$kver/build"
 cp "$rootfs/boot/vmlinuz-$kver" "$work/vmlinuz" || die "no /boot/vmlinuz-$kver"
 cp "$rootfs/boot/initrd.img-$kver" "$work/initrd.img" || die "no /boot/initrd.img-$kver"
 cp "$rootfs/root/packages.txt" "$work/packages.txt"

@@ -237,6 +237,7 @@ def boot(
     (CACHE / "runs").mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(dir=CACHE / "runs", prefix=f"{kernel}-"))
     proc: subprocess.Popen[bytes] | None = None
+    say(f"{kernel}: run directory {run_dir}")
     try:
         started = time.monotonic()
         sh(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
@@ -375,6 +376,14 @@ def summarise(kernel: str, res: dict[str, Any], timings: dict[str, Any], accel: 
 
 
 def fold(results_path: Path, kernel: str, entry: dict[str, Any], cells: dict[str, Any]) -> None:
+    """Merge one kernel's results into the file (other kernels' entries are kept)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "results.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _fold(results_path, kernel, entry, cells)
+
+
+def _fold(results_path: Path, kernel: str, entry: dict[str, Any], cells: dict[str, Any]) -> None:
     data: dict[str, Any] = {}
     if results_path.is_file():
         with contextlib.suppress(json.JSONDecodeError):
@@ -487,6 +496,8 @@ def main() -> int:
     run.add_argument("--timeout", type=float, default=5400.0, help="per VM, seconds")
     run.add_argument("--append", default="", help="extra kernel command line")
     run.add_argument("--results", default=str(RESULTS), help="'' to write no results")
+    build = sub.add_parser("build", help="build the cached bases only")
+    build.add_argument("--kernels", default=",".join(KERNELS))
     tab = sub.add_parser("table", help="print the matrix as a markdown table")
     tab.add_argument("--results", default=str(RESULTS))
     args = parser.parse_args()
@@ -502,16 +513,32 @@ def main() -> int:
         return 2
     sh([str(HERE / "install-deps.sh")], 1900, "installing the host packages")
     CACHE.mkdir(parents=True, exist_ok=True)
-    with open(CACHE / "lock", "w") as lock:
+    worst = 0
+    for kernel in kernels:
+        with kernel_lock(kernel):
+            if args.cmd == "build":
+                try:
+                    timings: dict[str, Any] = {}
+                    ensure_base(kernel, timings)
+                    say(f"{kernel}: base ready {timings}")
+                except KernelError as exc:
+                    say(f"FAILED: {exc}")
+                    worst = 2
+            else:
+                worst = max(worst, run_kernel(kernel, args))
+    return worst
+
+
+@contextlib.contextmanager
+def kernel_lock(kernel: str) -> Any:
+    """One run per kernel cache at a time (a second run waits)."""
+    with open(CACHE / f"{kernel}.lock", "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            say(f"another kernel run holds {CACHE / 'lock'}; waiting")
+            say(f"another run holds {CACHE / f'{kernel}.lock'}; waiting")
             fcntl.flock(lock, fcntl.LOCK_EX)
-        worst = 0
-        for kernel in kernels:
-            worst = max(worst, run_kernel(kernel, args))
-    return worst
+        yield
 
 
 if __name__ == "__main__":

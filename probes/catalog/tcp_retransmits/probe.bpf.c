@@ -18,6 +18,17 @@
 #define BS_TCP_SYN_SENT 2
 #define BS_IPPROTO_TCP 6
 
+/* Kernels before 5.11 have no `family` field in tcp:tcp_retransmit_skb; its saddr_v6 then holds an
+ * IPv4 socket's address v4-mapped (::ffff:a.b.c.d), which tells the family. */
+static __always_inline u16 family_of_v6(const u8 *v6)
+{
+#pragma unroll
+    for (int i = 0; i < 10; i++)
+        if (v6[i])
+            return BS_AF_INET6;
+    return (v6[10] == 0xff && v6[11] == 0xff) ? BS_AF_INET : BS_AF_INET6;
+}
+
 #define K_RETRANSMIT 1
 #define K_RESET_SENT 2
 #define K_RESET_RECEIVED 3
@@ -124,10 +135,16 @@ TRACEPOINT_PROBE(tcp, tcp_retransmit_skb)
     if (owned(&key, (u64)args->skaddr))
         return 0;
     key.state = args->state;
+#ifdef HAVE_FIELD_TCP_TCP_RETRANSMIT_SKB_FAMILY
     key.family = args->family;
+#else
+    u8 v6[16];
+    __builtin_memcpy(v6, args->saddr_v6, 16);
+    key.family = family_of_v6(v6);
+#endif
     key.sport = args->sport;
     key.dport = args->dport;
-    if (args->family == BS_AF_INET6) {
+    if (key.family == BS_AF_INET6) {
         __builtin_memcpy(key.saddr, args->saddr_v6, 16);
         __builtin_memcpy(key.daddr, args->daddr_v6, 16);
     } else {
@@ -145,10 +162,16 @@ TRACEPOINT_PROBE(tcp, tcp_receive_reset)
     if (owned(&key, (u64)args->skaddr))
         return 0;
     key.state = -1;
+#ifdef HAVE_FIELD_TCP_TCP_RECEIVE_RESET_FAMILY
     key.family = args->family;
+#else
+    u8 v6[16];
+    __builtin_memcpy(v6, args->saddr_v6, 16);
+    key.family = family_of_v6(v6);
+#endif
     key.sport = args->sport;
     key.dport = args->dport;
-    if (args->family == BS_AF_INET6) {
+    if (key.family == BS_AF_INET6) {
         __builtin_memcpy(key.saddr, args->saddr_v6, 16);
         __builtin_memcpy(key.daddr, args->daddr_v6, 16);
     } else {
