@@ -76,6 +76,11 @@ timeout "${BPFSLEUTH_KERNELS_BUILD_TIMEOUT:-1800}" mmdebstrap --mode=root --vari
     bookworm "$rootfs" "$work/sources.list" \
     || die "mmdebstrap failed (a package that cannot be fetched or installed? see the lines above)"
 
+# mmdebstrap restores its own /etc/resolv.conf and /etc/hosts at the end: the VM has no network,
+# so names resolve from /etc/hosts and DNS goes to 127.0.0.1 (fails at once instead of timing out)
+rm -f "$rootfs/etc/resolv.conf" "$rootfs/etc/hosts"
+cp "$(dirname "$0")/vm-files/etc/resolv.conf" "$(dirname "$0")/vm-files/etc/hosts" "$rootfs/etc/"
+
 kver=$(ls "$rootfs/lib/modules" | sort -V | tail -n 1)
 [ -n "$kver" ] || die "no kernel under /lib/modules in the rootfs"
 chroot "$rootfs" test -e "/lib/modules/$kver/build/Makefile" || die "no headers at /lib/modules/$kver/build"

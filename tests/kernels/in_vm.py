@@ -42,27 +42,42 @@ def save() -> None:
     os.sync()
 
 
-def run(name: str, cmd: list[str], timeout: float) -> subprocess.CompletedProcess[str] | None:
-    """Run one step; record its time, exit code and the tail of its output under steps[name]."""
+def run(
+    name: str, cmd: list[str], timeout: float, *, stream: bool = False
+) -> subprocess.CompletedProcess[str] | None:
+    """Run one step; record its time, exit code and the tail of its output under steps[name].
+    Its output goes to OUT/<name>.log as it comes, so a step that hangs leaves what it printed."""
     started = time.monotonic()
     step: dict[str, Any] = {"cmd": cmd}
     result.setdefault("steps", {})[name] = step
-    try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, cwd=SRC, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        step.update(rc=None, error=f"timed out after {timeout:.0f} s", seconds=timeout)
-        out = exc.stdout if isinstance(exc.stdout, str) else (exc.stdout or b"").decode()
-        step["output_tail"] = out[-3000:]
-        save()
-        return None
-    step.update(rc=proc.returncode, seconds=round(time.monotonic() - started, 1))
-    (OUT / f"{name}.log").write_text(proc.stdout + "\n--- stderr ---\n" + proc.stderr)
-    if proc.returncode != 0:
-        step["output_tail"] = (proc.stdout + proc.stderr)[-3000:]
     save()
-    return proc
+    log = OUT / f"{name}.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=sink if stream else subprocess.PIPE,
+            stderr=sink,
+            text=True,
+            cwd=SRC,
+            start_new_session=True,
+        )
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+            out = out or ""
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.communicate()
+            step.update(rc=None, error=f"timed out after {timeout:.0f} s", seconds=timeout)
+            step["output_tail"] = log.read_text(errors="replace")[-3000:]
+            save()
+            return None
+    step.update(rc=proc.returncode, seconds=round(time.monotonic() - started, 1))
+    with log.open("a") as sink:
+        sink.write("\n--- stdout ---\n" + out)
+    if proc.returncode != 0:
+        step["output_tail"] = (log.read_text(errors="replace"))[-3000:]
+    save()
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, "")
 
 
 def read(path: str) -> str:
@@ -223,11 +238,12 @@ def main() -> int:
         result["resolver"] = json.loads(proc.stdout.strip().splitlines()[-1])
     save()
 
-    pytest = [PY, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfEs", "--timeout=300"]
+    pytest = [PY, "-m", "pytest", "-p", "no:cacheprovider", "-rfEs", "--timeout=300", "-v"]
     run(
         "probe_tests",
         [*pytest, "tests/probes", f"--junitxml={OUT}/probes.xml"],
         PROBE_TESTS_TIMEOUT,
+        stream=True,
     )
     result["probe_tests"] = junit(OUT / "probes.xml")
     save()
@@ -236,6 +252,7 @@ def main() -> int:
         "scenarios",
         [*pytest, "tests/scenarios", "-k", SCENARIOS, f"--junitxml={OUT}/scenarios.xml"],
         1200,
+        stream=True,
     )
     result["scenarios"] = junit(OUT / "scenarios.xml")
     result["finished_uptime_s"] = float(Path("/proc/uptime").read_text().split()[0])
