@@ -49,7 +49,12 @@ TEST_FILE_OF = {"tracepoint": "test_tracepoint_generic"}
 
 
 class KernelError(Exception):
-    """A VM that could not be built, booted or finished: the message says which and why."""
+    """A VM that could not be built, booted or finished: the message says which and why.
+    `partial` holds what the VM's runner had written when it was stopped (may be empty)."""
+
+    def __init__(self, message: str, partial: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.partial = partial or {}
 
 
 def say(msg: str) -> None:
@@ -205,6 +210,50 @@ def read_back(disk: Path, dest: Path) -> None:
     sh(["debugfs", "-R", f"rdump /out {dest}", str(disk)], 120, "debugfs rdump /out")
 
 
+def results_of(out: Path) -> dict[str, Any]:
+    """The runner's result.json from a read-back /out, completed from its streamed pytest logs
+    (a step killed at its deadline writes no junit file, but its -v log has every finished test)."""
+    path = out / "result.json"
+    if not path.is_file():
+        return {}
+    res: dict[str, Any] = json.loads(path.read_text())
+    for step, key in (("probe_tests", "probe_tests"), ("scenarios", "scenarios")):
+        if res.get(key) or not (out / f"{step}.log").is_file():
+            continue
+        rows = pytest_log_rows((out / f"{step}.log").read_text(errors="replace"))
+        if rows:
+            res[key] = rows
+    return res
+
+
+def pytest_log_rows(text: str) -> list[dict[str, Any]]:
+    rows = []
+    for line in text.splitlines():
+        head, _, rest = line.partition(" ")
+        if "::" not in head or not rest:
+            continue
+        outcome = rest.split()[0]
+        mapped = {"PASSED": "passed", "FAILED": "failed", "ERROR": "error", "SKIPPED": "skipped"}
+        if outcome not in mapped:
+            continue
+        path, _, name = head.partition("::")
+        rows.append(
+            {"file": Path(path).stem, "name": name, "outcome": mapped[outcome],
+             "message": "(from the streamed log; the step was stopped before its report)",
+             "seconds": 0.0}
+        )
+    return rows
+
+
+def salvage(disk: Path, run_dir: Path) -> dict[str, Any]:
+    """What a stopped VM's runner had written, or {} when nothing can be read."""
+    try:
+        read_back(disk, run_dir / "salvage")
+    except KernelError:
+        return {}
+    return results_of(run_dir / "salvage" / "out")
+
+
 def qemu_cmd(base: Path, run_dir: Path, disk: Path, accel: str, append: str) -> list[str]:
     cpu = "max" if accel == "tcg" else "host,-arch-capabilities"
     smp = os.environ.get("BPFSLEUTH_KERNELS_SMP", "2")
@@ -268,7 +317,8 @@ def boot(
                 kill_group(proc)
                 raise KernelError(
                     f"{kernel}: the VM did not finish within {timeout:.0f} s (killed). "
-                    f"Last console lines:\n{console_tail(run_dir)}"
+                    f"Last console lines:\n{console_tail(run_dir)}",
+                    salvage(disk, run_dir),
                 )
             time.sleep(0.5)
         timings["vm_wall_s"] = round(time.monotonic() - started, 1)
@@ -281,7 +331,7 @@ def boot(
                 f"not boot or its runner did not start.{' qemu: ' + err if err else ''} "
                 f"Last console lines:\n{console_tail(run_dir)}"
             )
-        res: dict[str, Any] = json.loads((out / "out" / "result.json").read_text())
+        res = results_of(out / "out")
         rc = (out / "out" / "runner-rc").read_text().strip() if (
             out / "out" / "runner-rc").is_file() else "missing"
         res["runner_rc"] = rc
@@ -460,14 +510,25 @@ def run_kernel(kernel: str, args: argparse.Namespace) -> int:
                        timings)
     except KernelError as exc:
         say(f"FAILED: {exc}")
-        if args.results:
+        if args.results and exc.partial:
+            finish(kernel, exc.partial, timings, args, status=f"incomplete: {exc}")
+        elif args.results:
             fold(Path(args.results), kernel, {"status": "error", "error": str(exc),
                                               "timings": timings}, {})
         return 2
     timings["total_s"] = round(time.monotonic() - started, 1)
+    return finish(kernel, res, timings, args)
+
+
+def finish(
+    kernel: str, res: dict[str, Any], timings: dict[str, Any], args: argparse.Namespace,
+    status: str = "ran",
+) -> int:
+    """Fold one kernel's results into the results file and say how it went."""
     timings["load_after"] = load()
     cells = {probe: probe_cell(probe, res) for probe in catalog_probes()}
     entry = summarise(kernel, res, timings, args.accel)
+    entry["status"] = status
     if args.results:
         fold(Path(args.results), kernel, entry, cells)
     bad = [p for p, c in cells.items() if c["status"] == "fail"]
@@ -482,6 +543,8 @@ def run_kernel(kernel: str, args: argparse.Namespace) -> int:
                if entry["steps"].get(s, {}).get("error") or s not in entry["steps"]]
     if missing:
         say(f"{kernel}: steps that timed out or did not run: {missing}")
+    if status != "ran":
+        return 2
     return 1 if bad or scen_bad or other_bad or missing or not entry["scenarios"] else 0
 
 
@@ -498,12 +561,23 @@ def main() -> int:
     run.add_argument("--results", default=str(RESULTS), help="'' to write no results")
     build = sub.add_parser("build", help="build the cached bases only")
     build.add_argument("--kernels", default=",".join(KERNELS))
+    fo = sub.add_parser("fold", help="fold the results on a saved work disk into the file")
+    fo.add_argument("--kernel", required=True, choices=KERNELS)
+    fo.add_argument("--disk", required=True)
+    fo.add_argument("--status", default="ran")
+    fo.add_argument("--results", default=str(RESULTS))
     tab = sub.add_parser("table", help="print the matrix as a markdown table")
     tab.add_argument("--results", default=str(RESULTS))
     args = parser.parse_args()
     if args.cmd == "table":
         print(table(Path(args.results)))
         return 0
+    if args.cmd == "fold":
+        with tempfile.TemporaryDirectory() as tmp:
+            read_back(Path(args.disk), Path(tmp))
+            res = results_of(Path(tmp) / "out")
+        args.accel = "tcg"
+        return finish(args.kernel, res, {}, args, status=args.status)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda s, f: sys.exit(128 + s))  # run the finally blocks
     kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
