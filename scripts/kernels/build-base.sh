@@ -46,8 +46,16 @@ redis-server gcc libc6-dev libseccomp2 python3-seccomp bubblewrap"
 
 mkdir -p "$OUT" "$DEBS"
 work=$(mktemp -d "${TMPDIR:-/tmp}/bpfsleuth-kernels-build.XXXXXX")
-cleanup() { rm -rf "$work"; }
-trap cleanup EXIT INT TERM
+cleanup() {
+    # an interrupted mmdebstrap can leave /proc, /sys, /dev/pts... mounted in the rootfs:
+    # unmount whatever is under $work (deepest first) before removing it
+    awk -v w="$work/" 'index($2, w) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
+        umount "$m" 2>/dev/null || umount -l "$m"
+    done
+    rm -rf --one-file-system "$work"
+}
+trap cleanup EXIT
+trap 'exit 143' INT TERM
 rootfs=$work/rootfs
 
 # shellcheck disable=SC2086
@@ -55,7 +63,8 @@ pkgs=$(echo $userland $kpkgs $EXTRA | tr ' ' ',')
 printf '%s\n' "$sources" > "$work/sources.list"
 
 echo "kernels: build $KERNEL: mmdebstrap bookworm userland + $kernel_suite kernel" >&2
-timeout "${BPFSLEUTH_KERNELS_BUILD_TIMEOUT:-1800}" mmdebstrap --mode=root --variant=apt \
+# --foreground: timeout stays in our process group, so the driver's kill reaches mmdebstrap too
+timeout --foreground "${BPFSLEUTH_KERNELS_BUILD_TIMEOUT:-1800}" mmdebstrap --mode=root --variant=apt \
     --include="$pkgs" \
     --aptopt='Acquire::Retries "3"' --aptopt='Acquire::http::Timeout "60"' \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \

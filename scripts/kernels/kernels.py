@@ -42,6 +42,8 @@ KERNEL_SUITES = {"5.10": "bullseye", "6.1": "bookworm", "6.12": "bookworm-backpo
 CACHE = Path(os.environ.get("BPFSLEUTH_KERNELS_CACHE", "/var/cache/bpfsleuth-kernels"))
 RESULTS = REPO / "bench" / "results" / "kernels.json"
 STARTED_MARK = "bpfsleuth-vm-run: started"
+FINISHED_MARK = "bpfsleuth-vm-run: finished"
+POWEROFF_GRACE_S = 60.0
 # Tools that only lint or type-check: not needed in the VM.
 NOT_IN_VM = ("ruff", "mypy", "types-")
 # Test files whose name is not test_<probe>.py.
@@ -88,7 +90,7 @@ def sh(cmd: list[str], timeout: float, what: str, **kw: Any) -> subprocess.Compl
 def kill_group(proc: subprocess.Popen[Any]) -> None:
     if proc.poll() is not None:
         return
-    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
+    for sig, grace in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
         try:
@@ -299,8 +301,19 @@ def boot(
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, start_new_session=True)
         booted_at = None
+        finished_at = None
         while proc.poll() is None:
             elapsed = time.monotonic() - started
+            if finished_at is None and booted_at is not None:
+                log = run_dir / "console.log"
+                if FINISHED_MARK in log.read_text(errors="replace"):
+                    finished_at = elapsed
+            if finished_at is not None and elapsed - finished_at > POWEROFF_GRACE_S:
+                # the runner unmounted and synced the work disk before saying it finished
+                say(f"{kernel}: the VM did not power off {POWEROFF_GRACE_S:.0f} s after its "
+                    "runner finished; stopping it")
+                kill_group(proc)
+                break
             if booted_at is None:
                 log = run_dir / "console.log"
                 if log.is_file() and STARTED_MARK in log.read_text(errors="replace"):
