@@ -25,6 +25,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -44,6 +45,11 @@ RESULTS = REPO / "bench" / "results" / "kernels.json"
 STARTED_MARK = "bpfsleuth-vm-run: started"
 FINISHED_MARK = "bpfsleuth-vm-run: finished"
 POWEROFF_GRACE_S = 60.0
+VM_SETTINGS = (
+    "BPFSLEUTH_KERNELS_SCENARIOS",
+    "BPFSLEUTH_KERNELS_PROBE_TESTS",
+    "BPFSLEUTH_KERNELS_PROBE_TESTS_TIMEOUT",
+)
 # Tools that only lint or type-check: not needed in the VM.
 NOT_IN_VM = ("ruff", "mypy", "types-")
 # Test files whose name is not test_<probe>.py.
@@ -199,6 +205,11 @@ def make_work_disk(run_dir: Path) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, dest)
     (work / "out").mkdir()
+    # the in-VM runner's settings, passed on from the host's environment
+    forwarded = [k for k in VM_SETTINGS if k in os.environ]
+    (work / "env").write_text(
+        "".join(f"export {k}={shlex.quote(os.environ[k])}\n" for k in forwarded)
+    )
     disk = run_dir / "work.ext4"
     sh(["mkfs.ext4", "-q", "-F", "-L", "bpfsleuth-work", "-d", str(work), str(disk), "512M"],
        120, "mkfs.ext4 (work disk)")

@@ -18,6 +18,9 @@ sys.exit(main())
 EOS
 chmod +x /opt/bpfsleuth-venv/bin/bpfsleuth
 ln -sf /opt/bpfsleuth-venv/bin/bpfsleuth /usr/local/bin/bpfsleuth
+# settings the host passed on (BPFSLEUTH_KERNELS_SCENARIOS, _PROBE_TESTS, _PROBE_TESTS_TIMEOUT)
+# shellcheck disable=SC1091
+[ -f "$SRC/../env" ] && . "$SRC/../env"
 cd "$SRC" || exit 2
 # python3, as on the host (the workloads are sys.executable: their comm is "python3")
 exec /opt/bpfsleuth-venv/bin/python3 "$SRC/tests/kernels/in_vm.py" "$SRC" "$OUT"

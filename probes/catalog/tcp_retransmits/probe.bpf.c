@@ -9,7 +9,8 @@
  *   SAMPLE_LIMIT events as samples.
  * Overhead: low; these tracepoints fire per retransmit/reset, not per packet.
  * Caveats: owners are known only for connections opened during the run (else pid 0, "?"); a
- *   reset sent for a packet to a closed port has no socket at all. With a pid/comm filter,
+ *   reset sent for a packet to a closed port has no socket at all, and kernels whose
+ *   tcp_send_reset has no `reason` field (6.1, measured) do not trace such resets. With a pid/comm filter,
  *   events of unknown owner are left out.
  */
 
