@@ -50,9 +50,12 @@ test-kernels: setup
 	$(KERNELS_ENV) python3 scripts/kernels/kernels.py run --kernels $(KERNELS)
 	BPFSLEUTH_KERNELS=1 $(BIN)/pytest tests/kernels -p no:cacheprovider
 
-# One kernel, the oldest: the smoke run CI can afford.
+# The oldest kernel, light: doctor, every probe compiled and attached, the resolver, one scenario
+# (no live probe tests); the size CI could afford (docs/kernels.md).
 test-kernels-smoke: setup
-	$(KERNELS_ENV) python3 scripts/kernels/kernels.py run --kernels 5.10
+	$(KERNELS_ENV) BPFSLEUTH_KERNELS_PROBE_TESTS=none \
+	BPFSLEUTH_KERNELS_SCENARIOS=$${BPFSLEUTH_KERNELS_SCENARIOS-connection_refused} \
+	python3 scripts/kernels/kernels.py run --kernels 5.10 --results bench/results/kernels-smoke.json
 
 test-kernels-faults: setup
 	BPFSLEUTH_KERNELS=1 $(BIN)/pytest tests/kernels -p no:cacheprovider

@@ -270,6 +270,10 @@ def main() -> int:
     result["scenarios"] = junit(OUT / "scenarios.xml")
     save()
 
+    if os.environ.get("BPFSLEUTH_KERNELS_PROBE_TESTS") == "none":  # the smoke run
+        result["finished_uptime_s"] = float(Path("/proc/uptime").read_text().split()[0])
+        save()
+        return 0
     run(
         "probe_tests",
         [*pytest, *probe_test_paths(), f"--junitxml={OUT}/probes.xml"],

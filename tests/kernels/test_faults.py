@@ -78,6 +78,7 @@ def _assert_nothing_left(out: str, cache: Path) -> None:
     assert str(cache) not in mounts, f"a mount under {cache} was left behind"
 
 
+@pytest.mark.timeout(1800)
 def test_a_vm_whose_init_dies_fails_with_the_console_tail(cache: Path) -> None:
     # /bin/false exists, so the initramfs hands over to it; it exits, the kernel panics
     # ("Attempted to kill init") and panic=-1 with -no-reboot ends QEMU at once
@@ -97,6 +98,7 @@ def test_a_vm_whose_init_dies_fails_with_the_console_tail(cache: Path) -> None:
     _assert_nothing_left(out, cache)
 
 
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize("which", ["boot", "run"])
 def test_a_vm_past_its_deadline_is_killed_and_says_so(which: str, cache: Path) -> None:
     # TCG takes 25 s or more to reach the runner: both deadlines expire during the boot
@@ -117,6 +119,7 @@ def test_a_vm_past_its_deadline_is_killed_and_says_so(which: str, cache: Path) -
     _assert_nothing_left(out, cache)
 
 
+@pytest.mark.timeout(1800)
 def test_a_package_that_cannot_be_fetched_fails_the_build_clearly(tmp_path: Path) -> None:
     cache = tmp_path / "fresh-cache"
     cache.mkdir()
