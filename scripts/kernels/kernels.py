@@ -77,7 +77,11 @@ def load() -> str:
 def sh(cmd: list[str], timeout: float, what: str, **kw: Any) -> subprocess.CompletedProcess[str]:
     """Run a host command in its own process group; on timeout the whole group is killed."""
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
         **kw,
     )
     try:
@@ -135,12 +139,31 @@ def wheelhouse(reqs: str) -> Path:
         cmd = [str(pip)] if pip.exists() else [sys.executable, "-m", "pip"]
         say(f"downloading the wheelhouse to {dest}")
         sh(
-            [*cmd, "download", "-q", "--disable-pip-version-check", "--only-binary=:all:",
-             "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
-             "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
-             "--platform", "manylinux_2_28_x86_64", "-r", str(tmp / "requirements.txt"),
-             "-d", str(tmp)],
-            900, "pip download (the project's dependencies for the VM)",
+            [
+                *cmd,
+                "download",
+                "-q",
+                "--disable-pip-version-check",
+                "--only-binary=:all:",
+                "--python-version",
+                "3.11",
+                "--implementation",
+                "cp",
+                "--abi",
+                "cp311",
+                "--platform",
+                "manylinux2014_x86_64",
+                "--platform",
+                "manylinux_2_17_x86_64",
+                "--platform",
+                "manylinux_2_28_x86_64",
+                "-r",
+                str(tmp / "requirements.txt"),
+                "-d",
+                str(tmp),
+            ],
+            900,
+            "pip download (the project's dependencies for the VM)",
         )
         (tmp / ".complete").write_text("")
         shutil.rmtree(dest, ignore_errors=True)
@@ -163,10 +186,10 @@ def ensure_base(kernel: str, timings: dict[str, Any]) -> Path:
     key = base_key(kernel, reqs)
     base = CACHE / kernel
     wanted = ("base.ext4", "vmlinuz", "initrd.img", "kernel-release")
-    if (base / "key").is_file() and (base / "key").read_text().strip() == key:
-        if all((base / f).is_file() for f in wanted):
-            timings["base_cached"] = True
-            return base
+    current = (base / "key").is_file() and (base / "key").read_text().strip() == key
+    if current and all((base / f).is_file() for f in wanted):
+        timings["base_cached"] = True
+        return base
     timings["base_cached"] = False
     started = time.monotonic()
     wheels = wheelhouse(reqs)
@@ -174,14 +197,26 @@ def ensure_base(kernel: str, timings: dict[str, Any]) -> Path:
     (base / "key").unlink(missing_ok=True)
     base.mkdir(parents=True, exist_ok=True)
     (CACHE / "requirements.txt").write_text(reqs)
-    say(f"building the {kernel} base (bookworm userland, {KERNEL_SUITES[kernel]} kernel), "
-        f"load {load()}")
+    say(
+        f"building the {kernel} base (bookworm userland, {KERNEL_SUITES[kernel]} kernel), "
+        f"load {load()}"
+    )
     started = time.monotonic()
     timeout = float(os.environ.get("BPFSLEUTH_KERNELS_BUILD_TIMEOUT", "1800"))
     sh(
-        ["nice", "-n", "10", str(HERE / "build-base.sh"), kernel, str(base),
-         str(CACHE / "requirements.txt"), str(wheels), str(CACHE / "debs")],
-        timeout + 60, f"building the {kernel} base",
+        [
+            "nice",
+            "-n",
+            "10",
+            str(HERE / "build-base.sh"),
+            kernel,
+            str(base),
+            str(CACHE / "requirements.txt"),
+            str(wheels),
+            str(CACHE / "debs"),
+        ],
+        timeout + 60,
+        f"building the {kernel} base",
     )
     timings["base_build_s"] = round(time.monotonic() - started, 1)
     (base / "key").write_text(key + "\n")
@@ -193,8 +228,9 @@ def ensure_base(kernel: str, timings: dict[str, Any]) -> Path:
 
 def tree_files() -> list[str]:
     """The working tree as git sees it (tracked and untracked, not ignored)."""
-    out = sh(["git", "-C", str(REPO), "ls-files", "-co", "--exclude-standard", "-z"], 60,
-             "git ls-files")
+    out = sh(
+        ["git", "-C", str(REPO), "ls-files", "-co", "--exclude-standard", "-z"], 60, "git ls-files"
+    )
     return [f for f in out.stdout.split("\0") if f and (REPO / f).is_file()]
 
 
@@ -212,8 +248,11 @@ def make_work_disk(run_dir: Path) -> Path:
         "".join(f"export {k}={shlex.quote(os.environ[k])}\n" for k in forwarded)
     )
     disk = run_dir / "work.ext4"
-    sh(["mkfs.ext4", "-q", "-F", "-L", "bpfsleuth-work", "-d", str(work), str(disk), "512M"],
-       120, "mkfs.ext4 (work disk)")
+    sh(
+        ["mkfs.ext4", "-q", "-F", "-L", "bpfsleuth-work", "-d", str(work), str(disk), "512M"],
+        120,
+        "mkfs.ext4 (work disk)",
+    )
     shutil.rmtree(work)
     return disk
 
@@ -252,9 +291,13 @@ def pytest_log_rows(text: str) -> list[dict[str, Any]]:
             continue
         path, _, name = head.partition("::")
         rows.append(
-            {"file": Path(path).stem, "name": name, "outcome": mapped[outcome],
-             "message": "(from the streamed log; the step was stopped before its report)",
-             "seconds": 0.0}
+            {
+                "file": Path(path).stem,
+                "name": name,
+                "outcome": mapped[outcome],
+                "message": "(from the streamed log; the step was stopped before its report)",
+                "seconds": 0.0,
+            }
         )
     return rows
 
@@ -272,14 +315,36 @@ def qemu_cmd(base: Path, run_dir: Path, disk: Path, accel: str, append: str) -> 
     cpu = "max" if accel == "tcg" else "host,-arch-capabilities"
     smp = os.environ.get("BPFSLEUTH_KERNELS_SMP", "2")
     return [
-        "nice", "-n", "10", "qemu-system-x86_64", "-accel", accel, "-cpu", cpu,
-        "-m", os.environ.get("BPFSLEUTH_KERNELS_MEM", "2048"), "-smp", smp,
-        "-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none",
-        "-serial", f"file:{run_dir / 'console.log'}",
-        "-kernel", str(base / "vmlinuz"), "-initrd", str(base / "initrd.img"),
-        "-append", f"root=/dev/vda rw console=ttyS0 panic=-1 {append}".strip(),
-        "-drive", f"file={run_dir / 'root.qcow2'},if=virtio,format=qcow2",
-        "-drive", f"file={disk},if=virtio,format=raw",
+        "nice",
+        "-n",
+        "10",
+        "qemu-system-x86_64",
+        "-accel",
+        accel,
+        "-cpu",
+        cpu,
+        "-m",
+        os.environ.get("BPFSLEUTH_KERNELS_MEM", "2048"),
+        "-smp",
+        smp,
+        "-nodefaults",
+        "-display",
+        "none",
+        "-no-reboot",
+        "-monitor",
+        "none",
+        "-serial",
+        f"file:{run_dir / 'console.log'}",
+        "-kernel",
+        str(base / "vmlinuz"),
+        "-initrd",
+        str(base / "initrd.img"),
+        "-append",
+        f"root=/dev/vda rw console=ttyS0 panic=-1 {append}".strip(),
+        "-drive",
+        f"file={run_dir / 'root.qcow2'},if=virtio,format=qcow2",
+        "-drive",
+        f"file={disk},if=virtio,format=raw",
     ]
 
 
@@ -302,7 +367,12 @@ def console_tail(run_dir: Path, lines: int = 10) -> str:
 
 
 def boot(
-    kernel: str, base: Path, accel: str, boot_timeout: float, timeout: float, append: str,
+    kernel: str,
+    base: Path,
+    accel: str,
+    boot_timeout: float,
+    timeout: float,
+    append: str,
     timings: dict[str, Any],
 ) -> dict[str, Any]:
     """Boot `kernel`, wait for its runner, return its result.json."""
@@ -312,15 +382,34 @@ def boot(
     say(f"{kernel}: run directory {run_dir}")
     try:
         started = time.monotonic()
-        sh(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
-            str(base / "base.ext4"), str(run_dir / "root.qcow2")], 60, "qemu-img create")
+        sh(
+            [
+                "qemu-img",
+                "create",
+                "-q",
+                "-f",
+                "qcow2",
+                "-F",
+                "raw",
+                "-b",
+                str(base / "base.ext4"),
+                str(run_dir / "root.qcow2"),
+            ],
+            60,
+            "qemu-img create",
+        )
         disk = make_work_disk(run_dir)
         timings["image_prep_s"] = round(time.monotonic() - started, 1)
         cmd = qemu_cmd(base, run_dir, disk, accel, append)
         say(f"booting {kernel} ({accel}), load {load()}")
         started = time.monotonic()
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         booted_at = None
         finished_at = None
         while proc.poll() is None:
@@ -331,8 +420,10 @@ def boot(
                     finished_at = elapsed
             if finished_at is not None and elapsed - finished_at > POWEROFF_GRACE_S:
                 # the runner unmounted and synced the work disk before saying it finished
-                say(f"{kernel}: the VM did not power off {POWEROFF_GRACE_S:.0f} s after its "
-                    "runner finished; stopping it")
+                say(
+                    f"{kernel}: the VM did not power off {POWEROFF_GRACE_S:.0f} s after its "
+                    "runner finished; stopping it"
+                )
                 kill_group(proc)
                 break
             if booted_at is None:
@@ -366,8 +457,11 @@ def boot(
                 f"Last console lines:\n{console_tail(run_dir)}"
             )
         res = results_of(out / "out")
-        rc = (out / "out" / "runner-rc").read_text().strip() if (
-            out / "out" / "runner-rc").is_file() else "missing"
+        rc = (
+            (out / "out" / "runner-rc").read_text().strip()
+            if (out / "out" / "runner-rc").is_file()
+            else "missing"
+        )
         res["runner_rc"] = rc
         keep = CACHE / "last-run" / kernel
         shutil.rmtree(keep, ignore_errors=True)
@@ -437,9 +531,7 @@ def summarise(kernel: str, res: dict[str, Any], timings: dict[str, Any], accel: 
             "steps_s": {k: v.get("seconds") for k, v in steps.items()},
         },
         "steps": {k: {"rc": v.get("rc"), "error": v.get("error")} for k, v in steps.items()},
-        "doctor_checks": [
-            {k: c.get(k) for k in ("name", "status", "detail")} for c in checks
-        ],
+        "doctor_checks": [{k: c.get(k) for k in ("name", "status", "detail")} for c in checks],
         "doctor": doctor,
         "sandbox": res.get("sandbox"),
         "resolver": res.get("resolver", []),
@@ -450,11 +542,13 @@ def summarise(kernel: str, res: dict[str, Any], timings: dict[str, Any], accel: 
         },
         "failed_tests": [
             {k: t[k] for k in ("file", "name", "outcome", "message")}
-            for t in tests if t["outcome"] in ("failed", "error")
+            for t in tests
+            if t["outcome"] in ("failed", "error")
         ],
         "skipped_tests": [
             {k: t[k] for k in ("file", "name", "message")}
-            for t in tests if t["outcome"] == "skipped"
+            for t in tests
+            if t["outcome"] == "skipped"
         ],
         "runner_rc": res.get("runner_rc"),
         "probe_smoke": res.get("probe_smoke", {}),
@@ -490,9 +584,13 @@ def _fold(results_path: Path, kernel: str, entry: dict[str, Any], cells: dict[st
 def table(results_path: Path) -> str:
     data = json.loads(results_path.read_text())
     kernels = [k for k in KERNELS if k in data.get("kernels", {})]
-    head = "| probe | " + " | ".join(
-        f"{k} ({data['kernels'][k].get('kernel', {}).get('release', '?')})" for k in kernels
-    ) + " |"
+    head = (
+        "| probe | "
+        + " | ".join(
+            f"{k} ({data['kernels'][k].get('kernel', {}).get('release', '?')})" for k in kernels
+        )
+        + " |"
+    )
     lines = [head, "|---" * (len(kernels) + 1) + "|"]
     for probe in sorted(data.get("matrix", {})):
         row = [probe]
@@ -542,22 +640,30 @@ def run_kernel(kernel: str, args: argparse.Namespace) -> int:
     try:
         base = ensure_base(kernel, timings)
         with cpu_lock():
-            res = boot(kernel, base, args.accel, args.boot_timeout, args.timeout, args.append,
-                       timings)
+            res = boot(
+                kernel, base, args.accel, args.boot_timeout, args.timeout, args.append, timings
+            )
     except KernelError as exc:
         say(f"FAILED: {exc}")
         if args.results and exc.partial:
             finish(kernel, exc.partial, timings, args, status=f"incomplete: {exc}")
         elif args.results:
-            fold(Path(args.results), kernel, {"status": "error", "error": str(exc),
-                                              "timings": timings}, {})
+            fold(
+                Path(args.results),
+                kernel,
+                {"status": "error", "error": str(exc), "timings": timings},
+                {},
+            )
         return 2
     timings["total_s"] = round(time.monotonic() - started, 1)
     return finish(kernel, res, timings, args)
 
 
 def finish(
-    kernel: str, res: dict[str, Any], timings: dict[str, Any], args: argparse.Namespace,
+    kernel: str,
+    res: dict[str, Any],
+    timings: dict[str, Any],
+    args: argparse.Namespace,
     status: str = "ran",
 ) -> int:
     """Fold one kernel's results into the results file and say how it went."""
@@ -570,16 +676,19 @@ def finish(
     bad = [p for p, c in cells.items() if c["status"] == "fail"]
     scen_bad = [s["name"] for s in entry["scenarios"] if s["outcome"] != "passed"]
     other_bad = [t["name"] for t in entry["failed_tests"]]
-    say(f"{kernel}: {sum(c['status'] == 'pass' for c in cells.values())} probes pass, "
+    say(
+        f"{kernel}: {sum(c['status'] == 'pass' for c in cells.values())} probes pass, "
         f"{len(bad)} fail {bad}, "
         f"{sum(c['status'] == 'unavailable' for c in cells.values())} unavailable; "
         f"scenarios {len(entry['scenarios']) - len(scen_bad)}/{len(entry['scenarios'])}; "
-        f"tests {entry['probe_tests']}; {timings}")
+        f"tests {entry['probe_tests']}; {timings}"
+    )
     wanted = ["doctor", "probe_smoke", "resolver", "scenarios", "probe_tests"]
     if os.environ.get("BPFSLEUTH_KERNELS_PROBE_TESTS") == "none":
         wanted.remove("probe_tests")
-    missing = [s for s in wanted
-               if entry["steps"].get(s, {}).get("error") or s not in entry["steps"]]
+    missing = [
+        s for s in wanted if entry["steps"].get(s, {}).get("error") or s not in entry["steps"]
+    ]
     if missing:
         say(f"{kernel}: steps that timed out or did not run: {missing}")
     if status != "ran":
@@ -592,8 +701,9 @@ def main() -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="build (when needed), boot and test kernels")
     run.add_argument("--kernels", default=",".join(KERNELS))
-    run.add_argument("--accel", default=os.environ.get("BPFSLEUTH_KERNELS_ACCEL", "tcg"),
-                     choices=("tcg", "kvm"))
+    run.add_argument(
+        "--accel", default=os.environ.get("BPFSLEUTH_KERNELS_ACCEL", "tcg"), choices=("tcg", "kvm")
+    )
     run.add_argument("--boot-timeout", type=float, default=300.0)
     run.add_argument("--timeout", type=float, default=5400.0, help="per VM, seconds")
     run.add_argument("--append", default="", help="extra kernel command line")
