@@ -19,7 +19,9 @@
 #define BS_TCP_SYN_SENT 2
 #define BS_IPPROTO_TCP 6
 
-/* Kernels before 5.11 have no `family` field in tcp:tcp_retransmit_skb; its saddr_v6 then holds an
+/* The address arrays are copied with bpf_probe_read_kernel, not memcpy: clang reuses a pointer
+ * into the record for several loads and the 5.10 verifier refuses a modified ctx pointer.
+ * Kernels before 5.11 have no `family` field in tcp:tcp_retransmit_skb; its saddr_v6 then holds an
  * IPv4 socket's address v4-mapped (::ffff:a.b.c.d), which tells the family. */
 static __always_inline u16 family_of_v6(const u8 *v6)
 {
@@ -140,17 +142,17 @@ TRACEPOINT_PROBE(tcp, tcp_retransmit_skb)
     key.family = args->family;
 #else
     u8 v6[16];
-    __builtin_memcpy(v6, args->saddr_v6, 16);
+    bpf_probe_read_kernel(v6, sizeof(v6), args->saddr_v6);
     key.family = family_of_v6(v6);
 #endif
     key.sport = args->sport;
     key.dport = args->dport;
     if (key.family == BS_AF_INET6) {
-        __builtin_memcpy(key.saddr, args->saddr_v6, 16);
-        __builtin_memcpy(key.daddr, args->daddr_v6, 16);
+        bpf_probe_read_kernel(key.saddr, 16, args->saddr_v6);
+        bpf_probe_read_kernel(key.daddr, 16, args->daddr_v6);
     } else {
-        __builtin_memcpy(key.saddr, args->saddr, 4);
-        __builtin_memcpy(key.daddr, args->daddr, 4);
+        bpf_probe_read_kernel(key.saddr, 4, args->saddr);
+        bpf_probe_read_kernel(key.daddr, 4, args->daddr);
     }
     record(&key);
     return 0;
@@ -167,17 +169,17 @@ TRACEPOINT_PROBE(tcp, tcp_receive_reset)
     key.family = args->family;
 #else
     u8 v6[16];
-    __builtin_memcpy(v6, args->saddr_v6, 16);
+    bpf_probe_read_kernel(v6, sizeof(v6), args->saddr_v6);
     key.family = family_of_v6(v6);
 #endif
     key.sport = args->sport;
     key.dport = args->dport;
     if (key.family == BS_AF_INET6) {
-        __builtin_memcpy(key.saddr, args->saddr_v6, 16);
-        __builtin_memcpy(key.daddr, args->daddr_v6, 16);
+        bpf_probe_read_kernel(key.saddr, 16, args->saddr_v6);
+        bpf_probe_read_kernel(key.daddr, 16, args->daddr_v6);
     } else {
-        __builtin_memcpy(key.saddr, args->saddr, 4);
-        __builtin_memcpy(key.daddr, args->daddr, 4);
+        bpf_probe_read_kernel(key.saddr, 4, args->saddr);
+        bpf_probe_read_kernel(key.daddr, 4, args->daddr);
     }
     record(&key);
     return 0;
