@@ -19,9 +19,16 @@
 #define BS_TCP_SYN_SENT 2
 #define BS_IPPROTO_TCP 6
 
-/* The address arrays are copied with bpf_probe_read_kernel, not memcpy: clang reuses a pointer
- * into the record for several loads and the 5.10 verifier refuses a modified ctx pointer.
- * Kernels before 5.11 have no `family` field in tcp:tcp_retransmit_skb; its saddr_v6 then holds an
+/* On kernels without `family` in tcp_retransmit_skb (5.10) the address arrays are copied with
+ * bpf_probe_read_kernel: clang reuses a pointer into the record for several loads and the 5.10
+ * verifier refuses a modified ctx pointer. Newer kernels keep the plain copy. */
+#ifdef HAVE_FIELD_TCP_TCP_RETRANSMIT_SKB_FAMILY
+#define BS_COPY_ARG(dst, src, n) __builtin_memcpy(dst, src, n)
+#else
+#define BS_COPY_ARG(dst, src, n) bpf_probe_read_kernel(dst, n, src)
+#endif
+
+/* Kernels before 5.11 have no `family` field in tcp:tcp_retransmit_skb; its saddr_v6 then holds an
  * IPv4 socket's address v4-mapped (::ffff:a.b.c.d), which tells the family. */
 static __always_inline u16 family_of_v6(const u8 *v6)
 {
@@ -142,17 +149,17 @@ TRACEPOINT_PROBE(tcp, tcp_retransmit_skb)
     key.family = args->family;
 #else
     u8 v6[16];
-    bpf_probe_read_kernel(v6, sizeof(v6), args->saddr_v6);
+    BS_COPY_ARG(v6, args->saddr_v6, sizeof(v6));
     key.family = family_of_v6(v6);
 #endif
     key.sport = args->sport;
     key.dport = args->dport;
     if (key.family == BS_AF_INET6) {
-        bpf_probe_read_kernel(key.saddr, 16, args->saddr_v6);
-        bpf_probe_read_kernel(key.daddr, 16, args->daddr_v6);
+        BS_COPY_ARG(key.saddr, args->saddr_v6, 16);
+        BS_COPY_ARG(key.daddr, args->daddr_v6, 16);
     } else {
-        bpf_probe_read_kernel(key.saddr, 4, args->saddr);
-        bpf_probe_read_kernel(key.daddr, 4, args->daddr);
+        BS_COPY_ARG(key.saddr, args->saddr, 4);
+        BS_COPY_ARG(key.daddr, args->daddr, 4);
     }
     record(&key);
     return 0;
@@ -169,17 +176,17 @@ TRACEPOINT_PROBE(tcp, tcp_receive_reset)
     key.family = args->family;
 #else
     u8 v6[16];
-    bpf_probe_read_kernel(v6, sizeof(v6), args->saddr_v6);
+    BS_COPY_ARG(v6, args->saddr_v6, sizeof(v6));
     key.family = family_of_v6(v6);
 #endif
     key.sport = args->sport;
     key.dport = args->dport;
     if (key.family == BS_AF_INET6) {
-        bpf_probe_read_kernel(key.saddr, 16, args->saddr_v6);
-        bpf_probe_read_kernel(key.daddr, 16, args->daddr_v6);
+        BS_COPY_ARG(key.saddr, args->saddr_v6, 16);
+        BS_COPY_ARG(key.daddr, args->daddr_v6, 16);
     } else {
-        bpf_probe_read_kernel(key.saddr, 4, args->saddr);
-        bpf_probe_read_kernel(key.daddr, 4, args->daddr);
+        BS_COPY_ARG(key.saddr, args->saddr, 4);
+        BS_COPY_ARG(key.daddr, args->daddr, 4);
     }
     record(&key);
     return 0;
