@@ -49,3 +49,24 @@ test-deploy: setup
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+# The kernel matrix (docs/kernels.md): stock Debian kernels 5.10, 6.1 and 6.12 booted under QEMU,
+# every probe, the doctor, the resolver and three scenarios inside each; needs root. Caches live in
+# $(BPFSLEUTH_KERNELS_CACHE) (default /var/cache/bpfsleuth-kernels). Writes bench/results/kernels.json.
+KERNELS ?= 5.10,6.1,6.12
+KERNELS_ENV := BPFSLEUTH_KERNELS_CPU_LOCK=$${BPFSLEUTH_KERNELS_CPU_LOCK-}
+
+.PHONY: test-kernels test-kernels-smoke test-kernels-faults
+test-kernels: setup
+	$(KERNELS_ENV) python3 scripts/kernels/kernels.py run --kernels $(KERNELS)
+	BPFSLEUTH_KERNELS=1 $(BIN)/pytest tests/kernels -p no:cacheprovider
+
+# The oldest kernel, light: doctor, every probe compiled and attached, the resolver, one scenario
+# (no live probe tests); the size CI could afford (docs/kernels.md).
+test-kernels-smoke: setup
+	$(KERNELS_ENV) BPFSLEUTH_KERNELS_PROBE_TESTS=none \
+	BPFSLEUTH_KERNELS_SCENARIOS=$${BPFSLEUTH_KERNELS_SCENARIOS-connection_refused} \
+	python3 scripts/kernels/kernels.py run --kernels 5.10 --results bench/results/kernels-smoke.json
+
+test-kernels-faults: setup
+	BPFSLEUTH_KERNELS=1 $(BIN)/pytest tests/kernels -p no:cacheprovider

@@ -13,6 +13,7 @@ import pytest
 
 from probes.models import ProbeFilters, ProbeRequest
 from probes.runner import ProbeProgress, run_probe
+from probes.tracefs import tracepoint_fields
 from tests.helpers import require_ebpf
 from tests.probes.live import save_example
 
@@ -84,7 +85,8 @@ def test_oom_kill_in_a_limited_cgroup_is_reported() -> None:
     assert result.aggregates.totals["oom_kills"] == 1
     victim = result.aggregates.top["victims"][0]
     assert victim.key == f"{comm} (pid {proc.pid})"
-    assert victim.value is not None and 30 <= victim.value <= 60  # MB anon RSS near the limit
+    if "anon_rss" in tracepoint_fields("oom", "mark_victim"):  # 5.10's has only the pid
+        assert victim.value is not None and 30 <= victim.value <= 60  # MB anon RSS near the limit
     event = result.events[0]
     assert event["process_id"] == proc.pid
     assert event["data"]["anon_rss_kb"] * 1024 <= LIMIT + 8 * 1024 * 1024

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from probes.tracefs import tracepoint_fields
 from tests.helpers import require_ebpf
 from tests.probes.live import Workload, run_around, save_example
 
@@ -71,6 +72,10 @@ def test_resets_for_a_closed_port() -> None:
     received = endpoints.get(f"resets received from 127.0.0.1:{port}")
     assert received is not None and received.count == 3, endpoints
     assert received.labels["owner"] == workload.label
-    if "tracepoint:tcp:tcp_send_reset" in result.attach_points:
+    # tcp:tcp_send_reset fires without a socket (a reset for a closed port) only on kernels whose
+    # tracepoint has a `reason` field; on older ones (6.1: measured in the kernel matrix, no
+    # event) only resets of existing sockets are seen
+    sk_less_resets = "reason" in tracepoint_fields("tcp", "tcp_send_reset")
+    if "tracepoint:tcp:tcp_send_reset" in result.attach_points and sk_less_resets:
         sent = endpoints.get(f"resets sent for 127.0.0.1:{port}")
         assert sent is not None and sent.count == 3, endpoints

@@ -6,7 +6,9 @@
  *   gives its cgroup v2 id, resolved to a path in user space).
  * Output: one ring-buffer record per kill.
  * Overhead: none until an OOM kill happens.
- * Caveats: older kernels lack some fields (uid, pgtables, oom_score_adj): they read as 0 then.
+ * Caveats: older kernels lack some fields (uid, pgtables, oom_score_adj): they read as 0 then;
+ *   where mark_victim has no comm (5.10) it comes from the SIGKILL the OOM killer sends
+ *   (signal:signal_generate).
  *   The cgroup path is resolved after the fact and is empty if the cgroup is gone.
  */
 
@@ -28,12 +30,38 @@ struct event_t {
 
 BPF_RINGBUF_OUTPUT(events, 4);
 
+#ifndef HAVE_FIELD_OOM_MARK_VICTIM_COMM
+/* Older kernels (5.10): oom:mark_victim has no comm (6.1 has it). The OOM killer sends the victim
+ * SIGKILL just before it marks it, so the victim's name comes from that signal:signal_generate. */
+struct victim_comm_t {
+    char comm[BPFS_COMM_LEN];
+};
+BPF_TABLE("lru_hash", u32, struct victim_comm_t, sigkilled, 256);
+
+TRACEPOINT_PROBE(signal, signal_generate)
+{
+    if (args->sig != 9)
+        return 0;
+    struct victim_comm_t victim = {};
+    __builtin_memcpy(victim.comm, args->comm, sizeof(victim.comm));
+    u32 pid = args->pid;
+    sigkilled.update(&pid, &victim);
+    return 0;
+}
+#endif
+
 TRACEPOINT_PROBE(oom, mark_victim)
 {
     struct event_t ev = {};
     ev.ts = bpf_ktime_get_ns();
     ev.pid = args->pid;
+#ifdef HAVE_FIELD_OOM_MARK_VICTIM_COMM
     TP_DATA_LOC_READ_STR(&ev.comm, comm, sizeof(ev.comm));
+#else
+    struct victim_comm_t *victim = sigkilled.lookup(&ev.pid);
+    if (victim)
+        __builtin_memcpy(ev.comm, victim->comm, sizeof(ev.comm));
+#endif
     if (bs_skip_pid(ev.pid) || bs_skip_comm(ev.comm))
         return 0;
 #ifdef HAVE_FIELD_OOM_MARK_VICTIM_TOTAL_VM

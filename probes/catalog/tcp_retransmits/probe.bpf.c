@@ -9,7 +9,8 @@
  *   SAMPLE_LIMIT events as samples.
  * Overhead: low; these tracepoints fire per retransmit/reset, not per packet.
  * Caveats: owners are known only for connections opened during the run (else pid 0, "?"); a
- *   reset sent for a packet to a closed port has no socket at all. With a pid/comm filter,
+ *   reset sent for a packet to a closed port has no socket at all, and kernels whose
+ *   tcp_send_reset has no `reason` field (6.1, measured) do not trace such resets. With a pid/comm filter,
  *   events of unknown owner are left out.
  */
 
@@ -17,6 +18,26 @@
 #define BS_AF_INET6 10
 #define BS_TCP_SYN_SENT 2
 #define BS_IPPROTO_TCP 6
+
+/* On kernels without `family` in tcp_retransmit_skb (5.10) the address arrays are copied with
+ * bpf_probe_read_kernel: clang reuses a pointer into the record for several loads and the 5.10
+ * verifier refuses a modified ctx pointer. Newer kernels keep the plain copy. */
+#ifdef HAVE_FIELD_TCP_TCP_RETRANSMIT_SKB_FAMILY
+#define BS_COPY_ARG(dst, src, n) __builtin_memcpy(dst, src, n)
+#else
+#define BS_COPY_ARG(dst, src, n) bpf_probe_read_kernel(dst, n, src)
+#endif
+
+/* Kernels before 5.11 have no `family` field in tcp:tcp_retransmit_skb; its saddr_v6 then holds an
+ * IPv4 socket's address v4-mapped (::ffff:a.b.c.d), which tells the family. */
+static __always_inline u16 family_of_v6(const u8 *v6)
+{
+#pragma unroll
+    for (int i = 0; i < 10; i++)
+        if (v6[i])
+            return BS_AF_INET6;
+    return (v6[10] == 0xff && v6[11] == 0xff) ? BS_AF_INET : BS_AF_INET6;
+}
 
 #define K_RETRANSMIT 1
 #define K_RESET_SENT 2
@@ -124,15 +145,21 @@ TRACEPOINT_PROBE(tcp, tcp_retransmit_skb)
     if (owned(&key, (u64)args->skaddr))
         return 0;
     key.state = args->state;
+#ifdef HAVE_FIELD_TCP_TCP_RETRANSMIT_SKB_FAMILY
     key.family = args->family;
+#else
+    u8 v6[16];
+    BS_COPY_ARG(v6, args->saddr_v6, sizeof(v6));
+    key.family = family_of_v6(v6);
+#endif
     key.sport = args->sport;
     key.dport = args->dport;
-    if (args->family == BS_AF_INET6) {
-        __builtin_memcpy(key.saddr, args->saddr_v6, 16);
-        __builtin_memcpy(key.daddr, args->daddr_v6, 16);
+    if (key.family == BS_AF_INET6) {
+        BS_COPY_ARG(key.saddr, args->saddr_v6, 16);
+        BS_COPY_ARG(key.daddr, args->daddr_v6, 16);
     } else {
-        __builtin_memcpy(key.saddr, args->saddr, 4);
-        __builtin_memcpy(key.daddr, args->daddr, 4);
+        BS_COPY_ARG(key.saddr, args->saddr, 4);
+        BS_COPY_ARG(key.daddr, args->daddr, 4);
     }
     record(&key);
     return 0;
@@ -145,15 +172,21 @@ TRACEPOINT_PROBE(tcp, tcp_receive_reset)
     if (owned(&key, (u64)args->skaddr))
         return 0;
     key.state = -1;
+#ifdef HAVE_FIELD_TCP_TCP_RECEIVE_RESET_FAMILY
     key.family = args->family;
+#else
+    u8 v6[16];
+    BS_COPY_ARG(v6, args->saddr_v6, sizeof(v6));
+    key.family = family_of_v6(v6);
+#endif
     key.sport = args->sport;
     key.dport = args->dport;
-    if (args->family == BS_AF_INET6) {
-        __builtin_memcpy(key.saddr, args->saddr_v6, 16);
-        __builtin_memcpy(key.daddr, args->daddr_v6, 16);
+    if (key.family == BS_AF_INET6) {
+        BS_COPY_ARG(key.saddr, args->saddr_v6, 16);
+        BS_COPY_ARG(key.daddr, args->daddr_v6, 16);
     } else {
-        __builtin_memcpy(key.saddr, args->saddr, 4);
-        __builtin_memcpy(key.daddr, args->daddr, 4);
+        BS_COPY_ARG(key.saddr, args->saddr, 4);
+        BS_COPY_ARG(key.daddr, args->daddr, 4);
     }
     record(&key);
     return 0;
