@@ -148,8 +148,12 @@ def _clear_maps(bpf: Any) -> None:
     lib.bpf_num_tables.argtypes = [ct.c_void_p]
     lib.bpf_table_name.restype = ct.c_char_p
     lib.bpf_table_name.argtypes = [ct.c_void_p, ct.c_ulonglong]
+    from bcc.table import RingBuf
+
     for index in range(lib.bpf_num_tables(bpf.module)):
-        bpf[lib.bpf_table_name(bpf.module, index).decode()].clear()
+        table = bpf[lib.bpf_table_name(bpf.module, index).decode()]
+        if not isinstance(table, RingBuf):  # drained after each run; nothing to clear
+            table.clear()
 
 
 def _attached_labels(bpf: Any, plan: AttachPlan) -> list[str]:
@@ -286,9 +290,11 @@ def prewarm(job: ChildJob, kept: list[_Loaded]) -> bool:
     except Exception:
         return False
     _detach_all(bpf)  # bcc attached its TRACEPOINT_PROBEs while loading; a job re-attaches them
-    sink = _RingSink()
+    sink = _RingSink()  # no reader yet: records of that moment are dropped by the drain below
     for ring in reader.rings:
         bpf[ring].open_ring_buffer(_callback(sink, ring, bpf[ring]))
+    if reader.rings:
+        bpf.ring_buffer_consume()
     kept.append(_Loaded(key, bpf, sink))
     return True
 
