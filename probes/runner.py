@@ -239,27 +239,37 @@ def _child_job(prepared: PreparedProbe) -> ChildJob:
     )
 
 
-def precompile_catalog(names: list[str] | None = None) -> list[str]:
-    """Compile the built-in catalog ahead of need: per probe (default compile-time parameters),
-    a probe process that compiles it at low priority and keeps it loaded, nothing attached,
-    under its key; a later request of that probe, whatever its filters and run-time parameters,
-    runs there with no compile. Returns the probes started (not the generic tracepoint probe,
-    which needs a target, nor one this host cannot run). Needs `keep_compiled(n)` with n at
-    least that many; call it from the long-lived thread that runs plans, like `keep_warm`. The
-    compiles run in the background; `wait_precompiled` waits for them."""
+def precompilable(names: list[str] | None = None) -> list[PreparedProbe]:
+    """The built-in probes (of `names`, else all) that can be compiled ahead here: each with
+    its default parameters and no filter. Not the generic tracepoint probe (its target has no
+    default), not a custom probe, not one this host cannot run."""
     catalog = load_catalog()
     from probes.custom import is_custom
 
-    started = []
+    out = []
     for name in names if names is not None else catalog.names():
         spec = catalog.get(name)
-        if spec is None or is_custom(spec) or _KEPT.limit <= len(_KEPT.idle):
+        if spec is None or is_custom(spec):
             continue
-        request = ProbeRequest(probe=name, duration_s=spec.duration.default)
         try:
-            prepared = prepare(request, catalog=catalog)
+            request = ProbeRequest(probe=name, duration_s=spec.duration.default)
+            out.append(prepare(request, catalog=catalog))
         except ProbeRequestError:
             continue
+    return out
+
+
+def precompile_catalog(names: list[str] | None = None) -> list[str]:
+    """Compile the built-in catalog ahead of need (`precompilable`): per probe, a process that
+    compiles it at low priority (default compile-time parameters) and keeps it loaded, nothing
+    attached, under its key; a later request of that probe, whatever its filters and run-time
+    parameters, runs there with no compile. Returns the probes started. Needs
+    `keep_compiled(n)` with n at least that many; call it from the long-lived thread that runs
+    plans, like `keep_warm`. The compiles run in the background; `wait_precompiled` waits."""
+    started = []
+    for prepared in precompilable(names):
+        if _KEPT.limit <= len(_KEPT.idle):
+            break
         job = _child_job(prepared).model_copy(update={"prewarm": True})
         key = _job_key(job)
         if key in _KEPT.idle:
@@ -275,7 +285,7 @@ def precompile_catalog(names: list[str] | None = None) -> list[str]:
         _KEPT.put(key, proc)
         _KEPT.warming[key] = (proc, b"")
         _Compiles.count += 1
-        started.append(name)
+        started.append(prepared.spec_name)
     return started
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from probes.catalog import load_catalog
+from probes.runner import precompilable
 from tests.distributed.cluster import Cluster, probe_step, resolution
 from tests.helpers import require_ebpf
 from tests.redis_fixture import RedisServer, redis_server  # noqa: F401
@@ -47,9 +47,8 @@ def test_a_host_worker_precompiles_the_catalog_and_steps_with_other_filters_skip
         host = cluster.add_host("alpha")
         cluster.wait_ready()
         [pool] = _children(host.pid, probes=False)  # concurrency 1
-        catalog = len(load_catalog().names()) - 1  # all but the generic tracepoint probe
         # started before any plan: two warm processes and one precompile per catalog probe
-        assert len(_children(pool, probes=True)) == 2 + catalog
+        assert len(_children(pool, probes=True)) == 2 + len(precompilable())
         steps: list[dict[str, Any]] = [
             probe_step("opens", "file_opens", 1.5),
             probe_step("opens", "file_opens", 1.5, failures_only=True),
