@@ -191,8 +191,33 @@ class _KeptProbes:
         # precompiles not yet confirmed (`wait_precompiled`): key -> (process, partial line)
         self.warming: dict[str, tuple[subprocess.Popen[bytes], bytes]] = {}
 
+    def finished(self, key: str) -> bool:
+        """Whether the precompile under `key` (if any) is done: reads what its process printed
+        (one `prewarmed` line), without waiting."""
+        entry = self.warming.get(key)
+        if entry is None:
+            return True
+        proc, partial = entry
+        if proc.stdout is None or self.idle.get(key) is not proc:
+            del self.warming[key]
+            return True
+        os.set_blocking(proc.stdout.fileno(), False)
+        try:
+            chunk = os.read(proc.stdout.fileno(), 65536)
+        except BlockingIOError:
+            return False
+        partial += chunk
+        if not chunk or b"\n" in partial:  # its line, or it died (take() then drops it)
+            del self.warming[key]
+            return True
+        self.warming[key] = (proc, partial)
+        return False
+
     def take(self, key: str) -> subprocess.Popen[bytes] | None:
-        self.warming.pop(key, None)  # its job's follower reads its stream from now on
+        """The kept process for `key`; none while its precompile still runs (at low priority, a
+        request compiling for itself is faster; the precompile stays for later requests)."""
+        if not self.finished(key):
+            return None
         proc = self.idle.pop(key, None)
         if proc is not None and proc.poll() is not None:
             _release(proc)
@@ -203,9 +228,11 @@ class _KeptProbes:
         if self.limit <= 0 or proc.poll() is not None:
             _release(proc)
             return
-        old = self.idle.pop(key, None)
-        if old is not None:
-            _release(old)
+        old = self.idle.get(key)
+        if old is not None and old.poll() is None:
+            _release(proc)  # one per key; the other (maybe still precompiling) stays
+            return
+        self.idle.pop(key, None)
         self.idle[key] = proc  # newest last
         while len(self.idle) > self.limit:
             _release(self.idle.pop(next(iter(self.idle))))
@@ -294,29 +321,17 @@ def wait_precompiled(timeout_s: float) -> bool:
     loaded, or failed: a failed one compiles again for its request and says why). True when
     none is left within `timeout_s`."""
     deadline = time.monotonic() + timeout_s
-    while _KEPT.warming and (left := deadline - time.monotonic()) > 0:
+    while (left := deadline - time.monotonic()) > 0:
+        pending = [key for key in list(_KEPT.warming) if not _KEPT.finished(key)]
+        if not pending:
+            return True
         with selectors.DefaultSelector() as selector:
-            for key, (proc, _) in list(_KEPT.warming.items()):
-                if _KEPT.idle.get(key) is not proc or proc.stdout is None:
-                    del _KEPT.warming[key]
-                    continue
-                os.set_blocking(proc.stdout.fileno(), False)
-                selector.register(proc.stdout, selectors.EVENT_READ, key)
-            if not _KEPT.warming:
-                break
-            for ready, _ in selector.select(timeout=min(left, 1.0)):
-                key = ready.data
-                proc, partial = _KEPT.warming[key]
-                try:
-                    chunk = os.read(ready.fd, 65536)
-                except BlockingIOError:
-                    continue
-                partial += chunk
-                if not chunk or b"\n" in partial:  # its one line (`prewarmed`), or it died
-                    del _KEPT.warming[key]
-                else:
-                    _KEPT.warming[key] = (proc, partial)
-    return not _KEPT.warming
+            for key in pending:
+                stdout = _KEPT.warming[key][0].stdout
+                assert stdout is not None
+                selector.register(stdout, selectors.EVENT_READ)
+            selector.select(timeout=min(left, 1.0))
+    return all(_KEPT.finished(key) for key in list(_KEPT.warming))
 
 
 def _job_key(job: ChildJob) -> str:

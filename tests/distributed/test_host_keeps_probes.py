@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,31 @@ def _children(pid: int, *, probes: bool) -> set[int]:
     return found
 
 
+def _cpu_ticks(pids: set[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total
+
+
+def _wait_idle(pids: set[int], timeout_s: float = 300.0) -> None:
+    """Until the processes stop using CPU for 3 s (their precompiles done, in the background)."""
+    deadline = time.monotonic() + timeout_s
+    last, still_since = _cpu_ticks(pids), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = _cpu_ticks(pids)
+        if now != last:
+            last, still_since = now, time.monotonic()
+        elif time.monotonic() - still_since >= 3.0:
+            return
+    raise AssertionError("the precompiles did not finish")
+
+
 def test_a_host_worker_precompiles_the_catalog_and_steps_with_other_filters_skip_the_compile(
     redis_server: RedisServer,  # noqa: F811
     tmp_path: Path,
@@ -48,7 +74,9 @@ def test_a_host_worker_precompiles_the_catalog_and_steps_with_other_filters_skip
         cluster.wait_ready()
         [pool] = _children(host.pid, probes=False)  # concurrency 1
         # started before any plan: two warm processes and one precompile per catalog probe
-        assert len(_children(pool, probes=True)) == 2 + len(precompilable())
+        children = _children(pool, probes=True)
+        assert len(children) == 2 + len(precompilable())
+        _wait_idle(children)
         steps: list[dict[str, Any]] = [
             probe_step("opens", "file_opens", 1.5),
             probe_step("opens", "file_opens", 1.5, failures_only=True),
