@@ -30,6 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import probes.runner as runner  # noqa: E402
 from probes.models import ProbeFilters, ProbeRequest  # noqa: E402
 from probes.runner import (  # noqa: E402
     ProbeProgress,
@@ -47,6 +48,15 @@ PLAN = ("tcp_connect", "file_opens", "exec", "syscall_errors")
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def _rss_mib(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return round(total / 1024, 1)
 
 
 def one_plan() -> dict[str, Any]:
@@ -112,6 +122,8 @@ def main() -> None:
         "ready": ready,
         "loadavg_1m": round(load, 2),
         "compiles": compile_count(),
+        # memory of the kept probe processes (Python + bcc + one loaded probe each)
+        "kept_rss_mib": _rss_mib([proc.pid for proc in runner._KEPT.idle.values()]),
     }
     time.sleep(3.0)  # as between two plans of a worker: the warm pool refilled
     warm = []
@@ -143,7 +155,8 @@ def main() -> None:
         print(f"  {run['all_attached_s']} s at load {run['loadavg_1m']}  {run['errors'] or ''}")
     print(
         f"warm-up: {len(precompiled)} probes, call {warmup['call_s']} s, all compiled after "
-        f"{warmup['ready_s']} s (load {warmup['loadavg_1m']}), {warmup['children_cpu_s']} CPU-s"
+        f"{warmup['ready_s']} s (load {warmup['loadavg_1m']}), {warmup['children_cpu_s']} CPU-s, "
+        f"kept processes {warmup['kept_rss_mib']} MiB RSS"
     )
     print(
         f"precompiled, a new pid filter each plan: median {out['precompiled_median_s']} s, "
