@@ -74,8 +74,12 @@ def test_a_host_worker_precompiles_the_catalog_and_steps_with_other_filters_skip
         cluster.wait_ready()
         [pool] = _children(host.pid, probes=False)  # concurrency 1
         # started before any plan: two warm processes and one precompile per catalog probe
-        children = _children(pool, probes=True)
-        assert len(children) == 2 + len(precompilable())
+        expected = 2 + len(precompilable())
+        deadline = time.monotonic() + 60  # the pool process's init may end after worker_ready
+        while len(children := _children(pool, probes=True)) < expected:
+            assert time.monotonic() < deadline, (len(children), expected)
+            time.sleep(0.2)
+        assert len(children) == expected
         _wait_idle(children)
         steps: list[dict[str, Any]] = [
             probe_step("opens", "file_opens", 1.5),
