@@ -1,14 +1,18 @@
-"""Validate a request's parameters and filters against a probe spec; turn them into -D defines.
+"""Validate a request's parameters and filters against a probe spec; turn them into numbers.
 
 Nothing from a request reaches the C as text: integers are range-checked, choices become their
-index, a comm becomes a brace list of byte values, a tracepoint name is checked against tracefs
-and used only to attach (never compiled).
+index, booleans 0/1, a comm becomes its bytes, a tracepoint name is checked against tracefs and
+used only to attach (never compiled). Filters and `runtime: true` parameters become a
+`RuntimeConfig`, written into the probe's `bs_config` map at each run (probes/common.h); only
+the other parameters become `-D<define>=<number>`, and with them the compiled object's identity.
 """
 
 from __future__ import annotations
 
-from probes.models import ParamValue, ProbeFilters
-from probes.spec import ParamSpec, ProbeSpec
+from pydantic import BaseModel, Field
+
+from probes.models import COMM_MAX_LEN, PID_MAX, ParamValue, ProbeFilters
+from probes.spec import MAX_RUNTIME_PARAMS, ParamSpec, ProbeSpec
 from probes.tracefs import IDENT_RE, tracepoint_exists
 
 
@@ -82,29 +86,54 @@ def validate_params(spec: ProbeSpec, given: dict[str, ParamValue]) -> dict[str, 
     return values
 
 
+def _number(param: ParamSpec, value: ParamValue) -> int:
+    if param.type == "choice":
+        return param.choices.index(str(value))
+    if param.type == "bool":
+        return 1 if value else 0
+    return int(value)
+
+
+def runtime_slots(spec: ProbeSpec) -> dict[str, int]:
+    """The `bs_config.params` slot of each `runtime: true` parameter, in spec order."""
+    runtime = [name for name, param in spec.params.items() if param.runtime]
+    return {name: slot for slot, name in enumerate(runtime)}
+
+
 def param_defines(spec: ProbeSpec, values: dict[str, ParamValue]) -> list[str]:
+    """`-D<define>=<number>` for compile-time parameters; `-D<define>=bs_param(<slot>)` for
+    run-time ones (the same for every value: the macro reads the config map)."""
+    slots = runtime_slots(spec)
     defines = []
     for name, param in spec.params.items():
         if param.define is None:
             continue
-        value = values[name]
-        if param.type == "choice":
-            number = param.choices.index(str(value))
-        elif param.type == "bool":
-            number = 1 if value else 0
+        if name in slots:
+            defines.append(f"-D{param.define}=bs_param({slots[name]})")
         else:
-            number = int(value)
-        defines.append(f"-D{param.define}={number}")
+            defines.append(f"-D{param.define}={_number(param, values[name])}")
     return defines
 
 
-def filter_defines(filters: ProbeFilters) -> list[str]:
-    """`FILTER_PID=<int>` and `FILTER_COMM={b0,b1,...,0}` (bytes, never text)."""
-    defines = []
-    if filters.pid is not None:
-        defines.append(f"-DFILTER_PID={int(filters.pid)}")
-    if filters.comm is not None:
-        data = filters.comm.encode("ascii")
-        defines.append("-DFILTER_COMM={" + ",".join(str(b) for b in data) + ",0}")
-        defines.append(f"-DFILTER_COMM_LEN={len(data) + 1}")
-    return defines
+class RuntimeConfig(BaseModel):
+    """One run's filters and run-time parameters, as the `bs_config` map holds them (numbers
+    only; the probe's process adds its own pid and arms the map)."""
+
+    pid: int = Field(default=0, ge=0, le=PID_MAX, description="0: any process.")
+    comm: bytes = Field(default=b"", max_length=COMM_MAX_LEN, description="b'': any comm.")
+    params: list[int] = Field(default_factory=list, max_length=MAX_RUNTIME_PARAMS)
+
+
+def runtime_config(
+    spec: ProbeSpec, values: dict[str, ParamValue], filters: ProbeFilters
+) -> RuntimeConfig:
+    """The map values of a validated request: filters and `runtime: true` parameters by slot."""
+    slots = runtime_slots(spec)
+    params = [0] * len(slots)
+    for name, slot in slots.items():
+        params[slot] = _number(spec.params[name], values[name])
+    return RuntimeConfig(
+        pid=filters.pid or 0,
+        comm=filters.comm.encode("ascii") if filters.comm is not None else b"",
+        params=params,
+    )

@@ -23,7 +23,13 @@ from pydantic import BaseModel, Field, ValidationError
 from probes.catalog import Catalog, load_catalog
 from probes.child import ChildJob, ChildMessage
 from probes.models import ParamValue, ProbeRequest, ProbeResult
-from probes.params import ProbeRequestError, filter_defines, param_defines, validate_params
+from probes.params import (
+    ProbeRequestError,
+    RuntimeConfig,
+    param_defines,
+    runtime_config,
+    validate_params,
+)
 from probes.plan import AttachPlan, plan_attach
 from probes.spec import ProbeSpec
 
@@ -54,7 +60,8 @@ class PreparedProbe(BaseModel):
     spec_name: str
     params: dict[str, ParamValue]
     plan: AttachPlan
-    cflags: list[str]
+    cflags: list[str] = Field(description="Compile-time only: the compiled object's identity.")
+    config: RuntimeConfig = Field(default_factory=RuntimeConfig)
     resolved_from: str = ""
     directory: str = Field(default="", description="A custom probe's folder (else built-in).")
     sha256: str = Field(default="", description="A custom probe's approved content hash.")
@@ -96,7 +103,6 @@ def prepare(
     cflags = [
         "-Wno-macro-redefined",
         "-Wno-unused-function",
-        *filter_defines(request.filters),
         *param_defines(spec, params),
         *plan.defines,
     ]
@@ -106,6 +112,7 @@ def prepare(
         params=params,
         plan=plan,
         cflags=cflags,
+        config=runtime_config(spec, params, request.filters),
         resolved_from=resolved_from,
         directory=directory,
         sha256=sha256,
@@ -181,8 +188,36 @@ class _KeptProbes:
     def __init__(self) -> None:
         self.limit = 0
         self.idle: dict[str, subprocess.Popen[bytes]] = {}
+        # precompiles not yet confirmed (`wait_precompiled`): key -> (process, partial line)
+        self.warming: dict[str, tuple[subprocess.Popen[bytes], bytes]] = {}
+
+    def finished(self, key: str) -> bool:
+        """Whether the precompile under `key` (if any) is done: reads what its process printed
+        (one `prewarmed` line), without waiting."""
+        entry = self.warming.get(key)
+        if entry is None:
+            return True
+        proc, partial = entry
+        if proc.stdout is None or self.idle.get(key) is not proc:
+            del self.warming[key]
+            return True
+        os.set_blocking(proc.stdout.fileno(), False)
+        try:
+            chunk = os.read(proc.stdout.fileno(), 65536)
+        except BlockingIOError:
+            return False
+        partial += chunk
+        if not chunk or b"\n" in partial:  # its line, or it died (take() then drops it)
+            del self.warming[key]
+            return True
+        self.warming[key] = (proc, partial)
+        return False
 
     def take(self, key: str) -> subprocess.Popen[bytes] | None:
+        """The kept process for `key`; none while its precompile still runs (at low priority, a
+        request compiling for itself is faster; the precompile stays for later requests)."""
+        if not self.finished(key):
+            return None
         proc = self.idle.pop(key, None)
         if proc is not None and proc.poll() is not None:
             _release(proc)
@@ -193,9 +228,11 @@ class _KeptProbes:
         if self.limit <= 0 or proc.poll() is not None:
             _release(proc)
             return
-        old = self.idle.pop(key, None)
-        if old is not None:
-            _release(old)
+        old = self.idle.get(key)
+        if old is not None and old.poll() is None:
+            _release(proc)  # one per key; the other (maybe still precompiling) stays
+            return
+        self.idle.pop(key, None)
         self.idle[key] = proc  # newest last
         while len(self.idle) > self.limit:
             _release(self.idle.pop(next(iter(self.idle))))
@@ -213,12 +250,108 @@ def keep_compiled(limit: int) -> None:
     _KEPT.limit = max(0, limit)
     while len(_KEPT.idle) > _KEPT.limit:
         _release(_KEPT.idle.pop(next(iter(_KEPT.idle))))
+    _KEPT.warming = {k: v for k, v in _KEPT.warming.items() if _KEPT.idle.get(k) is v[0]}
+
+
+def _child_job(prepared: PreparedProbe) -> ChildJob:
+    return ChildJob(
+        request=prepared.request,
+        params=prepared.params,
+        plan=prepared.plan,
+        cflags=prepared.cflags,
+        config=prepared.config,
+        resolved_from=prepared.resolved_from,
+        directory=prepared.directory,
+        sha256=prepared.sha256,
+    )
+
+
+def precompilable(names: list[str] | None = None) -> list[PreparedProbe]:
+    """The built-in probes (of `names`, else all) that can be compiled ahead here: each with
+    its default parameters and no filter. Not the generic tracepoint probe (its target has no
+    default), not a custom probe, not one this host cannot run."""
+    catalog = load_catalog()
+    from probes.custom import is_custom
+
+    out = []
+    for name in names if names is not None else catalog.names():
+        spec = catalog.get(name)
+        if spec is None or is_custom(spec):
+            continue
+        try:
+            request = ProbeRequest(probe=name, duration_s=spec.duration.default)
+            out.append(prepare(request, catalog=catalog))
+        except ProbeRequestError:
+            continue
+    return out
+
+
+def precompile_catalog(names: list[str] | None = None) -> list[str]:
+    """Compile the built-in catalog ahead of need (`precompilable`): per probe, a process that
+    compiles it at low priority (default compile-time parameters) and keeps it loaded, nothing
+    attached, under its key; a later request of that probe, whatever its filters and run-time
+    parameters, runs there with no compile. Returns the probes started. Needs
+    `keep_compiled(n)` with n at least that many; call it from the long-lived thread that runs
+    plans, like `keep_warm`. The compiles run in the background; `wait_precompiled` waits."""
+    started = []
+    for prepared in precompilable(names):
+        if _KEPT.limit <= len(_KEPT.idle):
+            break
+        job = _child_job(prepared).model_copy(update={"prewarm": True})
+        key = _job_key(job)
+        if key in _KEPT.idle:
+            continue
+        proc = _spawn()
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(job.model_dump_json().encode() + b"\n")
+            proc.stdin.flush()
+        except (OSError, ValueError):
+            _release(proc)
+            continue
+        _KEPT.put(key, proc)
+        _KEPT.warming[key] = (proc, b"")
+        _Compiles.count += 1
+        started.append(prepared.spec_name)
+    return started
+
+
+def wait_precompiled(timeout_s: float) -> bool:
+    """Wait until every precompile started by `precompile_catalog` has finished (compiled and
+    loaded, or failed: a failed one compiles again for its request and says why). True when
+    none is left within `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while (left := deadline - time.monotonic()) > 0:
+        pending = [key for key in list(_KEPT.warming) if not _KEPT.finished(key)]
+        if not pending:
+            return True
+        with selectors.DefaultSelector() as selector:
+            for key in pending:
+                stdout = _KEPT.warming[key][0].stdout
+                assert stdout is not None
+                selector.register(stdout, selectors.EVENT_READ)
+            selector.select(timeout=min(left, 1.0))
+    return all(_KEPT.finished(key) for key in list(_KEPT.warming))
 
 
 def _job_key(job: ChildJob) -> str:
-    request = job.request
-    parts = [request.probe, job.directory, job.sha256, *job.cflags, job.plan.model_dump_json()]
+    """The compiled object's identity: probe, custom folder and hash, compile-time flags (which
+    hold the attach plan's HAVE_* defines). Not the filters, the run-time parameters or the
+    attach targets: one compiled probe serves them all."""
+    parts = [job.request.probe, job.directory, job.sha256, *job.cflags]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+class _Compiles:
+    """How many compiles this process's probe processes did (jobs and precompiles)."""
+
+    count = 0
+
+
+def compile_count() -> int:
+    """Compiles started by this process's runs and precompiles so far (a kept probe reused
+    does not count): tests and benchmarks read it to prove a request compiled nothing."""
+    return _Compiles.count
 
 
 def keep_warm(count: int) -> None:
@@ -239,15 +372,7 @@ class _Child:
         self.deadline = self.started + COMPILE_BUDGET_S + self.request.duration_s + STOP_GRACE_S
         self.result: ProbeResult | None = None
         self.buffer = b""
-        job = ChildJob(
-            request=self.request,
-            params=prepared.params,
-            plan=prepared.plan,
-            cflags=prepared.cflags,
-            resolved_from=prepared.resolved_from,
-            directory=prepared.directory,
-            sha256=prepared.sha256,
-        )
+        job = _child_job(prepared)
         self.key = _job_key(job)
         self.kept = _KEPT.limit > 0  # the process stays for a later identical job
         self.proc = self._start(job.model_dump_json().encode() + b"\n")
@@ -331,6 +456,8 @@ def _report(on_progress: ProgressCallback | None, child: _Child, phase: Phase, d
 
 def _handle(child: _Child, message: ChildMessage, on_progress: ProgressCallback | None) -> None:
     if message.kind == "compiled":
+        if message.fresh:
+            _Compiles.count += 1
         _report(on_progress, child, "compiled", f"compiled in {message.compile_s:.2f}s")
     elif message.kind == "attached":
         _report(on_progress, child, "attached", ", ".join(message.attach_points))

@@ -20,6 +20,7 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 DEFINE_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,47}$")
 C_IDENT_RE = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 TRACEPOINT_TARGET_RE = re.compile(r"^[a-z0-9_]+:[a-z0-9_]+$")
+MAX_RUNTIME_PARAMS = 16  # BS_MAX_PARAMS in common.h
 
 AttachKind = Literal["tracepoint", "raw_tracepoint", "uprobe", "uretprobe", "perf_event"]
 Overhead = Literal["low", "medium", "high"]
@@ -98,7 +99,9 @@ class AttachGroup(BaseModel):
 
 
 class ParamSpec(BaseModel):
-    """A typed parameter. It reaches the C only as `-D<define>=<number>` after validation."""
+    """A typed parameter. It reaches the C only as a validated number: with `runtime: true`
+    written into the `bs_config` map at each run (its macro reads it: `bs_param(<slot>)`), else
+    as `-D<define>=<number>` (a different value compiles a different object)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -109,6 +112,11 @@ class ParamSpec(BaseModel):
     max: int | None = None
     choices: list[str] = Field(default_factory=list)
     define: str | None = Field(default=None, description="C macro name; none for tracepoint.")
+    runtime: bool = Field(
+        default=False,
+        description="A run-time map value (any value, one compiled object); false for values "
+        "the program's shape depends on (array sizes, `#if`, which programs exist).",
+    )
 
     @field_validator("define")
     @classmethod
@@ -125,6 +133,8 @@ class ParamSpec(BaseModel):
             raise ValueError("a choice parameter needs choices")
         if self.type in ("int", "bool", "choice") and self.define is None:
             raise ValueError(f"a {self.type} parameter needs a define")
+        if self.runtime and self.define is None:
+            raise ValueError("a runtime parameter needs a define (the macro that reads it)")
         return self
 
 
@@ -196,6 +206,15 @@ class ProbeSpec(BaseModel):
         from probes.requests import normalise_answer
 
         return {normalise_answer(key): params for key, params in value.items()}
+
+    @model_validator(mode="after")
+    def _runtime_slots_fit(self) -> ProbeSpec:
+        count = sum(1 for param in self.params.values() if param.runtime)
+        if count > MAX_RUNTIME_PARAMS:
+            raise ValueError(
+                f"{count} runtime parameters; the config map holds {MAX_RUNTIME_PARAMS}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _params_referenced_exist(self) -> ProbeSpec:

@@ -59,14 +59,18 @@ def _stop_role_threads(**_: Any) -> None:
 
 
 KEEP_WARM = 2  # probe processes started ahead in each pool process of a host worker
-KEEP_COMPILED = 8  # compiled probes kept for repeated plans, per pool process
+# compiled probes kept per pool process: the catalog (precompiled at start) and other compiles
+KEEP_COMPILED = 24
 
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
 def _keep_probes_ready(**_: Any) -> None:
-    """In each pool process of a host worker: keep probe processes started, and compiled probes
-    for repeated plans (probes.runner). This runs in the pool process's main thread, the one
-    that runs `run_plan`: a probe process dies with the thread that started it."""
+    """In each pool process of a host worker: keep probe processes started, compile the catalog
+    in the background (one process per probe, at low priority, kept loaded: a request's filters
+    and run-time parameters are map values, so any later request of a probe runs there without
+    compiling), and keep compiled probes for repeated plans (probes.runner). This runs in the
+    pool process's main thread, the one that runs `run_plan`: a probe process dies with the
+    thread that started it."""
     import os
 
     from worker.celery_config import host_queue
@@ -75,7 +79,8 @@ def _keep_probes_ready(**_: Any) -> None:
     consumed = getattr(app.amqp.queues, "consume_from", None) or {}
     if not host or host_queue(host) not in consumed:
         return
-    from probes.runner import keep_compiled, keep_warm
+    from probes.runner import keep_compiled, keep_warm, precompile_catalog
 
     keep_compiled(KEEP_COMPILED)
     keep_warm(KEEP_WARM)
+    precompile_catalog()

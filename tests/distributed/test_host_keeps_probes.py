@@ -1,17 +1,22 @@
-"""A host worker keeps probe processes ready (probes.runner keep_warm / keep_compiled, set in
-each pool process): processes wait before any plan, and a second identical probe step attaches
-without compiling again."""
+"""A host worker keeps probe processes ready (probes.runner keep_warm / keep_compiled /
+precompile_catalog, set in each pool process): processes wait before any plan, one per catalog
+probe compiles it ahead, and probe steps with different filters and parameters run in that
+compiled probe without compiling."""
 
 from __future__ import annotations
 
+import os
+import random
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from probes.runner import precompilable
 from tests.distributed.cluster import Cluster, probe_step, resolution
 from tests.helpers import require_ebpf
 from tests.redis_fixture import RedisServer, redis_server  # noqa: F401
-from worker.loop.events import ProbeStarted, StepStarted
 
 pytestmark = [pytest.mark.redis, pytest.mark.ebpf, pytest.mark.slow]
 
@@ -32,15 +37,32 @@ def _children(pid: int, *, probes: bool) -> set[int]:
     return found
 
 
-def _attach_delay_s(cluster: Cluster, investigation_id: str) -> float:
-    """From step 1 starting to its probe attached, by the progress stream's entry times."""
-    events = cluster.runtime.store.read_progress(investigation_id)
-    started = next(i for i, e in events if isinstance(e, StepStarted) and e.step == 1)
-    attached = next(i for i, e in events if isinstance(e, ProbeStarted))
-    return (int(attached.split("-")[0]) - int(started.split("-")[0])) / 1000
+def _cpu_ticks(pids: set[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total
 
 
-def test_a_host_worker_keeps_probes_ready_and_a_repeated_probe_skips_the_compile(
+def _wait_idle(pids: set[int], timeout_s: float = 300.0) -> None:
+    """Until the processes stop using CPU for 3 s (their precompiles done, in the background)."""
+    deadline = time.monotonic() + timeout_s
+    last, still_since = _cpu_ticks(pids), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = _cpu_ticks(pids)
+        if now != last:
+            last, still_since = now, time.monotonic()
+        elif time.monotonic() - still_since >= 3.0:
+            return
+    raise AssertionError("the precompiles did not finish")
+
+
+def test_a_host_worker_precompiles_the_catalog_and_steps_with_other_filters_skip_the_compile(
     redis_server: RedisServer,  # noqa: F811
     tmp_path: Path,
 ) -> None:
@@ -51,18 +73,27 @@ def test_a_host_worker_keeps_probes_ready_and_a_repeated_probe_skips_the_compile
         host = cluster.add_host("alpha")
         cluster.wait_ready()
         [pool] = _children(host.pid, probes=False)  # concurrency 1
-        assert len(_children(pool, probes=True)) == 2  # started ahead, before any plan
-        cluster.script_replies([probe_step("opens", "file_opens", 1.5), resolution()])
-        delays = []
-        for _ in range(2):
+        # started before any plan: two warm processes and one precompile per catalog probe
+        expected = 2 + len(precompilable())
+        deadline = time.monotonic() + 60  # the pool process's init may end after worker_ready
+        while len(children := _children(pool, probes=True)) < expected:
+            assert time.monotonic() < deadline, (len(children), expected)
+            time.sleep(0.2)
+        assert len(children) == expected
+        _wait_idle(children)
+        steps: list[dict[str, Any]] = [
+            probe_step("opens", "file_opens", 1.5),
+            probe_step("opens", "file_opens", 1.5, failures_only=True),
+        ]
+        steps[0]["ebpf_programs"][0]["filters"] = {"pid": os.getpid()}
+        steps[1]["ebpf_programs"][0]["filters"] = {"comm": f"c{random.randint(0, 10**9)}"}
+        for step in steps:
+            cluster.script_replies([step, resolution()])
             inv = cluster.follow(cluster.start("alpha opens", ["alpha"], max_iterations=3).id)
             [result] = inv.results_of(1)
-            assert result.ebpf_results and all(
-                p.error is None for p in result.ebpf_results.values()
-            ), result
-            delays.append(_attach_delay_s(cluster, inv.id))
-        first, second = delays
-        # the first compiles (seconds with bcc); the second runs in the kept, compiled process
-        assert second < first / 2, delays
+            assert result.ebpf_results, result
+            for probe in result.ebpf_results.values():
+                assert probe.error is None, probe.error
+                assert probe.compile_s == 0.0  # ran in the precompiled probe
     finally:
         cluster.stop()

@@ -1,5 +1,6 @@
-"""The probe's own process is invisible to its tables (SELF_PID, in the kernel), and a probe may
-include kernel headers next to common.h (comm buffers are BPFS_COMM_LEN, not TASK_COMM_LEN)."""
+"""The probe's own process is invisible to its tables (self_pid in bs_config, in the kernel), and
+a probe may include kernel headers next to common.h (comm buffers are BPFS_COMM_LEN, not
+TASK_COMM_LEN)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,11 @@ def test_a_probe_filtered_on_its_own_process_counts_nothing_of_it() -> None:
     )
     prepared = prepare(request)
     job = ChildJob(
-        request=request, params=prepared.params, plan=prepared.plan, cflags=prepared.cflags
+        request=request,
+        params=prepared.params,
+        plan=prepared.plan,
+        cflags=prepared.cflags,
+        config=prepared.config,
     )
     out, _ = child.communicate(job.model_dump_json().encode(), timeout=60)
     messages = [ChildMessage.model_validate_json(line) for line in out.splitlines() if line]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from pydantic import ValidationError
 
 from probes.catalog import load_catalog
 from probes.models import ProbeFilters, ProbeRequest
-from probes.params import ProbeRequestError, filter_defines
+from probes.params import ProbeRequestError
 from probes.runner import prepare, run_probes
 
 
@@ -56,19 +58,44 @@ def test_unknown_probe_names_the_nearest() -> None:
         prepare(ProbeRequest(probe="tcp_conect", duration_s=1))
 
 
-def test_filters_become_numeric_defines_only() -> None:
-    defines = filter_defines(ProbeFilters(pid=4242, comm='a"b)c'))
-    assert "-DFILTER_PID=4242" in defines
-    assert "-DFILTER_COMM={97,34,98,41,99,0}" in defines
-    assert "-DFILTER_COMM_LEN=6" in defines
-
-
-def test_parameters_become_numeric_defines() -> None:
+def test_filters_become_map_values_never_c() -> None:
+    pid = random.randint(2, 4_000_000)
     prepared = prepare(
-        ProbeRequest(probe="tcp_connect", duration_s=1, params={"sample_limit": "8"})
+        ProbeRequest(probe="file_opens", duration_s=1, filters=ProbeFilters(pid=pid, comm='a"b)c'))
     )
-    assert "-DSAMPLE_LIMIT=8" in prepared.cflags
-    assert "-DSYSCALL_ERRORS=1" in prepared.cflags
+    assert prepared.config.pid == pid and prepared.config.comm == b'a"b)c'
+    assert not any(str(pid) in flag or "b)c" in flag for flag in prepared.cflags)
+    assert not any("FILTER" in flag or "SELF_PID" in flag for flag in prepared.cflags)
+
+
+def test_runtime_parameters_are_map_slots_and_the_rest_numeric_defines() -> None:
+    limit = random.randint(0, 256)
+    prepared = prepare(
+        ProbeRequest(
+            probe="tcp_connect",
+            duration_s=1,
+            params={"sample_limit": str(limit), "syscall_errors": False},
+        )
+    )
+    # sample_limit is `runtime: true`: its macro reads slot 0, its value goes to the map
+    assert "-DSAMPLE_LIMIT=bs_param(0)" in prepared.cflags
+    assert prepared.config.params == [limit]
+    # syscall_errors decides which programs exist: still a compile-time define
+    assert "-DSYSCALL_ERRORS=0" in prepared.cflags
+
+
+def test_requests_differing_only_in_filters_and_runtime_params_share_compile_flags() -> None:
+    first = prepare(ProbeRequest(probe="syscall_errors", duration_s=1))
+    second = prepare(
+        ProbeRequest(
+            probe="syscall_errors",
+            duration_s=2,
+            filters=ProbeFilters(pid=random.randint(2, 99_999), comm="other"),
+            params={"errors_only": True, "sample_limit": random.randint(0, 256)},
+        )
+    )
+    assert first.cflags == second.cflags
+    assert first.config != second.config
 
 
 def test_a_bad_request_in_a_plan_loads_nothing_and_reports_why() -> None:

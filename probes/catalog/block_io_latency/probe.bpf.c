@@ -137,15 +137,14 @@ TRACEPOINT_PROBE(block, block_rq_issue)
             queue_hist.atomic_increment(bpf_log2l(now - who->ts));
         submitters.delete(&sector);
     } else {
-#if (defined(FILTER_PID) || defined(FILTER_COMM)) && \
-    (defined(HAVE_TP_BLOCK_BLOCK_IO_START) || defined(HAVE_TP_BLOCK_BLOCK_BIO_QUEUE))
-        return 0; /* filtered: only I/O whose submitter matched */
-#else
+#if defined(HAVE_TP_BLOCK_BLOCK_IO_START) || defined(HAVE_TP_BLOCK_BLOCK_BIO_QUEUE)
+        if (bs_filtering())
+            return 0; /* filtered: only I/O whose submitter matched */
+#endif
         if (bs_skip())
             return 0;
         start.pid = bs_tgid();
         bpf_get_current_comm(&start.comm, sizeof(start.comm));
-#endif
     }
     struct rq_key_t key = {.dev = args->dev, .sector = sector};
     started.update(&key, &start);

@@ -41,10 +41,8 @@ BPF_RINGBUF_OUTPUT(new_pids, 4);
 int on_cpu_clock(struct pt_regs *ctx)
 {
     u32 pid = bs_tgid();
-#if !INCLUDE_IDLE
-    if (pid == 0)
+    if (!INCLUDE_IDLE && pid == 0)
         return 0;
-#endif
     if (bs_skip())
         return 0;
     struct key_t key = {.pid = pid};

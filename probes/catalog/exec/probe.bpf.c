@@ -67,10 +67,8 @@ static __always_inline void count(int idx)
 TRACEPOINT_PROBE(syscalls, sys_enter_execve)
 {
     /* comm filters apply at sched_process_exec (the new comm) and to failures (the old one) */
-#ifdef FILTER_PID
-    if (bs_skip())
+    if (bs_filtering_pid() && bs_skip())
         return 0;
-#endif
     int zero = 0;
     struct argv_t *rec = argv_scratch.lookup(&zero); /* too big for the BPF stack */
     if (!rec)

@@ -66,12 +66,10 @@ static __always_inline int on_exit(long ret)
         if (all)
             __sync_fetch_and_add(all, 1);
     }
-#if FAILURES_ONLY
-    if (ret >= 0) {
+    if (FAILURES_ONLY && ret >= 0) {
         inflight.delete(&tid);
         return 0;
     }
-#endif
     int zero = 0;
     struct key_t *key = scratch.lookup(&zero);
     if (!key) {

@@ -153,23 +153,22 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
     u32 err = (ret < 0 && ret >= -MAX_ERRNO) ? (u32)-ret : 0;
     u64 lat = 0;
     u64 path = 0;
-#if ERRORS_ONLY
-    /* only failures: the enter side kept just the paths; apply the filters here */
-    if (!err || bs_skip())
-        return 0;
     struct start_t *start = starts.lookup(&tid);
-    if (start && start->nr == (u64)args->id) {
+    if (ERRORS_ONLY) {
+        /* only failures: the enter side kept just the paths; apply the filters here */
+        if (!err || bs_skip())
+            return 0;
+        if (start && start->nr == (u64)args->id) {
+            path = start->path;
+            starts.delete(&tid);
+        }
+    } else {
+        if (!start)
+            return 0;
+        lat = bpf_ktime_get_ns() - start->ts;
         path = start->path;
         starts.delete(&tid);
     }
-#else
-    struct start_t *start = starts.lookup(&tid);
-    if (!start)
-        return 0;
-    lat = bpf_ktime_get_ns() - start->ts;
-    path = start->path;
-    starts.delete(&tid);
-#endif
 
     struct key_t key = {};
     key.pid = id >> 32;
@@ -185,12 +184,12 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
     __sync_fetch_and_add(&val->total_ns, lat);
     if (lat > val->max_ns)
         val->max_ns = lat;
-#if !ERRORS_ONLY
-    struct hkey_t hkey = {};
-    hkey.nr = key.nr;
-    hkey.slot = bpf_log2l(lat);
-    lat_hist.atomic_increment(hkey);
-#endif
+    if (!ERRORS_ONLY) {
+        struct hkey_t hkey = {};
+        hkey.nr = key.nr;
+        hkey.slot = bpf_log2l(lat);
+        lat_hist.atomic_increment(hkey);
+    }
     if (!err)
         return 0;
 

@@ -93,12 +93,12 @@ static __always_inline int owned(struct key_t *key, u64 sk)
         key->pid = owner->pid;
         __builtin_memcpy(key->comm, owner->comm, sizeof(key->comm));
     }
-#if defined(FILTER_PID) || defined(FILTER_COMM)
-    if (!owner)
-        return 1;
-    if (bs_skip_pid(owner->pid) || bs_skip_comm(owner->comm))
-        return 1;
-#endif
+    if (bs_filtering()) {
+        if (!owner)
+            return 1;
+        if (bs_skip_pid(owner->pid) || bs_skip_comm(owner->comm))
+            return 1;
+    }
     return 0;
 }
 
