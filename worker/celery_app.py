@@ -81,6 +81,9 @@ def _keep_probes_ready(**_: Any) -> None:
         return
     from probes.runner import keep_compiled, keep_warm, precompile_catalog
 
+    from worker.settings import get_settings
+
     keep_compiled(KEEP_COMPILED)
     keep_warm(KEEP_WARM)
-    precompile_catalog()
+    if get_settings().precompile:
+        precompile_catalog()

@@ -34,6 +34,12 @@ class WorkerSettings(BaseSettings):
     command_output_bytes: int = Field(
         default=64 * 1024, ge=1024, le=1024 * 1024, alias="BPFSLEUTH_COMMAND_OUTPUT_BYTES"
     )
+    precompile: bool = Field(
+        default=True,
+        alias="BPFSLEUTH_PRECOMPILE",
+        description="host workers compile the probe catalog at start (about 13 CPU-s and "
+        "150 MiB per probe process, per pool process) so a first plan attaches at once",
+    )
     allowed_destinations: str = Field(
         default="",
         alias="BPFSLEUTH_ALLOWED_DESTINATIONS",

@@ -121,6 +121,9 @@ class Cluster:
             "BPFSLEUTH_STEP_GRACE_S": "3",
             "BPFSLEUTH_COMMAND_TIMEOUT_S": "3",
             "BPFSLEUTH_PLAN_EXPIRY_MARGIN_S": "0",
+            # each host worker would compile the whole catalog at start; the test of that
+            # (test_host_keeps_probes.py) turns it back on
+            "BPFSLEUTH_PRECOMPILE": "0",
             "PYTHONUNBUFFERED": "1",
             **env,
         }

@@ -67,7 +67,7 @@ def test_a_host_worker_precompiles_the_catalog_and_steps_with_other_filters_skip
     tmp_path: Path,
 ) -> None:
     require_ebpf()
-    cluster = Cluster(redis_server.url, tmp_path)
+    cluster = Cluster(redis_server.url, tmp_path, BPFSLEUTH_PRECOMPILE="1")
     try:
         cluster.add_control()
         host = cluster.add_host("alpha")
