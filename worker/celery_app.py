@@ -80,7 +80,6 @@ def _keep_probes_ready(**_: Any) -> None:
     if not host or host_queue(host) not in consumed:
         return
     from probes.runner import keep_compiled, keep_warm, precompile_catalog
-
     from worker.settings import get_settings
 
     keep_compiled(KEEP_COMPILED)
