@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -120,17 +123,20 @@ def _host_audit(world: BotWorld, investigation_id: str, command_id: str) -> list
 
 def test_a_responder_approves_and_the_command_runs_on_the_host(world_checked: BotWorld) -> None:
     world = world_checked
+    marker = f"level-{secrets.token_hex(4)}"
+    env_file = Path(tempfile.mkdtemp(prefix="approvals-")) / "app.env"
+    env_file.write_text(f"LOG_LEVEL={marker}\n")
     world.cluster.script_replies(
-        [command_step(("git", "git --version"), ("who", "id -un")), resolution("git is there")]
+        [command_step(("git", f"cat {env_file}"), ("who", "id -un")), resolution("read it")]
     )
-    investigation_id, root = _start(world, "C0INC11", "alpha which git")
-    request = _approval(world, "C0INC11", root, "git --version")
+    investigation_id, root = _start(world, "C0INC11", "alpha which log level")
+    request = _approval(world, "C0INC11", root, f"cat {env_file}")
     values = buttons(request)  # the fake updates `request` in place
     assert set(values) == {"approval_approve", "approval_deny"}
     _click(world, request, values, "approval_approve", "U0BOB", "C0INC11")
     inv = _finished(world, investigation_id)
     ran = _result(inv, "git")
-    assert ran.ran and ran.exit_code == 0 and "git version" in ran.stdout
+    assert ran.ran and ran.exit_code == 0 and marker in ran.stdout
     assert _result(inv, "who").ran
     assert "Approved by <@U0BOB>" in all_text(world.slack.messages[("C0INC11", request.ts)])
     decision = json.loads(world.client.get(f"bpfsleuth:approval:{investigation_id}:git") or "{}")

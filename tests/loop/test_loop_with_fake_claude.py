@@ -138,8 +138,8 @@ def test_injected_instructions_in_output_change_nothing(tmp_path: Path) -> None:
 
 
 def test_a_command_needing_approval_is_skipped_without_an_approver(tmp_path: Path) -> None:
-    key = tmp_path / "id_rsa"
-    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nsecret\n")
+    key = tmp_path / "app.env"  # an environment file: reading it needs approval
+    key.write_text("DB_PASSWORD=secret\n")
     script = [diagnostic(f"cat {key}"), resolution()]
     with FakeAnthropic(script) as fake:
         inv, _events = investigate(
@@ -162,8 +162,8 @@ class _Approves:
 
 
 def test_an_approved_command_runs(tmp_path: Path) -> None:
-    key = tmp_path / "id_rsa"
-    key.write_text("not really a key\n")
+    key = tmp_path / "app.env"
+    key.write_text("LOG_LEVEL=debug\n")
     approver = _Approves()
     with FakeAnthropic([diagnostic(f"cat {key}"), resolution()]) as fake:
         inv, _ = investigate(fake, context=ExecutionContext(approver=approver))

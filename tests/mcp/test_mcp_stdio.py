@@ -98,7 +98,9 @@ def test_mcp_tools_find_the_closed_port_and_refuse_bad_calls(
             out["denied"] = await session.call_tool(
                 "run_command", {"command": f"touch {forbidden}"}
             )
-            out["approval"] = await session.call_tool("run_command", {"command": "cat /etc/shadow"})
+            out["approval"] = await session.call_tool(
+                "run_command", {"command": "cat /root/notes.txt"}
+            )
             out["remote"] = await session.call_tool(
                 "run_probe", {"probe": "tcp_connect", "host": "no-such-host"}
             )
@@ -133,7 +135,7 @@ def test_mcp_tools_find_the_closed_port_and_refuse_bad_calls(
     assert out["denied"].is_error and "denied by policy" in _text(out["denied"])
     assert not forbidden.exists()
     assert out["approval"].is_error and "approval" in _text(out["approval"])
-    assert "/etc/shadow" in _text(out["approval"])
+    assert "/root/notes.txt" in _text(out["approval"])
     assert out["remote"].is_error and "only" in _text(out["remote"])
 
     # the probe names the culprit: comm, pid and the closed port
