@@ -143,7 +143,7 @@ def test_a_responder_approves_and_the_command_runs_on_the_host(world_checked: Bo
     assert decision["approved"] is True and decision["by"] == "slack:U0BOB"
     audit = _host_audit(world, investigation_id, "git")
     assert [(e.ran, e.approved_by, e.argv) for e in audit] == [
-        (True, "slack:U0BOB", "git --version")
+        (True, "slack:U0BOB", f"cat {env_file}")
     ]
     # A second responder cannot overturn it.
     before = len(world.slack.channel_calls("C0INC11", "chat.postEphemeral"))
@@ -157,9 +157,9 @@ def test_a_responder_approves_and_the_command_runs_on_the_host(world_checked: Bo
 
 def test_a_member_of_the_responder_group_denies_and_nothing_runs(world_checked: BotWorld) -> None:
     world = world_checked
-    world.cluster.script_replies([command_step(("env", "cat /proc/1/environ")), resolution("ok")])
-    investigation_id, root = _start(world, "C0INC12", "alpha env of init")
-    request = _approval(world, "C0INC12", root, "cat /proc/1/environ")
+    world.cluster.script_replies([command_step(("env", "cat /root/.profile")), resolution("ok")])
+    investigation_id, root = _start(world, "C0INC12", "alpha profile of root")
+    request = _approval(world, "C0INC12", root, "cat /root/.profile")
     _click(world, request, buttons(request), "approval_deny", "U0CAROL", "C0INC12")
     inv = _finished(world, investigation_id)
     assert world.slack.calls_to("usergroups.users.list")[-1].args["usergroup"] == "S0ONCALL"
