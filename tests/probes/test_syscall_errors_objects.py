@@ -24,6 +24,8 @@ pytestmark = pytest.mark.ebpf
 WORKLOAD = r"""
 import errno, json, os, resource, socket, sys
 unix_path, port, full_dir, rounds = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+with open("/proc/self/comm", "w") as comm:
+    comm.write(sys.argv[5])
 print(json.dumps({}), flush=True)
 sys.stdin.readline()
 counts = {"unix": 0, "refused": 0, "enospc": 0, "emfile": 0}
@@ -70,6 +72,10 @@ print(json.dumps(counts), flush=True)
 """
 
 
+def _comm() -> str:
+    return f"svc-{secrets.token_hex(3)}"
+
+
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -92,7 +98,7 @@ def test_objects_of_failing_calls(tiny_fs: Path) -> None:
     rounds = random.randint(40, 90)
     unix_path = f"/tmp/{secrets.token_hex(5)}.sock"
     port = _closed_port()
-    work = Workload(WORKLOAD, unix_path, str(port), str(tiny_fs), str(rounds))
+    work = Workload(WORKLOAD, unix_path, str(port), str(tiny_fs), str(rounds), _comm())
     try:
         result = run_around(
             "syscall_errors", work, duration_s=2.5, params={"errors_only": True, "sample_limit": 4}
@@ -117,7 +123,7 @@ def test_objects_of_failing_calls(tiny_fs: Path) -> None:
 def test_filter_by_comm_keeps_addresses(tiny_fs: Path) -> None:
     """The comm filter (in the kernel) still captures the address on the exit side."""
     unix_path = f"/tmp/{secrets.token_hex(5)}.sock"
-    work = Workload(WORKLOAD, unix_path, str(_closed_port()), str(tiny_fs), "10")
+    work = Workload(WORKLOAD, unix_path, str(_closed_port()), str(tiny_fs), "10", _comm())
     try:
         result = run_around(
             "syscall_errors",
