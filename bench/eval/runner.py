@@ -15,6 +15,7 @@ import secrets
 import signal
 import socket
 import statistics
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -142,6 +143,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def git_commit() -> str:
+    """HEAD, with `+dirty` when the tree has uncommitted changes (what the run measured)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return ""
+    return head + ("+dirty" if dirty else "")
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -196,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         "measured_at": started.isoformat(timespec="seconds"),
         "seed": seed,
         "model": args.model,
+        "commit": git_commit(),
         "noise": args.noise,
         "repeat": args.repeat,
         "max_iterations": args.max_iterations,
