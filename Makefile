@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint typecheck pytest bench clean
+.PHONY: setup run test lint typecheck pytest bench eval clean
 
 setup:
 	@bash scripts/setup.sh
@@ -35,6 +35,11 @@ bench: setup
 	$(BIN)/python bench/slack_ack.py
 	$(BIN)/python bench/scenarios.py
 	$(BIN)/python bench/prompt_budget.py
+
+# The fault eval (bench/eval): every fault quiet and with background noise; as root.
+# Writes bench/results/eval.json; options: make eval EVAL_ARGS="--only disk_full --repeat 3".
+eval: setup
+	$(BIN)/python -m bench.eval $(EVAL_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -183,7 +183,7 @@ FAULTS = [
         "files",
         "a service running as an unprivileged uid retries reading a root-only config (EACCES)",
         (
-            "{svc} can't load its config after the permissions cleanup",
+            "{svc} can't load its config after the hardening change",
             "{svc} is crashlooping since the ansible run",
             "{svc} won't start, says something about its settings",
         ),

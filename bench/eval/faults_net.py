@@ -379,7 +379,7 @@ FAULTS = [
         "network",
         "a server resets every connection (SO_LINGER 0); its client retries",
         (
-            "{svc} gets connection reset by peer calling {peer}",
+            "{svc} calls to {peer} die in the middle of the request",
             "{svc} -> {peer} calls failing randomly since this morning",
             "lots of 502s from {svc}, something upstream dropping us?",
         ),

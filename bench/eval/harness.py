@@ -60,6 +60,7 @@ class Ctx:
     def __init__(self, draw: Draw) -> None:
         self.draw = draw
         self.stack = ExitStack()
+        self.spawned: list[subprocess.Popen[bytes]] = []
         self.workdir = Path(tempfile.mkdtemp(prefix="w", dir="/tmp"))
         self.workdir.chmod(0o755)  # faults running as an unprivileged uid exec from here
         self.stack.callback(shutil.rmtree, self.workdir, True)
@@ -136,6 +137,7 @@ class Ctx:
             cwd=cwd,
         )
         self.stack.callback(stop, proc)
+        self.spawned.append(proc)
         return proc
 
     def kill_pids_in(self, pids_file: Path) -> None:
@@ -174,3 +176,19 @@ def mounts_under(root: Path) -> list[str]:
     prefix = str(root).rstrip("/") + "/"
     with open("/proc/self/mounts") as f:
         return [line.split()[1] for line in f if line.split()[1].startswith(prefix)]
+
+
+def session_members(leaders: list[int]) -> list[int]:
+    """Every live process in the sessions these pids lead (a fault's processes and children)."""
+    wanted, found = set(leaders), []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[3]) in wanted and fields[0] != "Z":  # field 6 (session) and state
+            found.append(int(entry))
+    return found
