@@ -204,6 +204,13 @@ def main(argv: list[str] | None = None) -> int:
                         f"recall {run.recall:.2f} iter {run.iterations} {run.wall_s:.1f}s "
                         f"{run.error}"
                     )
+                    if not run.named and not run.error:
+                        missing = run.missing_in_root_cause or run.missing_in_evidence
+                        console.print(
+                            f"    missing {missing} | {run.root_cause[:160]}",
+                            markup=False,
+                            style="dim",
+                        )
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted after {len(runs)} runs; everything was stopped[/]")
         return 130
