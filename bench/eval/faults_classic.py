@@ -169,7 +169,7 @@ def oom_kill(ctx: Ctx) -> Fault:
 
     return Fault(
         truth=truth,
-        facts=lambda: Truth(((comm,), (group,))),
+        facts=lambda: Truth(((comm,), (f"/{group}",))),
         processes=[proc],
         words={"svc": word},
         drawn={"comm": comm, "cgroup": group, "launcher": launcher_comm},

@@ -170,7 +170,7 @@ def fsync_heavy(ctx: Ctx) -> Fault:
     proc = ctx.spawn([ctx.python(comm), ctx.script(SYNCER), path, str(chunk), pause])
     return Fault(
         truth=lambda: Truth(((comm,), pids(proc.pid))),
-        facts=lambda: Truth(((comm,), ("fsync", "fdatasync", "sync"))),
+        facts=lambda: Truth(((comm,), ("fsync", "fdatasync"))),
         processes=[proc],
         words={"svc": word},
         drawn={"comm": comm, "path": str(path), "chunk": str(chunk), "pause_s": pause},

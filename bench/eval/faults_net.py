@@ -110,7 +110,9 @@ def conn_reset(ctx: Ctx) -> Fault:
     addr = f"127.0.0.1:{port}"
     return Fault(
         truth=lambda: Truth(((server_comm, comm), (addr, f"port {port}"))),
-        facts=lambda: Truth(((comm, server_comm), (addr, f"port {port}"))),
+        facts=lambda: Truth(
+            ((comm, server_comm), (addr, f"port {port}"), ("ECONNRESET", "Connection reset"))
+        ),
         processes=[proc, server],
         words={"svc": word, "peer": peer},
         drawn={"comm": comm, "server": server_comm, "port": str(port), "pause_s": str(pause)},
@@ -155,7 +157,14 @@ while True:
 """
 
 
-def _dns(ctx: Ctx, rcode: int, delay: float, timeout: float, pause: float) -> Fault:
+def _dns(
+    ctx: Ctx,
+    rcode: int,
+    delay: float,
+    timeout: float,
+    pause: float,
+    outcome: tuple[tuple[str, ...], ...] = (),
+) -> Fault:
     comm, word = ctx.draw.service()
     server_comm, _ = ctx.draw.service()
     name = ctx.draw.hostname()
@@ -172,7 +181,7 @@ def _dns(ctx: Ctx, rcode: int, delay: float, timeout: float, pause: float) -> Fa
     )
     return Fault(
         truth=lambda: Truth(((comm,), pids(proc.pid), (f"{host}:53", name))),
-        facts=lambda: Truth(((comm,), (f"{host}:53", host), (name,))),
+        facts=lambda: Truth(((comm,), (f"{host}:53", host), (name,), *outcome)),
         processes=[proc, server],
         words={"svc": word},
         drawn={"comm": comm, "server": f"{host}:53", "name": name, "rcode": str(rcode)},
@@ -180,7 +189,7 @@ def _dns(ctx: Ctx, rcode: int, delay: float, timeout: float, pause: float) -> Fa
 
 
 def nxdomain(ctx: Ctx) -> Fault:
-    return _dns(ctx, 3, 0.0, 1.0, ctx.draw.uniform(0.05, 0.2))
+    return _dns(ctx, 3, 0.0, 1.0, ctx.draw.uniform(0.05, 0.2), (("NXDOMAIN", "rcode 3"),))
 
 
 def slow_dns(ctx: Ctx) -> Fault:
@@ -267,7 +276,7 @@ def stale_unix_socket(ctx: Ctx) -> Fault:
     proc = ctx.spawn([ctx.python(comm), ctx.script(UNIX_CLIENT), path, str(pause)])
     return Fault(
         truth=lambda: Truth(((comm,), pids(proc.pid), (str(path),))),
-        facts=lambda: Truth(((comm,), (str(path),))),
+        facts=lambda: Truth(((comm,), (str(path),), ("ECONNREFUSED", "Connection refused"))),
         processes=[proc],
         words={"svc": word},
         drawn={"comm": comm, "path": str(path), "pause_s": str(pause)},
