@@ -160,6 +160,28 @@ def _same_culprit(finding: Finding, best: Finding) -> bool:
     return finding.analyzer != best.analyzer and bool(pids & set(_PID_RE.findall(finding.culprit)))
 
 
+def unseen(evidence: Evidence) -> str:
+    """What the investigation could not see: probes that failed, and the blind spots of the
+    probes that ran (a process that fails silently, a fault between two probe windows)."""
+    failed = sorted(
+        {
+            run.probe
+            for result in evidence.results
+            for run in result.ebpf_results.values()
+            if run.error
+        }
+    )
+    text = (
+        "Nothing in the evidence ties it to the symptom; what the probes could not see: "
+        "failures that leave no failing system call, exit or wait (a process that hangs "
+        "quietly, errors inside a library or a remote peer), and anything outside the probe "
+        "windows."
+    )
+    if failed:
+        text += f" Probes that failed here: {', '.join(failed)}."
+    return text
+
+
 def conclude(evidence: Evidence, findings: list[Finding] | None = None) -> Resolution:
     if findings is None:
         findings = findings_for(evidence)
@@ -182,10 +204,14 @@ def conclude(evidence: Evidence, findings: list[Finding] | None = None) -> Resol
         for f in findings[1:]
         if f.ebpf_evidence and f.score >= SUPPORTING_MIN and _same_culprit(f, best)
     ]
+    confidence = confidence_of(best.score)
+    root_cause = best.root_cause
+    if confidence == "Low":
+        root_cause = f"Only a weak lead (Low confidence): {root_cause} {unseen(evidence)}"
     return Resolution(
-        root_cause=best.root_cause[:4000],
+        root_cause=root_cause[:4000],
         resolution_plan=best.resolution_plan[:6000],
-        confidence=confidence_of(best.score),
+        confidence=confidence,
         ebpf_evidence="\n".join([best.ebpf_evidence, *others])[:4000],
     )
 
