@@ -64,6 +64,8 @@ REGISTRY: dict[str, AnalyzerFn] = {}
 _MODULES = (
     "syscall_failures",
     "process_exits",
+    "sync_writers",
+    "memory_growth",
     "busy_process",
     "connect_failures",
     "cpu_starvation",
