@@ -89,7 +89,13 @@ def errno_name(number: int) -> str:
     return errno.errorcode.get(number) or KERNEL_ERRNOS.get(number, f"errno {number}")
 
 
+# EAGAIN from clone/fork is a process or thread limit, never routine.
+NEVER_ROUTINE = {(errno.EAGAIN, name) for name in ("clone", "clone3", "fork", "vfork")}
+
+
 def is_routine(syscall: str, err: int) -> bool:
+    if (err, syscall) in NEVER_ROUTINE:
+        return False
     return err in ROUTINE_ANY or syscall in ROUTINE_FOR.get(err, set())
 
 

@@ -198,6 +198,19 @@ TABLE: dict[str, Explanation] = {
         weight=0.5,
         label="Resource temporarily unavailable",
     ),
+    "EAGAIN_CLONE": Explanation(
+        "it cannot start more threads or processes ({call} fails with EAGAIN): it hit its "
+        "uid's process limit (RLIMIT_NPROC) or its cgroup's pids.max",
+        ("thread", "fork", "spawn", "limit", "resource", "can't create", "start", "new"),
+        (
+            "Count its threads (`ls /proc/{pid}/task | wc -l`) against its limits (`grep "
+            "processes /proc/{pid}/limits`, the cgroup's pids.max).",
+            "Fix the thread leak (a pool that never shrinks, threads never joined), or raise "
+            "the limit (LimitNPROC / TasksMax).",
+        ),
+        weight=1.2,
+        label="Resource temporarily unavailable",
+    ),
     "ENOENT": Explanation(
         "{obj} does not exist ({call})",
         _FILE_THEMES,
@@ -262,6 +275,7 @@ GENERIC = Explanation(
     ("Look up why {call} fails with {errno} for {comm} (`strace -f -e {call} -p {pid}`).",),
     weight=0.6,
 )
+CLONE_CALLS = frozenset({"clone", "clone3", "fork", "vfork"})
 SOCKET_CALLS = frozenset({"connect", "bind", "sendto", "sendmsg", "accept", "accept4"})
 WRITE_THEMES = _WRITE_THEMES
 
@@ -270,4 +284,6 @@ def explain(errno: str, call: str, obj: str) -> Explanation:
     """The row for this failure: ENOENT on a unix socket address has its own."""
     if errno == "ENOENT" and obj.startswith("unix:"):
         return TABLE["ENOENT_SOCKET"]
+    if errno == "EAGAIN" and call in CLONE_CALLS:
+        return TABLE["EAGAIN_CLONE"]
     return TABLE.get(errno, GENERIC)

@@ -171,14 +171,22 @@ def _port_of(address: str) -> str:
 
 
 def _listener_note(evidence: Evidence, fact: FailureFact) -> str:
-    """For a refused inet connect: where the port does listen, or that nothing does."""
+    """For a refused inet connect: where the port does listen, or that nothing does; for a
+    bind that finds its address in use: who holds it."""
     port = _port_of(fact.obj)
-    if fact.errno != "ECONNREFUSED" or not port.isdigit():
+    if fact.errno not in {"ECONNREFUSED", "EADDRINUSE"} or not port.isdigit():
         return ""
     seen = listeners(evidence)
     if not seen:
         return ""
     same_port = [(local, users) for local, users in seen if _port_of(local) == port]
+    if fact.errno == "EADDRINUSE":
+        if not same_port:
+            return ""
+        local, users = same_port[0]
+        owner = re.search(r'\("([^"]+)",pid=(\d+)', users)
+        holder = f"{owner[1]} (pid {owner[2]})" if owner else "another socket"
+        return f" Port {port} is held by {holder}, listening on {local}."
     if not same_port:
         return f" `ss -tlnp` shows no listener on port {port} on this host."
     local, users = same_port[0]
@@ -195,7 +203,7 @@ def _listener_note(evidence: Evidence, fact: FailureFact) -> str:
 
 def _next(evidence: Evidence, fact: FailureFact) -> NextStep | None:
     port = _port_of(fact.obj)
-    if fact.errno == "ECONNREFUSED" and port.isdigit() and not listeners(evidence):
+    if fact.errno in {"ECONNREFUSED", "EADDRINUSE"} and port.isdigit() and not listeners(evidence):
         return NextStep(
             why=f"what listens on port {port}, and on which address?",
             commands=[cmd(f"listeners_{port}", f"ss -tlnp 'sport = :{port}'", "listeners")],
