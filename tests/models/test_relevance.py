@@ -193,3 +193,19 @@ def test_crash_loop_names_signal_core_and_parent() -> None:
     assert f"core dumped: {core}" in resolution.ebpf_evidence
     assert resolution.confidence == "High"
     assert process_exits(evidence("x", run))
+
+
+@pytest.mark.parametrize("errno", [*TABLE, "EWHATEVER"])
+def test_every_errno_row_renders_with_its_detail(errno: str) -> None:
+    comm, word = service()
+    p = pid()
+    name = errno.split("_")[0]
+    call = {"ENOENT_SOCKET": "connect", "EAGAIN_CLONE": "clone"}.get(errno, "openat")
+    obj = f"unix:/run/{word}.sock" if errno == "ENOENT_SOCKET" else f"/srv/{word}/x.conf"
+    runs = errors_run([error_row(comm, p, call, name, 30, path=obj)])
+    findings = syscall_failures(evidence(f"{word} broke", runs))
+    assert findings, errno
+    finding = findings[0]
+    assert name in finding.root_cause and obj in finding.root_cause
+    assert f"{comm} (pid {p})" in finding.root_cause
+    assert finding.resolution_plan.startswith("1. ")

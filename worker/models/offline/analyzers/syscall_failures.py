@@ -235,7 +235,13 @@ def render(evidence: Evidence, fact: FailureFact, strength: float) -> Finding:
         cause += f" Listing: {' | '.join(listing.stdout.splitlines()[1:5])[:300]}."
     if fact.other_procs:
         cause += f" Also failing with {fact.errno}: {'; '.join(fact.other_procs)}."
-    values = {"comm": fact.proc.comm, "pid": fact.proc.pid, "obj": obj}
+    values = {
+        "comm": fact.proc.comm,
+        "pid": fact.proc.pid,
+        "obj": obj,
+        "call": fact.call,
+        "errno": fact.errno,
+    }
     plan = "\n".join(f"{i}. {step.format(**values)}" for i, step in enumerate(row.plan, start=1))
     evidence_line = (
         f"{fact.source} on {fact.host}: {fact.count} {fact.call}() failures with "
