@@ -22,6 +22,7 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
+from collections import Counter
 from dataclasses import dataclass, field
 
 from worker.models.base import Evidence
@@ -44,6 +45,7 @@ COUNT_FEW = 3
 STRONG, STEADY, FEW, FAINT = 0.9, 0.75, 0.55, 0.3
 BASELINE_FLOOR = 0.7  # strength kept when every process on the host fails the same way
 MAX_FINDINGS = 8
+PEER_ERRNOS = frozenset({"ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNABORTED"})
 MAX_OTHERS = 2
 LISTENER_COMMANDS = ("listeners",)
 ANY_ADDRESS = frozenset({"*", "0.0.0.0", "[::]"})  # noqa: S104 - a listing's wildcard, not a bind
@@ -128,6 +130,9 @@ def facts(evidence: Evidence) -> list[FailureFact]:
             )
     out = list(found.values())
     for fact in out:
+        if not fact.obj and fact.errno in PEER_ERRNOS:
+            peer = peer_of(evidence, fact.proc.pid)
+            fact.obj = f"its connection to {peer}" if peer else ""
         same = [
             f
             for f in out
@@ -136,6 +141,22 @@ def facts(evidence: Evidence) -> list[FailureFact]:
         fact.others = sum(f.count for f in same)
         fact.other_procs = [f"{f.proc.label()} x{f.count}" for f in same][:MAX_OTHERS]
     return out
+
+
+def peer_of(evidence: Evidence, pid: int | None) -> str:
+    """The address a process connected to, from tcp_connect's samples and failures: the peer of
+    its failing reads and writes (ECONNRESET, EPIPE), which those calls do not name."""
+    seen: Counter[str] = Counter()
+    for run in probe_runs(evidence, "tcp_connect"):
+        for event in run.result.events:
+            data = event.get("data") or {}
+            if event.get("process_id") == pid and isinstance(data, dict):
+                seen[str(data.get("destination", ""))] += 1
+        for row in top(run, "failures"):
+            if row.labels.get("pid") == pid:
+                seen[str(row.labels.get("destination", ""))] += row.count
+    seen.pop("", None)
+    return seen.most_common(1)[0][0] if seen else ""
 
 
 def score(fact: FailureFact) -> float:
@@ -167,7 +188,9 @@ def listeners(evidence: Evidence) -> list[tuple[str, str]]:
 
 
 def _port_of(address: str) -> str:
-    return address.rsplit(":", 1)[-1] if ":" in address and not address.startswith("unix:") else ""
+    if ":" not in address or address.startswith("unix:"):
+        return ""
+    return address.rsplit(":", 1)[-1]
 
 
 def _listener_note(evidence: Evidence, fact: FailureFact) -> str:
