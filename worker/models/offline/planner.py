@@ -64,7 +64,13 @@ def weigh(evidence: Evidence, findings: list[Finding]) -> list[Finding]:
     symptom: SymptomView = view(evidence)
     out = []
     for finding in findings:
-        found = relevance(symptom, subject_of(finding))
+        subject = subject_of(finding)
+        if finding.subject is None:
+            # a special analyzer's finding that explains the named process's trouble (the
+            # waiter behind a CPU hog, the client of a refusing port) is about it too
+            mentioned = [c for c in symptom.named if f"{c} (pid" in finding.root_cause]
+            subject = subject.model_copy(update={"related": [*subject.related, *mentioned]})
+        found = relevance(symptom, subject)
         note = f" (Relevance to the symptom: {found.text()}.)" if found.reasons else ""
         out.append(
             finding.model_copy(
