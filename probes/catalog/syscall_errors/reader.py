@@ -24,7 +24,24 @@ from probes.summarise import (
     raw_field,
 )
 
-TOP_ERRORS = 5
+TOP_ERRORS = 6
+HEAD_ROWS = 2
+RARE_ROWS = 3
+# Errnos that healthy programs get all the time (search paths, probing, feature checks).
+COMMON_ERRNOS = {
+    errno.ENOENT,
+    errno.ENOTDIR,
+    errno.EEXIST,
+    errno.EINVAL,
+    errno.ENODATA,
+    errno.ENXIO,
+    errno.EOPNOTSUPP,
+    errno.ESPIPE,
+    errno.ENOSYS,
+    errno.ELOOP,
+    errno.ERANGE,
+    errno.ESRCH,
+}
 OBJ_SOCKADDR = 1
 AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
 TOP_N = 3
@@ -140,6 +157,11 @@ class Failure(BaseModel):
     def routine(self) -> bool:
         return is_routine(syscall_name(self.nr), self.err)
 
+    @property
+    def common(self) -> bool:
+        """A failure healthy programs have too (ENOENT on a path); not on a socket address."""
+        return self.err in COMMON_ERRNOS and not self.address
+
 
 class Reader(ProbeReader):
     rings: ClassVar[tuple[str, ...]] = ("events",)
@@ -240,7 +262,7 @@ def _top(
     calls: list[Calls], failures: list[Failure], buckets: dict[int, dict[int, int]]
 ) -> dict[str, list[TopEntry]]:
     top: dict[str, list[TopEntry]] = {}
-    unusual = _headline_first([f for f in failures if not f.routine])[:TOP_ERRORS]
+    unusual = _rare_kept(_headline_first([f for f in failures if not f.routine]))[:TOP_ERRORS]
     routine = [f for f in failures if f.routine][:ROUTINE_SHOWN]
     if unusual:
         top["errors"] = [_failure_entry(f) for f in unusual]
@@ -280,6 +302,17 @@ def _top(
             for c in slowest
         ]
     return top
+
+
+def _rare_kept(ordered: list[Failure]) -> list[Failure]:
+    """The first `HEAD_ROWS` rows by count, then up to `RARE_ROWS` rows whose errno a healthy
+    program seldom gets (ENOSPC, EACCES, EMFILE, ECONNREFUSED, EPIPE...: not ENOENT and the
+    like), then the rest: on a busy host, hundreds of search-path ENOENTs of compilers and
+    interpreters must not push a service's few EACCES out of the table."""
+    head = ordered[:HEAD_ROWS]
+    rare = [f for f in ordered[HEAD_ROWS:] if not f.common][:RARE_ROWS]
+    rest = [f for f in ordered[HEAD_ROWS:] if f not in rare]
+    return head + rare + rest
 
 
 def _headline_first(unusual: list[Failure]) -> list[Failure]:
