@@ -209,3 +209,50 @@ def test_every_errno_row_renders_with_its_detail(errno: str) -> None:
     assert name in finding.root_cause and obj in finding.root_cause
     assert f"{comm} (pid {p})" in finding.root_cause
     assert finding.resolution_plan.startswith("1. ")
+
+
+def test_an_fsync_storm_of_the_named_writer_is_high() -> None:
+    comm, word = service()
+    p, rate = pid(), random.uniform(25, 200)
+    count = int(rate * 3)
+    row = TopEntry(
+        key=f"fsync by {comm} (pid {p})",
+        count=count,
+        value=round(rate, 1),
+        labels={"pid": p, "comm": comm, "call": "fsync", "total_ms": 300.0, "mean_ms": 0.1}
+        | {"max_ms": 4.0, "errors": 0},
+    )
+    run = EbpfResult(
+        program_name="file_sync",
+        probe="file_sync",
+        duration_s=3.0,
+        summary=f"Sync calls in 3.0s: {count} calls",
+        aggregates=Aggregates(top={"syncers": [row]}),
+    )
+    resolution = conclude(evidence(f"{word} commit latency went up a lot", run))
+    assert f"{comm} (pid {p})" in resolution.root_cause and "fsync" in resolution.root_cause
+    assert resolution.confidence == "High"
+
+
+def test_memory_growth_of_the_named_service_beats_a_faster_unnamed_one() -> None:
+    comm, word = service()
+    other, _ = service()
+    p, q = pid(), pid()
+
+    def grower(name: str, proc: int, mb_s: float) -> TopEntry:
+        labels = {"pid": proc, "comm": name, "growth_mb": mb_s * 3, "mb_per_s": mb_s}
+        labels |= {"rss_mb": 400.0, "anon_growth_mb": mb_s * 3}
+        return TopEntry(key=f"{name} (pid {proc})", count=int(mb_s * 3072), labels=labels)
+
+    run = EbpfResult(
+        program_name="memory_growth",
+        probe="memory_growth",
+        duration_s=3.0,
+        summary="RSS changes",
+        aggregates=Aggregates(
+            top={"growers": [grower(other, q, random.uniform(12, 20)), grower(comm, p, 6.0)]}
+        ),
+    )
+    resolution = conclude(evidence(f"{word} memory keeps climbing", run))
+    assert f"{comm} (pid {p})" in resolution.root_cause
+    assert resolution.confidence == "High"
