@@ -138,6 +138,7 @@ def test_refused_connect_names_the_address_the_port_does_listen_on() -> None:
     )
     assert f"IS listening, on {listen}:{port} by {server} (pid 77)" in resolution.root_cause
     assert f"127.0.0.1:{port}" in resolution.root_cause
+    assert f"{listen}:{port}" in resolution.ebpf_evidence
 
 
 def test_missing_unix_socket_is_not_a_missing_file() -> None:

@@ -20,6 +20,7 @@ from probes.reader import ProbeReader, ReaderOutput
 from probes.summarise import comm_text, plural, proc_label
 
 TOP_N = 4
+TOP_SPAWNERS = 6  # a busy host has several; the culprit must not fall off
 HOW_CODE, HOW_SIGNAL, HOW_UNKNOWN = 0, 1, 2
 CORE_SIGNALS = {
     signal.SIGQUIT,
@@ -147,7 +148,7 @@ class Reader(ProbeReader):
             )
         signals.sort(key=lambda s: -s[0])
         top: dict[str, list[TopEntry]] = {}
-        spawners = forks.most_common(TOP_N)
+        spawners = forks.most_common(TOP_SPAWNERS)
         if spawners:
             top["spawners"] = [
                 TopEntry(

@@ -40,7 +40,8 @@ _PS_HEADERS = ("COMMAND", "COMM", "CMD")
 _STOP = (
     "the and for are but not all any can its has had was were with from this that since after "
     "into when then than them they our out too very just some been have will what why how who "
-    "app api svc service server host box job jobs disk file files logs log"
+    "app api svc service server host box job jobs disk file files logs log process processes "
+    "top load request requests call calls cron local daemon agent backend worker workers"
 )
 STOPWORDS = frozenset(_STOP.split())
 

@@ -32,6 +32,7 @@ from worker.models.offline.evidence import (
     Proc,
     cmd,
     command_output,
+    own_commands,
     parse_proc,
     probe_runs,
     seconds,
@@ -80,8 +81,11 @@ class FailureFact:
 
 def facts(evidence: Evidence) -> list[FailureFact]:
     found: dict[tuple[str, int | None, str, str], FailureFact] = {}
+    ours = own_commands(evidence)
 
     def add(fact: FailureFact) -> None:
+        if fact.proc.comm in ours:
+            return
         key = (fact.host, fact.proc.pid, fact.call, fact.errno)
         known = found.get(key)
         if known is None or fact.rate > known.rate:
@@ -193,6 +197,12 @@ def _port_of(address: str) -> str:
     return address.rsplit(":", 1)[-1]
 
 
+def listener_note(evidence: Evidence, errno: str, address: str) -> str:
+    """`_listener_note` for another analyzer's refused connect to `address`."""
+    fact = FailureFact(Proc("?", None), "connect", errno, address, 0, 1.0, "", "")
+    return _listener_note(evidence, fact)
+
+
 def _listener_note(evidence: Evidence, fact: FailureFact) -> str:
     """For a refused inet connect: where the port does listen, or that nothing does; for a
     bind that finds its address in use: who holds it."""
@@ -252,7 +262,8 @@ def render(evidence: Evidence, fact: FailureFact, strength: float) -> Finding:
         + (f" on {fact.obj}" if fact.obj else "")
         + f", {fact.count} times in {fact.window_s:.1f}s ({fact.rate:.1f}/s): {meaning}."
     )
-    cause += _listener_note(evidence, fact)
+    note = _listener_note(evidence, fact)
+    cause += note
     listing = command_output(evidence, f"listing_pid_{fact.proc.pid}")
     if listing is not None and listing.stdout.strip():
         cause += f" Listing: {' | '.join(listing.stdout.splitlines()[1:5])[:300]}."
@@ -271,6 +282,7 @@ def render(evidence: Evidence, fact: FailureFact, strength: float) -> Finding:
         f"{fact.errno} by {fact.proc.label()}"
         + (f" on {fact.obj}" if fact.obj else "")
         + f" in {fact.window_s:.1f}s ({fact.share:.0%} of the host's {fact.errno} failures)."
+        + (f" `ss -tlnp`:{note}" if note else "")
     )
     objects = [fact.obj] if fact.obj else []
     return Finding(
