@@ -1,6 +1,6 @@
 """Failing system calls of any kind: which process, which call, which errno, on which object.
 
-Facts: the rows of syscall_errors (`errors` and `routine_errors`: pid, comm, syscall, errno, the
+Facts: the rows of syscall_errors (`errors`, not `routine_errors`: pid, comm, syscall, errno, the
 path or socket address) and of file_opens (`failures`: path, errno, the top process), one fact
 per (process, call, errno), with the host's baseline: how many failures with the same errno
 other processes had in the same window.
@@ -96,7 +96,7 @@ def facts(evidence: Evidence) -> list[FailureFact]:
             known.obj = fact.obj
 
     for run in probe_runs(evidence, "syscall_errors"):
-        for table in ("errors", "routine_errors"):
+        for table in ("errors",):  # routine_errors (futex timeouts, EAGAIN) are never causes
             for row in top(run, table):
                 labels = row.labels
                 pid = labels.get("pid")
