@@ -31,7 +31,10 @@ sys.stdin.readline()
 before = rss()
 kept = []
 for _ in range(steps):
-    kept.append(bytearray(step_mb * 1024 * 1024))  # zero-filled: touched, resident
+    block = bytearray(step_mb * 1024 * 1024)
+    for i in range(0, len(block), 4096):  # calloc'd pages are not resident until written
+        block[i] = 1
+    kept.append(block)
     time.sleep(0.05)
 print(json.dumps({"grown": rss() - before}), flush=True)
 """
