@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint typecheck pytest bench clean images test-deploy
+.PHONY: setup run test lint typecheck pytest bench eval clean images test-deploy
 
 setup:
 	@bash scripts/setup.sh
@@ -46,6 +46,11 @@ images: setup
 # ~1.5 min with the images cached). Not part of `make test`.
 test-deploy: setup
 	BPFSLEUTH_TEST_DEPLOY=1 flock /tmp/bpfsleuth-cpu.lock $(BIN)/pytest -v -s tests/deploy
+
+# The fault eval (bench/eval): every fault quiet and with background noise; as root.
+# Writes bench/results/eval.json; options: make eval EVAL_ARGS="--only disk_full --repeat 3".
+eval: setup
+	$(BIN)/python -m bench.eval $(EVAL_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

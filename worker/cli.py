@@ -288,6 +288,26 @@ def demo(
     )
 
 
+@app.command(
+    "eval",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def eval_command(ctx: typer.Context) -> None:
+    """Run the fault eval (bench/eval in a source checkout): real faults on this host, scored.
+    Every option goes to `python -m bench.eval` (try `bpfsleuth eval --help`)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "bench" / "eval" / "__main__.py").exists():
+        typer.echo("the eval lives in the source tree (bench/eval): run it from a clone", err=True)
+        raise typer.Exit(2)
+    done = subprocess.run([sys.executable, "-m", "bench.eval", *ctx.args], cwd=root, check=False)
+    raise typer.Exit(done.returncode)
+
+
 _EXEC_EXIT = {"allow": 0, "needs_approval": 3, "deny": 4}
 
 

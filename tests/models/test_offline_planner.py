@@ -61,7 +61,9 @@ def test_a_vanished_process_also_looks_for_an_oom_kill() -> None:
 def test_a_symptom_without_cues_gets_the_general_set() -> None:
     assert categorise("something is off with web-3") == ["general"]
     _, programs = triage_plan(categorise("something is off"), ALL_PROBES)
-    assert {"tcp_connect", "file_opens", "exec", "runq_latency"} <= {p.target for p in programs}
+    assert {"syscall_errors", "process_exits", "tcp_connect", "exec", "runq_latency"} <= {
+        p.target for p in programs
+    }
 
 
 def test_every_runbook_command_is_allowed_by_the_real_policy() -> None:
@@ -190,12 +192,12 @@ def test_an_enoent_storm_names_the_process_and_path_from_real_probe_output() -> 
     result = example("file_opens")
     row = result.aggregates.top["failures"][0]
     finding = next(
-        f for f in load_analyzers()["missing_file"](evidence_of("config errors", result))
+        f for f in load_analyzers()["syscall_failures"](evidence_of("config errors", result))
     )
     assert str(row.labels["path"]) in finding.root_cause
     assert str(row.labels["top_process"]) in finding.root_cause
     assert finding.next is not None
-    assert finding.next.programs[0].filters.pid is not None  # the probe, filtered to the pid
+    assert finding.next.commands[0].command.startswith("ls -la ")  # its directory's listing
     assert str(row.labels["path"]) in finding.ebpf_evidence
 
 
@@ -272,7 +274,7 @@ def test_nothing_found_widens_the_net_before_giving_up() -> None:
     quiet = EbpfResult(program_name="tcp_connect", probe="tcp_connect", summary="0 connects")
     reply = plan_next(evidence_of("app cannot connect", quiet), history, ALL_PROBES, final=False)
     assert isinstance(reply, Diagnostic)
-    assert {"file_opens", "exec"} <= {p.target for p in reply.ebpf_programs}
+    assert {"runq_latency", "exec"} <= {p.target for p in reply.ebpf_programs}
 
 
 def cpu_seconds(pid: int) -> float:

@@ -2,9 +2,12 @@
  *
  * Traces: raw_syscalls:sys_enter (start time per thread; for x86_64 path-taking calls such as
  *   open, openat, openat2, execve, stat-family, access, unlink, readlink, also the user pointer
- *   to the path) and raw_syscalls:sys_exit (syscall number and return value).
+ *   to the path; for connect, bind and sendto the user pointer to the socket address) and
+ *   raw_syscalls:sys_exit (syscall number and return value).
  * Output: in-kernel sums per (pid, comm, syscall): calls, errors, total and longest time; error
- *   counts per (pid, comm, syscall, errno); failing paths per (pid, syscall, errno, path prefix);
+ *   counts per (pid, comm, syscall, errno); failing objects per (pid, syscall, errno, object):
+ *   the path prefix, or the socket address read from user memory at exit (unix path, IPv4/IPv6
+ *   address and port: what a refused, timed-out or missing-socket connect was aimed at);
  *   a log2 latency histogram per syscall; the first SAMPLE_LIMIT unusual errors as samples.
  *   Names for syscall numbers and errnos are added in user space.
  * Overhead: medium to high. Both tracepoints fire on every system call of the host and each
@@ -30,9 +33,13 @@
 
 struct start_t {
     u64 ts;
-    u64 path;
-    u64 nr;
+    u64 path; /* user pointer: a path, or a sockaddr when kind == OBJ_SOCKADDR */
+    u32 nr;
+    u32 kind;
 };
+
+#define OBJ_PATH 0
+#define OBJ_SOCKADDR 1
 
 struct key_t {
     u32 pid;
@@ -59,7 +66,7 @@ struct pkey_t {
     u32 pid;
     u32 nr;
     u32 err;
-    u32 pad;
+    u32 kind; /* OBJ_PATH: a NUL-terminated path; OBJ_SOCKADDR: the sockaddr's first bytes */
     char path[PATH_LEN];
 };
 
@@ -75,6 +82,8 @@ struct event_t {
     u32 tid;
     u32 nr;
     u32 err;
+    u32 kind;
+    u32 pad;
     char comm[BPFS_COMM_LEN];
     char path[PATH_LEN];
 };
@@ -124,21 +133,45 @@ static __always_inline int path_arg(long nr)
     return -1;
 }
 
+/* Which argument holds a user sockaddr (x86_64): connect, bind, sendto; -1 for none. */
+static __always_inline int sockaddr_arg(long nr)
+{
+#if defined(__TARGET_ARCH_x86) || defined(__x86_64__)
+    switch (nr) {
+    case 42: /* connect */
+    case 49: /* bind */
+        return 1;
+    case 44: /* sendto */
+        return 4;
+    }
+#endif
+    return -1;
+}
+
 TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 {
     int arg = path_arg(args->id);
-    if (ERRORS_ONLY && arg < 0)
-        return 0; /* errors only: nothing to keep for calls without a path */
+    int sarg = arg < 0 ? sockaddr_arg(args->id) : -1;
+    if (ERRORS_ONLY && arg < 0 && sarg < 0)
+        return 0; /* errors only: nothing to keep for calls without a path or an address */
     if (bs_skip())
         return 0;
     struct start_t start = {};
     start.ts = bpf_ktime_get_ns();
     start.nr = args->id;
-    if (arg >= 0) {
+    if (arg >= 0 || sarg >= 0) {
         /* copied out: the verifier refuses ctx loads at a computed offset */
-        u64 pair[2] = {};
-        bpf_probe_read_kernel(pair, sizeof(pair), (void *)args->args);
-        start.path = arg == 0 ? pair[0] : pair[1];
+        u64 argv[5] = {};
+        bpf_probe_read_kernel(argv, sizeof(argv), (void *)args->args);
+        if (arg == 0)
+            start.path = argv[0];
+        else if (arg == 1)
+            start.path = argv[1];
+        else if (sarg == 1)
+            start.path = argv[1];
+        else if (sarg == 4)
+            start.path = argv[4];
+        start.kind = arg >= 0 ? OBJ_PATH : OBJ_SOCKADDR;
     }
     u32 tid = (u32)bpf_get_current_pid_tgid();
     starts.update(&tid, &start);
@@ -153,13 +186,15 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
     u32 err = (ret < 0 && ret >= -MAX_ERRNO) ? (u32)-ret : 0;
     u64 lat = 0;
     u64 path = 0;
+    u32 kind = OBJ_PATH;
     struct start_t *start = starts.lookup(&tid);
     if (ERRORS_ONLY) {
         /* only failures: the enter side kept just the paths; apply the filters here */
         if (!err || bs_skip())
             return 0;
-        if (start && start->nr == (u64)args->id) {
+        if (start && start->nr == (u32)args->id) {
             path = start->path;
+            kind = start->kind;
             starts.delete(&tid);
         }
     } else {
@@ -167,6 +202,7 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
             return 0;
         lat = bpf_ktime_get_ns() - start->ts;
         path = start->path;
+        kind = start->kind;
         starts.delete(&tid);
     }
 
@@ -211,7 +247,27 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
         pkey.pid = key.pid;
         pkey.nr = key.nr;
         pkey.err = err;
-        bpf_probe_read_user_str(&pkey.path, sizeof(pkey.path), (void *)path);
+        pkey.kind = kind;
+        if (kind == OBJ_PATH) {
+            bpf_probe_read_user_str(&pkey.path, sizeof(pkey.path), (void *)path);
+        } else {
+            /* only the address's own bytes, so that one address is one key */
+            u16 family = 0;
+            bpf_probe_read_user(&family, sizeof(family), (void *)path);
+            if (family == 1) { /* AF_UNIX: family, then sun_path (abstract: a NUL first) */
+                pkey.path[0] = 1;
+                bpf_probe_read_user_str(&pkey.path[2], PATH_LEN - 3, (void *)(path + 2));
+                if (!pkey.path[2])
+                    bpf_probe_read_user_str(&pkey.path[3], PATH_LEN - 4, (void *)(path + 3));
+            } else if (family == 2) { /* AF_INET: family, port, address */
+                bpf_probe_read_user(&pkey.path, 8, (void *)path);
+            } else if (family == 10) { /* AF_INET6: family, port, flowinfo, address */
+                bpf_probe_read_user(&pkey.path, 24, (void *)path);
+            } else {
+                pkey.path[0] = family & 0xff;
+                pkey.path[1] = family >> 8;
+            }
+        }
         u64 *pcount = error_paths.lookup_or_try_init(&pkey, &one);
         if (pcount)
             __sync_fetch_and_add(pcount, 1);
@@ -232,6 +288,7 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
     ev.tid = tid;
     ev.nr = key.nr;
     ev.err = err;
+    ev.kind = pkey.kind;
     __builtin_memcpy(ev.comm, key.comm, sizeof(ev.comm));
     __builtin_memcpy(ev.path, pkey.path, sizeof(ev.path));
     if (events.ringbuf_output(&ev, sizeof(ev), BPF_RB_NO_WAKEUP) != 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import ipaddress
 from collections import Counter, defaultdict
 from typing import Any, ClassVar
 
@@ -20,9 +21,29 @@ from probes.summarise import (
     latency_from_log2,
     plural,
     proc_label,
+    raw_field,
 )
 
-TOP_ERRORS = 4
+TOP_ERRORS = 6
+HEAD_ROWS = 2
+RARE_ROWS = 3
+# Errnos that healthy programs get all the time (search paths, probing, feature checks).
+COMMON_ERRNOS = {
+    errno.ENOENT,
+    errno.ENOTDIR,
+    errno.EEXIST,
+    errno.EINVAL,
+    errno.ENODATA,
+    errno.ENXIO,
+    errno.EOPNOTSUPP,
+    errno.ESPIPE,
+    errno.ENOSYS,
+    errno.ELOOP,
+    errno.ERANGE,
+    errno.ESRCH,
+}
+OBJ_SOCKADDR = 1
+AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
 TOP_N = 3
 ROUTINE_SHOWN = 2
 HIST_KEEP = 6  # the slowest buckets of all calls: where the time goes
@@ -57,11 +78,41 @@ ROUTINE_FOR = {
 }
 
 
+def sockaddr_text(raw: bytes) -> str:
+    """The address the kernel side copied from a connect/bind/sendto sockaddr: `unix:/path`
+    (`unix:@name` for an abstract socket), `1.2.3.4:80`, `[::1]:80`, else `family N`."""
+    if len(raw) < 2:
+        return ""
+    family = int.from_bytes(raw[:2], "little")
+    if family == AF_UNIX:
+        if raw[2:3] == b"\0":
+            return "unix:@" + raw[3:].split(b"\0", 1)[0].decode(errors="replace")
+        return "unix:" + raw[2:].split(b"\0", 1)[0].decode(errors="replace")
+    if family == AF_INET and len(raw) >= 8:
+        return f"{ipaddress.IPv4Address(raw[4:8])}:{int.from_bytes(raw[2:4], 'big')}"
+    if family == AF_INET6 and len(raw) >= 24:
+        return f"[{ipaddress.IPv6Address(raw[8:24])}]:{int.from_bytes(raw[2:4], 'big')}"
+    return f"family {family}" if family else ""
+
+
+def object_text(kind: int, raw: bytes) -> str:
+    """A failing call's object as text: the path, or the decoded socket address."""
+    if kind == OBJ_SOCKADDR:
+        return sockaddr_text(raw)
+    return c_string(raw)
+
+
 def errno_name(number: int) -> str:
     return errno.errorcode.get(number) or KERNEL_ERRNOS.get(number, f"errno {number}")
 
 
+# EAGAIN from clone/fork is a process or thread limit, never routine.
+NEVER_ROUTINE = {(errno.EAGAIN, name) for name in ("clone", "clone3", "fork", "vfork")}
+
+
 def is_routine(syscall: str, err: int) -> bool:
+    if (err, syscall) in NEVER_ROUTINE:
+        return False
     return err in ROUTINE_ANY or syscall in ROUTINE_FOR.get(err, set())
 
 
@@ -90,6 +141,7 @@ class Failure(BaseModel):
     err: int
     count: int
     path: str = ""
+    address: str = ""
 
     @property
     def key(self) -> str:
@@ -98,11 +150,17 @@ class Failure(BaseModel):
 
     @property
     def headline(self) -> str:
-        return self.key + (f" on {self.path}" if self.path else "")
+        target = self.path or self.address
+        return self.key + (f" on {target}" if target else "")
 
     @property
     def routine(self) -> bool:
         return is_routine(syscall_name(self.nr), self.err)
+
+    @property
+    def common(self) -> bool:
+        """A failure healthy programs have too (ENOENT on a path); not on a socket address."""
+        return self.err in COMMON_ERRNOS and not self.address
 
 
 class Reader(ProbeReader):
@@ -120,9 +178,9 @@ class Reader(ProbeReader):
             "errno": errno_name(int(event.err)),
             "latency_us": round(int(event.lat_ns) / 1e3, 3),
         }
-        path = c_string(event.path)
-        if path:
-            data["path"] = path
+        obj = object_text(int(event.kind), raw_field(event, "path"))
+        if obj:
+            data["address" if int(event.kind) == OBJ_SOCKADDR else "path"] = obj
         self.samples.offer(
             SampleEvent(
                 timestamp=self.clock.unix_ns(event.ts),
@@ -148,12 +206,18 @@ class Reader(ProbeReader):
             for k, v in bpf["calls"].items()
         ]
         paths: dict[tuple[int, int, int], Counter[str]] = defaultdict(Counter)
+        addresses: dict[tuple[int, int, int], Counter[str]] = defaultdict(Counter)
         for k, v in bpf["error_paths"].items():
-            paths[(int(k.pid), int(k.nr), int(k.err))][c_string(k.path)] += int(v.value)
+            kind = int(k.kind)
+            into = addresses if kind == OBJ_SOCKADDR else paths
+            text = object_text(kind, raw_field(k, "path"))
+            if text:
+                into[(int(k.pid), int(k.nr), int(k.err))][text] += int(v.value)
         failures = []
         for k, v in bpf["errors"].items():
             pid, nr, err = int(k.pid), int(k.nr), int(k.err)
             seen = paths.get((pid, nr, err))
+            aimed = addresses.get((pid, nr, err))
             failures.append(
                 Failure(
                     pid=pid,
@@ -162,6 +226,7 @@ class Reader(ProbeReader):
                     err=err,
                     count=int(v.value),
                     path=seen.most_common(1)[0][0] if seen else "",
+                    address=aimed.most_common(1)[0][0] if aimed else "",
                 )
             )
         failures.sort(key=lambda f: (-f.count, f.key))
@@ -197,7 +262,7 @@ def _top(
     calls: list[Calls], failures: list[Failure], buckets: dict[int, dict[int, int]]
 ) -> dict[str, list[TopEntry]]:
     top: dict[str, list[TopEntry]] = {}
-    unusual = _headline_first([f for f in failures if not f.routine])[:TOP_ERRORS]
+    unusual = _rare_kept(_headline_first([f for f in failures if not f.routine]))[:TOP_ERRORS]
     routine = [f for f in failures if f.routine][:ROUTINE_SHOWN]
     if unusual:
         top["errors"] = [_failure_entry(f) for f in unusual]
@@ -239,6 +304,17 @@ def _top(
     return top
 
 
+def _rare_kept(ordered: list[Failure]) -> list[Failure]:
+    """The first `HEAD_ROWS` rows by count, then up to `RARE_ROWS` rows whose errno a healthy
+    program seldom gets (ENOSPC, EACCES, EMFILE, ECONNREFUSED, EPIPE...: not ENOENT and the
+    like), then the rest: on a busy host, hundreds of search-path ENOENTs of compilers and
+    interpreters must not push a service's few EACCES out of the table."""
+    head = ordered[:HEAD_ROWS]
+    rare = [f for f in ordered[HEAD_ROWS:] if not f.common][:RARE_ROWS]
+    rest = [f for f in ordered[HEAD_ROWS:] if f not in rare]
+    return head + rare + rest
+
+
 def _headline_first(unusual: list[Failure]) -> list[Failure]:
     """`unusual` (by count) with the top failure's process's next distinct failure moved up to
     second place: the result budget trims the errors table from the bottom, and the headline
@@ -262,6 +338,8 @@ def _failure_entry(f: Failure) -> TopEntry:
     }
     if f.path:
         labels["path"] = f.path
+    if f.address:
+        labels["address"] = f.address
     return TopEntry(key=f.key, count=f.count, labels=labels)
 
 

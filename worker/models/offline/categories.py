@@ -97,6 +97,9 @@ CUES: dict[Category, tuple[Cue, ...]] = {
         ("writes are slow", 2),
         ("filesystem", 1),
         ("no space", 3),
+        ("commit", 2),
+        ("disk full", 3),
+        ("read-only", 3),
     ),
     "performance": (
         ("slow", 1),

@@ -47,6 +47,18 @@ def command_output(evidence: Evidence, command_id: str) -> CommandResult | None:
     return found
 
 
+def own_commands(evidence: Evidence) -> set[str]:
+    """Program names of the commands this investigation ran (`ss`, `ps`, `pidstat`...): their
+    own failing calls (ss reading /proc/*/fd) are the investigation's, never the culprit's."""
+    names = set()
+    for result in evidence.results:
+        for command in result.command_results.values():
+            first = command.command.split(maxsplit=1)[0] if command.command.strip() else ""
+            if first:
+                names.add(first.rsplit("/", 1)[-1][:15])
+    return names
+
+
 def parse_proc(text: str) -> Proc | None:
     """`comm (pid N)` at the start of a label or key."""
     match = _PROC_RE.match(text.strip())

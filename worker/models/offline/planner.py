@@ -5,7 +5,11 @@
   a small bonus when it explains the symptom's category) asks once for its `next` requests (a
   listener check, a probe filtered to the culprit's pid, ...). When nothing stands out, the
   general set's probes not run yet are the next net. Otherwise, or at the last step, resolve.
-- Confidence comes from the best finding's score: >= 0.8 High, >= 0.5 Medium, else Low.
+- Every finding's score is weighed by its relevance to the symptom first (`relevance`: the
+  process or object the symptom names, its theme words, else a penalty), so background noise
+  loses to a weaker finding about what the symptom is about.
+- Confidence comes from the best finding's weighed score: >= 0.8 High, >= 0.5 Medium, else Low;
+  a Low answer says what it could not see.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import re
 
 from worker.models.base import Evidence, ModelAnswer, ModelRequest, PriorExchange, TokenUsage
 from worker.models.offline.analyzers import HIGH, MEDIUM, Finding, analyze
-from worker.models.offline.categories import Category, categorise
+from worker.models.offline.categories import CUES, Category, categorise
+from worker.models.offline.evidence import parse_proc
+from worker.models.offline.relevance import Subject, SymptomView, relevance, view
 from worker.models.offline.runbooks import broadening_plan, chosen_flows, flows_plan
 from worker.protocol import Confidence, Diagnostic, Resolution
 
@@ -36,6 +42,50 @@ def confidence_of(score: float) -> Confidence:
     if score >= MEDIUM:
         return "Medium"
     return "Low"
+
+
+def subject_of(finding: Finding) -> Subject:
+    """A finding's subject: its own, else its culprit's process and its category's words."""
+    if finding.subject is not None:
+        return finding.subject
+    proc = parse_proc(finding.culprit)
+    themes = [stem for stem, _ in CUES.get(finding.category, ())]  # type: ignore[call-overload]
+    _, _, obj = finding.culprit.partition(" -> ")
+    return Subject(
+        comm=proc.comm if proc else "",
+        pid=proc.pid if proc else None,
+        objects=[obj] if obj else [],
+        themes=themes,
+    )
+
+
+def weigh(evidence: Evidence, findings: list[Finding]) -> list[Finding]:
+    """Each finding's score times its relevance to the symptom, with the reason quoted."""
+    symptom: SymptomView = view(evidence)
+    out = []
+    for finding in findings:
+        subject = subject_of(finding)
+        if finding.subject is None:
+            # a special analyzer's finding that explains the named process's trouble (the
+            # waiter behind a CPU hog, the client of a refusing port) is about it too
+            mentioned = [c for c in symptom.named if f"{c} (pid" in finding.root_cause]
+            subject = subject.model_copy(update={"related": [*subject.related, *mentioned]})
+        found = relevance(symptom, subject)
+        note = f" (Relevance to the symptom: {found.text()}.)" if found.reasons else ""
+        out.append(
+            finding.model_copy(
+                update={
+                    "score": round(min(1.0, finding.score * found.factor), 3),
+                    "root_cause": finding.root_cause + note,
+                }
+            )
+        )
+    return out
+
+
+def findings_for(evidence: Evidence) -> list[Finding]:
+    """Every analyzer's findings, weighed by relevance, best first."""
+    return rank(weigh(evidence, analyze(evidence)), categorise(evidence.symptom))
 
 
 def rank(findings: list[Finding], categories: list[Category]) -> list[Finding]:
@@ -116,9 +166,31 @@ def _same_culprit(finding: Finding, best: Finding) -> bool:
     return finding.analyzer != best.analyzer and bool(pids & set(_PID_RE.findall(finding.culprit)))
 
 
+def unseen(evidence: Evidence) -> str:
+    """What the investigation could not see: probes that failed, and the blind spots of the
+    probes that ran (a process that fails silently, a fault between two probe windows)."""
+    failed = sorted(
+        {
+            run.probe
+            for result in evidence.results
+            for run in result.ebpf_results.values()
+            if run.error
+        }
+    )
+    text = (
+        "Nothing in the evidence ties it to the symptom; what the probes could not see: "
+        "failures that leave no failing system call, exit or wait (a process that hangs "
+        "quietly, errors inside a library or a remote peer), and anything outside the probe "
+        "windows."
+    )
+    if failed:
+        text += f" Probes that failed here: {', '.join(failed)}."
+    return text
+
+
 def conclude(evidence: Evidence, findings: list[Finding] | None = None) -> Resolution:
     if findings is None:
-        findings = rank(analyze(evidence), categorise(evidence.symptom))
+        findings = findings_for(evidence)
     if not findings:
         return Resolution(
             root_cause=(
@@ -138,10 +210,14 @@ def conclude(evidence: Evidence, findings: list[Finding] | None = None) -> Resol
         for f in findings[1:]
         if f.ebpf_evidence and f.score >= SUPPORTING_MIN and _same_culprit(f, best)
     ]
+    confidence = confidence_of(best.score)
+    root_cause = best.root_cause
+    if confidence == "Low":
+        root_cause = f"Only a weak lead (Low confidence): {root_cause} {unseen(evidence)}"
     return Resolution(
-        root_cause=best.root_cause[:4000],
+        root_cause=root_cause[:4000],
         resolution_plan=best.resolution_plan[:6000],
-        confidence=confidence_of(best.score),
+        confidence=confidence,
         ebpf_evidence="\n".join([best.ebpf_evidence, *others])[:4000],
     )
 
@@ -154,7 +230,7 @@ def plan_next(
         first = triage(evidence, probes)
         if first is not None:
             return first
-    findings = rank(analyze(evidence), categorise(evidence.symptom))
+    findings = findings_for(evidence)
     if not final:
         asked = asked_before(history)
         if findings and findings[0].score >= MEDIUM:

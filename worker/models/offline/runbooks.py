@@ -20,7 +20,7 @@ from worker.flows.loader import builtin_flows, load_flows
 from worker.flows.models import Flow
 from worker.flows.select import select_flows
 from worker.models.offline.categories import Category
-from worker.protocol import CommandRequest, EbpfProgramRequest
+from worker.protocol import MAX_COMMANDS_PER_STEP, CommandRequest, EbpfProgramRequest
 
 PROBE_DURATION_S = 3.0
 
@@ -76,7 +76,7 @@ def _builtin_runbooks() -> tuple[list[CommandRequest], dict[Category, Runbook]]:
 TRIAGE, RUNBOOKS = _builtin_runbooks()
 BASELINE = TRIAGE  # the name the first planner used
 
-MAX_TRIAGE_PROBES = 5
+MAX_TRIAGE_PROBES = 6  # the triage's 2 (syscall failures, process exits) + 4
 
 
 def triage_plan(
@@ -108,7 +108,8 @@ def flows_plan(
     for flow in flows:
         flow_commands, flow_programs = flow_requests(flow)
         for command in flow_commands:
-            commands.setdefault(command.id, command)
+            if len(commands) < MAX_COMMANDS_PER_STEP:
+                commands.setdefault(command.id, command)
         for program in flow_programs:
             if program.target in available_probes and len(programs) < MAX_TRIAGE_PROBES:
                 programs.setdefault(program.name, program)

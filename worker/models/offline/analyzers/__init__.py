@@ -7,6 +7,11 @@ would confirm it (a listener check on the refused port, the open probe filtered 
 fails, a profile of the CPU hog). The planner asks for those once, then resolves with the best
 finding. Adding an analyzer = adding a module and naming it in `_MODULES` below.
 
+Generic analyzers come first (`syscall_failures`: any errno on any object; `process_exits`:
+crashes by signal, exit-code loops, spawn churn); each has the same shape: facts -> `score()`
+(named thresholds) -> `render()`, and names its `subject` (process, objects, symptom themes) so
+the planner can weigh the finding by its relevance to the symptom (`relevance`).
+
 Scores (documented per analyzer in its module): >= 0.8 gives confidence High, >= 0.5 Medium,
 anything lower Low. A confirmation that ran and agreed adds to the score; one that disagreed
 lowers it.
@@ -21,6 +26,7 @@ from collections.abc import Callable
 from pydantic import BaseModel, Field
 
 from worker.models.base import Evidence
+from worker.models.offline.relevance import Subject
 from worker.protocol import CommandRequest, EbpfProgramRequest
 
 logger = logging.getLogger(__name__)
@@ -48,14 +54,20 @@ class Finding(BaseModel):
     ebpf_evidence: str = ""
     culprit: str = Field(default="", description="pid/comm, port, path or lock, when known.")
     next: NextStep | None = None
+    subject: Subject | None = Field(
+        default=None, description="What it is about, for the relevance to the symptom."
+    )
 
 
 AnalyzerFn = Callable[[Evidence], list[Finding]]
 REGISTRY: dict[str, AnalyzerFn] = {}
 _MODULES = (
+    "syscall_failures",
+    "process_exits",
+    "sync_writers",
+    "memory_growth",
     "busy_process",
     "connect_failures",
-    "missing_file",
     "cpu_starvation",
     "lock_contention",
     "exec_storm",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from worker.models.base import Evidence
 from worker.models.offline.analyzers import Finding, NextStep, register
+from worker.models.offline.analyzers.syscall_failures import listener_note
 from worker.models.offline.evidence import cmd, command_output, probe_runs, top, total
 
 _ADVICE = {
@@ -55,7 +56,13 @@ def connect_failures(evidence: Evidence) -> list[Finding]:
             check_id = f"listeners_{port}"
             listeners = command_output(evidence, check_id)
             next_step = None
-            if port.isdigit() and outcome == "refused":
+            elsewhere = ""
+            if outcome == "refused":
+                elsewhere = listener_note(evidence, "ECONNREFUSED", dest)
+            if "IS listening" in elsewhere:
+                cause += elsewhere  # the decisive detail: the address the port does listen on
+                score = min(1.0, score + 0.05)
+            elif port.isdigit() and outcome == "refused":
                 if listeners is None:
                     next_step = NextStep(
                         why=f"is anything listening on port {port}?",
@@ -95,6 +102,7 @@ def connect_failures(evidence: Evidence) -> list[Finding]:
                         f"by {comm} (pid {pid}) of its {own} attempts ({attempts} on the host) in "
                         f"{run.result.duration_s:.1f}s. {run.result.summary}"
                         + (f" Also failing: {also}." if also else "")
+                        + (f" Listeners:{elsewhere}" if "IS listening" in elsewhere else "")
                     ),
                     next=next_step,
                 )
