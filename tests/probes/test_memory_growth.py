@@ -40,6 +40,11 @@ print(json.dumps({"grown": rss() - before}), flush=True)
 """
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: a burst of growth in the first half second of the window is reported as "
+    "~0.1 MB (a steady grower over seconds is measured right; see the closing note of issue 11)",
+)
 def test_a_growing_process_is_named_with_its_growth() -> None:
     require_ebpf()
     steps, step_mb = random.randint(5, 12), random.randint(2, 6)
