@@ -59,15 +59,15 @@ def test_every_answer_of_every_probe_resolves_to_that_probe() -> None:
 
 
 def test_an_unanswered_existing_tracepoint_goes_to_the_generic_probe() -> None:
-    resolved = resolve_target("tracepoint", "signal/signal_generate")
+    resolved = resolve_target("tracepoint", "timer/hrtimer_start")
     assert resolved.how == "generic"
     assert resolved.probe == "tracepoint"
-    assert resolved.params == {"tracepoint": "signal:signal_generate"}
+    assert resolved.params == {"tracepoint": "timer:hrtimer_start"}
 
 
 def test_a_bare_tracepoint_name_finds_its_category() -> None:
-    resolved = resolve_target("tracepoint", "signal_deliver")
-    assert resolved.asked == "signal/signal_deliver"
+    resolved = resolve_target("tracepoint", "hrtimer_cancel")
+    assert resolved.asked == "timer/hrtimer_cancel"
     assert resolved.probe == "tracepoint"
 
 
@@ -107,7 +107,7 @@ def test_resolution_becomes_a_runnable_request_with_capped_duration() -> None:
 
 
 def test_generic_resolution_carries_the_tracepoint_parameter() -> None:
-    ask = ProbeAsk(type="tracepoint", target="signal:signal_generate")
+    ask = ProbeAsk(type="tracepoint", target="timer:hrtimer_start")
     request = to_probe_request(ask, resolve(ask))
-    assert request.params == {"tracepoint": "signal:signal_generate"}
+    assert request.params == {"tracepoint": "timer:hrtimer_start"}
     assert request.duration_s == load_catalog().probes["tracepoint"].duration.default

@@ -11,6 +11,7 @@ installed here is covered by one of the two (or says why it cannot work in a san
 from __future__ import annotations
 
 import bz2
+import fcntl
 import gzip
 import json
 import lzma
@@ -20,6 +21,7 @@ import shutil
 import socket
 import subprocess
 import tarfile
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +33,15 @@ from worker.executor import run_command
 from worker.policy.programs import PROGRAMS
 from worker.protocol import CommandRequest
 from worker.sandbox import host_status
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _a_held_file_lock() -> Iterator[None]:
+    """lslocks prints nothing (not even its header) on a host that holds no file lock; hold one."""
+    with tempfile.TemporaryFile() as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield
+
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

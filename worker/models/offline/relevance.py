@@ -34,7 +34,7 @@ OTHER_PROCESS = 0.5
 MIN_NAME = 3  # a symptom word shorter than this never names a process
 _TOKEN_RE = re.compile(r"[a-z0-9][a-z0-9_.\-/]*[a-z0-9]|[a-z0-9]")
 _COMM_KEYS = ("comm", "top_process", "process", "target", "parent")
-_PROC_RE = re.compile(r"([^\s(][^()]{0,30}?) \(pid (\d+)\)")
+_PROC_RE = re.compile(r"([^\s()]{1,15}) \(pid (\d+)\)")  # a comm is at most 15 bytes
 _PS_HEADERS = ("COMMAND", "COMM", "CMD")
 # Words that are never a service's name, however a comm starts.
 _STOP = (

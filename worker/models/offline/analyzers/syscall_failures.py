@@ -45,6 +45,7 @@ RATE_SOME = 1.0
 COUNT_FEW = 3
 STRONG, STEADY, FEW, FAINT = 0.9, 0.75, 0.55, 0.3
 BASELINE_FLOOR = 0.7  # strength kept when every process on the host fails the same way
+CONFIRMED = 0.1  # added when the listener check ran and explains the refusal (none, or elsewhere)
 MAX_FINDINGS = 8
 PEER_ERRNOS = frozenset({"ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNABORTED"})
 MAX_OTHERS = 2
@@ -264,6 +265,8 @@ def render(evidence: Evidence, fact: FailureFact, strength: float) -> Finding:
     )
     note = _listener_note(evidence, fact)
     cause += note
+    if fact.errno == "ECONNREFUSED" and ("no listener" in note or "IS listening" in note):
+        strength = min(1.0, round(strength + CONFIRMED, 3))  # the confirmation agreed
     listing = command_output(evidence, f"listing_pid_{fact.proc.pid}")
     if listing is not None and listing.stdout.strip():
         cause += f" Listing: {' | '.join(listing.stdout.splitlines()[1:5])[:300]}."
