@@ -45,7 +45,7 @@ images: setup
 # The compose stack end to end as docs/deploy.md runs it (builds the images: ~5 min cold,
 # ~1.5 min with the images cached). Not part of `make test`.
 test-deploy: setup
-	BPFSLEUTH_TEST_DEPLOY=1 flock /tmp/bpfsleuth-cpu.lock $(BIN)/pytest -v -s tests/deploy
+	BPFSLEUTH_TEST_DEPLOY=1 $(BIN)/pytest -v -s tests/deploy
 
 # The fault eval (bench/eval): every fault quiet and with background noise; as root.
 # Writes bench/results/eval.json; options: make eval EVAL_ARGS="--only disk_full --repeat 3".
