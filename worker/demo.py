@@ -9,7 +9,6 @@ error, on Ctrl-C, and (through PR_SET_PDEATHSIG) when the demo itself is killed.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 import signal
@@ -26,9 +25,12 @@ from pydantic import BaseModel
 
 WORKLOAD_NAME = "orders-app"
 SYMPTOM = "the orders app keeps saying it can't reach its backend"
-_PR_SET_PDEATHSIG = 1
 _CLIENT = """
-import socket, sys, time
+import ctypes, os, signal, socket, sys, time
+# Die with the demo (PR_SET_PDEATHSIG = 1), set here rather than in a preexec_fn.
+ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)
+if os.getppid() != int(sys.argv[2]):
+    sys.exit(0)  # the demo ended before the line above ran
 port = int(sys.argv[1])
 while True:
     s = socket.socket()
@@ -58,11 +60,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     with suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -80,12 +77,11 @@ def faulty_workload(settle_s: float = 0.5) -> Iterator[DemoWorkload]:
     script.write_text(_CLIENT)
     port = free_port()
     proc = subprocess.Popen(
-        [str(binary), str(script), str(port)],
+        [str(binary), str(script), str(port), str(os.getpid())],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
-        preexec_fn=_die_with_parent,
     )
     try:
         time.sleep(settle_s)
