@@ -34,13 +34,14 @@ from worker.celery_config import (
 )
 from worker.loop.events import Notice, ProgressEvent, ResolutionReached
 from worker.loop.investigation import Budgets, Investigation, StepPlan
-from worker.protocol import CommandResult, PlanResult
+from worker.protocol import CommandRequest, CommandResult, EbpfProgramRequest, PlanResult
 from worker.registry import HostNotLive, Registry
 from worker.settings import WorkerSettings
 from worker.store import (
     AuditEntry,
     InvestigationNotFound,
     StepMeta,
+    StepOutcome,
     Store,
     StoreUnavailable,
     VersionConflict,
@@ -282,11 +283,14 @@ def advance_investigation(rt: Runtime, investigation_id: str) -> None:
         inv = _record(inv, pending.step, outcome.results)
         metrics.step_closed(meta, outcome)
     turns_before = len(inv.turns)
-    try:
-        inv = _decide(rt, inv)
-    except Exception as exc:  # a bug below us must end the investigation, not strand it
-        log.exception("advance %s: deciding failed", inv.id)
-        inv = _end_on_error(rt, inv, f"the control worker failed: {type(exc).__name__}: {exc}")
+    if inv.one_step:
+        inv = _end_one_step(inv)  # no model: the asker read the step's results from the join
+    else:
+        try:
+            inv = _decide(rt, inv)
+        except Exception as exc:  # a bug below us must end the investigation, not strand it
+            log.exception("advance %s: deciding failed", inv.id)
+            inv = _end_on_error(rt, inv, f"the control worker failed: {type(exc).__name__}: {exc}")
     try:
         stored = rt.store.save(stored.model_copy(update={"investigation": inv}))
     except VersionConflict:
@@ -301,10 +305,21 @@ def advance_investigation(rt: Runtime, investigation_id: str) -> None:
         dispatch_step(rt, inv, plan)
     elif inv.done:
         log.info("investigation %s finished (%s)", inv.id, inv.stop_reason)
-        metrics.investigation_finished(inv)
+        if not inv.one_step:
+            metrics.investigation_finished(inv)
     else:
         # the model's reply was unusable and the loop asks again: that is another turn
         send_advance(rt, inv.id)
+
+
+def _end_one_step(inv: Investigation) -> Investigation:
+    """A one-step investigation ends once its step is recorded (no resolution: no model)."""
+    if inv.pending_plan is None and not inv.done:
+        inv.status = "resolved"
+        inv.stop_reason = "one step run directly; its results were returned to the asker"
+        inv.finished_at = datetime.now(UTC)
+        inv.touch()
+    return inv
 
 
 def _end_on_error(rt: Runtime, inv: Investigation, why: str) -> Investigation:
@@ -380,6 +395,59 @@ def _record_absent_host(rt: Runtime, investigation_id: str, step: int, host: str
     result = PlanResult(host=host, step=step, notes=[message], finished_at=datetime.now(UTC))
     if rt.store.record_result(investigation_id, result) == 1:
         advance_closed_step(rt, investigation_id, step)
+
+
+# ---------------------------------------------------------------------------------------
+# one step asked for directly (MCP run_probe / run_command on another host)
+# ---------------------------------------------------------------------------------------
+ONE_STEP = 1
+STEP_POLL_S = 0.1
+
+
+def start_one_step(
+    rt: Runtime,
+    host: str,
+    *,
+    asked_by: str,
+    what: str,
+    commands: list[CommandRequest] | None = None,
+    ebpf_programs: list[EbpfProgramRequest] | None = None,
+) -> StepMeta:
+    """Run one plan on `host` without a model: a one-step investigation whose plan is given,
+    dispatched like any step (the host's `run_plan` task, the join, the step deadline, the
+    audit with `asked_by`). Raises `HostNotLive` (naming the live hosts) before anything runs.
+    Wait for it with `await_step`."""
+    rt.registry.require_live([host])
+    inv = Investigation(symptom=what, hosts=[host], one_step=True, status="awaiting_results")
+    plan = StepPlan(
+        investigation_id=inv.id,
+        step=ONE_STEP,
+        reasoning=what,
+        commands=commands or [],
+        ebpf_programs=ebpf_programs or [],
+    )
+    inv.plans.append(plan)
+    rt.store.start(inv, asked_by=asked_by, watch_at=time.time())
+    dispatch_step(rt, inv, plan)
+    meta = rt.store.step_meta(inv.id, ONE_STEP)
+    if meta is None:  # dispatch_step opened it; only a vanished Redis key gets here
+        raise StoreUnavailable(f"step {ONE_STEP} of {inv.id} vanished from Redis at {rt.store.url}")
+    return meta
+
+
+def await_step(rt: Runtime, meta: StepMeta) -> StepOutcome:
+    """The step's outcome once every host answered or its deadline passed (then this process
+    closes it, as a control worker's scanner would, and enqueues the advance that records it)."""
+    while True:
+        outcome = rt.store.step_outcome(meta.investigation_id, meta.step)
+        if outcome is not None:
+            return outcome
+        if time.time() >= meta.deadline_at and rt.store.close_at_deadline(
+            meta.investigation_id, meta.step
+        ):
+            advance_closed_step(rt, meta.investigation_id, meta.step)
+            continue
+        time.sleep(STEP_POLL_S)
 
 
 # ---------------------------------------------------------------------------------------
@@ -642,6 +710,7 @@ __all__ = [
     "Runtime",
     "advance_closed_step",
     "advance_investigation",
+    "await_step",
     "build_runtime",
     "dispatch_step",
     "follow",
@@ -650,5 +719,6 @@ __all__ = [
     "runtime",
     "send_advance",
     "start_investigation",
+    "start_one_step",
     "wait_for_redis",
 ]

@@ -108,6 +108,12 @@ class Investigation(BaseModel):
     flow: str | None = Field(
         default=None, description="Run this flow (named runbook) instead of asking a model."
     )
+    one_step: bool = Field(
+        default=False,
+        description="One plan step asked for directly (MCP run_probe/run_command on another "
+        "host): no model turn; the asker reads the step's results, the control side records "
+        "them and ends the investigation.",
+    )
     stop_reason: str = ""
     created_at: datetime = Field(default_factory=_now)
     updated_at: datetime = Field(default_factory=_now)

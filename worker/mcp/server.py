@@ -3,7 +3,8 @@
 Tools are sync functions (probes, flows and commands block for seconds); each call runs in a
 worker thread, at most `BPFSLEUTH_MCP_CONCURRENCY` runs at once. Arguments are validated by the
 SDK against the typed signatures below (a bad type or an out-of-range value never reaches a
-tool); a `ToolRefused` becomes a tool error (`is_error`) carrying its message.
+tool); a `ToolProblem` (refused, or sent and failed) becomes a tool error (`is_error`)
+carrying its message.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pydantic import Field
 
 from probes.models import COMM_MAX_LEN, MAX_PROBE_DURATION_S, PID_MAX, ParamValue
 from worker.mcp import tools
-from worker.mcp.tools import Toolbox, ToolRefused
+from worker.mcp.tools import Toolbox, ToolProblem
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,7 +40,8 @@ HostArg = Annotated[
     Field(
         default="",
         max_length=253,
-        description="Host name from list_hosts; empty for the host serving this server.",
+        description="Host name from list_hosts; empty for the host serving this server. "
+        "Another live host runs the call through its bpfsleuth worker.",
     ),
 ]
 
@@ -60,7 +62,7 @@ def build_server(box: Toolbox | None = None) -> MCPServer:
             if heavy:
                 return await anyio.to_thread.run_sync(fn, limiter=limiter)
             return await anyio.to_thread.run_sync(fn)
-        except ToolRefused as exc:
+        except ToolProblem as exc:
             raise ToolError(str(exc)) from None
 
     @server.tool(annotations=READ_ONLY)
@@ -104,7 +106,8 @@ def build_server(box: Toolbox | None = None) -> MCPServer:
             Field(description="Probe parameters (see describe_probe)."),
         ] = None,
     ) -> tools.ProbeRun:
-        """Run one catalog eBPF probe on this host for a while; returns its bounded result."""
+        """Run one catalog eBPF probe for a while, on this host or a live worker host;
+        returns its bounded result."""
         asker = _asker(ctx)
         return await call(
             lambda: tools.run_probe(
@@ -153,10 +156,13 @@ def build_server(box: Toolbox | None = None) -> MCPServer:
             Field(min_length=1, max_length=2000, description="e.g. 'ss -tnp' (pipes allowed)."),
         ],
         host: HostArg = "",
-        timeout_s: Annotated[float | None, Field(gt=0, le=60, description="Seconds.")] = None,
+        timeout_s: Annotated[
+            float | None, Field(gt=0, le=60, description="Seconds; this host only.")
+        ] = None,
     ) -> tools.CommandRun:
-        """Run a read-only command on this host under bpfsleuth's policy, without a shell.
-        Denied commands and those that need a responder's approval are refused with the reason."""
+        """Run a read-only command under bpfsleuth's policy, without a shell, on this host or
+        a live worker host. Denied commands and those that need a responder's approval are
+        refused with the reason."""
         asker = _asker(ctx)
         return await call(
             lambda: tools.run_command(box, asker, command=command, host=host, timeout_s=timeout_s),

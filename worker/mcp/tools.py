@@ -4,15 +4,20 @@ Each function takes an `Asker` (who is calling, for the audit) and typed argumen
 pydantic model whose size is bounded like the loop's results (`worker.loop.bounds`). A request
 that cannot run raises `ToolRefused` with a message fit for the caller, before anything runs.
 
-Where things run: probes and commands on this host only (the process serving MCP), through the
-same runner (`probes.runner`) and policy + executor (`worker.executor.run_command`) the loop uses;
-a flow on this host runs here (`worker.flows.run`), a flow on another live host runs as a flow
-investigation through Celery (`worker.distributed.run_via_celery`), the way `bpfsleuth diagnose
---flow ... --via celery` does.
+Where things run: with no host (or this host's name), probes and commands run here, in the
+process serving MCP, through the same runner (`probes.runner`) and policy + executor
+(`worker.executor.run_command`) the loop uses, and a flow runs here (`worker.flows.run`). On
+another live host (the fleet in REDIS_URL, as for `bpfsleuth diagnose`), a probe or a command
+runs as one plan step through that host's worker: the loop's `run_plan` task, join, step deadline
+and audit (`worker.distributed.start_one_step`); a flow runs as a flow investigation through
+Celery (`worker.distributed.run_via_celery`), the way `bpfsleuth diagnose --flow ... --via celery`
+does. A command the policy denies or would hold for approval is refused here, before anything is
+sent.
 
 Audit: every probe and command run (and every command refused by the policy) is one
 `AuditEntry` with `asked_by="mcp:<client name>"`, appended to the Redis audit stream when
-REDIS_URL reaches a Redis, else one JSON line in `BPFSLEUTH_MCP_AUDIT_LOG`.
+REDIS_URL reaches a Redis, else one JSON line in `BPFSLEUTH_MCP_AUDIT_LOG`; a run on another host
+is recorded by that host's worker, like any plan step.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import redis
 from pydantic import BaseModel, Field, ValidationError
@@ -31,9 +36,21 @@ from pydantic import BaseModel, Field, ValidationError
 from probes.models import ParamValue, ProbeFilters, ProbeRequest
 from worker.loop.bounds import ResultLimits, bound_command, bound_probe, cut
 from worker.mcp.settings import McpSettings
-from worker.protocol import CommandRequest, CommandResult, EbpfResult, Resolution
+from worker.protocol import (
+    CommandRequest,
+    CommandResult,
+    EbpfProgramRequest,
+    EbpfResult,
+    PlanResult,
+    Resolution,
+)
 from worker.settings import WorkerSettings
 from worker.store import AuditEntry, Store, StoreError
+
+if TYPE_CHECKING:
+    from probes.catalog import Catalog
+    from probes.spec import ProbeSpec
+    from worker.distributed import Runtime
 
 log = logging.getLogger(__name__)
 LINE_CHARS = 400
@@ -41,8 +58,16 @@ MAX_FINDINGS = 5
 LOCAL_ALIASES = {"", "localhost", "local", "this"}
 
 
-class ToolRefused(ValueError):
-    """A call that cannot run; `str()` says why, for the caller. Nothing ran."""
+class ToolProblem(ValueError):
+    """A call that did not give a result; `str()` says why, for the caller."""
+
+
+class ToolRefused(ToolProblem):
+    """A call that cannot run; nothing ran."""
+
+
+class ToolFailed(ToolProblem):
+    """A call that was sent but brought no result back (e.g. the host did not answer)."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -109,15 +134,22 @@ class FlowDescription(BaseModel):
     steps: list[dict[str, Any]]
 
 
+Via = Literal["local", "celery"]
+
+
 class ProbeRun(BaseModel):
     host: str
+    via: Via = Field(description="Run here, or through the host's worker (Celery).")
     result: EbpfResult = Field(description="Bounded and redacted like the loop's probe results.")
+    run_id: str = Field(description="The audit entries' investigation_id.")
     audit: str = Field(description="Where this run was recorded.")
 
 
 class CommandRun(BaseModel):
     host: str
+    via: Via
     result: CommandResult = Field(description="Bounded and redacted like the loop's results.")
+    run_id: str
     audit: str
 
 
@@ -242,19 +274,64 @@ def list_hosts(box: Toolbox) -> HostList:
                 kernel=record.capabilities.kernel,
                 arch=record.capabilities.arch,
                 last_seen_s=round(record.age_s(now), 1),
-                runs=["run_flow"],
+                runs=["run_probe", "run_command", "run_flow"],
             )
         )
     return HostList(hosts=hosts, fleet=fleet)
 
 
-def _require_here(box: Toolbox, host: str, tool: str) -> str:
-    if box.is_here(host):
-        return box.host
-    raise ToolRefused(
-        f"{tool} runs on this host ({box.host}) only over MCP, not on {host!r}; "
-        "to look at another live host, use run_flow with that host (it runs through its worker)"
-    )
+def _fleet(box: Toolbox, host: str) -> Runtime:
+    """The distributed runtime (the settings `bpfsleuth diagnose` uses), Redis answering."""
+    from worker.distributed import runtime
+
+    rt = runtime()
+    try:
+        rt.store.ping()
+    except StoreError as exc:
+        raise ToolRefused(
+            f"{host!r} is not this host ({box.host}) and the fleet cannot be reached: {exc}"
+        ) from None
+    return rt
+
+
+def _one_step(
+    box: Toolbox,
+    asker: str,
+    host: str,
+    what: str,
+    *,
+    commands: list[CommandRequest] | None = None,
+    ebpf_programs: list[EbpfProgramRequest] | None = None,
+) -> tuple[str, PlanResult]:
+    """Run one plan step on live `host` through its worker; its id and that host's result."""
+    from worker.distributed import await_step, start_one_step
+    from worker.registry import HostNotLive
+
+    rt = _fleet(box, host)
+    try:
+        meta = start_one_step(
+            rt, host, asked_by=asker, what=what, commands=commands, ebpf_programs=ebpf_programs
+        )
+    except HostNotLive as exc:
+        raise ToolRefused(str(exc)) from None
+    except StoreError as exc:
+        raise ToolRefused(f"could not start the run on {host}: {exc}") from None
+    try:
+        outcome = await_step(rt, meta)
+    except StoreError as exc:
+        raise ToolFailed(f"lost the run on {host} ({meta.investigation_id}): {exc}") from None
+    result = next(r for r in outcome.results if r.host == host)
+    if host in outcome.missing_hosts:
+        live = ", ".join(sorted(r.name for r in rt.registry.live_hosts())) or "none"
+        raise ToolFailed(
+            f"host {host} did not answer within {meta.deadline_s:.0f} s (its worker is stuck "
+            f"or gone; live hosts now: {live}); run {meta.investigation_id}"
+        )
+    return meta.investigation_id, result
+
+
+def _fleet_audit(box: Toolbox) -> str:
+    return f"redis audit stream ({box.worker.redis_url}), by the host's worker"
 
 
 # ---------------------------------------------------------------------------------------
@@ -285,12 +362,10 @@ def list_probes(box: Toolbox) -> ProbeList:
     return ProbeList(probes=probes, not_runnable={**catalog.broken, **catalog.blocked})
 
 
-def describe_probe(box: Toolbox, name: str) -> ProbeDescription:
-    from probes.catalog import load_catalog
-    from probes.plan import availability
+def describe_probe_spec(catalog: Catalog, name: str) -> ProbeSpec:
+    """The catalog's spec of `name`, or `ToolRefused` saying why not (with the nearest names)."""
     from probes.resolver import nearest_names
 
-    catalog = load_catalog()
     spec = catalog.get(name)
     if spec is None:
         if name in catalog.blocked:
@@ -299,6 +374,15 @@ def describe_probe(box: Toolbox, name: str) -> ProbeDescription:
         raise ToolRefused(
             f"no probe named {name!r}" + (f"; nearest: {', '.join(near)}" if near else "")
         )
+    return spec
+
+
+def describe_probe(box: Toolbox, name: str) -> ProbeDescription:
+    from probes.catalog import load_catalog
+    from probes.plan import availability
+
+    catalog = load_catalog()
+    spec = describe_probe_spec(catalog, name)
     return ProbeDescription(
         name=name,
         source=catalog.source_of(name),
@@ -325,12 +409,11 @@ def run_probe(
     comm: str | None = None,
     params: dict[str, ParamValue] | None = None,
 ) -> ProbeRun:
-    """Run one catalog probe here for `duration_s` (its default when None)."""
+    """Run one catalog probe for `duration_s` (its default when None), here or on `host`."""
     from probes.catalog import load_catalog
-    from probes.params import ProbeRequestError
+    from probes.params import ProbeRequestError, validate_params
     from probes.runner import prepare, run_prepared
 
-    here = _require_here(box, host, "run_probe")
     catalog = load_catalog()
     spec = catalog.get(probe)
     try:
@@ -343,7 +426,25 @@ def run_probe(
             filters=ProbeFilters(pid=pid, comm=comm),
             params=params or {},
         )
-        prepared = prepare(request, catalog=catalog)
+        if box.is_here(host):
+            prepared = prepare(request, catalog=catalog)
+        else:
+            # what the host checks too, but the host's kernel: that part is its answer
+            spec = describe_probe_spec(catalog, probe)
+            if request.duration_s > spec.duration.max:
+                raise ProbeRequestError(
+                    f"probe {probe} runs at most {spec.duration.max:g}s, "
+                    f"asked for {request.duration_s:g}s"
+                )
+            validate_params(spec, request.params)
+            program = EbpfProgramRequest(
+                name=probe,
+                type="catalog",
+                target=probe,
+                duration=request.duration_s,
+                filters=request.filters,
+                params=request.params,
+            )
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ToolRefused(
@@ -351,6 +452,18 @@ def run_probe(
         ) from None
     except ProbeRequestError as exc:
         raise ToolRefused(f"cannot run: {exc}") from None
+    if not box.is_here(host):
+        run_id, plan_result = _one_step(
+            box, asker, host, f"run_probe {probe} for {asker}", ebpf_programs=[program]
+        )
+        if not plan_result.ebpf_results:
+            raise ToolFailed(f"{host}: " + ("; ".join(plan_result.notes) or "no probe result"))
+        remote = next(iter(plan_result.ebpf_results.values()))
+        return ProbeRun(
+            host=host, via="celery", result=remote, run_id=run_id, audit=_fleet_audit(box)
+        )
+    here = box.host
+    call_id = new_call_id()
     started = time.monotonic()
     raw = run_prepared([prepared])[0]
     result = bound_probe(EbpfResult.model_validate(raw.model_dump()), box.limits, _redactor())
@@ -362,7 +475,7 @@ def run_probe(
     )
     where = box.audit(
         AuditEntry(
-            investigation_id=new_call_id(),
+            investigation_id=call_id,
             step=0,
             host=here,
             kind="probe",
@@ -376,7 +489,7 @@ def run_probe(
             approved_by="catalog",
         )
     )
-    return ProbeRun(host=here, result=result, audit=where)
+    return ProbeRun(host=here, via="local", result=result, run_id=call_id, audit=where)
 
 
 # ---------------------------------------------------------------------------------------
@@ -385,43 +498,85 @@ def run_probe(
 def run_command(
     box: Toolbox, asker: str, *, command: str, host: str = "", timeout_s: float | None = None
 ) -> CommandRun:
-    """Run `command` here through the policy and the executor; refuse what needs approval."""
+    """Run `command` through the policy and the executor, here or on live `host` (through its
+    worker); refuse what the policy denies or would hold for approval, before it is sent."""
     from worker import executor
 
-    here = _require_here(box, host, "run_command")
     call_id = new_call_id()
     try:
         request = CommandRequest(id=call_id, command=command)
     except ValidationError as exc:
         raise ToolRefused(f"invalid command: {exc.errors()[0]['msg']}") from None
+    if not box.is_here(host):
+        return _run_command_remote(box, asker, request, host=host, timeout_s=timeout_s)
     raw = executor.run_command(request, approved=False, timeout_s=timeout_s)
     result = bound_command(raw, box.limits, _redactor())
-    refused = result.verdict != "allow"
-    where = box.audit(
-        AuditEntry(
-            investigation_id=call_id,
-            step=0,
-            host=here,
-            kind="command",
-            id=call_id,
-            argv=result.command,
-            verdict=result.verdict,
-            ran=result.ran,
-            exit_code=result.exit_code,
-            error=result.note if not result.ran else "",
-            duration_s=result.duration_s,
-            asked_by=asker,
-            approved_by="" if refused else "policy",
-        )
+    where = box.audit(_command_audit_entry(call_id, box.host, asker, result))
+    _refuse_unless_allowed(result, box.host)
+    return CommandRun(host=box.host, via="local", result=result, run_id=call_id, audit=where)
+
+
+def _command_audit_entry(call_id: str, host: str, asker: str, result: CommandResult) -> AuditEntry:
+    return AuditEntry(
+        investigation_id=call_id,
+        step=0,
+        host=host,
+        kind="command",
+        id=call_id,
+        argv=result.command,
+        verdict=result.verdict,
+        ran=result.ran,
+        exit_code=result.exit_code,
+        error=result.note if not result.ran else "",
+        duration_s=result.duration_s,
+        asked_by=asker,
+        approved_by="policy" if result.verdict == "allow" else "",
     )
+
+
+def _refuse_unless_allowed(result: CommandResult, host: str) -> None:
     if result.verdict == "deny":
-        raise ToolRefused(f"denied by policy: {result.reason}; it did not run")
-    if refused:
+        raise ToolRefused(f"denied by policy on {host}: {result.reason}; it did not run")
+    if result.verdict != "allow":
         raise ToolRefused(
-            f"needs approval ({result.reason}); approvals are not available over MCP, "
-            "so it did not run: ask in Slack (/diagnose) where a responder can approve it"
+            f"needs approval on {host} ({result.reason}); approvals are not available over "
+            "MCP, so it did not run: ask in Slack (/diagnose) where a responder can approve it"
         )
-    return CommandRun(host=here, result=result, audit=where)
+
+
+def _run_command_remote(
+    box: Toolbox, asker: str, request: CommandRequest, *, host: str, timeout_s: float | None
+) -> CommandRun:
+    from worker.policy import evaluate
+
+    if timeout_s is not None:
+        raise ToolRefused(
+            f"timeout_s is for this host ({box.host}) only: on {host} the worker's own "
+            "command timeout (BPFSLEUTH_COMMAND_TIMEOUT_S) applies; leave timeout_s out"
+        )
+    redact = _redactor()
+    decision = evaluate(request.command)
+    if decision.verdict != "allow":
+        refused = CommandResult(
+            id=request.id,
+            command=redact(request.command),
+            verdict=decision.verdict,
+            reason=redact(decision.reason),
+            note="refused over MCP before it was sent",
+        )
+        box.audit(_command_audit_entry(request.id, host, asker, refused))
+        _refuse_unless_allowed(refused, host)
+    run_id, plan_result = _one_step(
+        box, asker, host, f"run_command for {asker}", commands=[request]
+    )
+    result = plan_result.command_results.get(request.id)
+    if result is None:
+        raise ToolFailed(f"{host}: " + ("; ".join(plan_result.notes) or "no command result"))
+    if not result.ran and result.verdict != "allow":
+        _refuse_unless_allowed(result, host)  # the host's policy saw more (e.g. a link)
+    return CommandRun(
+        host=host, via="celery", result=result, run_id=run_id, audit=_fleet_audit(box)
+    )
 
 
 # ---------------------------------------------------------------------------------------
