@@ -1,4 +1,5 @@
-"""`bpfsleuth mcp`: serve the MCP tools (stdio by default). The SDK is imported only when run."""
+"""`bpfsleuth mcp`: serve the MCP tools (stdio by default, or streamable HTTP with a bearer
+token). The SDK is imported only when run."""
 
 from __future__ import annotations
 
@@ -9,25 +10,37 @@ app = typer.Typer()
 
 @app.command("mcp")
 def mcp_command(
-    http: bool = typer.Option(
-        False,
+    http: str | None = typer.Option(
+        None,
         "--http",
-        help="Serve streamable HTTP instead of stdio (no authentication: bind "
-        "it to localhost or put it behind an authenticating proxy).",
+        metavar="[HOST:]PORT",
+        help="Serve streamable HTTP at http://HOST:PORT/mcp instead of stdio (HOST 127.0.0.1 "
+        "unless given). Every request needs `Authorization: Bearer $BPFSLEUTH_MCP_TOKEN`; "
+        "without the token it does not start.",
     ),
-    bind: str = typer.Option("127.0.0.1", "--bind", help="--http: address to listen on."),
-    port: int = typer.Option(8765, "--port", help="--http: port to listen on."),
     log_level: str = typer.Option("WARNING", "--log-level", help="Logs go to stderr."),
 ) -> None:
     """Serve bpfsleuth's probes, flows and command sandbox as MCP tools (stdio)."""
     import logging
     import sys
 
-    from worker.mcp.server import serve
+    from worker.mcp.http import HttpConfigError, parse_address
 
     logging.basicConfig(
         stream=sys.stderr,
         level=log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    serve("streamable-http" if http else "stdio", host=bind, port=port)
+    if http is None:
+        from worker.mcp.server import serve_stdio
+
+        serve_stdio()
+        return
+    from worker.mcp.server import serve_http
+
+    try:
+        host, port = parse_address(http)
+        serve_http(host, port, log_level)
+    except HttpConfigError as exc:
+        typer.echo(f"bpfsleuth mcp: {exc}", err=True)
+        raise typer.Exit(2) from None

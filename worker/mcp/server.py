@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, TypeVar
 
 import anyio
+import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
+from starlette.types import ASGIApp
 
 from probes.models import COMM_MAX_LEN, MAX_PROBE_DURATION_S, PID_MAX, ParamValue
 from worker.mcp import tools
+from worker.mcp.http import BearerGate, check_token
 from worker.mcp.tools import Toolbox, ToolProblem
 
 log = logging.getLogger(__name__)
@@ -172,12 +175,18 @@ def build_server(box: Toolbox | None = None) -> MCPServer:
     return server
 
 
-Transport = Literal["stdio", "streamable-http"]
+def serve_stdio() -> None:
+    build_server().run("stdio")
 
 
-def serve(transport: Transport = "stdio", *, host: str = "127.0.0.1", port: int = 8765) -> None:
-    server = build_server()
-    if transport == "stdio":
-        server.run("stdio")
-    else:
-        server.run("streamable-http", host=host, port=port)
+def http_app(box: Toolbox, host: str) -> ASGIApp:
+    """The SDK's streamable-HTTP app at `/mcp`, behind the bearer token (`HttpConfigError`
+    when none is set)."""
+    token = check_token(box.settings.token.get_secret_value() if box.settings.token else None, host)
+    return BearerGate(build_server(box).streamable_http_app(host=host), token)
+
+
+def serve_http(host: str, port: int, log_level: str = "warning") -> None:
+    app = http_app(Toolbox(), host)
+    log.warning("bpfsleuth mcp: streamable HTTP on http://%s:%d/mcp (bearer token)", host, port)
+    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,4 +36,9 @@ class McpSettings(BaseSettings):
         le=3600,
         alias="BPFSLEUTH_MCP_FLOW_TIMEOUT_S",
         description="How long a flow on another host (through Celery) may take.",
+    )
+    token: SecretStr | None = Field(
+        default=None,
+        alias="BPFSLEUTH_MCP_TOKEN",
+        description="Bearer token every streamable-HTTP request must carry (`--http` needs it).",
     )

@@ -415,22 +415,19 @@ def run_probe(
     from probes.runner import prepare, run_prepared
 
     catalog = load_catalog()
-    spec = catalog.get(probe)
+    spec = describe_probe_spec(catalog, probe)
     try:
         request = ProbeRequest(
             probe=probe,
             label=probe,
-            duration_s=duration_s
-            if duration_s is not None
-            else (spec.duration.default if spec else 5),
+            duration_s=duration_s if duration_s is not None else spec.duration.default,
             filters=ProbeFilters(pid=pid, comm=comm),
             params=params or {},
         )
         if box.is_here(host):
             prepared = prepare(request, catalog=catalog)
         else:
-            # what the host checks too, but the host's kernel: that part is its answer
-            spec = describe_probe_spec(catalog, probe)
+            # what the host checks too, less its kernel's part (that is the host's answer)
             if request.duration_s > spec.duration.max:
                 raise ProbeRequestError(
                     f"probe {probe} runs at most {spec.duration.max:g}s, "
