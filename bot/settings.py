@@ -152,3 +152,11 @@ class AlertSettings(BaseSettings):
         alias="BPFSLEUTH_ALERT_GROUP_RATE",
         description="Notifications accepted per alert group per minute; more get 429.",
     )
+    lock_wait_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=60,
+        alias="BPFSLEUTH_ALERT_LOCK_WAIT_S",
+        description="How long a notification waits while another of its group is handled; "
+        "then 503, which Alertmanager retries.",
+    )

@@ -4,7 +4,8 @@
 `standalone_app(...)` is that route plus `GET /healthz`, for `bpfsleuth alerts`.
 Status codes: 200 with the outcome as JSON, 400 unreadable JSON, 401 missing or wrong token,
 413 body too large, 415 not JSON, 422 not a version-4 payload or nothing to act on, 429
-rate-limited (with Retry-After), 503 not configured or Redis/Slack away. A refused
+rate-limited (with Retry-After), 503 not configured, Redis/Slack away, or another notification
+of the group still being handled (with Retry-After; Alertmanager retries a 5xx). A refused
 notification changes nothing.
 """
 
@@ -23,7 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bot.alerts.models import WebhookPayload
-from bot.alerts.service import AlertError, AlertOutcome, RateLimited
+from bot.alerts.service import AlertError, AlertOutcome, GroupBusy, RateLimited
 from bot.settings import AlertSettings
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,8 @@ def alerts_route(
             outcome = await run_in_threadpool(handler, payload)
         except RateLimited as exc:
             return _error(429, str(exc), **{"Retry-After": str(exc.retry_after_s)})
+        except GroupBusy as exc:
+            return _error(503, str(exc), **{"Retry-After": str(exc.retry_after_s)})
         except AlertError as exc:
             return _error(422, str(exc))
         except Exception as exc:  # Redis or Slack away: Alertmanager retries a 5xx

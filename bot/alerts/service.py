@@ -49,6 +49,17 @@ class AlertError(ValueError):
     """A notification we cannot act on; the message says why (sent back with a 4xx)."""
 
 
+class GroupBusy(Exception):
+    """Another notification of this group is being handled for longer than we wait: a 503,
+    which Alertmanager retries (it does not retry a 4xx)."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(
+            f"another notification of this alert group is being handled; retry in {retry_after_s} s"
+        )
+        self.retry_after_s = retry_after_s
+
+
 class RateLimited(Exception):
     def __init__(self, retry_after_s: int) -> None:
         super().__init__(f"too many notifications for this alert group; retry in {retry_after_s} s")
@@ -164,8 +175,8 @@ class AlertService:
     def handle(self, payload: WebhookPayload) -> AlertOutcome:
         gid = group_id(payload.group_key)
         lock = Lock(self.redis, f"{PREFIX}:lock:{gid}", timeout=30)
-        if not lock.acquire(blocking=True, blocking_timeout=10):
-            raise AlertError("this alert group is being handled; Alertmanager will retry")
+        if not lock.acquire(blocking=True, blocking_timeout=self.settings.lock_wait_s):
+            raise GroupBusy(max(1, round(self.settings.lock_wait_s)))
         try:
             if payload.status == "resolved":
                 return self._resolved(gid, payload)

@@ -25,6 +25,8 @@ from typing import Any
 import httpx
 import pytest
 
+from bot.alerts.service import PREFIX as ALERTS_PREFIX
+from bot.alerts.service import group_id
 from tests.bot.conftest import BotWorld
 from tests.bot.harness import BPFSLEUTH, all_text, bot_env, buttons, investigation_keys
 from tests.distributed.cluster import resolution
@@ -86,6 +88,7 @@ def receiver(world: BotWorld, tmp_path: Path) -> Iterator[tuple[str, str]]:
         BPFSLEUTH_ALERT_TOKEN=token,
         BPFSLEUTH_ALERT_CHANNEL=CHANNEL,
         BPFSLEUTH_ALERT_GROUP_RATE="30",
+        BPFSLEUTH_ALERT_LOCK_WAIT_S="1",
     )
     log = tmp_path / "alerts.log"
     with log.open("ab") as out:
@@ -309,6 +312,20 @@ def test_bad_webhook_requests_get_a_clear_4xx_and_change_nothing(
     assert v3.status_code == 422 and "version" in v3.json()["error"]
     empty = post(json.dumps({**good, "alerts": []}).encode(), auth)
     assert empty.status_code == 422 and "alerts" in empty.json()["error"]
+    assert investigation_keys(world.client) == before_inv
+    assert len(world.slack.channel_roots(CHANNEL)) == before_roots
+
+    # another notification of the same group still being handled (its lock held): 503, which
+    # Alertmanager retries (a 4xx it would drop), and nothing starts
+    busy_key = '{}:{alertname="Busy' + secrets.token_hex(3) + '"}'
+    lock = f"{ALERTS_PREFIX}:lock:{group_id(busy_key)}"
+    world.client.set(lock, "held-by-the-test", ex=30)
+    try:
+        busy = post(json.dumps({**good, "groupKey": busy_key}).encode(), auth)
+    finally:
+        world.client.delete(lock)
+    assert busy.status_code == 503 and "being handled" in busy.json()["error"]
+    assert int(busy.headers["Retry-After"]) >= 1
     assert investigation_keys(world.client) == before_inv
     assert len(world.slack.channel_roots(CHANNEL)) == before_roots
 

@@ -44,7 +44,8 @@ def test_run_flow_on_a_live_remote_host_goes_through_its_worker(world: BotWorld)
 
     out = anyio.run(session)
     names = {h["name"]: h for h in out["hosts"].structured_content["hosts"]}
-    assert names["alpha"]["runs"] == ["run_flow"] and not names["alpha"]["this_host"]
+    assert names["alpha"]["runs"] == ["run_probe", "run_command", "run_flow"]
+    assert not names["alpha"]["this_host"]
     ran = out["ran"]
     assert not ran.is_error, ran.content
     result = ran.structured_content
