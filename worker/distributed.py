@@ -442,11 +442,15 @@ def await_step(rt: Runtime, meta: StepMeta) -> StepOutcome:
         outcome = rt.store.step_outcome(meta.investigation_id, meta.step)
         if outcome is not None:
             return outcome
-        if time.time() >= meta.deadline_at and rt.store.close_at_deadline(
-            meta.investigation_id, meta.step
-        ):
-            advance_closed_step(rt, meta.investigation_id, meta.step)
-            continue
+        if time.time() >= meta.deadline_at:
+            if rt.store.close_at_deadline(meta.investigation_id, meta.step):
+                advance_closed_step(rt, meta.investigation_id, meta.step)
+                continue
+            if rt.store.step_meta(meta.investigation_id, meta.step) is None:
+                raise InvestigationNotFound(
+                    f"step {meta.step} of {meta.investigation_id} vanished from Redis at "
+                    f"{rt.store.url} (restarted without persistence?)"
+                )
         time.sleep(STEP_POLL_S)
 
 

@@ -20,6 +20,9 @@ def alerts_command(
     """Receive Alertmanager webhooks at /alerts and start investigations in Slack threads."""
     import logging
 
+    from worker.metrics_env import prepare
+
+    metrics = prepare()  # before anything imports prometheus_client, as in `bpfsleuth bot`
     import uvicorn
 
     from bot.alerts.server import build_standalone
@@ -27,6 +30,10 @@ def alerts_command(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if metrics.port:  # the investigations it starts and its Slack calls are counted here
+        from worker.metrics import start_exporter
+
+        start_exporter(metrics.port, metrics.bind)
     try:
         asgi = build_standalone()
     except ValueError as exc:

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bot.alerts.service import PREFIX as ALERTS_PREFIX
 from bot.alerts.service import group_id
@@ -78,9 +79,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-def receiver(world: BotWorld, tmp_path: Path) -> Iterator[tuple[str, str]]:
+def receiver(world: BotWorld, tmp_path: Path) -> Iterator[tuple[str, str, str]]:
+    """(webhook URL, token, metrics URL) of a `bpfsleuth alerts` process."""
     token = secrets.token_urlsafe(24)
     port = free_port()
+    metrics_port = free_port()
     env = bot_env(
         world.cluster.env,
         world.slack,
@@ -89,6 +92,7 @@ def receiver(world: BotWorld, tmp_path: Path) -> Iterator[tuple[str, str]]:
         BPFSLEUTH_ALERT_CHANNEL=CHANNEL,
         BPFSLEUTH_ALERT_GROUP_RATE="30",
         BPFSLEUTH_ALERT_LOCK_WAIT_S="1",
+        BPFSLEUTH_METRICS_PORT=str(metrics_port),
     )
     log = tmp_path / "alerts.log"
     with log.open("ab") as out:
@@ -100,16 +104,20 @@ def receiver(world: BotWorld, tmp_path: Path) -> Iterator[tuple[str, str]]:
         )
     try:
         _wait_http(f"http://127.0.0.1:{port}/healthz", process, log, "bpfsleuth alerts")
-        yield f"http://127.0.0.1:{port}/alerts", token
+        yield (
+            f"http://127.0.0.1:{port}/alerts",
+            token,
+            f"http://127.0.0.1:{metrics_port}/metrics",
+        )
     finally:
         _stop(process)
 
 
 @pytest.fixture
-def alertmanager(receiver: tuple[str, str], tmp_path: Path) -> Iterator[str]:
+def alertmanager(receiver: tuple[str, str, str], tmp_path: Path) -> Iterator[str]:
     if ALERTMANAGER is None:
         pytest.fail("prometheus-alertmanager is not installed (scripts/setup.sh installs it)")
-    url, token = receiver
+    url, token, _metrics = receiver
     config = tmp_path / "alertmanager.yml"
     config.write_text(
         json.dumps(  # YAML is a superset of JSON
@@ -186,7 +194,7 @@ def _roots(world: BotWorld, channel: str, marker: str) -> list[Any]:
 
 
 def test_an_alert_starts_an_investigation_thread_that_names_the_culprit(
-    world_checked: BotWorld, alertmanager: str, tmp_path: Path
+    world_checked: BotWorld, alertmanager: str, receiver: tuple[str, str, str], tmp_path: Path
 ) -> None:
     require_ebpf()
     world = world_checked
@@ -274,12 +282,27 @@ def test_an_alert_starts_an_investigation_thread_that_names_the_culprit(
     assert ghost in all_text(lonely)
     assert _roots(world, CHANNEL, other) == []
 
+    # the receiver's own /metrics (Socket-Mode deployments run it beside the bot): the
+    # investigation it started and its Slack posts are counted there
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(httpx.get(receiver[2], timeout=5).text)
+        for sample in family.samples
+    }
+    started = ("bpfsleuth_investigations_started_total", (("kind", "model"),))
+    posts = (
+        "bpfsleuth_slack_calls_total",
+        (("method", "chat.postMessage"), ("status", "200")),
+    )
+    assert samples.get(started) == 1, samples
+    assert samples.get(posts, 0) >= 5  # two roots, the alert lists, the repeat, the resolution
+
 
 def test_bad_webhook_requests_get_a_clear_4xx_and_change_nothing(
-    world_checked: BotWorld, receiver: tuple[str, str]
+    world_checked: BotWorld, receiver: tuple[str, str, str]
 ) -> None:
     world = world_checked
-    url, token = receiver
+    url, token, _metrics = receiver
     good = {
         "version": "4",
         "groupKey": '{}:{alertname="Bad' + secrets.token_hex(3) + '"}',
