@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from bot.services import BotServices
 from bot.settings import BotSettings
-from bot.slack_client import build_web_client
+from bot.slack_api.client import build_web_client
 
 if TYPE_CHECKING:
     from slack_bolt import App

@@ -12,7 +12,7 @@ import redis
 
 from bot.gateway import WorkerGateway
 from bot.settings import BotSettings
-from bot.threads import ThreadDirectory
+from bot.store.threads import ThreadDirectory
 from bot.views.models import HostRow
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ app = typer.Typer(no_args_is_help=True, help="The eBPF probe catalog: list, show
 def list_probes(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Every catalog probe, whether it can run here, and what it answers."""
     from probes.catalog import load_catalog
-    from probes.plan import availability
+    from probes.engine.plan import availability
 
     catalog = load_catalog()
     rows = [(catalog.probes[n], availability(catalog.probes[n])) for n in catalog.names()]
@@ -67,7 +67,7 @@ def list_probes(as_json: bool = typer.Option(False, "--json", help="Print JSON."
 def show(name: str = typer.Argument(..., help="Catalog probe name.")) -> None:
     """A probe's spec, where it would attach here, and its example output."""
     from probes.catalog import load_catalog
-    from probes.plan import availability
+    from probes.engine.plan import availability
     from probes.resolver import nearest_names
 
     catalog = load_catalog()
@@ -134,9 +134,9 @@ def run(
     from pydantic import ValidationError
 
     from probes.catalog import load_catalog
+    from probes.engine.runner import ProbeProgress, run_probe
     from probes.models import ParamValue, ProbeFilters, ProbeRequest
     from probes.params import ProbeRequestError
-    from probes.runner import ProbeProgress, run_probe
 
     spec = load_catalog().get(name)
     params: dict[str, ParamValue] = dict(_parse_params(param))
@@ -224,9 +224,9 @@ def approve(
     import os
     from pathlib import Path
 
-    from probes.approval import Approval, content_files, record_approval
     from probes.catalog import load_builtin_catalog
-    from probes.custom import find_custom_probe
+    from probes.custom.approval import Approval, content_files, record_approval
+    from probes.custom.loader import find_custom_probe
 
     builtin = load_builtin_catalog()
     probe = find_custom_probe(name, set(builtin.probes))

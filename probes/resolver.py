@@ -15,12 +15,12 @@ from pydantic import BaseModel, Field
 
 from probes.capabilities import TRACEFS
 from probes.catalog import Catalog, load_catalog
+from probes.engine.plan import plan_attach
+from probes.engine.tracefs import IDENT_RE, tracepoint_exists
 from probes.models import ParamValue, ProbeRequest
 from probes.params import ProbeRequestError
-from probes.plan import plan_attach
 from probes.requests import ProbeAsk, request_key
 from probes.spec import ProbeSpec
-from probes.tracefs import IDENT_RE, tracepoint_exists
 
 GENERIC_PROBE = "tracepoint"
 GENERIC_PARAM = "tracepoint"

@@ -60,7 +60,7 @@ def load_builtin_catalog() -> Catalog:
 
 
 def load_catalog() -> Catalog:
-    """The built-in catalog plus the custom probes of BPFSLEUTH_PROBE_PATH (`probes.custom`)."""
-    from probes.custom import with_custom_probes
+    """The built-in catalog plus the custom probes of BPFSLEUTH_PROBE_PATH (`probes.custom.loader`)."""
+    from probes.custom.loader import with_custom_probes
 
     return with_custom_probes(load_builtin_catalog())

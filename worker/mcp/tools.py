@@ -5,9 +5,9 @@ pydantic model whose size is bounded like the loop's results (`worker.loop.bound
 that cannot run raises `ToolRefused` with a message fit for the caller, before anything runs.
 
 Where things run: probes and commands on this host only (the process serving MCP), through the
-same runner (`probes.runner`) and policy + executor (`worker.executor.run_command`) the loop uses;
-a flow on this host runs here (`worker.flows.run`), a flow on another live host runs as a flow
-investigation through Celery (`worker.distributed.run_via_celery`), the way `bpfsleuth diagnose
+same runner (`probes.engine.runner`) and policy + executor (`worker.executor.run_command`) the
+loop uses; a flow on this host runs here (`worker.flows.run`), a flow on another live host runs as a
+flow investigation through Celery (`worker.distributed.run_via_celery`), the way `bpfsleuth diagnose
 --flow ... --via celery` does.
 
 Audit: every probe and command run (and every command refused by the policy) is one
@@ -262,7 +262,7 @@ def _require_here(box: Toolbox, host: str, tool: str) -> str:
 # ---------------------------------------------------------------------------------------
 def list_probes(box: Toolbox) -> ProbeList:
     from probes.catalog import load_catalog
-    from probes.plan import availability
+    from probes.engine.plan import availability
 
     catalog = load_catalog()
     probes = []
@@ -287,7 +287,7 @@ def list_probes(box: Toolbox) -> ProbeList:
 
 def describe_probe(box: Toolbox, name: str) -> ProbeDescription:
     from probes.catalog import load_catalog
-    from probes.plan import availability
+    from probes.engine.plan import availability
     from probes.resolver import nearest_names
 
     catalog = load_catalog()
@@ -327,8 +327,8 @@ def run_probe(
 ) -> ProbeRun:
     """Run one catalog probe here for `duration_s` (its default when None)."""
     from probes.catalog import load_catalog
+    from probes.engine.runner import prepare, run_prepared
     from probes.params import ProbeRequestError
-    from probes.runner import prepare, run_prepared
 
     here = _require_here(box, host, "run_probe")
     catalog = load_catalog()

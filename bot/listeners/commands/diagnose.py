@@ -12,7 +12,7 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext
 
-from bot.diagnose_command import (
+from bot.chat.diagnose_command import (
     CommandError,
     FlowCommand,
     HandoffCommand,
@@ -21,10 +21,10 @@ from bot.diagnose_command import (
     InvestigateCommand,
     parse_diagnose,
 )
+from bot.chat.handoff import post_handoff
 from bot.gateway import GatewayError
-from bot.handoff import post_handoff
 from bot.services import BotServices, services_of
-from bot.threads import SlackThread
+from bot.store.threads import SlackThread
 from bot.views.blocks import SlackMessage
 from bot.views.help import error_message, help_message, notice_message
 from bot.views.hosts import hosts_message

@@ -1,7 +1,7 @@
 """Run the probes of one plan concurrently and bounded, one child process per probe.
 
 `prepare` validates a request against its spec and this host before anything is loaded;
-`run_probes` starts a child (`probes.child`) per valid request, follows their progress, stops
+`run_probes` starts a child (`probes.engine.child`) per valid request, follows their progress, stops
 them at their deadline and always returns one `ProbeResult` per request, in order.
 """
 
@@ -21,7 +21,8 @@ from typing import IO, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from probes.catalog import Catalog, load_catalog
-from probes.child import ChildJob, ChildMessage
+from probes.engine.child import ChildJob, ChildMessage
+from probes.engine.plan import AttachPlan, plan_attach
 from probes.models import ParamValue, ProbeRequest, ProbeResult
 from probes.params import (
     ProbeRequestError,
@@ -30,10 +31,9 @@ from probes.params import (
     runtime_config,
     validate_params,
 )
-from probes.plan import AttachPlan, plan_attach
 from probes.spec import ProbeSpec
 
-PROBES_DIR = Path(__file__).resolve().parent
+PROBES_DIR = Path(__file__).resolve().parents[1]  # the `probes` package
 COMPILE_BUDGET_S = 30.0
 STOP_GRACE_S = 5.0
 
@@ -91,7 +91,7 @@ def prepare(
         raise ProbeRequestError(f"no catalog probe named {request.probe!r}{hint}")
     _check_bounds(spec, request)
     directory, sha256 = "", ""
-    from probes.custom import is_custom, runnable_hash
+    from probes.custom.loader import is_custom, runnable_hash
 
     if is_custom(spec):
         sha256 = runnable_hash(spec)  # approval checked again now: files may have changed
@@ -132,7 +132,7 @@ def _error_result(request: ProbeRequest, error: str, resolved_from: str = "") ->
 def _spawn() -> subprocess.Popen[bytes]:
     """A probe process: it starts Python, imports bcc and the engine, then waits for its job."""
     return subprocess.Popen(
-        [sys.executable, "-m", "probes.child", str(os.getpid())],
+        [sys.executable, "-m", "probes.engine.child", str(os.getpid())],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -271,7 +271,7 @@ def precompilable(names: list[str] | None = None) -> list[PreparedProbe]:
     its default parameters and no filter. Not the generic tracepoint probe (its target has no
     default), not a custom probe, not one this host cannot run."""
     catalog = load_catalog()
-    from probes.custom import is_custom
+    from probes.custom.loader import is_custom
 
     out = []
     for name in names if names is not None else catalog.names():

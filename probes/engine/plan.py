@@ -5,9 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from probes.capabilities import HostCapabilities, cached_capabilities
+from probes.engine.tracefs import tracepoint_exists, tracepoint_fields, tracepoint_offsets
 from probes.models import ParamValue
 from probes.spec import AttachPoint, ProbeSpec
-from probes.tracefs import tracepoint_exists, tracepoint_fields, tracepoint_offsets
 
 _PROGRAM_TYPE = {
     "tracepoint": "tracepoint",

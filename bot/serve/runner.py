@@ -1,7 +1,7 @@
 """`bpfsleuth bot`: build the app, start the progress consumer, serve until interrupted.
 
 HTTP mode: the main process forks one child before it builds anything (no threads or sockets
-yet); the child runs gunicorn (bot.server), whose arbiter forks `workers` HTTP processes that
+yet); the child runs gunicorn (bot.serve.server), whose arbiter forks `workers` HTTP processes that
 each build their own Bolt app. The main process only renders progress to Slack, so rendering
 never competes with acks for a process's GIL. The progress consumer also holds a Redis lease,
 so two bots do not post twice. The server child dies with the main process (PDEATHSIG) and the
@@ -21,7 +21,7 @@ import time
 from typing import TYPE_CHECKING
 
 from bot.app import build_app, check_settings
-from bot.progress import ProgressConsumer
+from bot.progress.consumer import ProgressConsumer
 from bot.settings import BotSettings
 from worker.loop.approver_redis import ApprovalSettings
 
@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
-GRACEFUL_TIMEOUT_S = 10  # as bot.server's (not imported here: gunicorn loads in the child only)
+GRACEFUL_TIMEOUT_S = (
+    10  # as bot.serve.server's (not imported here: gunicorn loads in the child only)
+)
 
 
 class BotServerError(RuntimeError):
@@ -55,7 +57,7 @@ def _fork_server(settings: BotSettings, bind: str, port: int, workers: int, thre
     code = 1
     try:
         _die_with_parent()
-        from bot.server import BotHttpServer
+        from bot.serve.server import BotHttpServer
 
         def build() -> App:
             app, services = build_app(settings, http=True)

@@ -1,11 +1,12 @@
-"""One probe run in its own process: `python -m probes.child <parent-pid>`, job JSON on stdin.
+"""One probe run in its own process: `python -m probes.engine.child <parent-pid>`, job JSON on
+stdin.
 
 Why a process per probe: bcc (0.26) crashes when two threads compile at once, and a process per
 probe compiles in parallel on every core, keeps libbcc's stderr noise away from the user, and
 dies with its parent (PR_SET_PDEATHSIG), taking every attachment (an fd) with it.
 
 The child imports everything heavy (bcc, pydantic, the engine) before it reads its job, so the
-runner can start it ahead of time (`probes.runner.keep_warm`); an empty stdin releases it.
+runner can start it ahead of time (`probes.engine.runner.keep_warm`); an empty stdin releases it.
 The child prints JSON lines (`ChildMessage`) on stdout: `compiled`, `attached`, then `result`.
 """
 
@@ -26,19 +27,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from probes.budget import compact_attach_points, fit_to_budget
 from probes.catalog import CATALOG_DIR
+from probes.engine.budget import compact_attach_points, fit_to_budget
+from probes.engine.compile import probe_text
+from probes.engine.plan import AttachChoice, AttachPlan
+from probes.engine.reader import ProbeReader, RunInfo, load_reader
 from probes.models import ParamValue, ProbeRequest, ProbeResult
 from probes.params import RuntimeConfig
-from probes.plan import AttachChoice, AttachPlan
-from probes.reader import ProbeReader, RunInfo, load_reader
 from probes.spec import ProbeSpec, load_spec
 
 PR_SET_PDEATHSIG = 1
 POLL_INTERVAL_S = 0.1
 DETACH_SETTLE_S = 0.01
 PREWARM_NICE = 10  # a compile ahead of need runs at this lower priority
-COMMON_PRELUDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "common.h")
 
 
 class ChildJob(BaseModel):
@@ -188,7 +189,7 @@ def _job_spec(job: ChildJob) -> ProbeSpec:
     """Only this probe's spec (a faster start); a custom one only if still as approved."""
     if not job.directory:
         return load_spec(CATALOG_DIR / job.request.probe)
-    from probes.custom import load_verified_spec
+    from probes.custom.loader import load_verified_spec
 
     return load_verified_spec(Path(job.directory), job.sha256)
 
@@ -196,7 +197,7 @@ def _job_spec(job: ChildJob) -> ProbeSpec:
 def _job_reader(job: ChildJob, spec: ProbeSpec, run: RunInfo) -> ProbeReader:
     if not job.directory:
         return load_reader(spec, run)
-    from probes.custom import custom_reader
+    from probes.custom.loader import custom_reader
 
     return custom_reader(spec, run)
 
@@ -236,8 +237,7 @@ def _new_result(job: ChildJob, error: str | None = None) -> ProbeResult:
 def _source_and_key(job: ChildJob, spec: ProbeSpec) -> tuple[str, str]:
     """The C as compiled (prelude + probe) and the compiled object's identity: source and
     compile-time flags only, no pid, filter or run-time parameter."""
-    with open(COMMON_PRELUDE) as handle:
-        text = handle.read() + "\n#line 1\n" + spec.source_text()
+    text = probe_text(spec.source_text())
     return text, hashlib.sha256("\0".join([text, *job.cflags]).encode()).hexdigest()
 
 

@@ -1,6 +1,6 @@
 """Review once, run everywhere: who approved which exact content of a custom probe.
 
-A custom probe (see `probes.custom`) runs only when the sha256 of its folder's content (every
+A custom probe (see `probes.custom.loader`) runs only when the sha256 of its folder's content (every
 file, sorted by relative path) has been approved by a person. Approvals are kept in
 `approvals.json` in the folder that holds the probe folders (one per `BPFSLEUTH_PROBE_PATH`
 entry), or in Redis (`bpfsleuth:probe-approvals`) for a fleet. Changing any file changes the

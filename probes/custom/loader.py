@@ -2,16 +2,16 @@
 
 Each directory of `BPFSLEUTH_PROBE_PATH` (colon-separated) holds `<name>/probe.yaml` and
 `<name>/probe.bpf.c` in the built-in catalog's format, plus a `tables:` list that tells the
-generic reader (`probes.generic_reader`) what to report. A custom probe may not ship Python: a
-reader runs as root in the probe process, and a generic reader driven by the YAML keeps the
-whole probe reviewable as data plus verifier-checked C.
+generic reader (`probes.custom.generic_reader`) what to report. A custom probe may not ship
+Python: a reader runs as root in the probe process, and a generic reader driven by the YAML keeps
+the whole probe reviewable as data plus verifier-checked C.
 
 On load each folder is validated (schema with file:line from the YAML node marks, no shadowing
 of a built-in name, parameter defaults typed and in bounds, attach points present on this host,
 the C compiles and loads, `reads_user_memory` declared when the C reads user memory) and its
-content hash checked against the approvals (`probes.approval`). A broken folder is reported as
-broken and never hides the built-in probes; a valid but unapproved one is listed as such and
-refused, with the reason, by the runner and the resolver.
+content hash checked against the approvals (`probes.custom.approval`). A broken folder is
+reported as broken and never hides the built-in probes; a valid but unapproved one is listed as
+such and refused, with the reason, by the runner and the resolver.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from probes.approval import ApprovalStatus, approval_status, content_hash
-from probes.generic_reader import GenericReader, TableSpec, make_reader
+from probes.custom.approval import ApprovalStatus, approval_status, content_hash
+from probes.custom.generic_reader import GenericReader, TableSpec, make_reader
+from probes.engine.reader import RunInfo
 from probes.models import ParamValue
-from probes.reader import RunInfo
 from probes.spec import ProbeSpec
 
 if TYPE_CHECKING:
@@ -192,8 +192,8 @@ def _default_params(spec: ProbeSpec) -> dict[str, ParamValue] | None:
 
 def _cflags(spec: ProbeSpec, params: dict[str, ParamValue]) -> tuple[list[str], str | None]:
     """The flags the runner would compile with (defaults, no filters), or why it cannot run."""
+    from probes.engine.plan import plan_attach
     from probes.params import param_defines
-    from probes.plan import plan_attach
 
     plan = plan_attach(spec, params)
     if not plan.available:
@@ -230,17 +230,17 @@ def compile_probe(source: Path, cflags: list[str], sha256: str) -> CompileOutcom
             return CompileOutcome.model_validate_json(cache.read_text())
         except (ValidationError, ValueError):
             pass
-    from probes.compile_check import CompileJob
+    from probes.engine.compile import CompileJob
 
     job = CompileJob(source=str(source), cflags=cflags)
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "probes.compile_check"],
+            [sys.executable, "-m", "probes.engine.compile"],
             input=job.model_dump_json(),
             capture_output=True,
             text=True,
             timeout=COMPILE_TIMEOUT_S,
-            cwd=str(Path(__file__).resolve().parents[1]),
+            cwd=str(Path(__file__).resolve().parents[2]),
             check=False,
         )
         outcome = CompileOutcome.model_validate_json(done.stdout.strip().splitlines()[-1])

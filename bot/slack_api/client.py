@@ -18,7 +18,7 @@ def build_web_client(settings: BotSettings, *, token: str | None = None) -> WebC
     """
     from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
-    from bot.slack_metrics import CountedRateLimitRetryHandler, MeteredWebClient
+    from bot.slack_api.metrics import CountedRateLimitRetryHandler, MeteredWebClient
 
     bot_token = token or (settings.bot_token.get_secret_value() if settings.bot_token else None)
     return MeteredWebClient(
