@@ -19,6 +19,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from probes.settings import probe_settings
+
 APPROVALS_FILE = "approvals.json"
 REDIS_KEY = "bpfsleuth:probe-approvals"
 REDIS_TIMEOUT_S = 0.5
@@ -98,7 +100,7 @@ def write_file_approval(path: Path, approval: Approval) -> None:
 
 
 def _redis_url() -> str | None:
-    return os.environ.get("REDIS_URL") or None
+    return probe_settings().redis_url or None
 
 
 def read_redis_approval(name: str, url: str | None = None) -> Approval | None:

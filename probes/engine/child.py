@@ -28,6 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from probes.catalog import CATALOG_DIR
+from probes.custom.loader import custom_reader, load_verified_spec
 from probes.engine.budget import compact_attach_points, fit_to_budget
 from probes.engine.compile import probe_text
 from probes.engine.plan import AttachChoice, AttachPlan
@@ -189,16 +190,12 @@ def _job_spec(job: ChildJob) -> ProbeSpec:
     """Only this probe's spec (a faster start); a custom one only if still as approved."""
     if not job.directory:
         return load_spec(CATALOG_DIR / job.request.probe)
-    from probes.custom.loader import load_verified_spec
-
     return load_verified_spec(Path(job.directory), job.sha256)
 
 
 def _job_reader(job: ChildJob, spec: ProbeSpec, run: RunInfo) -> ProbeReader:
     if not job.directory:
         return load_reader(spec, run)
-    from probes.custom.loader import custom_reader
-
     return custom_reader(spec, run)
 
 

@@ -21,6 +21,7 @@ from typing import IO, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from probes.catalog import Catalog, load_catalog
+from probes.custom.loader import is_custom, runnable_hash
 from probes.engine.child import ChildJob, ChildMessage
 from probes.engine.plan import AttachPlan, plan_attach
 from probes.models import ParamValue, ProbeRequest, ProbeResult
@@ -31,6 +32,8 @@ from probes.params import (
     runtime_config,
     validate_params,
 )
+from probes.resolver import nearest_names
+from probes.settings import probe_settings
 from probes.spec import ProbeSpec
 
 PROBES_DIR = Path(__file__).resolve().parents[1]  # the `probes` package
@@ -84,15 +87,11 @@ def prepare(
     if spec is None and request.probe in catalog.blocked:
         raise ProbeRequestError(catalog.blocked[request.probe])
     if spec is None:
-        from probes.resolver import nearest_names
-
         near = nearest_names(request.probe, catalog.names())
         hint = f"; nearest: {', '.join(near)}" if near else ""
         raise ProbeRequestError(f"no catalog probe named {request.probe!r}{hint}")
     _check_bounds(spec, request)
     directory, sha256 = "", ""
-    from probes.custom.loader import is_custom, runnable_hash
-
     if is_custom(spec):
         sha256 = runnable_hash(spec)  # approval checked again now: files may have changed
         directory = str(spec.directory)
@@ -271,8 +270,6 @@ def precompilable(names: list[str] | None = None) -> list[PreparedProbe]:
     its default parameters and no filter. Not the generic tracepoint probe (its target has no
     default), not a custom probe, not one this host cannot run."""
     catalog = load_catalog()
-    from probes.custom.loader import is_custom
-
     out = []
     for name in names if names is not None else catalog.names():
         spec = catalog.get(name)
@@ -433,7 +430,7 @@ class _Child:
 
 def _pythonpath() -> str:
     root = str(PROBES_DIR.parent)
-    existing = os.environ.get("PYTHONPATH", "")
+    existing = probe_settings().pythonpath
     return f"{root}{os.pathsep}{existing}" if existing else root
 
 
