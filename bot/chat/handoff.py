@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING
 from bot.views.handoff import handoff_message
 from bot.views.models import HandoffEntry, HandoffView
 from bot.views.resolution import plan_steps
+from worker.loop.handoff import write_handoff
+from worker.models import build_backend
+from worker.settings import WorkerSettings
 
 if TYPE_CHECKING:
     from bot.services import BotServices
@@ -111,10 +114,6 @@ def entry_from_investigation(inv: Investigation, thread_ts: str | None = None) -
 
 def model_handoff(investigations: list[Investigation], channel: str) -> str | None:
     """The model's handoff (worker.loop.handoff), or None when no text-writing model is set."""
-    from worker.loop.handoff import write_handoff
-    from worker.models import build_backend
-    from worker.settings import WorkerSettings
-
     try:
         backend = build_backend(WorkerSettings())
     except (ValueError, RuntimeError) as exc:

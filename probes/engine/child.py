@@ -13,7 +13,6 @@ The child prints JSON lines (`ChildMessage`) on stdout: `compiled`, `attached`, 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import os
 import signal
@@ -31,13 +30,13 @@ from probes.catalog import CATALOG_DIR
 from probes.custom.loader import custom_reader, load_verified_spec
 from probes.engine.budget import compact_attach_points, fit_to_budget
 from probes.engine.compile import probe_text
+from probes.engine.lifetime import die_with_parent
 from probes.engine.plan import AttachChoice, AttachPlan
 from probes.engine.reader import ProbeReader, RunInfo, load_reader
 from probes.models import ParamValue, ProbeRequest, ProbeResult
 from probes.params import RuntimeConfig
 from probes.spec import ProbeSpec, load_spec
 
-PR_SET_PDEATHSIG = 1
 POLL_INTERVAL_S = 0.1
 DETACH_SETTLE_S = 0.01
 PREWARM_NICE = 10  # a compile ahead of need runs at this lower priority
@@ -71,9 +70,7 @@ _STOP: list[str] = []
 
 
 def _die_with_parent(parent_pid: int) -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    die_with_parent(signal.SIGKILL)
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os._exit(1)
 
