@@ -13,14 +13,13 @@ from functools import cached_property
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
-from bot.views.models import HostRow
 from worker.celery_config import CONTROL_QUEUE, TASK_PREFIX
 from worker.distributed import Runtime, build_runtime, start_investigation
 from worker.loop.approver_redis import StoredDecision, approval_key, read_decision
 from worker.loop.followup import ask_followup
 from worker.loop.investigation import Investigation
 from worker.protocol import PlanResult
-from worker.registry import HostNotLive, HostRecord
+from worker.registry import HostNotLive
 from worker.settings import WorkerSettings
 from worker.store import (
     AuditEntry,
@@ -30,6 +29,7 @@ from worker.store import (
     StoreUnavailable,
     VersionConflict,
 )
+from worker.worker_main import HostRow, host_rows
 
 FOLLOWUP_ATTEMPTS = 5  # saves that lost a race with a step landing, before "busy"
 FOLLOWUP_RETRY_S = 0.05
@@ -37,17 +37,6 @@ FOLLOWUP_RETRY_S = 0.05
 
 class GatewayError(RuntimeError):
     """Something the person should be told (no such host, Redis away); message is for them."""
-
-
-def host_row(record: HostRecord, now: float | None = None) -> HostRow:
-    caps = record.capabilities
-    return HostRow(
-        name=record.name,
-        kernel=caps.kernel,
-        program_types=[kind for kind, ok in sorted(caps.program_types.items()) if ok],
-        missing=[kind for kind, ok in sorted(caps.program_types.items()) if not ok],
-        last_seen_s=record.age_s(now),
-    )
 
 
 class WorkerGateway:
@@ -70,8 +59,7 @@ class WorkerGateway:
             records = self.runtime.registry.live_hosts()
         except StoreUnavailable as exc:
             raise GatewayError(f"Cannot reach Redis to list hosts: {exc}") from exc
-        now = time.time()
-        return [host_row(record, now) for record in records]
+        return host_rows(records)
 
     def start(self, symptom: str, hosts: list[str], asked_by: str, flow: str | None = None) -> str:
         """Store a new investigation and enqueue its first step; returns its id.
