@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from probes.models import ProbeRequest, ProbeResult
 
 app = typer.Typer(no_args_is_help=True, help="The eBPF probe catalog: list, show, resolve, run.")
 
@@ -131,17 +135,34 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print the ProbeResult as JSON."),
 ) -> None:
     """Run one probe for a while and print its result."""
+    from probes.params import ProbeRequestError
+
+    request = _probe_request(name, duration, pid, comm, param)
+    try:
+        result = _run_with_progress(request)
+    except ProbeRequestError as exc:
+        typer.echo(f"cannot run: {exc}", err=True)
+        raise typer.Exit(2) from None
+    _print_result(result, as_json)
+    if result.error:
+        typer.echo(f"error: {result.error}", err=True)
+        raise typer.Exit(1)
+    sys.stdout.flush()
+
+
+def _probe_request(
+    name: str, duration: float | None, pid: int | None, comm: str | None, param: list[str]
+) -> ProbeRequest:
+    """The request as typed, validated (exit 2 with the first problem)."""
     from pydantic import ValidationError
 
     from probes.catalog import load_catalog
-    from probes.engine.runner import ProbeProgress, run_probe
     from probes.models import ParamValue, ProbeFilters, ProbeRequest
-    from probes.params import ProbeRequestError
 
     spec = load_catalog().get(name)
     params: dict[str, ParamValue] = dict(_parse_params(param))
     try:
-        request = ProbeRequest(
+        return ProbeRequest(
             probe=name,
             duration_s=duration if duration is not None else (spec.duration.default if spec else 5),
             filters=ProbeFilters(pid=pid, comm=comm),
@@ -152,56 +173,55 @@ def run(
             f"invalid request: {exc.errors()[0]['loc'][-1]}: {exc.errors()[0]['msg']}", err=True
         )
         raise typer.Exit(2) from None
+
+
+def _run_with_progress(request: ProbeRequest) -> ProbeResult:
+    """Run the probe with a live line on stderr: its phase, then a countdown while it traces."""
+    from rich.console import Console
+    from rich.progress import Progress, ProgressColumn, SpinnerColumn, Task, TextColumn
+    from rich.text import Text
+
+    from probes.engine.runner import ProbeProgress, run_probe
+
+    class SecondsLeft(ProgressColumn):
+        """`4.2s left` once the probe is attached (its `ends_at`), nothing before."""
+
+        def render(self, task: Task) -> Text:
+            ends_at = task.fields.get("ends_at")
+            if not isinstance(ends_at, float):
+                return Text("")
+            return Text(f"{max(0.0, ends_at - time.time()):4.1f}s left")
+
+    name = request.probe
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), SecondsLeft())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(f"{name}: starting", ends_at=None)
+
+        def on_progress(report: ProbeProgress) -> None:
+            described = f"{name}: {report.phase} {report.detail[:80]}".rstrip()
+            if report.ends_at:
+                progress.update(task, description=described, ends_at=report.ends_at)
+            else:
+                progress.update(task, description=described)
+
+        return run_probe(request, on_progress=on_progress)
+
+
+def _print_result(result: ProbeResult, as_json: bool) -> None:
     from rich.console import Console
 
-    console = Console(stderr=True)
-    status = console.status(f"{name}: starting")
-    state: dict[str, float | str] = {"phase": "starting"}
-
-    def on_progress(progress: ProbeProgress) -> None:
-        state["phase"] = progress.phase
-        if progress.ends_at:
-            state["ends_at"] = progress.ends_at
-        status.update(f"{name}: {progress.phase} {progress.detail[:80]}")
-
-    try:
-        with status:
-            import threading
-
-            done = threading.Event()
-
-            def countdown() -> None:
-                while not done.wait(0.2):
-                    ends_at = state.get("ends_at")
-                    if isinstance(ends_at, float):
-                        left = max(0.0, ends_at - time.time())
-                        status.update(f"{name}: tracing, {left:4.1f}s left")
-
-            ticker = threading.Thread(target=countdown, daemon=True)
-            ticker.start()
-            try:
-                result = run_probe(request, on_progress=on_progress)
-            finally:
-                done.set()
-    except ProbeRequestError as exc:
-        typer.echo(f"cannot run: {exc}", err=True)
-        raise typer.Exit(2) from None
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
-    else:
-        console_out = Console()
-        console_out.print(f"[bold]{result.summary}[/]")
-        console_out.print(
-            f"attached: {', '.join(result.attach_points)}; compile {result.compile_s:.2f}s; "
-            f"dropped {result.dropped}"
-        )
-        for warning in result.warnings:
-            console_out.print(f"[yellow]warning:[/] {warning}")
-        console_out.print_json(result.aggregates.model_dump_json())
-    if result.error:
-        typer.echo(f"error: {result.error}", err=True)
-        raise typer.Exit(1)
-    sys.stdout.flush()
+        return
+    out = Console()
+    out.print(f"[bold]{result.summary}[/]")
+    out.print(
+        f"attached: {', '.join(result.attach_points)}; compile {result.compile_s:.2f}s; "
+        f"dropped {result.dropped}"
+    )
+    for warning in result.warnings:
+        out.print(f"[yellow]warning:[/] {warning}")
+    out.print_json(result.aggregates.model_dump_json())
 
 
 def _approver_name() -> str:
