@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
+    from probes.custom.loader import CustomProbe
     from probes.models import ProbeRequest, ProbeResult
 
 app = typer.Typer(no_args_is_help=True, help="The eBPF probe catalog: list, show, resolve, run.")
@@ -226,9 +227,10 @@ def _print_result(result: ProbeResult, as_json: bool) -> None:
 
 def _approver_name() -> str:
     import getpass
-    import os
 
-    return os.environ.get("SUDO_USER") or getpass.getuser()
+    from probes.settings import probe_settings
+
+    return probe_settings().sudo_user or getpass.getuser()
 
 
 @app.command()
@@ -241,11 +243,46 @@ def approve(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Approve a custom probe's exact content (sha256 of its folder) after reviewing it."""
-    import os
     from pathlib import Path
 
+    from probes.custom.approval import Approval, record_approval
+    from probes.settings import probe_settings
+
+    probe = _approvable(name)
+    spec = probe.spec
+    assert spec is not None
+    fleet_url = probe_settings().redis_url if fleet else ""
+    if fleet and not fleet_url:
+        typer.echo("--fleet needs REDIS_URL", err=True)
+        raise typer.Exit(2)
+    _show_for_review(probe)
+    status = probe.approval
+    if status is not None and status.approved:
+        typer.echo(f"already approved: {status.reason}")
+        return
+    if status is not None and status.approval is not None:
+        typer.echo(f"note:              {status.reason}")
+    if not yes:
+        _confirm(name)
+    approval = Approval(
+        name=spec.name,
+        sha256=probe.sha256,
+        by=by or _approver_name(),
+        overhead=spec.overhead,
+        reads_user_memory=spec.reads_user_memory,
+        max_duration_s=spec.duration.max,
+    )
+    try:
+        where, place = record_approval(approval, Path(probe.directory), fleet_url=fleet_url or None)
+    except Exception as exc:  # Redis unreachable, folder read-only
+        typer.echo(f"could not record the approval: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"approved {name} sha256 {probe.sha256[:12]} by {approval.by} ({where}: {place})")
+
+
+def _approvable(name: str) -> CustomProbe:
+    """The valid custom probe `name`, or exit 2 saying why it cannot be approved."""
     from probes.catalog import load_builtin_catalog
-    from probes.custom.approval import Approval, content_files, record_approval
     from probes.custom.loader import find_custom_probe
 
     builtin = load_builtin_catalog()
@@ -261,11 +298,15 @@ def approve(
         for error in probe.errors:
             typer.echo(f"  {error}", err=True)
         raise typer.Exit(2)
+    return probe
+
+
+def _show_for_review(probe: CustomProbe) -> None:
+    """What a reviewer approves: the files and their hash, where it attaches, what it costs."""
+    from probes.custom.approval import content_files
+
     spec = probe.spec
-    fleet_url = os.environ.get("REDIS_URL", "") if fleet else ""
-    if fleet and not fleet_url:
-        typer.echo("--fleet needs REDIS_URL", err=True)
-        raise typer.Exit(2)
+    assert spec is not None
     files = [str(p.relative_to(probe.directory)) for p in content_files(probe.directory)]
     typer.echo(f"custom probe:      {spec.name} ({probe.directory})")
     typer.echo(f"description:       {spec.description}")
@@ -277,30 +318,13 @@ def approve(
     typer.echo(f"max duration:      {spec.duration.max:g} s")
     for warning in probe.warnings:
         typer.echo(f"warning:           {warning}")
-    status = probe.approval
-    if status is not None and status.approved:
-        typer.echo(f"already approved: {status.reason}")
-        return
-    if status is not None and status.approval is not None:
-        typer.echo(f"note:              {status.reason}")
-    if not yes:
-        if not sys.stdin.isatty():
-            typer.echo("approval asks for confirmation on a terminal; pass --yes to skip", err=True)
-            raise typer.Exit(2)
-        if not typer.confirm(f"Approve this exact content of {name}?", default=False):
-            typer.echo("not approved")
-            raise typer.Exit(1)
-    approval = Approval(
-        name=spec.name,
-        sha256=probe.sha256,
-        by=by or _approver_name(),
-        overhead=spec.overhead,
-        reads_user_memory=spec.reads_user_memory,
-        max_duration_s=spec.duration.max,
-    )
-    try:
-        where, place = record_approval(approval, Path(probe.directory), fleet_url=fleet_url or None)
-    except Exception as exc:  # Redis unreachable, folder read-only
-        typer.echo(f"could not record the approval: {type(exc).__name__}: {exc}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(f"approved {name} sha256 {probe.sha256[:12]} by {approval.by} ({where}: {place})")
+
+
+def _confirm(name: str) -> None:
+    """Ask on a terminal (exit 2 when there is none, 1 when the answer is no)."""
+    if not sys.stdin.isatty():
+        typer.echo("approval asks for confirmation on a terminal; pass --yes to skip", err=True)
+        raise typer.Exit(2)
+    if not typer.confirm(f"Approve this exact content of {name}?", default=False):
+        typer.echo("not approved")
+        raise typer.Exit(1)
