@@ -41,7 +41,7 @@ class ApprovalSettings(BaseSettings):
 
 
 class StoredDecision(BaseModel):
-    """What `approval_key` holds (the bot writes it; bot.gateway.ApprovalDecisionRecord)."""
+    """What `approval_key` holds: the one model of a decision (bot.gateway writes it)."""
 
     approved: bool
     by: str
