@@ -30,9 +30,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import probes.runner as runner  # noqa: E402
-from probes.models import ProbeFilters, ProbeRequest  # noqa: E402
-from probes.runner import (  # noqa: E402
+from probes.engine import runner  # noqa: E402
+from probes.engine.runner import (  # noqa: E402
     ProbeProgress,
     compile_count,
     keep_compiled,
@@ -41,6 +40,7 @@ from probes.runner import (  # noqa: E402
     run_probes,
     wait_precompiled,
 )
+from probes.models import ProbeFilters, ProbeRequest  # noqa: E402
 
 PLAN = ("tcp_connect", "file_opens", "exec", "syscall_errors")
 

@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/old_http_bot.py --http --bind 127.0.0.1 --port P --workers W
 
-Loads `bot/server.py` (the hand-made threaded WSGI server, SO_REUSEPORT processes) and
-`bot/runner.py` of that commit from git into temporary modules and runs them against today's
+Loads `bot/serve/server.py` (the hand-made threaded WSGI server, SO_REUSEPORT processes) and
+`bot/serve/runner.py` of that commit from git into temporary modules and runs them against today's
 Bolt app, so old and new servers are measured in the same run with the same listeners.
 """
 
@@ -48,8 +48,10 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with tempfile.TemporaryDirectory(prefix="old-bot-") as tmp:
-        _load("bot.server", "bot/server.py", Path(tmp))  # the old runner imports it by this name
-        runner = _load("old_bot_runner", "bot/runner.py", Path(tmp))
+        _load(
+            "bot.serve.server", "bot/serve/server.py", Path(tmp)
+        )  # the old runner imports it by this name
+        runner = _load("old_bot_runner", "bot/serve/runner.py", Path(tmp))
         runner.run_bot(http=True, bind=args.bind, port=args.port, workers=args.workers)
 
 

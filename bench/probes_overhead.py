@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from probes.catalog import load_catalog  # noqa: E402
+from probes.engine.runner import ProbeProgress, keep_compiled, keep_warm, run_probes  # noqa: E402
 from probes.models import ProbeRequest  # noqa: E402
-from probes.runner import ProbeProgress, keep_compiled, keep_warm, run_probes  # noqa: E402
 
 LOOP_C = r"""
 #include <fcntl.h>
@@ -92,7 +92,7 @@ int main(int argc, char **argv) {
 RUNNER = r"""
 import sys
 from probes.models import ProbeRequest
-from probes.runner import run_probe
+from probes.engine.runner import run_probe
 params = dict(a.split("=", 1) for a in sys.argv[3:])
 result = run_probe(
     ProbeRequest(probe=sys.argv[1], duration_s=float(sys.argv[2]), params=params),
@@ -277,8 +277,8 @@ HEADER_ONLY = "TRACEPOINT_PROBE(sched, sched_process_fork) { return 0; }\n"
 FIXED_COST = r"""
 import sys, time
 from bcc import BPF
-from probes.child import COMMON_PRELUDE
-text = open(COMMON_PRELUDE).read() + "\n#line 1\n" + sys.argv[1]
+from probes.engine.compile import probe_text
+text = probe_text(sys.argv[1])
 started = time.monotonic()
 bpf = BPF(text=text, cflags=["-Wno-macro-redefined", "-Wno-unused-function"] + sys.argv[2:])
 print(round(time.monotonic() - started, 3))

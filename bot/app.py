@@ -6,9 +6,11 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from bot.listeners import register_listeners
+from bot.middleware import register as register_middleware
 from bot.services import BotServices
 from bot.settings import BotSettings
-from bot.slack_client import build_web_client
+from bot.slack_api.client import build_web_client
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -40,9 +42,6 @@ def build_app(
 ) -> tuple[App, BotServices]:
     """A Bolt app wired to our middleware and listeners; calls auth.test once."""
     from slack_bolt import App
-
-    from bot.listeners import register_listeners
-    from bot.middleware import register as register_middleware
 
     check_settings(settings, http=http)
     client = services.client if services else build_web_client(settings)

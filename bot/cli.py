@@ -39,7 +39,7 @@ def bot(
     from worker.metrics_env import prepare
 
     metrics = prepare()  # before anything imports prometheus_client (multiprocess mode)
-    from bot.runner import run_bot
+    from bot.serve.runner import run_bot
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -52,7 +52,7 @@ def bot(
         run_bot(http=http, bind=bind, port=port, workers=workers, threads=threads)
     except Exception as exc:  # config errors and unreachable services end with a clear line
         from bot.app import BotConfigError
-        from bot.runner import BotServerError
+        from bot.serve.runner import BotServerError
 
         if isinstance(exc, BotConfigError):
             typer.echo(f"bpfsleuth bot: {exc}", err=True)

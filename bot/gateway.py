@@ -1,60 +1,42 @@
 """The bot's one door into the worker side: start, look up, and steer investigations.
 
 Everything here is a Redis read or a Celery enqueue (through `worker.distributed`); nothing
-runs a command or a probe. Heavy imports (Celery) happen on first use.
+runs a command or a probe. The runtime (Redis, the Celery app) is built on first use.
+The approval contract is the host worker's (`worker.loop.approver_redis`): the bot writes the
+same `StoredDecision` at the same `approval_key` that the approver polls.
 """
 
 from __future__ import annotations
 
 import time
 from functools import cached_property
-from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
-from bot.views.models import HostRow
+from worker.celery_config import CONTROL_QUEUE, TASK_PREFIX
+from worker.distributed import Runtime, build_runtime, start_investigation
+from worker.loop.approver_redis import StoredDecision, approval_key, read_decision
+from worker.loop.followup import ask_followup
+from worker.loop.investigation import Investigation
+from worker.protocol import PlanResult
+from worker.registry import HostNotLive
+from worker.settings import WorkerSettings
+from worker.store import (
+    AuditEntry,
+    InvestigationNotFound,
+    StoredInvestigation,
+    StoreError,
+    StoreUnavailable,
+    VersionConflict,
+)
+from worker.worker_main import HostRow, host_rows
 
-if TYPE_CHECKING:
-    from worker.distributed import Runtime
-    from worker.loop.investigation import Investigation
-    from worker.protocol import PlanResult
-    from worker.registry import HostRecord
-
-
-class ApprovalDecisionRecord(BaseModel):
-    """What `approval_key` holds."""
-
-    approved: bool
-    by: str
-    at: float
+FOLLOWUP_ATTEMPTS = 5  # saves that lost a race with a step landing, before "busy"
+FOLLOWUP_RETRY_S = 0.05
 
 
 class GatewayError(RuntimeError):
     """Something the person should be told (no such host, Redis away); message is for them."""
-
-
-def host_row(record: HostRecord, now: float | None = None) -> HostRow:
-    caps = record.capabilities
-    return HostRow(
-        name=record.name,
-        kernel=caps.kernel,
-        program_types=[kind for kind, ok in sorted(caps.program_types.items()) if ok],
-        missing=[kind for kind, ok in sorted(caps.program_types.items()) if not ok],
-        last_seen_s=record.age_s(now),
-    )
-
-
-def approval_key(investigation_id: str, command_id: str) -> str:
-    """Where a decision on one command waits for the host-side approver to read it.
-
-    The contract with the host worker's approver (worker.loop.approver seam): the value is JSON
-    `{"approved": bool, "by": "slack:<user id>", "at": <unix time>}`, written once (SET NX, so
-    the first decision stands) with the store's TTL; the approver polls the key until its own
-    deadline and otherwise goes on without the command.
-    """
-    from worker.celery_config import KEY_PREFIX
-
-    return f"{KEY_PREFIX}:approval:{investigation_id}:{command_id}"
 
 
 class WorkerGateway:
@@ -63,9 +45,6 @@ class WorkerGateway:
 
     @cached_property
     def runtime(self) -> Runtime:
-        from worker.distributed import build_runtime
-        from worker.settings import WorkerSettings
-
         return build_runtime(WorkerSettings(REDIS_URL=self.redis_url))
 
     def warm_up(self) -> None:
@@ -76,24 +55,17 @@ class WorkerGateway:
             conn.ensure_connection(max_retries=1)
 
     def live_hosts(self) -> list[HostRow]:
-        from worker.store import StoreUnavailable
-
         try:
             records = self.runtime.registry.live_hosts()
         except StoreUnavailable as exc:
             raise GatewayError(f"Cannot reach Redis to list hosts: {exc}") from exc
-        now = time.time()
-        return [host_row(record, now) for record in records]
+        return host_rows(records)
 
     def start(self, symptom: str, hosts: list[str], asked_by: str, flow: str | None = None) -> str:
         """Store a new investigation and enqueue its first step; returns its id.
 
         With `flow`, the investigation runs that flow on the hosts instead of asking a model.
         """
-        from worker.distributed import start_investigation
-        from worker.registry import HostNotLive
-        from worker.store import StoreError
-
         try:
             inv = start_investigation(self.runtime, symptom, hosts, asked_by=asked_by, flow=flow)
         except HostNotLive as exc:
@@ -103,17 +75,14 @@ class WorkerGateway:
         return inv.id
 
     def load(self, investigation_id: str) -> Investigation | None:
-        from worker.store import InvestigationNotFound
-
         try:
             return self.runtime.store.load(investigation_id).investigation
         except InvestigationNotFound:
             return None
 
-    def decision(self, investigation_id: str, command_id: str) -> ApprovalDecisionRecord | None:
+    def decision(self, investigation_id: str, command_id: str) -> StoredDecision | None:
         """The decision recorded for a command, if any."""
-        raw = self.runtime.store.client.get(approval_key(investigation_id, command_id))
-        return ApprovalDecisionRecord.model_validate_json(str(raw)) if raw else None
+        return read_decision(self.runtime.store.client, investigation_id, command_id)
 
     def record_decision(
         self,
@@ -129,12 +98,8 @@ class WorkerGateway:
 
         Returns False when a decision was already recorded (the first one stands).
         """
-        from worker.store import AuditEntry
-
         rt = self.runtime
-        decision = ApprovalDecisionRecord(
-            approved=approved, by=by, at=time.time()
-        ).model_dump_json()
+        decision = StoredDecision(approved=approved, by=by, at=time.time()).model_dump_json()
         first = bool(
             rt.store.client.set(
                 approval_key(investigation_id, command_id), decision, nx=True, ex=rt.store.ttl_s
@@ -173,28 +138,31 @@ class WorkerGateway:
         one with a few more steps); the next model turn answers it, from what is known or with
         a new step. When no step is in flight, an `advance` is enqueued to take that turn.
         """
-        from worker.celery_config import CONTROL_QUEUE, TASK_PREFIX
-        from worker.loop.followup import ask_followup
-        from worker.store import InvestigationNotFound, StoreError, VersionConflict
-
         rt = self.runtime
-        for _attempt in range(5):
-            try:
-                stored = rt.store.load(investigation_id)
-                inv = ask_followup(stored.investigation, question[:1900], asked_by=asked_by)
-                saved = rt.store.save(stored.model_copy(update={"investigation": inv}))
-            except VersionConflict:
-                time.sleep(0.05)
-                continue
-            except InvestigationNotFound as exc:
-                raise GatewayError(
-                    f"Investigation `{investigation_id}` is no longer stored; start a new one."
-                ) from exc
-            except StoreError as exc:
-                raise GatewayError(f"Cannot continue the investigation: {exc}") from exc
-            if saved.investigation.status == "deciding":
-                rt.app.send_task(
-                    f"{TASK_PREFIX}advance", args=[investigation_id], queue=CONTROL_QUEUE
-                )
-            return
-        raise GatewayError("The investigation is busy; ask again in a moment.")
+        retrying = Retrying(
+            stop=stop_after_attempt(FOLLOWUP_ATTEMPTS),
+            wait=wait_fixed(FOLLOWUP_RETRY_S),
+            retry=retry_if_exception_type(VersionConflict),
+            reraise=True,
+        )
+        try:
+            saved = retrying(self._queue_question, investigation_id, question, asked_by)
+        except VersionConflict as exc:
+            raise GatewayError("The investigation is busy; ask again in a moment.") from exc
+        except InvestigationNotFound as exc:
+            raise GatewayError(
+                f"Investigation `{investigation_id}` is no longer stored; start a new one."
+            ) from exc
+        except StoreError as exc:
+            raise GatewayError(f"Cannot continue the investigation: {exc}") from exc
+        if saved.investigation.status == "deciding":
+            rt.app.send_task(f"{TASK_PREFIX}advance", args=[investigation_id], queue=CONTROL_QUEUE)
+
+    def _queue_question(
+        self, investigation_id: str, question: str, asked_by: str
+    ) -> StoredInvestigation:
+        """One read-modify-write of the stored investigation (VersionConflict when it raced)."""
+        store = self.runtime.store
+        stored = store.load(investigation_id)
+        inv = ask_followup(stored.investigation, question[:1900], asked_by=asked_by)
+        return store.save(stored.model_copy(update={"investigation": inv}))

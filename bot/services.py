@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import redis
+from cachetools import TTLCache, cachedmethod
+from slack_sdk.errors import SlackApiError
 
 from bot.gateway import WorkerGateway
 from bot.settings import BotSettings
-from bot.threads import ThreadDirectory
-from bot.views.models import HostRow
+from bot.store.threads import ThreadDirectory
+from worker.store import connect
+from worker.worker_main import HostRow
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -58,9 +60,16 @@ class BotServices:
     gateway: WorkerGateway
     threads: ThreadDirectory
     client: WebClient
-    _channel_names: dict[str, tuple[float, str | None]] = field(default_factory=dict)
-    _groups: dict[str, tuple[float, frozenset[str]]] = field(default_factory=dict)
-    _hosts: tuple[float, list[HostRow]] | None = None
+    _channel_names: TTLCache[str, str | None] = field(
+        default_factory=lambda: TTLCache(maxsize=1024, ttl=_CACHE_S)
+    )
+    _groups: TTLCache[str, frozenset[str]] = field(
+        default_factory=lambda: TTLCache(maxsize=256, ttl=_CACHE_S)
+    )
+    _hosts: TTLCache[str, list[HostRow]] = field(
+        default_factory=lambda: TTLCache(maxsize=1, ttl=HOSTS_CACHE_S)
+    )
+    _cache_lock: threading.Lock = field(default_factory=threading.Lock)
     background: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="bot-bg")
     )
@@ -69,17 +78,18 @@ class BotServices:
     def live_hosts(self, *, fresh: bool = False) -> list[HostRow]:
         """Live hosts, read at most every HOSTS_CACHE_S (heartbeats are seconds apart anyway;
         the worker checks again when the investigation starts)."""
-        cached = self._hosts
-        if not fresh and cached and time.monotonic() - cached[0] < HOSTS_CACHE_S:
-            return cached[1]
+        if not fresh:
+            with self._cache_lock:
+                cached = self._hosts.get("live")
+            if cached:
+                return cached
         hosts = self.gateway.live_hosts()
-        self._hosts = (time.monotonic(), hosts)
+        with self._cache_lock:
+            self._hosts["live"] = hosts
         return hosts
 
     @classmethod
     def create(cls, settings: BotSettings, client: WebClient) -> BotServices:
-        from worker.store import connect
-
         conn = connect(settings.redis_url)
         return cls(
             settings=settings,
@@ -89,21 +99,14 @@ class BotServices:
             client=client,
         )
 
+    @cachedmethod(lambda self: self._channel_names, lock=lambda self: self._cache_lock)
     def channel_name(self, channel_id: str) -> str | None:
         """The channel's name (conversations.info, cached for a minute); None if unknown."""
-        cached = self._channel_names.get(channel_id)
-        if cached and time.monotonic() - cached[0] < _CACHE_S:
-            return cached[1]
-        from slack_sdk.errors import SlackApiError
-
-        name: str | None
         try:
             info: Any = self.client.conversations_info(channel=channel_id)
-            name = str(info["channel"]["name"])
+            return str(info["channel"]["name"])
         except SlackApiError:
-            name = None
-        self._channel_names[channel_id] = (time.monotonic(), name)
-        return name
+            return None
 
     def is_responder(self, user_id: str) -> bool:
         """Listed by ID, or a member of a listed user group (usergroups.users.list, cached)."""
@@ -111,19 +114,13 @@ class BotServices:
             return True
         return any(user_id in self._group_members(g) for g in self.settings.responder_groups)
 
+    @cachedmethod(lambda self: self._groups, lock=lambda self: self._cache_lock)
     def _group_members(self, group_id: str) -> frozenset[str]:
-        cached = self._groups.get(group_id)
-        if cached and time.monotonic() - cached[0] < _CACHE_S:
-            return cached[1]
-        from slack_sdk.errors import SlackApiError
-
         try:
             reply: Any = self.client.usergroups_users_list(usergroup=group_id)
-            members = frozenset(str(u) for u in reply.get("users") or [])
+            return frozenset(str(u) for u in reply.get("users") or [])
         except SlackApiError:
-            members = frozenset()
-        self._groups[group_id] = (time.monotonic(), members)
-        return members
+            return frozenset()
 
 
 _LIVE: dict[str, BotServices] = {}

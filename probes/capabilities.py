@@ -16,9 +16,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from probes.settings import probe_settings
+
 TRACEFS = Path("/sys/kernel/tracing")
 PROGRAM_TYPES = ("tracepoint", "raw_tracepoint", "kprobe", "tracing", "perf_event", "uprobe")
-CACHE_DIR = Path(os.environ.get("BPFSLEUTH_CACHE_DIR", "/var/cache/bpfsleuth"))
 
 _ATTACH_TEST_C = r"""
 #include <uapi/linux/ptrace.h>
@@ -132,7 +133,7 @@ def _cache_path(kernel: str) -> Path:
     boot_id = "unknown"
     with contextlib.suppress(OSError):
         boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    return CACHE_DIR / f"capabilities-{kernel}-{boot_id}.json"
+    return probe_settings().cache_dir / f"capabilities-{kernel}-{boot_id}.json"
 
 
 def detect_capabilities(*, refresh: bool = False) -> HostCapabilities:
@@ -144,7 +145,7 @@ def detect_capabilities(*, refresh: bool = False) -> HostCapabilities:
             return HostCapabilities.model_validate_json(cache.read_text())
     count, categories = tracepoint_inventory()
     caps = HostCapabilities(
-        hostname=os.environ.get("BPFSLEUTH_HOST") or platform.node(),
+        hostname=probe_settings().host(),
         kernel=kernel,
         arch=platform.machine(),
         is_root=os.geteuid() == 0,

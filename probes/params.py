@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from probes.engine.tracefs import IDENT_RE, tracepoint_exists
 from probes.models import COMM_MAX_LEN, PID_MAX, ParamValue, ProbeFilters
 from probes.spec import MAX_RUNTIME_PARAMS, ParamSpec, ProbeSpec
-from probes.tracefs import IDENT_RE, tracepoint_exists
 
 
 class ProbeRequestError(ValueError):

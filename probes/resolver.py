@@ -15,12 +15,12 @@ from pydantic import BaseModel, Field
 
 from probes.capabilities import TRACEFS
 from probes.catalog import Catalog, load_catalog
+from probes.engine.plan import plan_attach
+from probes.engine.tracefs import IDENT_RE, tracepoint_exists
 from probes.models import ParamValue, ProbeRequest
-from probes.params import ProbeRequestError
-from probes.plan import plan_attach
+from probes.params import ProbeRequestError, validate_params
 from probes.requests import ProbeAsk, request_key
 from probes.spec import ProbeSpec
-from probes.tracefs import IDENT_RE, tracepoint_exists
 
 GENERIC_PROBE = "tracepoint"
 GENERIC_PARAM = "tracepoint"
@@ -80,8 +80,6 @@ def _with_category(key: str) -> str:
 
 def _availability(spec: ProbeSpec, params: dict[str, ParamValue]) -> str | None:
     """None when `spec` can run here with these parameters, else why not."""
-    from probes.params import validate_params
-
     try:
         values = validate_params(spec, params)
     except ProbeRequestError as exc:

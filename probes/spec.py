@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from probes.models import MAX_PROBE_DURATION_S, ParamValue
+from probes.requests import normalise_answer
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 DEFINE_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,47}$")
@@ -194,8 +195,6 @@ class ProbeSpec(BaseModel):
     @field_validator("answers")
     @classmethod
     def _answers_normalised(cls, value: list[str]) -> list[str]:
-        from probes.requests import normalise_answer
-
         return [normalise_answer(item) for item in value]
 
     @field_validator("answer_params")
@@ -203,8 +202,6 @@ class ProbeSpec(BaseModel):
     def _answer_params_normalised(
         cls, value: dict[str, dict[str, ParamValue]]
     ) -> dict[str, dict[str, ParamValue]]:
-        from probes.requests import normalise_answer
-
         return {normalise_answer(key): params for key, params in value.items()}
 
     @model_validator(mode="after")

@@ -68,7 +68,7 @@ def _keep_probes_ready(**_: Any) -> None:
     """In each pool process of a host worker: keep probe processes started, compile the catalog
     in the background (one process per probe, at low priority, kept loaded: a request's filters
     and run-time parameters are map values, so any later request of a probe runs there without
-    compiling), and keep compiled probes for repeated plans (probes.runner). This runs in the
+    compiling), and keep compiled probes for repeated plans (probes.engine.runner). This runs in the
     pool process's main thread, the one that runs `run_plan`: a probe process dies with the
     thread that started it."""
     import os
@@ -79,7 +79,7 @@ def _keep_probes_ready(**_: Any) -> None:
     consumed = getattr(app.amqp.queues, "consume_from", None) or {}
     if not host or host_queue(host) not in consumed:
         return
-    from probes.runner import keep_compiled, keep_warm, precompile_catalog
+    from probes.engine.runner import keep_compiled, keep_warm, precompile_catalog
     from worker.settings import get_settings
 
     keep_compiled(KEEP_COMPILED)

@@ -208,7 +208,7 @@ def _capability_checks(caps: HostCapabilities) -> list[Check]:
 def _catalog_checks(caps: HostCapabilities) -> list[Check]:
     """One check per catalog probe: available here, or why not."""
     from probes.catalog import load_catalog
-    from probes.plan import availability
+    from probes.engine.plan import availability
 
     catalog = load_catalog()
     checks = []

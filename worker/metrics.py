@@ -22,8 +22,8 @@ from prometheus_client import (
 )
 
 if TYPE_CHECKING:
+    from probes.engine.runner import ProbeProgress
     from probes.models import ProbeResult
-    from probes.runner import ProbeProgress
     from worker.loop.investigation import Investigation
     from worker.protocol import CommandResult
     from worker.store import StepMeta, StepOutcome

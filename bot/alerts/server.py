@@ -9,7 +9,7 @@ from bot.alerts.app import alerts_route, standalone_app
 from bot.alerts.service import AlertService
 from bot.services import BotServices
 from bot.settings import AlertSettings, BotSettings
-from bot.slack_client import build_web_client
+from bot.slack_api.client import build_web_client
 
 
 def service_for(services: BotServices, settings: AlertSettings | None = None) -> AlertService:

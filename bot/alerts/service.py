@@ -26,11 +26,11 @@ from redis.lock import Lock
 from slack_sdk.models.blocks import Block
 
 from bot.alerts.models import Alert, WebhookPayload
-from bot.diagnose_command import MAX_HOSTS, MAX_SYMPTOM
+from bot.chat.diagnose_command import MAX_HOSTS, MAX_SYMPTOM
 from bot.gateway import GatewayError
 from bot.services import STATE_TTL_S, BotServices
 from bot.settings import AlertSettings
-from bot.threads import SlackThread
+from bot.store.threads import SlackThread
 from bot.views.blocks import SlackMessage, context, finish, section
 from bot.views.investigation import root_message
 from bot.views.models import InvestigationHeader

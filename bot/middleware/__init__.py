@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.middleware.allowlist import check_channel, check_user
+from bot.middleware.context import attach_services
 from bot.middleware.dedupe import drop_duplicates, ignore_bots
 
 if TYPE_CHECKING:
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
 
 
 def register(app: App, services: BotServices) -> None:
-    from bot.middleware.context import attach_services
-
     app.use(attach_services(services))
     app.use(drop_duplicates)
     app.use(ignore_bots)

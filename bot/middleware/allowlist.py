@@ -52,7 +52,7 @@ def check_channel(
 ) -> BoltResponse:
     """Commands and button presses carry the channel's name; events carry only its ID, and
     resolving it is a Web API call that must not delay the ack (a 429 would make Slack retry),
-    so events are checked after the ack, where they are handled (bot.conversation)."""
+    so events are checked after the ack, where they are handled (bot.chat.conversation)."""
     seen = facts(body)
     if seen.kind not in {"command", "action"} or not seen.channel_id:
         return next()

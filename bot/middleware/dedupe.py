@@ -7,9 +7,9 @@ from typing import Any
 
 from slack_bolt import BoltContext, BoltResponse
 
-from bot.dedupe import event_keys, first_time
 from bot.middleware.request_facts import facts
 from bot.services import services_of
+from bot.store.dedupe import event_keys, first_time
 
 # Message subtypes that are not someone asking something.
 _IGNORED_SUBTYPES = {

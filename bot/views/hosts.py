@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot.views.blocks import SlackMessage, context, finish, header, section, sections_from_lines
-from bot.views.models import HostRow
 from bot.views.mrkdwn import escape
+from worker.worker_main import HostRow
 
 MAX_HOSTS_SHOWN = 200
 
@@ -12,10 +12,9 @@ MAX_HOSTS_SHOWN = 200
 def _host_line(host: HostRow) -> str:
     kinds = ", ".join(host.program_types) or "none"
     line = f"• *{escape(host.name)}* — kernel `{escape(host.kernel or '?')}`; eBPF: {escape(kinds)}"
-    if host.missing:
-        line += f"; no {escape(', '.join(host.missing))}"
-    if host.last_seen_s is not None:
-        line += f" _(seen {host.last_seen_s:.0f}s ago)_"
+    if host.missing_program_types:
+        line += f"; no {escape(', '.join(host.missing_program_types))}"
+    line += f" _(seen {host.heartbeat_age_s:.0f}s ago)_"
     return line
 
 

@@ -95,14 +95,6 @@ class ApprovalView(BaseModel):
     timeout_s: float | None = None
 
 
-class HostRow(BaseModel):
-    name: str
-    kernel: str = ""
-    program_types: list[str] = Field(default_factory=list)
-    missing: list[str] = Field(default_factory=list)
-    last_seen_s: float | None = None
-
-
 class HandoffEntry(BaseModel):
     investigation_id: str
     status: str

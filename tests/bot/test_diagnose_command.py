@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.diagnose_command import (
+from bot.chat.diagnose_command import (
     CommandError,
     HandoffCommand,
     HelpCommand,

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from bot.diagnose_command import CommandError, FlowCommand, parse_diagnose
+from bot.chat.diagnose_command import CommandError, FlowCommand, parse_diagnose
 from tests.bot.conftest import BotWorld
 from tests.bot.harness import all_text, buttons
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from bot.progress_state import ThreadRender, apply
+from bot.progress.state import ThreadRender, apply
 from worker.loop.events import (
     CommandFinished,
     CommandVerdict,
@@ -287,7 +287,7 @@ def test_replaying_events_after_a_restart_posts_nothing_twice() -> None:
 
 
 def test_updates_are_throttled_and_a_tracing_probe_keeps_its_countdown_moving() -> None:
-    from bot.progress_state import next_update_at
+    from bot.progress.state import next_update_at
 
     render = ThreadRender(investigation_id="inv")
     _apply(render, _step())

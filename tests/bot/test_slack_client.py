@@ -8,7 +8,7 @@ import pytest
 from slack_sdk.errors import SlackApiError
 
 from bot.settings import BotSettings
-from bot.slack_client import build_web_client
+from bot.slack_api.client import build_web_client
 from tests.fakes.slack_api import FakeSlackApi
 
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from bot.dedupe import event_keys, first_time
-from bot.threads import SlackThread, ThreadDirectory
+from bot.store.dedupe import event_keys, first_time
+from bot.store.threads import SlackThread, ThreadDirectory
 from tests.redis_fixture import RedisServer, redis_server  # noqa: F401
 from worker.store import Store
 

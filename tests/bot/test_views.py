@@ -19,7 +19,6 @@ from bot.views.models import (
     CommandRow,
     HandoffEntry,
     HandoffView,
-    HostRow,
     InvestigationHeader,
     ProbeRow,
     ResolutionView,
@@ -29,6 +28,7 @@ from bot.views.mrkdwn import code_block, escape, fit, inline_code
 from bot.views.resolution import DIG_DEEPER_ACTION, HANDOFF_ACTION, plan_steps, resolution_message
 from bot.views.step import step_message
 from tests.fakes.slack_api import block_violations
+from worker.worker_main import HostRow
 
 HOSTILE = "<!channel> <@U0BOSS> <https://evil.example|click> a & b > c `x` ```fence```"
 
@@ -143,10 +143,15 @@ def test_hosts_lists_capabilities_and_stays_within_limits_for_many_hosts() -> No
     hosts = [
         HostRow(
             name=f"web-{i:03d}",
+            heartbeat_age_s=2,
             kernel="6.18.0",
+            arch="x86_64",
             program_types=["tracepoint", "uprobe"],
-            missing=["kprobe"],
-            last_seen_s=2,
+            missing_program_types=["kprobe"],
+            tracepoints=2000,
+            bcc="0.26",
+            headers="exact",
+            pid=1000 + i,
         )
         for i in range(500)
     ]

@@ -1,4 +1,4 @@
-"""A host worker keeps probe processes ready (probes.runner keep_warm / keep_compiled /
+"""A host worker keeps probe processes ready (probes.engine.runner keep_warm / keep_compiled /
 precompile_catalog, set in each pool process): processes wait before any plan, one per catalog
 probe compiles it ahead, and probe steps with different filters and parameters run in that
 compiled probe without compiling."""
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from probes.runner import precompilable
+from probes.engine.runner import precompilable
 from tests.distributed.cluster import Cluster, probe_step, resolution
 from tests.helpers import require_ebpf
 from tests.redis_fixture import RedisServer, redis_server  # noqa: F401
@@ -32,7 +32,7 @@ def _children(pid: int, *, probes: bool) -> set[int]:
             cmdline = (entry / "cmdline").read_bytes()
         except (OSError, IndexError):
             continue
-        if int(fields[1]) == pid and (b"probes.child" in cmdline) == probes:  # 4: ppid
+        if int(fields[1]) == pid and (b"probes.engine.child" in cmdline) == probes:  # 4: ppid
             found.add(int(entry.name))
     return found
 

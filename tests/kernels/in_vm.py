@@ -139,7 +139,7 @@ import json, sys, time
 from probes.catalog import load_catalog
 from probes.models import ProbeRequest
 from probes.params import ProbeRequestError
-from probes.runner import run_probe
+from probes.engine.runner import run_probe
 EXTRA = {"tracepoint": {"tracepoint": "sched:sched_switch"}}
 out = {}
 for name in sorted(load_catalog().probes):

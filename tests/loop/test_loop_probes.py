@@ -189,7 +189,7 @@ def test_ctrl_c_during_a_probe_detaches_it_and_exits_130() -> None:
             if "long attached" in line or time.monotonic() > deadline:
                 break
         children = subprocess.run(
-            ["pgrep", "-f", f"probes.child {proc.pid}"], capture_output=True, text=True
+            ["pgrep", "-f", f"probes.engine.child {proc.pid}"], capture_output=True, text=True
         ).stdout.split()
         assert children, "the probe child should be running"
         started = time.monotonic()

@@ -191,7 +191,7 @@ def test_slack_calls_and_429s_are_counted(tmp_path: Path) -> None:
     from prometheus_client import REGISTRY
 
     from bot.settings import BotSettings
-    from bot.slack_client import build_web_client
+    from bot.slack_api.client import build_web_client
 
     slack = FakeSlackApi(channels={"C0MET": "metrics"}).start()
     try:

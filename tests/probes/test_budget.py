@@ -3,7 +3,7 @@ biggest rows, fullest buckets and summary; attach point short forms expand back 
 
 from __future__ import annotations
 
-from probes.budget import compact_attach_points, expand_attach_points, fit_to_budget
+from probes.engine.budget import compact_attach_points, expand_attach_points, fit_to_budget
 from probes.models import Aggregates, HistogramBucket, LatencyStats, ProbeResult, TopEntry
 
 SYSCALLS = ["openat", "pread64", "pwrite64", "read", "readv", "write", "writev"]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from probes.engine.runner import ProbeProgress, run_probe
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
-from probes.runner import ProbeProgress, run_probe
 from tests.helpers import require_ebpf
 
 pytestmark = pytest.mark.ebpf

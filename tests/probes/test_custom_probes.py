@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from probes.approval import Approval, approval_status, content_hash, record_approval
 from probes.catalog import load_builtin_catalog, load_catalog
+from probes.custom.approval import Approval, approval_status, content_hash, record_approval
+from probes.engine.runner import prepare, run_probes
 from probes.models import ProbeRequest
 from probes.params import ProbeRequestError
 from probes.resolver import resolve_key
-from probes.runner import prepare, run_probes
 from tests.helpers import require_ebpf
 from tests.probes.live import Workload, run_around
 from tests.redis_fixture import RedisServer, redis_server  # noqa: F401  (pytest fixture)

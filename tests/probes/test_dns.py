@@ -104,8 +104,8 @@ def test_dig_query_is_parsed() -> None:
     require_ebpf()
     import threading
 
+    from probes.engine.runner import run_probe
     from probes.models import ProbeRequest
-    from probes.runner import run_probe
 
     workload = Workload(SCRIPT)
     port = workload.setup["port"]

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from probes.engine.runner import run_probes
 from probes.models import ProbeRequest
-from probes.runner import run_probes
 from tests.helpers import require_ebpf
 from tests.probes.live import Workload, run_around
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.ebpf
 RUNNER = r"""
 import sys
 from probes.models import ProbeRequest
-from probes.runner import run_probe
+from probes.engine.runner import run_probe
 result = run_probe(
     ProbeRequest(probe=sys.argv[1], duration_s=float(sys.argv[2])),
     on_progress=lambda p: print(p.phase, flush=True),
@@ -172,7 +172,7 @@ def test_a_probe_past_its_deadline_is_stopped_and_still_reports(
     """The runner's deadline is compile budget + duration + grace; with a budget below zero the
     probe is still tracing when the deadline passes: it is told to stop, detaches, reports."""
     require_ebpf()
-    import probes.runner as runner
+    import probes.engine.runner as runner
 
     # Deadline = start + 3.5 s: inside the 4 s of tracing however fast the compile was (a warm
     # or kept process compiles in well under the 0.5 s the old budget assumed).

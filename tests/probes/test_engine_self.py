@@ -9,9 +9,10 @@ import sys
 
 import pytest
 
-from probes.child import COMMON_PRELUDE, ChildJob, ChildMessage
+from probes.engine.child import ChildJob, ChildMessage
+from probes.engine.compile import COMMON_PRELUDE
+from probes.engine.runner import PROBES_DIR, prepare
 from probes.models import ProbeFilters, ProbeRequest
-from probes.runner import PROBES_DIR, prepare
 from tests.helpers import require_ebpf
 
 pytestmark = pytest.mark.ebpf
@@ -22,7 +23,7 @@ def test_a_probe_filtered_on_its_own_process_counts_nothing_of_it() -> None:
     it would count ~20 of them in 2 s if it did not leave itself out."""
     require_ebpf()
     child = subprocess.Popen(
-        [sys.executable, "-m", "probes.child"],
+        [sys.executable, "-m", "probes.engine.child"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

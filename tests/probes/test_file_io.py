@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from probes.budget import expand_attach_points
 from probes.catalog import load_catalog
+from probes.engine.budget import expand_attach_points
+from probes.engine.runner import ProbeProgress, run_probe
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.resolver import resolve_key
-from probes.runner import ProbeProgress, run_probe
 from tests.helpers import require_ebpf
 from tests.probes.live import save_example
 

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-import probes.runner as runner
+from probes.engine import runner
+from probes.engine.runner import ProbeProgress, keep_compiled, run_probes
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
-from probes.runner import ProbeProgress, keep_compiled, run_probes
 from tests.helpers import require_ebpf
 from tests.probes.live import Workload
 

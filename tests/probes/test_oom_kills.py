@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from probes.engine.runner import ProbeProgress, run_probe
+from probes.engine.tracefs import tracepoint_fields
 from probes.models import ProbeFilters, ProbeRequest
-from probes.runner import ProbeProgress, run_probe
-from probes.tracefs import tracepoint_fields
 from tests.helpers import require_ebpf
 from tests.probes.live import save_example
 

@@ -8,9 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from probes.catalog import load_catalog
+from probes.engine.runner import prepare, run_probes
 from probes.models import ProbeFilters, ProbeRequest
 from probes.params import ProbeRequestError
-from probes.runner import prepare, run_probes
 
 
 @pytest.mark.parametrize("duration", [0, -1, 3600])

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-import probes.runner as runner
-from probes.models import ProbeFilters, ProbeRequest, ProbeResult
-from probes.runner import (
+from probes.engine import runner
+from probes.engine.runner import (
     ProbeProgress,
     compile_count,
     keep_compiled,
@@ -26,6 +25,7 @@ from probes.runner import (
     run_probes,
     wait_precompiled,
 )
+from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from tests.helpers import require_ebpf
 from tests.probes.live import Workload
 

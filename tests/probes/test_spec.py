@@ -49,7 +49,7 @@ def test_example_is_a_small_real_result(directory: Path) -> None:
     assert result.probe == directory.name
     assert result.error is None and result.attach_points and result.summary
     # the budget is a few hundred tokens: under 3,000 characters of JSON for every probe
-    # (probes.budget enforces it; the busy-host tests in test_engine_live check it live)
+    # (probes.engine.budget enforces it; the busy-host tests in test_engine_live check it live)
     assert len(result.model_dump_json()) < 3000
 
 

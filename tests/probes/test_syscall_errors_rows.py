@@ -8,8 +8,8 @@ import errno
 import random
 import secrets
 
-from probes.budget import fit_to_budget
 from probes.catalog.syscall_errors.reader import Calls, Failure, _summary, _top, _totals
+from probes.engine.budget import fit_to_budget
 from probes.models import Aggregates, ProbeResult
 
 

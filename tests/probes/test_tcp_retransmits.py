@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from probes.tracefs import tracepoint_fields
+from probes.engine.tracefs import tracepoint_fields
 from tests.helpers import require_ebpf
 from tests.probes.live import Workload, run_around, save_example
 

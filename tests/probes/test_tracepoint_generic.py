@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from probes.engine.runner import prepare
 from probes.models import ProbeRequest
 from probes.params import ProbeRequestError
-from probes.runner import prepare
 from tests.helpers import require_ebpf
 from tests.probes.live import Workload, run_around, save_example
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import probes.runner as runner
+from probes.engine import runner
+from probes.engine.runner import keep_warm, run_probes
 from probes.models import ProbeRequest
-from probes.runner import keep_warm, run_probes
 from tests.helpers import require_ebpf
 
 pytestmark = pytest.mark.ebpf

@@ -79,7 +79,7 @@ def _read(path: Path) -> tuple[yaml.Node, dict[str, object]]:
 
 
 def _step_line(node: yaml.Node, index: int, key: str | None = None) -> int:
-    from probes.custom import line_of
+    from probes.custom.loader import line_of
 
     loc: tuple[int | str, ...] = ("steps", index) if key is None else ("steps", index, key)
     return line_of(node, loc)
@@ -150,7 +150,7 @@ def load_flow_file(path: Path, catalog: Catalog | None = None) -> Flow:
     try:
         flow = Flow.model_validate({**raw, "path": path})
     except ValidationError as exc:
-        from probes.custom import line_of
+        from probes.custom.loader import line_of
 
         error = exc.errors()[0]
         loc = tuple(error["loc"])

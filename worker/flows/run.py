@@ -1,7 +1,7 @@
 """Run a flow on this host: sensors concurrently, commands, analyses on the saved outputs.
 
 Steps run in stages: the sensor and command steps between two analyse steps form one stage. A
-stage's sensors run together in one `probes.runner.run_probes` call (one child per probe, in
+stage's sensors run together in one `probes.engine.runner.run_probes` call (one child per probe, in
 parallel) while its commands run through the policy and executor (`worker.executor`), so the
 commands see the same moment the probes trace. An analyse step then calls the offline planner's
 analyzers by name on the saved outputs it names. Outputs are redacted and bounded like a plan's.
@@ -98,8 +98,8 @@ def _stages(flow: Flow) -> list[list[SensorStep | CommandStep] | AnalyseStep]:
 
 
 def _run_sensors(steps: list[SensorStep], redact: Callable[[str], str]) -> list[SavedOutput]:
+    from probes.engine.runner import run_probes
     from probes.models import ProbeRequest
-    from probes.runner import run_probes
     from worker.loop.bounds import ResultLimits, bound_probe
 
     requests = []

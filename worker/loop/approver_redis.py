@@ -1,8 +1,8 @@
 """The host worker's approver: wait a bounded time for a decision a responder made in Slack.
 
 The request itself reaches the thread as the `CommandVerdict(needs_approval)` progress event the
-executor publishes before it asks (bot.progress renders it with Approve / Deny buttons). The bot
-writes the decision once (SET NX) to `approval_key(investigation, command id)` as JSON
+executor publishes before it asks (bot.progress.consumer renders it with Approve / Deny buttons).
+The bot writes the decision once (SET NX) to `approval_key(investigation, command id)` as JSON
 `{"approved": bool, "by": "slack:<user>", "at": <unix time>}`; this approver polls that key.
 
 When nobody decides within the wait, the approver writes a denial itself with the same SET NX,
@@ -41,7 +41,7 @@ class ApprovalSettings(BaseSettings):
 
 
 class StoredDecision(BaseModel):
-    """What `approval_key` holds (the bot writes it; bot.gateway.ApprovalDecisionRecord)."""
+    """What `approval_key` holds: the one model of a decision (bot.gateway writes it)."""
 
     approved: bool
     by: str

@@ -16,7 +16,8 @@ HANDOFF_SYSTEM = (
 )
 
 
-def _open_questions(inv: Investigation) -> list[str]:
+def open_questions(inv: Investigation) -> list[str]:
+    """What a handoff must say is still open (the bot's template and the model's prompt)."""
     questions = []
     for result in inv.results:
         for command in result.command_results.values():
@@ -25,6 +26,7 @@ def _open_questions(inv: Investigation) -> list[str]:
         for key, probe in result.ebpf_results.items():
             if probe.error:
                 questions.append(f"probe {key} on {result.host} failed: {probe.error}")
+        questions.extend(note for note in result.notes if "did not answer" in note)
     questions += [f.question for f in inv.followups if not f.answered]
     if inv.resolution is not None and inv.resolution.confidence == "Low":
         questions.append("confidence is low: the evidence does not settle the cause")
@@ -44,7 +46,7 @@ def handoff_context(investigations: list[Investigation], channel: str = "") -> H
                 started=inv.created_at.isoformat(timespec="seconds"),
                 steps=inv.step,
                 resolution=inv.resolution,
-                open_questions=_open_questions(inv),
+                open_questions=open_questions(inv),
             )
             for inv in investigations
         ],

@@ -2,7 +2,7 @@
 
 Each request is resolved to a catalog probe (`probes.resolver`); a refusal comes back as an
 `EbpfResult` whose error carries the resolver's text (with the nearest probes) so the model can
-ask again. Resolved requests run together (`probes.runner.run_probes`); the runner's progress
+ask again. Resolved requests run together (`probes.engine.runner.run_probes`); the runner's progress
 becomes ProbeStarted/ProbeFinished events.
 """
 
@@ -59,7 +59,7 @@ def _resolve(program: EbpfProgramRequest) -> _Resolved | str:
 
 def run_program_requests(plan: StepPlan, host: str, on_event: EventSink) -> dict[str, EbpfResult]:
     """Run the plan's eBPF programs here; results keyed `<name>_<unix time>` as in the seed."""
-    from probes.runner import ProbeProgress, run_probes
+    from probes.engine.runner import ProbeProgress, run_probes
 
     stamp = int(time.time())
     results: dict[str, EbpfResult] = {}

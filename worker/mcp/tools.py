@@ -5,7 +5,7 @@ pydantic model whose size is bounded like the loop's results (`worker.loop.bound
 that cannot run raises `ToolRefused` with a message fit for the caller, before anything runs.
 
 Where things run: with no host (or this host's name), probes and commands run here, in the
-process serving MCP, through the same runner (`probes.runner`) and policy + executor
+process serving MCP, through the same runner (`probes.engine.runner`) and policy + executor
 (`worker.executor.run_command`) the loop uses, and a flow runs here (`worker.flows.run`). On
 another live host (the fleet in REDIS_URL, as for `bpfsleuth diagnose`), a probe or a command
 runs as one plan step through that host's worker: the loop's `run_plan` task, join, step deadline
@@ -339,7 +339,7 @@ def _fleet_audit(box: Toolbox) -> str:
 # ---------------------------------------------------------------------------------------
 def list_probes(box: Toolbox) -> ProbeList:
     from probes.catalog import load_catalog
-    from probes.plan import availability
+    from probes.engine.plan import availability
 
     catalog = load_catalog()
     probes = []
@@ -379,7 +379,7 @@ def describe_probe_spec(catalog: Catalog, name: str) -> ProbeSpec:
 
 def describe_probe(box: Toolbox, name: str) -> ProbeDescription:
     from probes.catalog import load_catalog
-    from probes.plan import availability
+    from probes.engine.plan import availability
 
     catalog = load_catalog()
     spec = describe_probe_spec(catalog, name)
@@ -412,7 +412,8 @@ def run_probe(
     """Run one catalog probe for `duration_s` (its default when None), here or on `host`."""
     from probes.catalog import load_catalog
     from probes.params import ProbeRequestError, validate_params
-    from probes.runner import prepare, run_prepared
+    from probes.engine.runner import prepare, run_prepared
+    from probes.params import ProbeRequestError
 
     catalog = load_catalog()
     spec = describe_probe_spec(catalog, probe)

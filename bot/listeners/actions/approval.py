@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 from slack_bolt import Ack, BoltContext
 
-from bot.approvals import ApprovalBoard
+from bot.progress.approvals import ApprovalBoard
 from bot.services import services_of
 from bot.views.approval import APPROVE_ACTION, ApprovalKey
 from bot.views.help import error_message

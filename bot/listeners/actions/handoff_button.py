@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext
 
-from bot.handoff import post_handoff
+from bot.chat.handoff import post_handoff
 from bot.services import services_of
 
 

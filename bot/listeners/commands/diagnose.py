@@ -12,7 +12,7 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext
 
-from bot.diagnose_command import (
+from bot.chat.diagnose_command import (
     CommandError,
     FlowCommand,
     HandoffCommand,
@@ -21,14 +21,15 @@ from bot.diagnose_command import (
     InvestigateCommand,
     parse_diagnose,
 )
+from bot.chat.handoff import post_handoff
 from bot.gateway import GatewayError
-from bot.handoff import post_handoff
 from bot.services import BotServices, services_of
-from bot.threads import SlackThread
+from bot.store.threads import SlackThread
 from bot.views.blocks import SlackMessage
 from bot.views.help import error_message, help_message, notice_message
 from bot.views.hosts import hosts_message
 from bot.views.mrkdwn import escape
+from worker.flows.loader import load_flows, unknown_flow_message
 
 CAP_LOCK_WAIT_S = 1.5
 
@@ -109,8 +110,6 @@ def _start(
 
 def _start_flow(services: BotServices, command: dict[str, Any], parsed: FlowCommand) -> str:
     """Run a flow on the hosts' queues like a plan; its outputs follow in the thread."""
-    from worker.flows.loader import load_flows, unknown_flow_message
-
     flows = load_flows()
     if parsed.name not in flows:
         raise CommandError(unknown_flow_message(parsed.name, flows))

@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext
 
-from bot.conversation import handle_mention
+from bot.chat.conversation import handle_mention
 from bot.services import services_of
 
 

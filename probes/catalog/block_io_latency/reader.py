@@ -8,9 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from probes.models import Aggregates, LatencyStats, TopEntry
-from probes.reader import ProbeReader, ReaderOutput
-from probes.summarise import (
+from probes.engine.reader import ProbeReader, ReaderOutput
+from probes.engine.summarise import (
     MAX_TOP,
     comm_text,
     latency_from_log2,
@@ -18,6 +17,7 @@ from probes.summarise import (
     plural,
     proc_label,
 )
+from probes.models import Aggregates, LatencyStats, TopEntry
 
 OPS = ("read", "write", "discard", "flush", "other")
 SYS_DEV_BLOCK = Path("/sys/dev/block")

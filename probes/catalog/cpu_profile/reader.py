@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
+from probes.engine.reader import ProbeReader, ReaderOutput
+from probes.engine.summarise import MAX_TOP, comm_text, plural, proc_label
 from probes.models import Aggregates, TopEntry
-from probes.reader import ProbeReader, ReaderOutput
-from probes.summarise import MAX_TOP, comm_text, plural, proc_label
 
 MAX_FRAMES = 16
 MAX_NAME = 60

@@ -10,9 +10,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from probes.models import Aggregates
-from probes.reader import ProbeReader, ReaderOutput
-from probes.summarise import (
+from probes.engine.reader import ProbeReader, ReaderOutput
+from probes.engine.summarise import (
     SampleEvent,
     Samples,
     c_string,
@@ -25,6 +24,7 @@ from probes.summarise import (
     raw_field,
     top_entries,
 )
+from probes.models import Aggregates
 
 EV_QUERY, EV_ANSWER, EV_GAI = 1, 2, 3
 QTYPES = {

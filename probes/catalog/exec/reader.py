@@ -8,9 +8,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, ClassVar
 
-from probes.models import Aggregates
-from probes.reader import ProbeReader, ReaderOutput
-from probes.summarise import (
+from probes.engine.reader import ProbeReader, ReaderOutput
+from probes.engine.summarise import (
     SampleEvent,
     Samples,
     c_string,
@@ -21,6 +20,7 @@ from probes.summarise import (
     raw_field,
     top_entries,
 )
+from probes.models import Aggregates
 
 EV_EXEC, EV_EXEC_FAIL, EV_EXIT = 1, 2, 3
 _KINDS = {EV_EXEC: "exec", EV_EXEC_FAIL: "exec_failed", EV_EXIT: "exit"}

@@ -8,9 +8,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from probes.models import Aggregates, LatencyStats, TopEntry
-from probes.reader import ProbeReader, ReaderOutput
-from probes.summarise import (
+from probes.engine.reader import ProbeReader, ReaderOutput
+from probes.engine.summarise import (
     SampleEvent,
     Samples,
     c_string,
@@ -21,6 +20,7 @@ from probes.summarise import (
     plural,
     proc_label,
 )
+from probes.models import Aggregates, LatencyStats, TopEntry
 
 DIRECTIONS = ("read", "write")
 TOP_N = 3

@@ -8,9 +8,8 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
-from probes.models import Aggregates
-from probes.reader import ProbeReader, ReaderOutput
-from probes.summarise import (
+from probes.engine.reader import ProbeReader, ReaderOutput
+from probes.engine.summarise import (
     SampleEvent,
     Samples,
     c_string,
@@ -20,6 +19,7 @@ from probes.summarise import (
     proc_label,
     top_entries,
 )
+from probes.models import Aggregates
 
 _ACCESS = {os.O_RDONLY: "O_RDONLY", os.O_WRONLY: "O_WRONLY", os.O_RDWR: "O_RDWR"}
 _FLAG_NAMES = [

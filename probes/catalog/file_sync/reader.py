@@ -6,9 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from probes.engine.reader import ProbeReader, ReaderOutput
+from probes.engine.summarise import comm_text, fmt_ms, latency_from_log2, plural, proc_label
 from probes.models import Aggregates, LatencyStats, TopEntry
-from probes.reader import ProbeReader, ReaderOutput
-from probes.summarise import comm_text, fmt_ms, latency_from_log2, plural, proc_label
 
 CALLS = ("fsync", "fdatasync", "sync_file_range", "syncfs", "sync", "msync")
 TOP_N = 4

@@ -7,9 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from probes.models import Aggregates, LatencyStats, TopEntry
-from probes.reader import ProbeReader, ReaderOutput
-from probes.summarise import (
+from probes.engine.reader import ProbeReader, ReaderOutput
+from probes.engine.summarise import (
     MAX_TOP,
     c_string,
     comm_text,
@@ -18,6 +17,7 @@ from probes.summarise import (
     plural,
     proc_label,
 )
+from probes.models import Aggregates, LatencyStats, TopEntry
 
 # The kernel's softirq vector names, in vector order (include/linux/interrupt.h).
 SOFTIRQ_NAMES = (

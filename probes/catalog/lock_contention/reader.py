@@ -10,9 +10,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from probes.models import Aggregates, LatencyStats, TopEntry
-from probes.reader import ProbeReader, ReaderOutput
-from probes.summarise import (
+from probes.engine.reader import ProbeReader, ReaderOutput
+from probes.engine.summarise import (
     SampleEvent,
     Samples,
     comm_text,
@@ -23,6 +22,7 @@ from probes.summarise import (
     plural,
     proc_label,
 )
+from probes.models import Aggregates, LatencyStats, TopEntry
 
 FUTEX_OPS = {
     0: "wait",

@@ -7,9 +7,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
+from probes.engine.reader import ProbeReader, ReaderOutput
+from probes.engine.summarise import SampleEvent, Samples, c_string, comm_text, plural, proc_label
 from probes.models import Aggregates, TopEntry
-from probes.reader import ProbeReader, ReaderOutput
-from probes.summarise import SampleEvent, Samples, c_string, comm_text, plural, proc_label
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 MIB = 1 << 20
@@ -43,6 +43,14 @@ class Usage(BaseModel):
         return self.pages * PAGE_SIZE
 
 
+COUNTERS = (
+    "page_allocs", "pages", "kmalloc_calls", "kmalloc_bytes", "cache_allocs", "cache_bytes",
+    "faults",
+)  # fmt: skip
+# aggregates.top table -> the Usage field that ranks it
+RANKED_BY = {"page_allocators": "pages", "kmalloc": "kmalloc_bytes", "page_faults": "faults"}
+
+
 def _rank(rows: list[Usage], field: str) -> list[Usage]:
     chosen = [r for r in rows if getattr(r, field)]
     return sorted(chosen, key=lambda r: (-getattr(r, field), r.proc))[:TOP_N]
@@ -50,6 +58,23 @@ def _rank(rows: list[Usage], field: str) -> list[Usage]:
 
 def _per_s(count: float, elapsed_s: float) -> float:
     return round(count / elapsed_s, 1) if elapsed_s > 0 else 0.0
+
+
+def _entry(table: str, row: Usage, elapsed_s: float) -> TopEntry:
+    """One row of a top table: pages (with MiB, rate and faults), kmalloc (bytes), faults."""
+    labels: dict[str, str | int | float] = {"pid": row.pid, "comm": row.comm}
+    if table == "page_allocators":
+        return TopEntry(
+            key=row.proc,
+            count=row.pages,
+            value=round(row.page_bytes / MIB, 1),
+            labels={**labels, "pages_per_s": _per_s(row.pages, elapsed_s), "faults": row.faults},
+        )
+    if table == "kmalloc":
+        return TopEntry(
+            key=row.proc, count=row.kmalloc_calls, value=float(row.kmalloc_bytes), labels=labels
+        )
+    return TopEntry(key=row.proc, count=row.faults, labels=labels)
 
 
 class Reader(ProbeReader):
@@ -81,63 +106,26 @@ class Reader(ProbeReader):
             Usage(
                 pid=int(k.pid),
                 comm=comm_text(k.comm),
-                page_allocs=int(v.page_allocs),
-                pages=int(v.pages),
-                kmalloc_calls=int(v.kmalloc_calls),
-                kmalloc_bytes=int(v.kmalloc_bytes),
-                cache_allocs=int(v.cache_allocs),
-                cache_bytes=int(v.cache_bytes),
-                faults=int(v.faults),
+                **{name: int(getattr(v, name)) for name in COUNTERS},
             )
             for k, v in bpf["usage"].items()
         ]
         orders = {int(k.value): int(v.value) for k, v in bpf["orders"].items() if int(v.value)}
         high_order = int(self.run.params.get("high_order", 3))
+        summed = {name: sum(getattr(r, name) for r in rows) for name in COUNTERS}
         totals: dict[str, int | float] = {
-            "pages": sum(r.pages for r in rows),
+            "pages": summed["pages"],
             "page_mib": round(sum(r.page_bytes for r in rows) / MIB, 1),
-            "page_allocs": sum(r.page_allocs for r in rows),
+            "page_allocs": summed["page_allocs"],
             "high_order_allocs": sum(c for o, c in orders.items() if o >= high_order),
-            "kmalloc_calls": sum(r.kmalloc_calls for r in rows),
-            "kmalloc_bytes": sum(r.kmalloc_bytes for r in rows),
-            "cache_allocs": sum(r.cache_allocs for r in rows),
-            "cache_bytes": sum(r.cache_bytes for r in rows),
-            "faults": sum(r.faults for r in rows),
+            **{name: summed[name] for name in COUNTERS if name not in ("pages", "page_allocs")},
         }
-        top: dict[str, list[TopEntry]] = {}
-        pages = _rank(rows, "pages")
-        if pages:
-            top["page_allocators"] = [
-                TopEntry(
-                    key=r.proc,
-                    count=r.pages,
-                    value=round(r.page_bytes / MIB, 1),
-                    labels={
-                        "pid": r.pid,
-                        "comm": r.comm,
-                        "pages_per_s": _per_s(r.pages, elapsed_s),
-                        "faults": r.faults,
-                    },
-                )
-                for r in pages
-            ]
-        kernel = _rank(rows, "kmalloc_bytes")
-        if kernel:
-            top["kmalloc"] = [
-                TopEntry(
-                    key=r.proc,
-                    count=r.kmalloc_calls,
-                    value=float(r.kmalloc_bytes),
-                    labels={"pid": r.pid, "comm": r.comm},
-                )
-                for r in kernel
-            ]
-        faults = _rank(rows, "faults")
-        if faults:
-            top["page_faults"] = [
-                TopEntry(key=r.proc, count=r.faults, labels={"pid": r.pid, "comm": r.comm})
-                for r in faults
-            ]
+        ranked = {table: _rank(rows, field) for table, field in RANKED_BY.items()}
+        top: dict[str, list[TopEntry]] = {
+            table: [_entry(table, row, elapsed_s) for row in leaders]
+            for table, leaders in ranked.items()
+            if leaders
+        }
         caches = sorted(
             ((c_string(k.name), int(v.count), int(v.bytes)) for k, v in bpf["caches"].items()),
             key=lambda item: (-item[1], item[0]),
@@ -155,7 +143,13 @@ class Reader(ProbeReader):
             event_count=int(totals["page_allocs"] + totals["kmalloc_calls"])
             + int(totals["cache_allocs"] + totals["faults"]),
             events=self.samples.dumps(),
-            summary=_summary(elapsed_s, totals, pages, kernel, faults),
+            summary=_summary(
+                elapsed_s,
+                totals,
+                ranked["page_allocators"],
+                ranked["kmalloc"],
+                ranked["page_faults"],
+            ),
             aggregates=Aggregates(totals=totals, top=top),
         )
 

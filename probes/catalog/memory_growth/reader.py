@@ -6,9 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from probes.engine.reader import ProbeReader, ReaderOutput
+from probes.engine.summarise import comm_text, proc_label
 from probes.models import Aggregates, TopEntry
-from probes.reader import ProbeReader, ReaderOutput
-from probes.summarise import comm_text, proc_label
 
 MEMBERS = {0: "file", 1: "anon", 2: "swap", 3: "shmem"}
 RESIDENT = {0, 1, 3}

@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
+from probes.engine.reader import ProbeReader, ReaderOutput
+from probes.engine.summarise import SampleEvent, Samples, comm_text, plural
 from probes.models import Aggregates, TopEntry
-from probes.reader import ProbeReader, ReaderOutput
-from probes.summarise import SampleEvent, Samples, comm_text, plural
 
 
 def _cgroup2_root() -> Path | None:

@@ -15,9 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from probes.engine.reader import ProbeReader, ReaderOutput
+from probes.engine.summarise import comm_text, plural, proc_label
 from probes.models import Aggregates, TopEntry
-from probes.reader import ProbeReader, ReaderOutput
-from probes.summarise import comm_text, plural, proc_label
 
 TOP_N = 4
 TOP_SPAWNERS = 6  # a busy host has several; the culprit must not fall off

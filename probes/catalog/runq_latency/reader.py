@@ -7,9 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from probes.models import Aggregates, LatencyStats, TopEntry
-from probes.reader import ProbeReader, ReaderOutput
-from probes.summarise import (
+from probes.engine.reader import ProbeReader, ReaderOutput
+from probes.engine.summarise import (
     MAX_TOP,
     comm_text,
     latency_from_log2,
@@ -17,6 +16,7 @@ from probes.summarise import (
     plural,
     proc_label,
 )
+from probes.models import Aggregates, LatencyStats, TopEntry
 
 
 class Waiter(BaseModel):

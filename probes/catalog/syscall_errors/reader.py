@@ -10,9 +10,8 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from probes.catalog.syscall_errors.syscall_table import syscall_name
-from probes.models import Aggregates, LatencyStats, TopEntry
-from probes.reader import ProbeReader, ReaderOutput
-from probes.summarise import (
+from probes.engine.reader import ProbeReader, ReaderOutput
+from probes.engine.summarise import (
     SampleEvent,
     Samples,
     c_string,
@@ -23,6 +22,7 @@ from probes.summarise import (
     proc_label,
     raw_field,
 )
+from probes.models import Aggregates, LatencyStats, TopEntry
 
 TOP_ERRORS = 6
 HEAD_ROWS = 2

@@ -7,9 +7,8 @@ import time
 from collections import Counter, defaultdict
 from typing import Any, ClassVar
 
-from probes.models import Aggregates
-from probes.reader import ProbeReader, ReaderOutput
-from probes.summarise import (
+from probes.engine.reader import ProbeReader, ReaderOutput
+from probes.engine.summarise import (
     SampleEvent,
     Samples,
     comm_text,
@@ -21,6 +20,7 @@ from probes.summarise import (
     proc_label,
     top_entries,
 )
+from probes.models import Aggregates
 
 OUTCOMES = ("established", "refused", "timeout", "error")
 

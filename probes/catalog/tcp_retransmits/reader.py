@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, ClassVar
 
+from probes.engine.reader import ProbeReader, ReaderOutput
+from probes.engine.summarise import SampleEvent, Samples, comm_text, endpoint, plural, top_entries
 from probes.models import Aggregates
-from probes.reader import ProbeReader, ReaderOutput
-from probes.summarise import SampleEvent, Samples, comm_text, endpoint, plural, top_entries
 
 KINDS = {1: "retransmit", 2: "reset_sent", 3: "reset_received"}
 STATES = {

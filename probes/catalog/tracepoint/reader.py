@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from probes.engine.reader import ProbeReader, ReaderOutput
+from probes.engine.summarise import comm_text, plural, proc_label, top_entries
 from probes.models import Aggregates
-from probes.reader import ProbeReader, ReaderOutput
-from probes.summarise import comm_text, plural, proc_label, top_entries
 
 
 class Reader(ProbeReader):

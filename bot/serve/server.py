@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from gunicorn.app.base import BaseApplication
 
+from bot.alerts.server import build_standalone
 from bot.app import EVENTS_PATH
+from bot.settings import AlertSettings
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -91,9 +93,6 @@ ALERTS_PATH = "/alerts"
 def _alerts_app() -> WsgiApp | None:
     """The Alertmanager receiver (bot/alerts, ASGI) as WSGI, when BPFSLEUTH_ALERT_TOKEN is set."""
     from a2wsgi import ASGIMiddleware
-
-    from bot.alerts.server import build_standalone
-    from bot.settings import AlertSettings
 
     if AlertSettings().token is None:
         return None

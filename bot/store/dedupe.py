@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from bot.threads import PREFIX
+from bot.store.threads import PREFIX
 
 
 def first_time(client: redis.Redis, key: str, ttl_s: int) -> bool:

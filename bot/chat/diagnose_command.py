@@ -13,12 +13,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from worker.flows.models import FLOW_NAME_RE
+
 HOST_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 MIN_SYMPTOM = 3
 MAX_SYMPTOM = 2000
 MAX_HOSTS = 16
 _HOST_RE = re.compile(HOST_PATTERN)
-FLOW_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+HostName = Annotated[str, Field(pattern=HOST_PATTERN)]
 FLOW_EXAMPLE = "/diagnose flow network_debug web-1,web-2"
 EXAMPLE = "/diagnose web-1 app randomly fails to connect to the database"
 
@@ -41,7 +43,7 @@ class HandoffCommand(BaseModel):
 
 class InvestigateCommand(BaseModel):
     kind: Literal["investigate"] = "investigate"
-    hosts: list[Annotated[str, Field(pattern=HOST_PATTERN)]] = Field(
+    hosts: list[HostName] = Field(
         default_factory=list, max_length=MAX_HOSTS, description="Empty: the default hosts."
     )
     symptom: str = Field(min_length=MIN_SYMPTOM, max_length=MAX_SYMPTOM)
@@ -51,8 +53,8 @@ class FlowCommand(BaseModel):
     """`/diagnose flow <name> [hosts]`: run a flow (named runbook) on the hosts."""
 
     kind: Literal["flow"] = "flow"
-    name: str = Field(pattern=FLOW_PATTERN)
-    hosts: list[Annotated[str, Field(pattern=HOST_PATTERN)]] = Field(
+    name: str = Field(pattern=FLOW_NAME_RE.pattern)
+    hosts: list[HostName] = Field(
         default_factory=list, max_length=MAX_HOSTS, description="Empty: the default hosts."
     )
 
@@ -77,24 +79,29 @@ def _split_hosts(word: str) -> list[str]:
     return [part.strip() for part in word.strip("[]").split(",") if part.strip()]
 
 
-def _parse_flow(rest: str, known_hosts: Collection[str]) -> FlowCommand:
-    name, _, hosts_text = rest.partition(" ")
-    if not name:
-        raise CommandError(f"Name the flow to run, e.g. `{FLOW_EXAMPLE}`.")
-    if not re.match(FLOW_PATTERN, name):
-        raise CommandError(f"`{name[:40]}` is not a flow name (lowercase letters, digits, _).")
-    if " " in hosts_text:
-        raise CommandError(f"After the flow name, only hosts: `{FLOW_EXAMPLE}`.")
-    hosts = _split_hosts(hosts_text) if hosts_text else []
-    bad = [host for host in hosts if not _HOST_RE.match(host)]
-    if hosts_text and (not hosts or bad):
+def _host_list(text: str) -> list[str]:
+    """The host names of `web-1,web-2` (or `[web-1]`), each valid, none twice, not too many."""
+    hosts = _split_hosts(text)
+    if not hosts or not all(_HOST_RE.match(host) for host in hosts):
         raise CommandError(
-            f"`{hosts_text[:60]}` is not a list of host names; write them like `web-1,web-2`."
+            f"`{text[:60]}` is not a list of host names; write them like `web-1,web-2`."
         )
     if len(set(hosts)) != len(hosts):
         raise CommandError("A host is named twice.")
     if len(hosts) > MAX_HOSTS:
         raise CommandError(f"At most {MAX_HOSTS} hosts per investigation.")
+    return hosts
+
+
+def _parse_flow(rest: str, known_hosts: Collection[str]) -> FlowCommand:
+    name, _, hosts_text = rest.partition(" ")
+    if not name:
+        raise CommandError(f"Name the flow to run, e.g. `{FLOW_EXAMPLE}`.")
+    if not FLOW_NAME_RE.match(name):
+        raise CommandError(f"`{name[:40]}` is not a flow name (lowercase letters, digits, _).")
+    if " " in hosts_text:
+        raise CommandError(f"After the flow name, only hosts: `{FLOW_EXAMPLE}`.")
+    hosts = _host_list(hosts_text) if hosts_text else []
     unknown = [host for host in hosts if known_hosts and host not in known_hosts]
     if unknown:
         raise CommandError(
@@ -121,17 +128,8 @@ def parse_diagnose(
         return keyword
     explicit = "," in first or (first.startswith("[") and first.endswith("]"))
     if explicit or first in known_hosts:
-        hosts = _split_hosts(first)
+        hosts = _host_list(first)
         symptom = rest
-        bad = [host for host in hosts if not _HOST_RE.match(host)]
-        if not hosts or bad:
-            raise CommandError(
-                f"`{first[:60]}` is not a list of host names; write them like `web-1,web-2`."
-            )
-        if len(set(hosts)) != len(hosts):
-            raise CommandError("A host is named twice.")
-        if len(hosts) > MAX_HOSTS:
-            raise CommandError(f"At most {MAX_HOSTS} hosts per investigation.")
         if known_hosts:
             unknown = [host for host in hosts if host not in known_hosts]
             if unknown:

@@ -1,7 +1,7 @@
 """Run the probes of one plan concurrently and bounded, one child process per probe.
 
 `prepare` validates a request against its spec and this host before anything is loaded;
-`run_probes` starts a child (`probes.child`) per valid request, follows their progress, stops
+`run_probes` starts a child (`probes.engine.child`) per valid request, follows their progress, stops
 them at their deadline and always returns one `ProbeResult` per request, in order.
 """
 
@@ -21,7 +21,9 @@ from typing import IO, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from probes.catalog import Catalog, load_catalog
-from probes.child import ChildJob, ChildMessage
+from probes.custom.loader import is_custom, runnable_hash
+from probes.engine.child import ChildJob, ChildMessage
+from probes.engine.plan import AttachPlan, plan_attach
 from probes.models import ParamValue, ProbeRequest, ProbeResult
 from probes.params import (
     ProbeRequestError,
@@ -30,10 +32,11 @@ from probes.params import (
     runtime_config,
     validate_params,
 )
-from probes.plan import AttachPlan, plan_attach
+from probes.resolver import nearest_names
+from probes.settings import probe_settings
 from probes.spec import ProbeSpec
 
-PROBES_DIR = Path(__file__).resolve().parent
+PROBES_DIR = Path(__file__).resolve().parents[1]  # the `probes` package
 COMPILE_BUDGET_S = 30.0
 STOP_GRACE_S = 5.0
 
@@ -84,15 +87,11 @@ def prepare(
     if spec is None and request.probe in catalog.blocked:
         raise ProbeRequestError(catalog.blocked[request.probe])
     if spec is None:
-        from probes.resolver import nearest_names
-
         near = nearest_names(request.probe, catalog.names())
         hint = f"; nearest: {', '.join(near)}" if near else ""
         raise ProbeRequestError(f"no catalog probe named {request.probe!r}{hint}")
     _check_bounds(spec, request)
     directory, sha256 = "", ""
-    from probes.custom import is_custom, runnable_hash
-
     if is_custom(spec):
         sha256 = runnable_hash(spec)  # approval checked again now: files may have changed
         directory = str(spec.directory)
@@ -132,7 +131,7 @@ def _error_result(request: ProbeRequest, error: str, resolved_from: str = "") ->
 def _spawn() -> subprocess.Popen[bytes]:
     """A probe process: it starts Python, imports bcc and the engine, then waits for its job."""
     return subprocess.Popen(
-        [sys.executable, "-m", "probes.child", str(os.getpid())],
+        [sys.executable, "-m", "probes.engine.child", str(os.getpid())],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -271,8 +270,6 @@ def precompilable(names: list[str] | None = None) -> list[PreparedProbe]:
     its default parameters and no filter. Not the generic tracepoint probe (its target has no
     default), not a custom probe, not one this host cannot run."""
     catalog = load_catalog()
-    from probes.custom import is_custom
-
     out = []
     for name in names if names is not None else catalog.names():
         spec = catalog.get(name)
@@ -433,7 +430,7 @@ class _Child:
 
 def _pythonpath() -> str:
     root = str(PROBES_DIR.parent)
-    existing = os.environ.get("PYTHONPATH", "")
+    existing = probe_settings().pythonpath
     return f"{root}{os.pathsep}{existing}" if existing else root
 
 

@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING
 from bot.views.handoff import handoff_message
 from bot.views.models import HandoffEntry, HandoffView
 from bot.views.resolution import plan_steps
+from worker.loop.handoff import open_questions, write_handoff
+from worker.models import build_backend
+from worker.settings import WorkerSettings
 
 if TYPE_CHECKING:
     from bot.services import BotServices
@@ -65,20 +68,6 @@ def _tried(inv: Investigation) -> list[str]:
     return lines[-MAX_TRIED:]
 
 
-def _open_questions(inv: Investigation) -> list[str]:
-    questions: list[str] = []
-    for result in inv.results:
-        for command in result.command_results.values():
-            if not command.ran and command.verdict == "needs_approval":
-                questions.append(
-                    f"`{command.command}` on {result.host} needed approval and did not run"
-                )
-        questions.extend(note for note in result.notes if "did not answer" in note)
-    if inv.resolution is not None and inv.resolution.confidence == "Low":
-        questions.append("confidence is low: the evidence does not settle the cause")
-    return questions
-
-
 def entry_from_investigation(inv: Investigation, thread_ts: str | None = None) -> HandoffEntry:
     resolution = inv.resolution
     if resolution is not None:
@@ -104,17 +93,13 @@ def entry_from_investigation(inv: Investigation, thread_ts: str | None = None) -
         evidence=evidence,
         confidence=confidence,
         next_steps=next_steps,
-        open_questions=_open_questions(inv),
+        open_questions=open_questions(inv),
         thread_ts=thread_ts,
     )
 
 
 def model_handoff(investigations: list[Investigation], channel: str) -> str | None:
     """The model's handoff (worker.loop.handoff), or None when no text-writing model is set."""
-    from worker.loop.handoff import write_handoff
-    from worker.models import build_backend
-    from worker.settings import WorkerSettings
-
     try:
         backend = build_backend(WorkerSettings())
     except (ValueError, RuntimeError) as exc:

@@ -1,4 +1,4 @@
-"""Compile and load a probe's C once, in its own process: `python -m probes.compile_check`.
+"""Compile and load a probe's C once, in its own process: `python -m probes.engine.compile`.
 
 Reads a `CompileJob` on stdin, prints one `CompileOutcome` JSON line. The C is compiled exactly
 as the runner compiles it (`common.h` prelude, then `#line 1` and the probe's source), so
@@ -18,8 +18,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-COMMON_PRELUDE = Path(__file__).resolve().parent / "common.h"
+COMMON_PRELUDE = Path(__file__).resolve().parents[1] / "common.h"
 _CLANG_ERROR_RE = re.compile(r"main\.c:(\d+):(\d+): (?:fatal )?error: (.*)")
+
+
+def probe_text(source: str) -> str:
+    """The C as bcc compiles it: the `common.h` prelude, then `#line 1` so that clang's line
+    numbers are the probe's own. The runner's child and this compile check both use it."""
+    return COMMON_PRELUDE.read_text() + "\n#line 1\n" + source
 
 
 class CompileJob(BaseModel):
@@ -57,7 +63,7 @@ def check(job: CompileJob, log_path: str) -> dict[str, Any]:
     from bcc import BPF
 
     source = Path(job.source).read_text()
-    text = COMMON_PRELUDE.read_text() + "\n#line 1\n" + source
+    text = probe_text(source)
     bpf: Any = None
     try:
         bpf = BPF(text=text, cflags=job.cflags)

@@ -17,6 +17,8 @@ import redis
 from pydantic import BaseModel, Field
 from redis.lock import Lock
 
+from worker.store import Store
+
 PREFIX = "bpfsleuth:slack"
 ACTIVE_KEY = f"{PREFIX}:active"
 WAKE_STREAM = f"{PREFIX}:wake"
@@ -107,8 +109,6 @@ class ThreadDirectory:
 
     def last_progress_at(self, investigation_id: str) -> float:
         """Unix time of the investigation's latest progress event, or of its start."""
-        from worker.store import Store
-
         newest = cast(
             list[Any], self.client.xrevrange(Store.progress_key(investigation_id), count=1)
         )

@@ -1,7 +1,7 @@
 """`bpfsleuth bot`: build the app, start the progress consumer, serve until interrupted.
 
 HTTP mode: the main process forks one child before it builds anything (no threads or sockets
-yet); the child runs gunicorn (bot.server), whose arbiter forks `workers` HTTP processes that
+yet); the child runs gunicorn (bot.serve.server), whose arbiter forks `workers` HTTP processes that
 each build their own Bolt app. The main process only renders progress to Slack, so rendering
 never competes with acks for a process's GIL. The progress consumer also holds a Redis lease,
 so two bots do not post twice. The server child dies with the main process (PDEATHSIG) and the
@@ -12,7 +12,6 @@ Socket Mode: one process does both.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -21,16 +20,16 @@ import time
 from typing import TYPE_CHECKING
 
 from bot.app import build_app, check_settings
-from bot.progress import ProgressConsumer
+from bot.progress.consumer import ProgressConsumer
+from bot.serve.server import GRACEFUL_TIMEOUT_S, BotHttpServer
 from bot.settings import BotSettings
+from probes.engine.lifetime import die_with_parent
 from worker.loop.approver_redis import ApprovalSettings
 
 if TYPE_CHECKING:
     from slack_bolt import App
 
 log = logging.getLogger(__name__)
-_PR_SET_PDEATHSIG = 1
-GRACEFUL_TIMEOUT_S = 10  # as bot.server's (not imported here: gunicorn loads in the child only)
 
 
 class BotServerError(RuntimeError):
@@ -39,10 +38,7 @@ class BotServerError(RuntimeError):
 
 
 def _die_with_parent() -> None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
+    if not die_with_parent(signal.SIGTERM):
         log.warning("cannot tie this worker process to its parent; stop it with its parent")
 
 
@@ -55,7 +51,6 @@ def _fork_server(settings: BotSettings, bind: str, port: int, workers: int, thre
     code = 1
     try:
         _die_with_parent()
-        from bot.server import BotHttpServer
 
         def build() -> App:
             app, services = build_app(settings, http=True)

@@ -6,8 +6,8 @@ import logging
 import re
 from typing import Any
 
+from bot.chat.handoff import post_handoff
 from bot.gateway import GatewayError
-from bot.handoff import post_handoff
 from bot.middleware.allowlist import refusal_text
 from bot.services import BotServices
 from bot.views.help import error_message, notice_message

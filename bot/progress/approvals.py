@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from slack_sdk.errors import SlackApiError
 
 from bot.services import STATE_TTL_S, BotServices
-from bot.threads import PREFIX
+from bot.store.threads import PREFIX
 from bot.views.approval import ApprovalKey, approval_message
 from bot.views.models import ApprovalState, ApprovalView
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from probes.capabilities import HostCapabilities, cached_capabilities
+from probes.engine.tracefs import tracepoint_exists, tracepoint_fields, tracepoint_offsets
 from probes.models import ParamValue
+from probes.params import ProbeRequestError, validate_params
 from probes.spec import AttachPoint, ProbeSpec
-from probes.tracefs import tracepoint_exists, tracepoint_fields, tracepoint_offsets
 
 _PROGRAM_TYPE = {
     "tracepoint": "tracepoint",
@@ -137,8 +138,6 @@ class Availability(BaseModel):
 def availability(spec: ProbeSpec, caps: HostCapabilities | None = None) -> Availability:
     """Can `spec` run here with default parameters? (A probe whose target is a required
     parameter, like the generic tracepoint probe, is checked for its program type only.)"""
-    from probes.params import ProbeRequestError, validate_params
-
     if caps is None:
         caps = cached_capabilities()
     needs_target = any(p.type == "tracepoint" and p.default is None for p in spec.params.values())

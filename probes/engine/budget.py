@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from probes.engine.summarise import MAX_HIST_BUCKETS, MAX_SAMPLES, clip, fullest_buckets
 from probes.models import Aggregates, ProbeResult, TopEntry
-from probes.summarise import MAX_HIST_BUCKETS, MAX_SAMPLES, clip, fullest_buckets
 
 RESULT_BUDGET_CHARS = 2900  # the contract is < 3,000 characters of JSON; keep a margin
 ATTACH_POINTS_SHOWN = 4

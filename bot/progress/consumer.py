@@ -17,11 +17,11 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, cast
 
-from bot.approvals import ApprovalBoard, PostedApproval
-from bot.outputs import step_outputs_text
-from bot.progress_state import Effect, StepMessage, ThreadRender, apply, next_update_at
+from bot.progress.approvals import ApprovalBoard, PostedApproval
+from bot.progress.outputs import step_outputs_text
+from bot.progress.state import Effect, StepMessage, ThreadRender, apply, next_update_at
 from bot.services import STATE_TTL_S, BotServices
-from bot.threads import PREFIX, WAKE_STREAM, SlackThread
+from bot.store.threads import PREFIX, WAKE_STREAM, SlackThread
 from bot.views.approval import approval_message
 from bot.views.blocks import SlackMessage, context, finish
 from bot.views.investigation import root_message

@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
+from probes.engine.summarise import MonotonicClock
 from probes.models import Aggregates, ParamValue, ProbeFilters
 from probes.spec import ProbeSpec
-from probes.summarise import MonotonicClock
 
 
 class RunInfo(BaseModel):

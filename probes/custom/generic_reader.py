@@ -22,9 +22,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from probes.engine.reader import ProbeReader, ReaderOutput, RunInfo
+from probes.engine.summarise import latency_from_log2, log2_buckets, plural, top_entries
 from probes.models import Aggregates, TopEntry
-from probes.reader import ProbeReader, ReaderOutput, RunInfo
-from probes.summarise import latency_from_log2, log2_buckets, plural, top_entries
 
 Unit = Literal["ns", "us", "ms", "s", "bytes", "count"]
 TABLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")

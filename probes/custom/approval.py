@@ -1,6 +1,6 @@
 """Review once, run everywhere: who approved which exact content of a custom probe.
 
-A custom probe (see `probes.custom`) runs only when the sha256 of its folder's content (every
+A custom probe (see `probes.custom.loader`) runs only when the sha256 of its folder's content (every
 file, sorted by relative path) has been approved by a person. Approvals are kept in
 `approvals.json` in the folder that holds the probe folders (one per `BPFSLEUTH_PROBE_PATH`
 entry), or in Redis (`bpfsleuth:probe-approvals`) for a fleet. Changing any file changes the
@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
+
+from probes.settings import probe_settings
 
 APPROVALS_FILE = "approvals.json"
 REDIS_KEY = "bpfsleuth:probe-approvals"
@@ -98,7 +100,7 @@ def write_file_approval(path: Path, approval: Approval) -> None:
 
 
 def _redis_url() -> str | None:
-    return os.environ.get("REDIS_URL") or None
+    return probe_settings().redis_url or None
 
 
 def read_redis_approval(name: str, url: str | None = None) -> Approval | None:

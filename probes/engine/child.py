@@ -1,18 +1,18 @@
-"""One probe run in its own process: `python -m probes.child <parent-pid>`, job JSON on stdin.
+"""One probe run in its own process: `python -m probes.engine.child <parent-pid>`, job JSON on
+stdin.
 
 Why a process per probe: bcc (0.26) crashes when two threads compile at once, and a process per
 probe compiles in parallel on every core, keeps libbcc's stderr noise away from the user, and
 dies with its parent (PR_SET_PDEATHSIG), taking every attachment (an fd) with it.
 
 The child imports everything heavy (bcc, pydantic, the engine) before it reads its job, so the
-runner can start it ahead of time (`probes.runner.keep_warm`); an empty stdin releases it.
+runner can start it ahead of time (`probes.engine.runner.keep_warm`); an empty stdin releases it.
 The child prints JSON lines (`ChildMessage`) on stdout: `compiled`, `attached`, then `result`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import os
 import signal
@@ -26,19 +26,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from probes.budget import compact_attach_points, fit_to_budget
 from probes.catalog import CATALOG_DIR
+from probes.custom.loader import custom_reader, load_verified_spec
+from probes.engine.budget import compact_attach_points, fit_to_budget
+from probes.engine.compile import probe_text
+from probes.engine.lifetime import die_with_parent
+from probes.engine.plan import AttachChoice, AttachPlan
+from probes.engine.reader import ProbeReader, RunInfo, load_reader
 from probes.models import ParamValue, ProbeRequest, ProbeResult
 from probes.params import RuntimeConfig
-from probes.plan import AttachChoice, AttachPlan
-from probes.reader import ProbeReader, RunInfo, load_reader
 from probes.spec import ProbeSpec, load_spec
 
-PR_SET_PDEATHSIG = 1
 POLL_INTERVAL_S = 0.1
 DETACH_SETTLE_S = 0.01
 PREWARM_NICE = 10  # a compile ahead of need runs at this lower priority
-COMMON_PRELUDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "common.h")
 
 
 class ChildJob(BaseModel):
@@ -69,9 +70,7 @@ _STOP: list[str] = []
 
 
 def _die_with_parent(parent_pid: int) -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    die_with_parent(signal.SIGKILL)
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os._exit(1)
 
@@ -188,16 +187,12 @@ def _job_spec(job: ChildJob) -> ProbeSpec:
     """Only this probe's spec (a faster start); a custom one only if still as approved."""
     if not job.directory:
         return load_spec(CATALOG_DIR / job.request.probe)
-    from probes.custom import load_verified_spec
-
     return load_verified_spec(Path(job.directory), job.sha256)
 
 
 def _job_reader(job: ChildJob, spec: ProbeSpec, run: RunInfo) -> ProbeReader:
     if not job.directory:
         return load_reader(spec, run)
-    from probes.custom import custom_reader
-
     return custom_reader(spec, run)
 
 
@@ -236,8 +231,7 @@ def _new_result(job: ChildJob, error: str | None = None) -> ProbeResult:
 def _source_and_key(job: ChildJob, spec: ProbeSpec) -> tuple[str, str]:
     """The C as compiled (prelude + probe) and the compiled object's identity: source and
     compile-time flags only, no pid, filter or run-time parameter."""
-    with open(COMMON_PRELUDE) as handle:
-        text = handle.read() + "\n#line 1\n" + spec.source_text()
+    text = probe_text(spec.source_text())
     return text, hashlib.sha256("\0".join([text, *job.cflags]).encode()).hexdigest()
 
 
@@ -269,6 +263,25 @@ def _niced(increment: int) -> Iterator[None]:
             os.setpriority(os.PRIO_PROCESS, 0, before)
 
 
+def _open_rings(bpf: Any, reader: ProbeReader) -> _RingSink:
+    """Open the reader's ring buffers (before attaching: no record is lost to a late open)."""
+    sink = _RingSink()
+    for ring in reader.rings:
+        bpf[ring].open_ring_buffer(_callback(sink, ring, bpf[ring]))
+    return sink
+
+
+def _reattach_autoloaded(bpf: Any) -> None:
+    """Attach again the programs bcc attached by their names when it loaded the object
+    (TRACEPOINT_PROBE, RAW_TRACEPOINT_PROBE), detached after a kept probe's last run.
+
+    bcc (0.26, Debian's python3-bpfcc) has no public call for this: `BPF.__init__` calls its
+    `_trace_autoload()`, and we call the same method here, in this one place, rather than
+    re-deriving its naming conventions (tracepoint__, raw_tracepoint__, kprobe__, kfunc__...).
+    """
+    bpf._trace_autoload()
+
+
 def prewarm(job: ChildJob, kept: list[_Loaded]) -> bool:
     """Compile the job's probe at low priority and keep it loaded, detached, for the next job
     with the same key (nothing attached, nothing counted meanwhile). False when it failed: the
@@ -290,13 +303,91 @@ def prewarm(job: ChildJob, kept: list[_Loaded]) -> bool:
     except Exception:
         return False
     _detach_all(bpf)  # bcc attached its TRACEPOINT_PROBEs while loading; a job re-attaches them
-    sink = _RingSink()  # no reader yet: records of that moment are dropped by the drain below
-    for ring in reader.rings:
-        bpf[ring].open_ring_buffer(_callback(sink, ring, bpf[ring]))
+    sink = _open_rings(bpf, reader)  # no reader yet: records of that moment are dropped below
     if reader.rings:
         bpf.ring_buffer_consume()
     kept.append(_Loaded(key, bpf, sink))
     return True
+
+
+def _attach_planned(bpf: Any, job: ChildJob, result: ProbeResult) -> bool:
+    """Attach the plan's explicit programs; False (with `result.error`) when a required one
+    fails, an optional failure is a warning."""
+    pid = job.request.filters.pid or -1
+    for choice in job.plan.chosen:
+        if choice.fn is None:
+            continue  # TRACEPOINT_PROBE: bcc attached it when loading
+        try:
+            _attach(bpf, choice, pid)
+        except Exception as exc:
+            message = f"{choice.role}: attach {choice.label} failed: {str(exc)[:160]}"
+            if choice.required:
+                result.error = message
+                return False
+            result.warnings.append(message)
+    result.attach_points = compact_attach_points(_attached_labels(bpf, job.plan))
+    return True
+
+
+def _trace(bpf: Any, reader: ProbeReader, duration_s: float) -> float:
+    """Let the probe run for `duration_s` (or until a stop signal), draining its rings; then
+    detach everything and drain the last records. Returns the seconds it was attached."""
+    attached_at = time.monotonic()
+    deadline = attached_at + duration_s
+    while (left := deadline - time.monotonic()) > 0 and not _STOP:
+        time.sleep(min(POLL_INTERVAL_S, left))
+        if reader.rings:
+            bpf.ring_buffer_consume()
+    _detach_all(bpf)
+    elapsed = time.monotonic() - attached_at
+    if reader.rings:
+        bpf.ring_buffer_consume()  # the last records, now that nothing adds any
+    return elapsed
+
+
+def _collect(bpf: Any, reader: ProbeReader, elapsed: float, result: ProbeResult) -> None:
+    """The reader's one snapshot of the (detached) maps, into `result`."""
+    result.duration_s = round(elapsed, 3)
+    output = reader.collect(bpf, elapsed)
+    result.event_count = output.event_count
+    result.events = output.events
+    result.summary = output.summary
+    result.aggregates = output.aggregates
+    result.dropped = _dropped(bpf) + output.dropped
+
+
+def _load(
+    job: ChildJob,
+    reuse: _Loaded | None,
+    bpf_class: Any,
+    text: str,
+    key: str,
+    reader: ProbeReader,
+    stderr_path: str,
+    result: ProbeResult,
+) -> _Loaded | None:
+    """The probe ready for this job: the kept one cleared, re-armed and re-attached, or a fresh
+    compile (None, with `result.error`, when it fails)."""
+    if reuse is not None:
+        _clear_maps(reuse.bpf)  # bs_config too: disarmed until _configure
+        _configure(reuse.bpf, job.config)
+        _reattach_autoloaded(reuse.bpf)
+        return reuse
+    started = time.monotonic()
+    try:
+        bpf = bpf_class(text=text, cflags=job.cflags)
+    except Exception as exc:
+        detail = _stderr_tail(stderr_path)
+        result.error = f"compile failed: {exc}" + (f" ({detail})" if detail else "")
+        return None
+    try:
+        _configure(bpf, job.config)
+        loaded = _Loaded(key, bpf, _open_rings(bpf, reader))
+    except BaseException:
+        bpf.cleanup()
+        raise
+    result.compile_s = round(time.monotonic() - started, 3)
+    return loaded
 
 
 def run_job(job: ChildJob, stderr_path: str, kept: list[_Loaded] | None = None) -> ProbeResult:
@@ -329,70 +420,29 @@ def run_job(job: ChildJob, stderr_path: str, kept: list[_Loaded] | None = None) 
     reuse = kept.pop() if kept and kept[-1].key == key else None
     while kept:  # a different probe than last time: free the old one
         kept.pop().bpf.cleanup()
-    bpf: Any = None
+    loaded = reuse
     keep = False
-    started = time.monotonic()
     try:
-        if reuse is not None:
-            bpf, sink = reuse.bpf, reuse.sink
-            _clear_maps(bpf)  # bs_config too: disarmed until _configure
-            _configure(bpf, job.config)
-            bpf._trace_autoload()  # re-attach its TRACEPOINT_PROBEs, detached after last run
-        else:
-            try:
-                bpf = BPF(text=text, cflags=job.cflags)
-            except Exception as exc:
-                detail = _stderr_tail(stderr_path)
-                result.error = f"compile failed: {exc}" + (f" ({detail})" if detail else "")
-                return result
-            _configure(bpf, job.config)
-            sink = _RingSink()
-            for ring in reader.rings:  # opened before attaching: no record is lost to a late open
-                bpf[ring].open_ring_buffer(_callback(sink, ring, bpf[ring]))
-            result.compile_s = round(time.monotonic() - started, 3)
-        sink.reader, sink.errors = reader, []
-        reader_errors = sink.errors
+        loaded = _load(job, reuse, BPF, text, key, reader, stderr_path, result)
+        if loaded is None:
+            return result
+        loaded.sink.reader, loaded.sink.errors = reader, []
         if _STOP:
             result.error = f"stopped by {_STOP[0]} before the probe ran"
             return result
         _send(ChildMessage(kind="compiled", compile_s=result.compile_s, fresh=reuse is None))
-        pid = request.filters.pid or -1
-        for choice in job.plan.chosen:
-            if choice.fn is None:
-                continue  # TRACEPOINT_PROBE: bcc attached it when loading
-            try:
-                _attach(bpf, choice, pid)
-            except Exception as exc:
-                message = f"{choice.role}: attach {choice.label} failed: {str(exc)[:160]}"
-                if choice.required:
-                    result.error = message
-                    return result
-                result.warnings.append(message)
-        result.attach_points = compact_attach_points(_attached_labels(bpf, job.plan))
+        if not _attach_planned(loaded.bpf, job, result):
+            return result
         _send(
             ChildMessage(
                 kind="attached", compile_s=result.compile_s, attach_points=result.attach_points
             )
         )
-        attached_at = time.monotonic()
-        deadline = attached_at + request.duration_s
-        while (left := deadline - time.monotonic()) > 0 and not _STOP:
-            time.sleep(min(POLL_INTERVAL_S, left))
-            if reader.rings:
-                bpf.ring_buffer_consume()
-        _detach_all(bpf)
-        elapsed = time.monotonic() - attached_at
+        elapsed = _trace(loaded.bpf, reader, request.duration_s)
         if _STOP:
             result.warnings.append(f"stopped early by {_STOP[0]}")
-        if reader.rings:
-            bpf.ring_buffer_consume()  # the last records, now that nothing adds any
-        result.duration_s = round(elapsed, 3)
-        output = reader.collect(bpf, elapsed)
-        result.event_count = output.event_count
-        result.events = output.events
-        result.summary = output.summary
-        result.aggregates = output.aggregates
-        result.dropped = _dropped(bpf) + output.dropped
+        _collect(loaded.bpf, reader, elapsed, result)
+        reader_errors = loaded.sink.errors
         if reader_errors:
             result.warnings.append(
                 f"{len(reader_errors)} events could not be read: {reader_errors[0]}"
@@ -400,14 +450,14 @@ def run_job(job: ChildJob, stderr_path: str, kept: list[_Loaded] | None = None) 
         keep = kept is not None and not _STOP and not reader_errors
         if keep:
             assert kept is not None
-            kept.append(_Loaded(key, bpf, sink))
+            kept.append(loaded)
         return fit_to_budget(result)
     except Exception as exc:
         result.error = f"{type(exc).__name__}: {str(exc)[:300]}"
         return result
     finally:
-        if bpf is not None and not keep:
-            bpf.cleanup()  # explicit: a BPF object is falsy until a table is touched
+        if loaded is not None and not keep:
+            loaded.bpf.cleanup()  # explicit: a BPF object is falsy until a table is touched
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.settings import BotSettings
+from bot.slack_api.metrics import CountedRateLimitRetryHandler, MeteredWebClient
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -17,8 +18,6 @@ def build_web_client(settings: BotSettings, *, token: str | None = None) -> WebC
     then sends the same call again; connection errors are retried once.
     """
     from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
-
-    from bot.slack_metrics import CountedRateLimitRetryHandler, MeteredWebClient
 
     bot_token = token or (settings.bot_token.get_secret_value() if settings.bot_token else None)
     return MeteredWebClient(

@@ -2,16 +2,16 @@
 
 Each directory of `BPFSLEUTH_PROBE_PATH` (colon-separated) holds `<name>/probe.yaml` and
 `<name>/probe.bpf.c` in the built-in catalog's format, plus a `tables:` list that tells the
-generic reader (`probes.generic_reader`) what to report. A custom probe may not ship Python: a
-reader runs as root in the probe process, and a generic reader driven by the YAML keeps the
-whole probe reviewable as data plus verifier-checked C.
+generic reader (`probes.custom.generic_reader`) what to report. A custom probe may not ship
+Python: a reader runs as root in the probe process, and a generic reader driven by the YAML keeps
+the whole probe reviewable as data plus verifier-checked C.
 
 On load each folder is validated (schema with file:line from the YAML node marks, no shadowing
 of a built-in name, parameter defaults typed and in bounds, attach points present on this host,
 the C compiles and loads, `reads_user_memory` declared when the C reads user memory) and its
-content hash checked against the approvals (`probes.approval`). A broken folder is reported as
-broken and never hides the built-in probes; a valid but unapproved one is listed as such and
-refused, with the reason, by the runner and the resolver.
+content hash checked against the approvals (`probes.custom.approval`). A broken folder is
+reported as broken and never hides the built-in probes; a valid but unapproved one is listed as
+such and refused, with the reason, by the runner and the resolver.
 """
 
 from __future__ import annotations
@@ -22,27 +22,24 @@ import os
 import re
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from probes.approval import ApprovalStatus, approval_status, content_hash
-from probes.generic_reader import GenericReader, TableSpec, make_reader
+from probes.custom.approval import ApprovalStatus, approval_status, content_hash
+from probes.custom.generic_reader import GenericReader, TableSpec, make_reader
+from probes.engine.compile import CompileJob
+from probes.engine.plan import plan_attach
+from probes.engine.reader import RunInfo
 from probes.models import ParamValue
-from probes.reader import RunInfo
+from probes.params import ProbeRequestError, param_defines, validate_params
+from probes.settings import probe_settings
 from probes.spec import ProbeSpec
 
-if TYPE_CHECKING:
-    from probes.catalog import Catalog
-
-PROBE_PATH_ENV = "BPFSLEUTH_PROBE_PATH"
 BUILTIN = "builtin"
 COMPILE_TIMEOUT_S = 60.0
-REDIS_RECHECK_S = 10.0
 _USER_MEMORY_RE = re.compile(r"\bbpf_probe_read_user(_str)?\b")
 _INT64_MAX = 2**63 - 1
 
@@ -91,8 +88,7 @@ class CustomProbe(BaseModel):
 
 def probe_path() -> list[Path]:
     """The directories of BPFSLEUTH_PROBE_PATH, in order (empty entries ignored)."""
-    value = os.environ.get(PROBE_PATH_ENV, "")
-    return [Path(part).expanduser() for part in value.split(":") if part.strip()]
+    return probe_settings().probe_dirs()
 
 
 def _probe_dirs(root: Path) -> list[Path]:
@@ -182,8 +178,6 @@ def _param_errors(path: Path, node: yaml.Node, spec: ProbeSpec) -> list[str]:
 
 
 def _default_params(spec: ProbeSpec) -> dict[str, ParamValue] | None:
-    from probes.params import ProbeRequestError, validate_params
-
     try:
         return validate_params(spec, {})
     except ProbeRequestError:
@@ -192,9 +186,6 @@ def _default_params(spec: ProbeSpec) -> dict[str, ParamValue] | None:
 
 def _cflags(spec: ProbeSpec, params: dict[str, ParamValue]) -> tuple[list[str], str | None]:
     """The flags the runner would compile with (defaults, no filters), or why it cannot run."""
-    from probes.params import param_defines
-    from probes.plan import plan_attach
-
     plan = plan_attach(spec, params)
     if not plan.available:
         return [], plan.reason
@@ -207,9 +198,7 @@ def _cflags(spec: ProbeSpec, params: dict[str, ParamValue]) -> tuple[list[str], 
 
 
 def _compile_cache_dir() -> Path:
-    from probes.capabilities import CACHE_DIR
-
-    return CACHE_DIR / "compile"
+    return probe_settings().cache_dir / "compile"
 
 
 class CompileOutcome(BaseModel):
@@ -230,17 +219,15 @@ def compile_probe(source: Path, cflags: list[str], sha256: str) -> CompileOutcom
             return CompileOutcome.model_validate_json(cache.read_text())
         except (ValidationError, ValueError):
             pass
-    from probes.compile_check import CompileJob
-
     job = CompileJob(source=str(source), cflags=cflags)
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "probes.compile_check"],
+            [sys.executable, "-m", "probes.engine.compile"],
             input=job.model_dump_json(),
             capture_output=True,
             text=True,
             timeout=COMPILE_TIMEOUT_S,
-            cwd=str(Path(__file__).resolve().parents[1]),
+            cwd=str(Path(__file__).resolve().parents[2]),
             check=False,
         )
         outcome = CompileOutcome.model_validate_json(done.stdout.strip().splitlines()[-1])
@@ -356,67 +343,12 @@ def find_custom_probe(name: str, builtin_names: set[str]) -> CustomProbe | None:
     return None
 
 
-# --- the catalog hook -----------------------------------------------------------------------
-_CACHE_LOCK = threading.Lock()
-_CACHE: dict[str, tuple[float, Catalog]] = {}
-
-
-def _fingerprint(builtin: Catalog) -> str:
-    """Changes when any file under the probe path (or an approvals file) changes."""
-    parts: list[str] = [os.environ.get(PROBE_PATH_ENV, ""), ",".join(builtin.names())]
-    for root in probe_path():
-        if not root.is_dir():
-            continue
-        for path in sorted(root.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                stat = path.stat()
-                parts.append(f"{path}:{stat.st_mtime_ns}:{stat.st_size}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
-
-
-def with_custom_probes(builtin: Catalog) -> Catalog:
-    """The built-in catalog plus the runnable custom probes; the rest listed as broken/blocked."""
-    if not probe_path():
-        return builtin
-    key = _fingerprint(builtin)
-    now = time.monotonic()
-    with _CACHE_LOCK:
-        cached = _CACHE.get(key)
-        if cached is not None and now - cached[0] < REDIS_RECHECK_S:
-            return cached[1]
-    probes = dict(builtin.probes)
-    broken = dict(builtin.broken)
-    blocked = dict(builtin.blocked)
-    sources = dict(builtin.sources) or dict.fromkeys(builtin.probes, BUILTIN)
-    for probe in load_custom_probes(set(builtin.probes)):
-        label = probe.name if probe.name not in probes else f"{probe.name} ({probe.directory})"
-        if not probe.valid or probe.spec is None:
-            broken[label] = "; ".join(probe.errors)
-            sources[label] = str(probe.root)
-            continue
-        sources[probe.name] = str(probe.root)
-        if probe.runnable:
-            probes[probe.name] = probe.spec
-        else:
-            assert probe.approval is not None
-            blocked[probe.name] = probe.approval.reason
-    catalog = builtin.model_copy(
-        update={"probes": probes, "broken": broken, "blocked": blocked, "sources": sources}
-    )
-    with _CACHE_LOCK:
-        _CACHE.clear()
-        _CACHE[key] = (now, catalog)
-    return catalog
-
-
 def is_custom(spec: ProbeSpec) -> bool:
     return isinstance(spec, CustomProbeSpec)
 
 
 def runnable_hash(spec: ProbeSpec) -> str:
     """The folder's current hash when it is approved now; else ProbeRequestError with why."""
-    from probes.params import ProbeRequestError
-
     status = approval_status(spec.name, spec.directory)
     if not status.approved:
         raise ProbeRequestError(status.reason)
