@@ -413,7 +413,6 @@ def run_probe(
     from probes.catalog import load_catalog
     from probes.params import ProbeRequestError, validate_params
     from probes.engine.runner import prepare, run_prepared
-    from probes.params import ProbeRequestError
 
     catalog = load_catalog()
     spec = describe_probe_spec(catalog, probe)
