@@ -50,6 +50,9 @@ VM_SETTINGS = (
     "BPFSLEUTH_KERNELS_SCENARIOS",
     "BPFSLEUTH_KERNELS_PROBE_TESTS",
     "BPFSLEUTH_KERNELS_PROBE_TESTS_TIMEOUT",
+    "BPFSLEUTH_KERNELS_STEPS",
+    "BPFSLEUTH_TEST_TIME_SCALE",
+    "BPFSLEUTH_PROBE_COMPILE_BUDGET_S",
 )
 # Tools that only lint or type-check: not needed in the VM.
 NOT_IN_VM = ("ruff", "mypy", "types-")

@@ -31,6 +31,15 @@ SCENARIOS = os.environ.get(
     "BPFSLEUTH_KERNELS_SCENARIOS", "connection_refused or exec_storm or dns_timeouts"
 ).strip()
 PROBE_TESTS_TIMEOUT = float(os.environ.get("BPFSLEUTH_KERNELS_PROBE_TESTS_TIMEOUT", "2400"))
+# The steps to run (comma-separated; all by default): doctor, probe_smoke, resolver, scenarios,
+# probe_tests. Fewer while iterating on one failure.
+STEPS = {
+    s.strip()
+    for s in os.environ.get(
+        "BPFSLEUTH_KERNELS_STEPS", "doctor,probe_smoke,resolver,scenarios,probe_tests"
+    ).split(",")
+    if s.strip()
+}
 
 result: dict[str, Any] = {"started_uptime_s": float(Path("/proc/uptime").read_text().split()[0])}
 
@@ -182,9 +191,13 @@ print(json.dumps(rows))
 def probe_test_paths() -> list[str]:
     """Each catalog probe's live test file and the resolver's tests; all of tests/probes (the
     engine, custom probes, CLI...: 179 tests, about 25 min under TCG) with
-    BPFSLEUTH_KERNELS_PROBE_TESTS=all."""
-    if os.environ.get("BPFSLEUTH_KERNELS_PROBE_TESTS") == "all":
+    BPFSLEUTH_KERNELS_PROBE_TESTS=all; any other value: pytest's own arguments (test files or
+    node ids, space-separated)."""
+    chosen = os.environ.get("BPFSLEUTH_KERNELS_PROBE_TESTS", "").strip()
+    if chosen == "all":
         return ["tests/probes"]
+    if chosen and chosen != "none":
+        return chosen.split()
     files = []
     for spec in sorted((SRC / "probes" / "catalog").glob("*/probe.yaml")):
         name = spec.parent.name
@@ -235,7 +248,7 @@ def main() -> int:
     }
     save()
 
-    proc = run("doctor", ["bpfsleuth", "doctor", "--json"], 300)
+    proc = run("doctor", ["bpfsleuth", "doctor", "--json"], 300) if "doctor" in STEPS else None
     if proc is not None and proc.stdout.strip():
         try:
             doctor = json.loads(proc.stdout)
@@ -248,12 +261,12 @@ def main() -> int:
                 result["sandbox"] = sandbox
     save()
 
-    proc = run("probe_smoke", [PY, "-c", PROBE_SMOKE], 900)
+    proc = run("probe_smoke", [PY, "-c", PROBE_SMOKE], 900) if "probe_smoke" in STEPS else None
     if proc is not None and proc.returncode == 0:
         result["probe_smoke"] = json.loads(proc.stdout.strip().splitlines()[-1])
     save()
 
-    proc = run("resolver", [PY, "-c", RESOLVE], 300)
+    proc = run("resolver", [PY, "-c", RESOLVE], 300) if "resolver" in STEPS else None
     if proc is not None and proc.returncode == 0:
         result["resolver"] = json.loads(proc.stdout.strip().splitlines()[-1])
     save()
@@ -261,16 +274,17 @@ def main() -> int:
     pytest = [PY, "-m", "pytest", "-p", "no:cacheprovider", "-rfEs", "--timeout=300", "-v"]
     # the scenarios first, on a fresh kernel log (the OOM probe's test leaves a kill in it, which
     # the offline planner would rightly report)
-    run(
-        "scenarios",
-        [*pytest, "tests/scenarios", "-k", SCENARIOS, f"--junitxml={OUT}/scenarios.xml"],
-        1200,
-        stream=True,
-    )
-    result["scenarios"] = junit(OUT / "scenarios.xml")
-    save()
+    if "scenarios" in STEPS and SCENARIOS:
+        run(
+            "scenarios",
+            [*pytest, "tests/scenarios", "-k", SCENARIOS, f"--junitxml={OUT}/scenarios.xml"],
+            1200,
+            stream=True,
+        )
+        result["scenarios"] = junit(OUT / "scenarios.xml")
+        save()
 
-    if os.environ.get("BPFSLEUTH_KERNELS_PROBE_TESTS") == "none":  # the smoke run
+    if "probe_tests" not in STEPS or os.environ.get("BPFSLEUTH_KERNELS_PROBE_TESTS") == "none":
         result["finished_uptime_s"] = float(Path("/proc/uptime").read_text().split()[0])
         save()
         return 0

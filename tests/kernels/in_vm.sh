@@ -21,6 +21,11 @@ ln -sf /opt/bpfsleuth-venv/bin/bpfsleuth /usr/local/bin/bpfsleuth
 # settings the host passed on (BPFSLEUTH_KERNELS_SCENARIOS, _PROBE_TESTS, _PROBE_TESTS_TIMEOUT)
 # shellcheck disable=SC1091
 [ -f "$SRC/../env" ] && . "$SRC/../env"
+# An emulated guest (TCG) runs the workloads 10-50x slower than a real host: the live tests stretch
+# their probe windows and workload lifetimes (not their assertions) by this factor, and a probe
+# gets longer to compile and attach (docs/kernels.md, "Time in the guest").
+export BPFSLEUTH_TEST_TIME_SCALE="${BPFSLEUTH_TEST_TIME_SCALE:-5}"
+export BPFSLEUTH_PROBE_COMPILE_BUDGET_S="${BPFSLEUTH_PROBE_COMPILE_BUDGET_S:-150}"
 cd "$SRC" || exit 2
 # python3, as on the host (the workloads are sys.executable: their comm is "python3")
 exec /opt/bpfsleuth-venv/bin/python3 "$SRC/tests/kernels/in_vm.py" "$SRC" "$OUT"

@@ -16,7 +16,7 @@ from probes.catalog import load_catalog
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.resolver import resolve_key
 from probes.runner import ProbeProgress, ProgressCallback, run_probe
-from tests.helpers import require_ebpf
+from tests.helpers import require_ebpf, scaled
 from tests.probes.live import save_example
 
 pytestmark = pytest.mark.ebpf
@@ -32,7 +32,7 @@ MUTEX_PROGRAM = r"""
 static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
 static void *run(void *arg) {
     struct timespec hold = {0, HOLD_NS};
-    time_t end = time(0) + 20; /* a leaked workload ends by itself */
+    time_t end = time(0) + LIFETIME_S; /* a leaked workload ends by itself */
     (void)arg;
     while (time(0) < end) {
         pthread_mutex_lock(&m);
@@ -56,7 +56,7 @@ MMAP_PROGRAM = r"""
 #include <sys/mman.h>
 #include <time.h>
 static void *run(void *arg) {
-    time_t end = time(0) + 20; /* a leaked workload ends by itself */
+    time_t end = time(0) + LIFETIME_S; /* a leaked workload ends by itself */
     (void)arg;
     while (time(0) < end) {
         char *p = mmap(0, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -84,7 +84,16 @@ def _compile(tmp_path: Path, source: str, name: str) -> Path:
     src.write_text(source)
     binary = tmp_path / name
     subprocess.run(
-        [gcc, "-O2", "-pthread", f"-DHOLD_NS={HOLD_NS}", "-o", str(binary), str(src)],
+        [
+            gcc,
+            "-O2",
+            "-pthread",
+            f"-DHOLD_NS={HOLD_NS}",
+            f"-DLIFETIME_S={int(scaled(20))}",
+            "-o",
+            str(binary),
+            str(src),
+        ],
         check=True,
     )
     return binary

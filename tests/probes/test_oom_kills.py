@@ -14,7 +14,7 @@ import pytest
 from probes.models import ProbeFilters, ProbeRequest
 from probes.runner import ProbeProgress, run_probe
 from probes.tracefs import tracepoint_fields
-from tests.helpers import require_ebpf
+from tests.helpers import require_ebpf, scaled
 from tests.probes.live import save_example
 
 pytestmark = pytest.mark.ebpf
@@ -63,17 +63,19 @@ def test_oom_kill_in_a_limited_cgroup_is_reported() -> None:
             if progress.phase == "attached":
                 attached.set()
 
-        request = ProbeRequest(probe="oom_kills", duration_s=4, filters=ProbeFilters(pid=proc.pid))
+        request = ProbeRequest(
+            probe="oom_kills", duration_s=scaled(4), filters=ProbeFilters(pid=proc.pid)
+        )
         thread = threading.Thread(
             target=lambda: box.update(r=run_probe(request, on_progress=on_progress))
         )
         thread.start()
-        assert attached.wait(60)
+        assert attached.wait(scaled(60))
         assert proc.stdin is not None
         proc.stdin.write(b"go\n")
         proc.stdin.flush()
-        code = proc.wait(timeout=30)
-        thread.join(60)
+        code = proc.wait(timeout=scaled(30))
+        thread.join(scaled(60))
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -20,14 +20,14 @@ from probes.catalog.syscall_errors.syscall_table import parse_unistd, syscall_na
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.resolver import resolve_key
 from probes.runner import run_probe
-from tests.helpers import require_ebpf
+from tests.helpers import require_ebpf, scaled
 from tests.probes.live import save_example
 
 pytestmark = pytest.mark.ebpf
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/syscall_errors/example.json"
 
-# Every round: 100 opens of a missing file, then 5 connects to a closed port; ends after 20 s.
+# Every round: 100 opens of a missing file, then 5 connects to a closed port; ends after argv[3] s.
 STORM = r"""
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -40,7 +40,7 @@ int main(int argc, char **argv) {
     to.sin_family = AF_INET;
     to.sin_port = htons(atoi(argv[2]));
     to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    time_t end = time(0) + 20;
+    time_t end = time(0) + atoi(argv[3]);
     while (time(0) < end) {
         for (int i = 0; i < 100; i++) {
             int fd = open(argv[1], O_RDONLY);
@@ -80,7 +80,7 @@ def storm(tmp_path: Path) -> Iterator[Storm]:
     binary = tmp_path / "svc5"
     subprocess.run([gcc, "-O2", "-o", str(binary), str(tmp_path / "prog.c")], check=True)
     missing = f"/tmp/{secrets.token_hex(6)}/settings.conf"
-    proc = subprocess.Popen([str(binary), missing, str(_closed_port())])
+    proc = subprocess.Popen([str(binary), missing, str(_closed_port()), str(int(scaled(20)))])
     time.sleep(0.2)
     try:
         yield Storm(proc, missing)
@@ -92,7 +92,7 @@ def storm(tmp_path: Path) -> Iterator[Storm]:
 def _run(filters: ProbeFilters | None = None, params: dict[str, bool] | None = None) -> ProbeResult:
     request = ProbeRequest(
         probe="syscall_errors",
-        duration_s=2,
+        duration_s=scaled(2),
         filters=filters or ProbeFilters(),
         params=dict(params or {}),
     )
@@ -129,7 +129,7 @@ def test_enoent_storm_is_the_top_failure(storm: Storm) -> None:
 # (EBUSY) per millisecond against 100 opens and 5 connects.
 NEIGHBOUR_PY = r"""
 import os, time
-end = time.time() + 20
+end = time.time() + float(sys.argv[1])
 while time.time() < end:
     for _ in range(20):
         try:
@@ -141,7 +141,7 @@ while time.time() < end:
 
 
 def test_a_noisier_neighbour_does_not_hide_the_storms_second_failure(storm: Storm) -> None:
-    neighbour = subprocess.Popen([sys.executable, "-c", NEIGHBOUR_PY])
+    neighbour = subprocess.Popen([sys.executable, "-c", NEIGHBOUR_PY, str(scaled(20))])
     try:
         time.sleep(0.2)
         result = _run()
