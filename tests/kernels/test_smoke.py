@@ -45,6 +45,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, dict[str,
         **os.environ,
         "BPFSLEUTH_KERNELS_PROBE_TESTS": "none",
         "BPFSLEUTH_KERNELS_SCENARIOS": "connection_refused",
+        "BPFSLEUTH_KERNELS_SMOKE_PARALLEL": "2",
     }
     started = time.monotonic()
     proc = subprocess.run(
