@@ -496,6 +496,10 @@ def probe_cell(probe: str, res: dict[str, Any]) -> dict[str, Any]:
     cell: dict[str, Any] = {
         "compile_s": smoke.get("compile_s"),
         "attach_points": smoke.get("attach_points", []),
+        # optional attach points this kernel lacks (the probe runs without them)
+        "without": sorted(
+            set(re.findall(r"tracepoint (\S+) does not exist", " ".join(smoke.get("warnings", []))))
+        ),
         "tests": {"passed": len(passed), "failed": len(failed), "skipped": len(skipped)},
     }
     if smoke.get("status") == "unavailable" and not passed:
@@ -608,16 +612,30 @@ def table(results_path: Path) -> str:
                 text += f" ({cell['compile_s']:.1f} s)"
             if cell["status"] != "pass":
                 text += f": {cell['reason'][:120]}"
+            elif cell.get("without"):
+                text += f"; without {', '.join(cell['without'])}"
             row.append(text.replace("|", "/").replace("\n", " "))
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
-    lines.append("| kernel | accel | base cached | base build s | boot to runner s | VM wall s |")
-    lines.append("|---|---|---|---|---|---|")
+    lines.append(
+        "| kernel | accel | base cached | base build s | boot to runner s | compile+attach all s "
+        "| scenarios | probe tests | VM wall s | load before / after |"
+    )
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
     for k in kernels:
-        t = data["kernels"][k].get("timings", {})
+        entry = data["kernels"][k]
+        t = entry.get("timings", {})
+        steps = t.get("steps_s", {})
+        scen = entry.get("scenarios", [])
+        tests = entry.get("probe_tests", {})
         lines.append(
-            f"| {k} | {data['kernels'][k].get('accel')} | {t.get('base_cached')} | "
-            f"{t.get('base_build_s', '-')} | {t.get('boot_s', '-')} | {t.get('vm_wall_s', '-')} |"
+            f"| {k} | {entry.get('accel')} | {t.get('base_cached')} | "
+            f"{t.get('base_build_s', '-')} | {t.get('boot_s', '-')} | "
+            f"{steps.get('probe_smoke', '-')} | "
+            f"{sum(s['outcome'] == 'passed' for s in scen)}/{len(scen)} | "
+            f"{tests.get('passed', 0)} passed, {tests.get('failed', 0) + tests.get('error', 0)} "
+            f"failed | {t.get('vm_wall_s', '-')} | "
+            f"{t.get('load_before', '-')} / {t.get('load_after', '-')} |"
         )
     return "\n".join(lines)
 
