@@ -700,6 +700,8 @@ def finish(
     other_bad = [t["name"] for t in entry["failed_tests"]]
     say(
         f"{kernel}: {sum(c['status'] == 'pass' for c in cells.values())} probes pass, "
+        f"{sum(c['status'] == 'attached' for c in cells.values())} compiled and attached "
+        "(no live tests), "
         f"{len(bad)} fail {bad}, "
         f"{sum(c['status'] == 'unavailable' for c in cells.values())} unavailable; "
         f"scenarios {len(entry['scenarios']) - len(scen_bad)}/{len(entry['scenarios'])}; "
