@@ -502,7 +502,9 @@ def probe_cell(probe: str, res: dict[str, Any]) -> dict[str, Any]:
         ),
         "tests": {"passed": len(passed), "failed": len(failed), "skipped": len(skipped)},
     }
-    if smoke.get("status") == "unavailable" and not passed:
+    if not smoke and not tests:
+        cell.update(status="not run", reason="neither compiled nor tested in this run")
+    elif smoke.get("status") == "unavailable" and not passed:
         cell.update(status="unavailable", reason=smoke.get("reason", ""))
     elif failed:
         first = failed[0]
