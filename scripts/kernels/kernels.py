@@ -578,15 +578,34 @@ def _fold(results_path: Path, kernel: str, entry: dict[str, Any], cells: dict[st
     if results_path.is_file():
         with contextlib.suppress(json.JSONDecodeError):
             data = json.loads(results_path.read_text())
+    data["generated_before"] = data.get("generated")
     data["generated"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     data["userland"] = (
         "Debian bookworm on every kernel: Python 3.11, bcc 0.26 (python3-bpfcc), redis 7.0; "
         "the kernel and its exact headers from the kernel's own suite"
     )
-    data.setdefault("kernels", {})[kernel] = entry
+    # a narrowed run (BPFSLEUTH_KERNELS_STEPS, _PROBE_TESTS) updates what it ran and keeps the
+    # rest of the kernel's last results, saying which parts are carried over and from when
+    earlier = data.setdefault("kernels", {}).get(kernel, {})
+    carried = []
+    for key in ("doctor", "doctor_checks", "sandbox", "resolver", "scenarios", "probe_smoke"):
+        if not entry.get(key) and earlier.get(key):
+            entry[key] = earlier[key]
+            carried.append(key)
+    if carried:
+        entry["carried_over"] = {
+            "keys": carried,
+            "from": earlier.get("carried_over", {}).get("from") or data.get("generated_before"),
+        }
+    data["kernels"][kernel] = entry
     matrix = data.setdefault("matrix", {})
     for probe, cell in cells.items():
-        matrix.setdefault(probe, {})[kernel] = cell
+        old = matrix.setdefault(probe, {}).get(kernel)
+        if old and cell["status"] == "not run":
+            continue  # not part of this run: the last result stands
+        if old and cell.get("compile_s") is None and old.get("compile_s") is not None:
+            cell.update(compile_s=old["compile_s"], attach_points=old.get("attach_points", []))
+        matrix[probe][kernel] = cell
     results_path.parent.mkdir(parents=True, exist_ok=True)
     results_path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
