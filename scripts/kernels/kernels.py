@@ -603,8 +603,13 @@ def _fold(results_path: Path, kernel: str, entry: dict[str, Any], cells: dict[st
         old = matrix.setdefault(probe, {}).get(kernel)
         if old and cell["status"] == "not run":
             continue  # not part of this run: the last result stands
+        if old and cell["status"] == "attached" and old["status"] in ("pass", "fail"):
+            # compiled and attached only (a smoke run): the live tests' last verdict stands
+            old.update(compile_s=cell["compile_s"], attach_points=cell["attach_points"])
+            continue
         if old and cell.get("compile_s") is None and old.get("compile_s") is not None:
             cell.update(compile_s=old["compile_s"], attach_points=old.get("attach_points", []))
+        cell["measured"] = data["generated"]
         matrix[probe][kernel] = cell
     results_path.parent.mkdir(parents=True, exist_ok=True)
     results_path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
@@ -635,6 +640,8 @@ def table(results_path: Path) -> str:
                 text += f": {cell['reason'][:120]}"
             elif cell.get("without"):
                 text += f"; without {', '.join(cell['without'])}"
+            if "measured" not in cell and cell["status"] != "not run":
+                text += " [earlier run]"
             row.append(text.replace("|", "/").replace("\n", " "))
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
