@@ -18,6 +18,12 @@ sys.exit(main())
 EOS
 chmod +x /opt/bpfsleuth-venv/bin/bpfsleuth
 ln -sf /opt/bpfsleuth-venv/bin/bpfsleuth /usr/local/bin/bpfsleuth
+# the command sandbox's exec helper, built from the tree as `make setup` does (the doctor reports
+# its layers on this kernel: Landlock is absent before 5.13 or at a lower ABI)
+mkdir -p /opt/bpfsleuth-venv/libexec
+gcc -O2 -static -o /opt/bpfsleuth-venv/libexec/bpfsleuth-sandbox "$SRC/worker/sandbox/helper.c" \
+    2>/dev/null || gcc -O2 -o /opt/bpfsleuth-venv/libexec/bpfsleuth-sandbox \
+    "$SRC/worker/sandbox/helper.c" || echo "in_vm: the sandbox helper did not build" >&2
 # settings the host passed on (BPFSLEUTH_KERNELS_SCENARIOS, _PROBE_TESTS, _PROBE_TESTS_TIMEOUT)
 # shellcheck disable=SC1091
 [ -f "$SRC/../env" ] && . "$SRC/../env"
