@@ -37,6 +37,11 @@ class ProbeSettings(BaseSettings):
     sudo_user: str = Field(
         default="", alias="SUDO_USER", description="who approves, when run under sudo"
     )
+    compile_budget_s: float | None = Field(
+        default=None,
+        alias="BPFSLEUTH_PROBE_COMPILE_BUDGET_S",
+        description="seconds a probe may take to compile and attach (default 30; slow guests more)",
+    )
     pythonpath: str = Field(
         default="", alias="PYTHONPATH", description="kept behind the package root for children"
     )

@@ -97,6 +97,11 @@ class AttachGroup(BaseModel):
     role: str
     any_of: list[AttachPoint] = Field(min_length=1)
     required: bool = True
+    switch: str | None = Field(
+        default=None,
+        description="The bool parameter that turns this role's tracing on. A run whose every "
+        "switch that is on lacks its roles on this host would trace nothing: it is refused.",
+    )
 
 
 class ParamSpec(BaseModel):
@@ -223,6 +228,12 @@ class ProbeSpec(BaseModel):
                 for ref in (point.target_param, point.sample_freq_param):
                     if ref is not None and ref not in self.params:
                         raise ValueError(f"attach point refers to unknown parameter {ref!r}")
+            if group.switch is not None and (
+                group.switch not in self.params or self.params[group.switch].type != "bool"
+            ):
+                raise ValueError(
+                    f"role {group.role!r}: switch {group.switch!r} is no bool parameter"
+                )
         return self
 
     @property

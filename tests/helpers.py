@@ -1,5 +1,10 @@
 """Shared test helpers.
 
+`time_scale()`, `scaled(seconds)`: how much slower this machine runs the live tests' workloads
+than the hosts they were tuned on (BPFSLEUTH_TEST_TIME_SCALE, default 1; the kernel matrix's TCG
+guests set it, docs/kernels.md). Probe windows, workload lifetimes and waits are multiplied by it;
+assertions on numbers are not.
+
 `require_ebpf()`: call it first in an `@pytest.mark.ebpf` test. Outside CI a host that cannot run
 probes skips the test with the reason; with CI=true the same is a failure, because CI must run
 every eBPF test.
@@ -10,6 +15,19 @@ from __future__ import annotations
 import os
 
 import pytest
+
+
+def time_scale() -> float:
+    raw = os.environ.get("BPFSLEUTH_TEST_TIME_SCALE", "").strip()
+    value = float(raw) if raw else 1.0
+    if not 1.0 <= value <= 100.0:
+        raise ValueError(f"BPFSLEUTH_TEST_TIME_SCALE must be within 1-100, got {raw!r}")
+    return value
+
+
+def scaled(seconds: float) -> float:
+    """`seconds` stretched by this machine's time scale."""
+    return seconds * time_scale()
 
 
 def require_ebpf() -> None:

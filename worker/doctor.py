@@ -218,7 +218,14 @@ def _catalog_checks(caps: HostCapabilities) -> list[Check]:
             Check(
                 name=f"probe {name}",
                 status="ok" if avail.available else "warn",
-                detail="available" if avail.available else avail.reason,
+                detail=(
+                    (
+                        "available"
+                        + (f" (without {'; '.join(avail.skipped)})" if avail.skipped else "")
+                    )
+                    if avail.available
+                    else avail.reason
+                ),
                 fix="" if avail.available else "requests it answers will be refused here",
             )
         )

@@ -94,7 +94,10 @@ def plan_attach(
     if caps is None and use_cache:
         caps = cached_capabilities()
     plan = AttachPlan(available=True)
+    switches_on: set[str] = set()  # switched-on parameters with a role this host has
+    missing: dict[str, list[str]] = {}  # switched-on parameters' roles this host lacks
     for group in spec.attach:
+        switch = group.switch if group.switch and params.get(group.switch) is True else None
         problems = []
         for point in group.any_of:
             target = str(params[point.target_param]) if point.target_param else point.target
@@ -116,12 +119,20 @@ def plan_attach(
                 )
             )
             plan.defines += _point_defines(point, target)
+            if switch:
+                switches_on.add(switch)
             break
         else:
             why = "; ".join(problems)
             if group.required:
                 return AttachPlan(available=False, reason=f"{group.role}: {why}")
             plan.skipped.append(f"{group.role}: {why}")
+            if switch:
+                missing.setdefault(switch, []).append(f"{group.role}: {why}")
+    if missing and not switches_on:
+        # every switch that is on lacks its roles here: such a run would trace nothing
+        needs = "; ".join(f"{name} needs {', '.join(why)}" for name, why in missing.items())
+        return AttachPlan(available=False, reason=f"nothing to trace here: {needs}")
     return plan
 
 

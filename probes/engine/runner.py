@@ -37,6 +37,9 @@ from probes.settings import probe_settings
 from probes.spec import ProbeSpec
 
 PROBES_DIR = Path(__file__).resolve().parents[1]  # the `probes` package
+# Seconds a probe may take to compile and attach before it is stopped. 30 s suits a real host
+# (most probes take 1-5 s); an emulated or heavily loaded one (the kernel matrix's TCG guests,
+# docs/kernels.md) raises it with BPFSLEUTH_PROBE_COMPILE_BUDGET_S (probes/settings.py).
 COMPILE_BUDGET_S = 30.0
 STOP_GRACE_S = 5.0
 
@@ -366,7 +369,8 @@ class _Child:
         self.prepared = prepared
         self.request = prepared.request
         self.started = time.monotonic()
-        self.deadline = self.started + COMPILE_BUDGET_S + self.request.duration_s + STOP_GRACE_S
+        compile_budget = probe_settings().compile_budget_s or COMPILE_BUDGET_S
+        self.deadline = self.started + compile_budget + self.request.duration_s + STOP_GRACE_S
         self.result: ProbeResult | None = None
         self.buffer = b""
         job = _child_job(prepared)

@@ -50,6 +50,10 @@ VM_SETTINGS = (
     "BPFSLEUTH_KERNELS_SCENARIOS",
     "BPFSLEUTH_KERNELS_PROBE_TESTS",
     "BPFSLEUTH_KERNELS_PROBE_TESTS_TIMEOUT",
+    "BPFSLEUTH_KERNELS_STEPS",
+    "BPFSLEUTH_KERNELS_SMOKE_PARALLEL",
+    "BPFSLEUTH_TEST_TIME_SCALE",
+    "BPFSLEUTH_PROBE_COMPILE_BUDGET_S",
 )
 # Tools that only lint or type-check: not needed in the VM.
 NOT_IN_VM = ("ruff", "mypy", "types-")
@@ -492,9 +496,15 @@ def probe_cell(probe: str, res: dict[str, Any]) -> dict[str, Any]:
     cell: dict[str, Any] = {
         "compile_s": smoke.get("compile_s"),
         "attach_points": smoke.get("attach_points", []),
+        # optional attach points this kernel lacks (the probe runs without them)
+        "without": sorted(
+            set(re.findall(r"tracepoint (\S+) does not exist", " ".join(smoke.get("warnings", []))))
+        ),
         "tests": {"passed": len(passed), "failed": len(failed), "skipped": len(skipped)},
     }
-    if smoke.get("status") == "unavailable" and not passed:
+    if not smoke and not tests:
+        cell.update(status="not run", reason="neither compiled nor tested in this run")
+    elif smoke.get("status") == "unavailable" and not passed:
         cell.update(status="unavailable", reason=smoke.get("reason", ""))
     elif failed:
         first = failed[0]
@@ -568,15 +578,39 @@ def _fold(results_path: Path, kernel: str, entry: dict[str, Any], cells: dict[st
     if results_path.is_file():
         with contextlib.suppress(json.JSONDecodeError):
             data = json.loads(results_path.read_text())
+    data["generated_before"] = data.get("generated")
     data["generated"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     data["userland"] = (
         "Debian bookworm on every kernel: Python 3.11, bcc 0.26 (python3-bpfcc), redis 7.0; "
         "the kernel and its exact headers from the kernel's own suite"
     )
-    data.setdefault("kernels", {})[kernel] = entry
+    # a narrowed run (BPFSLEUTH_KERNELS_STEPS, _PROBE_TESTS) updates what it ran and keeps the
+    # rest of the kernel's last results, saying which parts are carried over and from when
+    earlier = data.setdefault("kernels", {}).get(kernel, {})
+    carried = []
+    for key in ("doctor", "doctor_checks", "sandbox", "resolver", "scenarios", "probe_smoke"):
+        if not entry.get(key) and earlier.get(key):
+            entry[key] = earlier[key]
+            carried.append(key)
+    if carried:
+        entry["carried_over"] = {
+            "keys": carried,
+            "from": earlier.get("carried_over", {}).get("from") or data.get("generated_before"),
+        }
+    data["kernels"][kernel] = entry
     matrix = data.setdefault("matrix", {})
     for probe, cell in cells.items():
-        matrix.setdefault(probe, {})[kernel] = cell
+        old = matrix.setdefault(probe, {}).get(kernel)
+        if old and cell["status"] == "not run":
+            continue  # not part of this run: the last result stands
+        if old and cell["status"] == "attached" and old["status"] in ("pass", "fail"):
+            # compiled and attached only (a smoke run): the live tests' last verdict stands
+            old.update(compile_s=cell["compile_s"], attach_points=cell["attach_points"])
+            continue
+        if old and cell.get("compile_s") is None and old.get("compile_s") is not None:
+            cell.update(compile_s=old["compile_s"], attach_points=old.get("attach_points", []))
+        cell["measured"] = data["generated"]
+        matrix[probe][kernel] = cell
     results_path.parent.mkdir(parents=True, exist_ok=True)
     results_path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
@@ -604,16 +638,32 @@ def table(results_path: Path) -> str:
                 text += f" ({cell['compile_s']:.1f} s)"
             if cell["status"] != "pass":
                 text += f": {cell['reason'][:120]}"
+            elif cell.get("without"):
+                text += f"; without {', '.join(cell['without'])}"
+            if "measured" not in cell and cell["status"] != "not run":
+                text += " [earlier run]"
             row.append(text.replace("|", "/").replace("\n", " "))
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
-    lines.append("| kernel | accel | base cached | base build s | boot to runner s | VM wall s |")
-    lines.append("|---|---|---|---|---|---|")
+    lines.append(
+        "| kernel | accel | base cached | base build s | boot to runner s | compile+attach all s "
+        "| scenarios | probe tests | VM wall s | load before / after |"
+    )
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
     for k in kernels:
-        t = data["kernels"][k].get("timings", {})
+        entry = data["kernels"][k]
+        t = entry.get("timings", {})
+        steps = t.get("steps_s", {})
+        scen = entry.get("scenarios", [])
+        tests = entry.get("probe_tests", {})
         lines.append(
-            f"| {k} | {data['kernels'][k].get('accel')} | {t.get('base_cached')} | "
-            f"{t.get('base_build_s', '-')} | {t.get('boot_s', '-')} | {t.get('vm_wall_s', '-')} |"
+            f"| {k} | {entry.get('accel')} | {t.get('base_cached')} | "
+            f"{t.get('base_build_s', '-')} | {t.get('boot_s', '-')} | "
+            f"{steps.get('probe_smoke', '-')} | "
+            f"{sum(s['outcome'] == 'passed' for s in scen)}/{len(scen)} | "
+            f"{tests.get('passed', 0)} passed, {tests.get('failed', 0) + tests.get('error', 0)} "
+            f"failed | {t.get('vm_wall_s', '-')} | "
+            f"{t.get('load_before', '-')} / {t.get('load_after', '-')} |"
         )
     return "\n".join(lines)
 
@@ -678,6 +728,8 @@ def finish(
     other_bad = [t["name"] for t in entry["failed_tests"]]
     say(
         f"{kernel}: {sum(c['status'] == 'pass' for c in cells.values())} probes pass, "
+        f"{sum(c['status'] == 'attached' for c in cells.values())} compiled and attached "
+        "(no live tests), "
         f"{len(bad)} fail {bad}, "
         f"{sum(c['status'] == 'unavailable' for c in cells.values())} unavailable; "
         f"scenarios {len(entry['scenarios']) - len(scen_bad)}/{len(entry['scenarios'])}; "

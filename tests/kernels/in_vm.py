@@ -31,6 +31,15 @@ SCENARIOS = os.environ.get(
     "BPFSLEUTH_KERNELS_SCENARIOS", "connection_refused or exec_storm or dns_timeouts"
 ).strip()
 PROBE_TESTS_TIMEOUT = float(os.environ.get("BPFSLEUTH_KERNELS_PROBE_TESTS_TIMEOUT", "2400"))
+# The steps to run (comma-separated; all by default): doctor, probe_smoke, resolver, scenarios,
+# probe_tests. Fewer while iterating on one failure.
+STEPS = {
+    s.strip()
+    for s in os.environ.get(
+        "BPFSLEUTH_KERNELS_STEPS", "doctor,probe_smoke,resolver,scenarios,probe_tests"
+    ).split(",")
+    if s.strip()
+}
 
 result: dict[str, Any] = {"started_uptime_s": float(Path("/proc/uptime").read_text().split()[0])}
 
@@ -135,34 +144,50 @@ def kernel_facts() -> dict[str, Any]:
 
 
 PROBE_SMOKE = r"""
-import json, sys, time
+import json, os, sys, time
 from probes.catalog import load_catalog
 from probes.models import ProbeRequest
 from probes.params import ProbeRequestError
-from probes.engine.runner import run_probe
+from probes.engine.runner import prepare, run_probes
 EXTRA = {"tracepoint": {"tracepoint": "sched:sched_switch"}}
+# how many probes compile and attach at once (the smoke run: 2, one per vCPU; the matrix: 1, so
+# that each probe's compile time is its own)
+batch = max(1, int(os.environ.get("BPFSLEUTH_KERNELS_SMOKE_PARALLEL", "1") or 1))
 out = {}
+requests = []
 for name in sorted(load_catalog().probes):
-    started = time.monotonic()
+    request = ProbeRequest(probe=name, duration_s=1, params=EXTRA.get(name, {}))
     try:
-        res = run_probe(ProbeRequest(probe=name, duration_s=1, params=EXTRA.get(name, {})))
+        prepare(request)
     except ProbeRequestError as exc:
         out[name] = {"status": "unavailable", "reason": str(exc)}
-    except Exception as exc:
-        out[name] = {"status": "fail", "reason": f"{type(exc).__name__}: {exc}"}
+        print(name, "unavailable", file=sys.stderr, flush=True)
     else:
-        out[name] = {
+        requests.append(request)
+for first in range(0, len(requests), batch):
+    group = requests[first : first + batch]
+    started = time.monotonic()
+    try:
+        results = run_probes(group)
+    except Exception as exc:
+        for request in group:
+            out[request.probe] = {"status": "fail", "reason": f"{type(exc).__name__}: {exc}"}
+        continue
+    wall = round(time.monotonic() - started, 2)
+    for res in results:
+        out[res.probe] = {
             "status": "fail" if res.error else "pass",
             "reason": res.error or "",
             "compile_s": round(res.compile_s, 2),
-            "wall_s": round(time.monotonic() - started, 2),
+            "wall_s": wall,
             "attach_points": res.attach_points,
             "warnings": res.warnings,
             "event_count": res.event_count,
         }
-    print(name, out[name]["status"], file=sys.stderr, flush=True)
-print(json.dumps(out))
+        print(res.probe, out[res.probe]["status"], file=sys.stderr, flush=True)
+print(json.dumps(dict(sorted(out.items()))))
 """
+
 
 RESOLVE = r"""
 import json
@@ -182,9 +207,13 @@ print(json.dumps(rows))
 def probe_test_paths() -> list[str]:
     """Each catalog probe's live test file and the resolver's tests; all of tests/probes (the
     engine, custom probes, CLI...: 179 tests, about 25 min under TCG) with
-    BPFSLEUTH_KERNELS_PROBE_TESTS=all."""
-    if os.environ.get("BPFSLEUTH_KERNELS_PROBE_TESTS") == "all":
+    BPFSLEUTH_KERNELS_PROBE_TESTS=all; any other value: pytest's own arguments (test files or
+    node ids, space-separated)."""
+    chosen = os.environ.get("BPFSLEUTH_KERNELS_PROBE_TESTS", "").strip()
+    if chosen == "all":
         return ["tests/probes"]
+    if chosen and chosen != "none":
+        return chosen.split()
     files = []
     for spec in sorted((SRC / "probes" / "catalog").glob("*/probe.yaml")):
         name = spec.parent.name
@@ -235,7 +264,7 @@ def main() -> int:
     }
     save()
 
-    proc = run("doctor", ["bpfsleuth", "doctor", "--json"], 300)
+    proc = run("doctor", ["bpfsleuth", "doctor", "--json"], 300) if "doctor" in STEPS else None
     if proc is not None and proc.stdout.strip():
         try:
             doctor = json.loads(proc.stdout)
@@ -248,12 +277,12 @@ def main() -> int:
                 result["sandbox"] = sandbox
     save()
 
-    proc = run("probe_smoke", [PY, "-c", PROBE_SMOKE], 900)
+    proc = run("probe_smoke", [PY, "-c", PROBE_SMOKE], 900) if "probe_smoke" in STEPS else None
     if proc is not None and proc.returncode == 0:
         result["probe_smoke"] = json.loads(proc.stdout.strip().splitlines()[-1])
     save()
 
-    proc = run("resolver", [PY, "-c", RESOLVE], 300)
+    proc = run("resolver", [PY, "-c", RESOLVE], 300) if "resolver" in STEPS else None
     if proc is not None and proc.returncode == 0:
         result["resolver"] = json.loads(proc.stdout.strip().splitlines()[-1])
     save()
@@ -261,16 +290,17 @@ def main() -> int:
     pytest = [PY, "-m", "pytest", "-p", "no:cacheprovider", "-rfEs", "--timeout=300", "-v"]
     # the scenarios first, on a fresh kernel log (the OOM probe's test leaves a kill in it, which
     # the offline planner would rightly report)
-    run(
-        "scenarios",
-        [*pytest, "tests/scenarios", "-k", SCENARIOS, f"--junitxml={OUT}/scenarios.xml"],
-        1200,
-        stream=True,
-    )
-    result["scenarios"] = junit(OUT / "scenarios.xml")
-    save()
+    if "scenarios" in STEPS and SCENARIOS:
+        run(
+            "scenarios",
+            [*pytest, "tests/scenarios", "-k", SCENARIOS, f"--junitxml={OUT}/scenarios.xml"],
+            1200,
+            stream=True,
+        )
+        result["scenarios"] = junit(OUT / "scenarios.xml")
+        save()
 
-    if os.environ.get("BPFSLEUTH_KERNELS_PROBE_TESTS") == "none":  # the smoke run
+    if "probe_tests" not in STEPS or os.environ.get("BPFSLEUTH_KERNELS_PROBE_TESTS") == "none":
         result["finished_uptime_s"] = float(Path("/proc/uptime").read_text().split()[0])
         save()
         return 0

@@ -23,8 +23,9 @@ DRIVER = REPO / "scripts" / "kernels" / "kernels.py"
 CACHE = Path(os.environ.get("BPFSLEUTH_KERNELS_CACHE", "/var/cache/bpfsleuth-kernels"))
 
 pytestmark = pytest.mark.skipif(
-    os.environ.get("BPFSLEUTH_KERNELS") != "1",
-    reason="the kernel matrix's fault tests run with BPFSLEUTH_KERNELS=1 (make test-kernels)",
+    os.environ.get("BPFSLEUTH_KERNELS") != "1" and os.environ.get("BPFSLEUTH_KERNELS_SMOKE") != "1",
+    reason="the kernel matrix's fault tests run with BPFSLEUTH_KERNELS=1 (make test-kernels); "
+    "the boot deadline one with BPFSLEUTH_KERNELS_SMOKE=1 too (make test)",
 )
 
 

@@ -16,8 +16,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from probes.engine.runner import ProbeProgress, run_probe
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
+from probes.engine.runner import ProbeProgress, run_probe
+from tests.helpers import scaled
 
 CATALOG = Path(__file__).resolve().parents[2] / "probes" / "catalog"
 
@@ -57,7 +58,7 @@ class Workload:
 
     def finish(self, timeout: float = 30) -> dict[str, Any]:
         assert self.proc.stdout is not None
-        out, _ = self.proc.communicate(timeout=timeout)
+        out, _ = self.proc.communicate(timeout=scaled(timeout))
         lines = [ln for ln in out.splitlines() if ln.strip()]
         self.done = json.loads(lines[-1]) if lines else {}
         return self.done
@@ -102,9 +103,9 @@ def run_around(
     thread = threading.Thread(target=target)
     thread.start()
     try:
-        attached.wait(60)
+        attached.wait(scaled(60))
         workload.go()
-        thread.join(120)
+        thread.join(scaled(120))
     finally:
         if not attached.is_set():
             workload.kill()

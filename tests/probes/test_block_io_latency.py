@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 
 from probes.catalog.block_io_latency.reader import disk_name
-from probes.engine.runner import run_probe
 from probes.models import ProbeRequest, ProbeResult
-from tests.helpers import require_ebpf
+from probes.engine.runner import run_probe
+from tests.helpers import require_ebpf, scaled
 
 pytestmark = pytest.mark.ebpf
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/block_io_latency/example.json"
 SYS_DEV_BLOCK = Path("/sys/dev/block")
 
-# Direct I/O (no page cache) on a 4 MiB file: alternate 4 KiB writes and reads, 60 s at most.
+# Direct I/O (no page cache) on a 4 MiB file: alternate 4 KiB writes and reads, argv[2] s at most.
 DIRECT_IO_PY = r"""
 import mmap, os, sys, time
 path = sys.argv[1]
@@ -34,7 +34,7 @@ for i in range(blocks):
     os.pwrite(fd, buf, i * block)
 os.fsync(fd)
 print("ready", flush=True)
-end = time.time() + 60
+end = time.time() + float(sys.argv[2])
 i = 0
 while time.time() < end:
     offset = (i * 7919 % blocks) * block
@@ -94,10 +94,12 @@ def test_direct_io_latency_is_measured_on_its_disk_and_its_process_named() -> No
         script = Path(work) / f"w{secrets.token_hex(3)}.py"
         script.write_text(DIRECT_IO_PY)
         data = Path(work) / f"d{secrets.token_hex(3)}"
-        io = subprocess.Popen([sys.executable, str(script), str(data)], stdout=subprocess.PIPE)
+        io = subprocess.Popen(
+            [sys.executable, str(script), str(data), str(scaled(60))], stdout=subprocess.PIPE
+        )
         try:
             assert io.stdout is not None and io.stdout.readline() == b"ready\n"
-            result = run_probe(ProbeRequest(probe="block_io_latency", duration_s=2.0))
+            result = run_probe(ProbeRequest(probe="block_io_latency", duration_s=scaled(2.0)))
         finally:
             io.kill()
             io.wait()

@@ -6,7 +6,7 @@ import secrets
 
 import pytest
 
-from tests.helpers import require_ebpf
+from tests.helpers import require_ebpf, scaled
 from tests.probes.live import Workload, run_around, save_example
 
 pytestmark = pytest.mark.ebpf
@@ -34,7 +34,7 @@ def test_exec_storm_shows_argv_parent_exit_codes_and_failures() -> None:
     require_ebpf()
     token = f"t{secrets.token_hex(4)}"
     workload = Workload(SCRIPT, token)
-    result = run_around("exec", workload, duration_s=3.0, by_pid=False)
+    result = run_around("exec", workload, duration_s=scaled(3.0), by_pid=False)
     parent_label = workload.label
     workload.finish()
     totals = result.aggregates.totals

@@ -11,17 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from probes.engine.runner import run_probe
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
-from tests.helpers import require_ebpf
+from probes.engine.runner import run_probe
+from tests.helpers import require_ebpf, scaled
 
 pytestmark = pytest.mark.ebpf
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/irq/example.json"
 
-# One process: a listener thread drains what the main thread sends over loopback, for 60 s at most.
+# One process: a listener thread drains what the main thread sends over loopback, for argv[1] s at
+# most.
 TRAFFIC_PY = r"""
-import socket, threading, time
+import socket, sys, threading, time
 server = socket.socket()
 server.bind(("127.0.0.1", 0))
 server.listen(1)
@@ -32,7 +33,7 @@ def drain():
 threading.Thread(target=drain, daemon=True).start()
 client = socket.create_connection(server.getsockname())
 chunk = b"x" * 16384
-end = time.time() + 60
+end = time.time() + float(sys.argv[1])
 print("ready", flush=True)
 while time.time() < end:
     client.sendall(chunk)
@@ -48,12 +49,14 @@ def test_loopback_traffic_shows_net_rx_softirqs_in_the_sender(tmp_path: Path) ->
     require_ebpf()
     script = tmp_path / f"w{secrets.token_hex(3)}.py"
     script.write_text(TRAFFIC_PY)
-    traffic = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE)
+    traffic = subprocess.Popen(
+        [sys.executable, str(script), str(scaled(60))], stdout=subprocess.PIPE
+    )
     try:
         assert traffic.stdout is not None and traffic.stdout.readline() == b"ready\n"
         time.sleep(0.1)
         result = run_probe(
-            ProbeRequest(probe="irq", duration_s=2.0, filters=ProbeFilters(pid=traffic.pid))
+            ProbeRequest(probe="irq", duration_s=scaled(2.0), filters=ProbeFilters(pid=traffic.pid))
         )
     finally:
         traffic.kill()

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from probes.catalog import load_catalog
-from probes.engine.runner import ProbeProgress, run_probe
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.resolver import resolve_key
-from tests.helpers import require_ebpf
+from probes.engine.runner import ProbeProgress, run_probe
+from tests.helpers import require_ebpf, scaled
 
 pytestmark = pytest.mark.ebpf
 
@@ -57,13 +57,13 @@ def _run_while_allocating(
     def on_progress(progress: ProbeProgress) -> None:
         if progress.phase == "attached" and not procs:
             proc = subprocess.Popen([str(binary), str(SIZE_MIB)])
-            assert proc.wait(timeout=30) == 0
+            assert proc.wait(timeout=scaled(30)) == 0
             procs.append(proc)
 
     result = run_probe(
         ProbeRequest(
             probe="memory_alloc",
-            duration_s=2,
+            duration_s=scaled(2),
             filters=filters or ProbeFilters(),
             params=dict(params or {}),
         ),

@@ -10,20 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from probes.engine.runner import run_probe
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
-from tests.helpers import require_ebpf
+from probes.engine.runner import run_probe
+from tests.helpers import require_ebpf, scaled
 
 pytestmark = pytest.mark.ebpf
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/runq_latency/example.json"
 
-# Busy loop for at most 60 s (a leaked process ends by itself; the probe may compile slowly).
+# Busy loop for at most LIFETIME_S s (a leaked process ends by itself; the probe may compile
+# slowly).
 SPIN_C = r"""
 #include <time.h>
 int main(void) {
     volatile unsigned long x = 0;
-    time_t end = time(0) + 60;
+    time_t end = time(0) + LIFETIME_S;
     for (;;) {
         for (int i = 0; i < 10000000; i++) x += i;
         if (time(0) > end) return 0;
@@ -31,12 +32,12 @@ int main(void) {
 }
 """
 
-# Sleeps 2 ms, thirty thousand times (60 s at most).
+# Sleeps 2 ms, NAPS times (LIFETIME_S at most).
 NAP_C = r"""
 #include <time.h>
 int main(void) {
     struct timespec ts = {0, 2000000};
-    for (int i = 0; i < 30000; i++) nanosleep(&ts, 0);
+    for (int i = 0; i < NAPS; i++) nanosleep(&ts, 0);
     return 0;
 }
 """
@@ -46,7 +47,9 @@ def _build(tmp_path: Path, source: str) -> Path:
     name = f"w{secrets.token_hex(3)}"
     src = tmp_path / f"{name}.c"
     src.write_text(source)
-    subprocess.run(["gcc", "-O1", "-o", str(tmp_path / name), str(src)], check=True)
+    lifetime = int(scaled(60))
+    defines = [f"-DLIFETIME_S={lifetime}", f"-DNAPS={lifetime * 500}"]
+    subprocess.run(["gcc", "-O1", *defines, "-o", str(tmp_path / name), str(src)], check=True)
     return tmp_path / name
 
 
@@ -83,7 +86,9 @@ def test_starved_sleeper_has_high_p99_and_the_hogs_are_named(tmp_path: Path) -> 
     try:
         time.sleep(0.3)
         result = run_probe(
-            ProbeRequest(probe="runq_latency", duration_s=2.0, filters=ProbeFilters(comm=nap.name))
+            ProbeRequest(
+                probe="runq_latency", duration_s=scaled(2.0), filters=ProbeFilters(comm=nap.name)
+            )
         )
     finally:
         _stop([*hogs, sleeper])

@@ -8,7 +8,6 @@ import secrets
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,17 +16,17 @@ import pytest
 
 from probes.catalog import load_catalog
 from probes.catalog.syscall_errors.syscall_table import parse_unistd, syscall_name
-from probes.engine.runner import run_probe
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.resolver import resolve_key
-from tests.helpers import require_ebpf
+from probes.engine.runner import run_probe
+from tests.helpers import require_ebpf, scaled
 from tests.probes.live import save_example
 
 pytestmark = pytest.mark.ebpf
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/syscall_errors/example.json"
 
-# Every round: 100 opens of a missing file, then 5 connects to a closed port; ends after 20 s.
+# Every round: 100 opens of a missing file, then 5 connects to a closed port; ends after argv[3] s.
 STORM = r"""
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -40,7 +39,7 @@ int main(int argc, char **argv) {
     to.sin_family = AF_INET;
     to.sin_port = htons(atoi(argv[2]));
     to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    time_t end = time(0) + 20;
+    time_t end = time(0) + atoi(argv[3]);
     while (time(0) < end) {
         for (int i = 0; i < 100; i++) {
             int fd = open(argv[1], O_RDONLY);
@@ -80,7 +79,7 @@ def storm(tmp_path: Path) -> Iterator[Storm]:
     binary = tmp_path / "svc5"
     subprocess.run([gcc, "-O2", "-o", str(binary), str(tmp_path / "prog.c")], check=True)
     missing = f"/tmp/{secrets.token_hex(6)}/settings.conf"
-    proc = subprocess.Popen([str(binary), missing, str(_closed_port())])
+    proc = subprocess.Popen([str(binary), missing, str(_closed_port()), str(int(scaled(20)))])
     time.sleep(0.2)
     try:
         yield Storm(proc, missing)
@@ -92,7 +91,7 @@ def storm(tmp_path: Path) -> Iterator[Storm]:
 def _run(filters: ProbeFilters | None = None, params: dict[str, bool] | None = None) -> ProbeResult:
     request = ProbeRequest(
         probe="syscall_errors",
-        duration_s=2,
+        duration_s=scaled(2),
         filters=filters or ProbeFilters(),
         params=dict(params or {}),
     )
@@ -125,23 +124,31 @@ def test_enoent_storm_is_the_top_failure(storm: Storm) -> None:
     save_example(result)
 
 
-# A neighbour failing more often than the storm's connects, less than its opens: 20 rmdir("/proc")
-# (EBUSY) per millisecond against 100 opens and 5 connects.
-NEIGHBOUR_PY = r"""
-import os, time
-end = time.time() + 20
-while time.time() < end:
-    for _ in range(20):
-        try:
-            os.rmdir("/proc")
-        except OSError:
-            pass
-    time.sleep(0.001)
+# A neighbour failing more often than the storm's connects, less than its opens: 10 rmdir("/proc")
+# (EBUSY) per round of ~1 ms against the storm's 100 opens and 5 connects per round. In C like the
+# storm, so that their rates keep their order on an emulated CPU too (the kernel matrix's guests).
+NEIGHBOUR = r"""
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    time_t end = time(0) + atoi(argv[1]);
+    while (time(0) < end) {
+        for (int i = 0; i < 10; i++) rmdir("/proc");
+        usleep(1000);
+    }
+    return 0;
+}
 """
 
 
-def test_a_noisier_neighbour_does_not_hide_the_storms_second_failure(storm: Storm) -> None:
-    neighbour = subprocess.Popen([sys.executable, "-c", NEIGHBOUR_PY])
+def test_a_noisier_neighbour_does_not_hide_the_storms_second_failure(
+    storm: Storm, tmp_path: Path
+) -> None:
+    (tmp_path / "neighbour.c").write_text(NEIGHBOUR)
+    binary = tmp_path / f"n{secrets.token_hex(3)}"
+    subprocess.run(["gcc", "-O2", "-o", str(binary), str(tmp_path / "neighbour.c")], check=True)
+    neighbour = subprocess.Popen([str(binary), str(int(scaled(20)))])
     try:
         time.sleep(0.2)
         result = _run()

@@ -26,6 +26,7 @@ struct event_t {
     s32 oom_score_adj;
     char comm[BPFS_COMM_LEN];
     char trigger_comm[BPFS_COMM_LEN];
+    u32 has_memory; /* 0 where mark_victim has no memory fields (5.10): unknown, not zero */
 };
 
 BPF_RINGBUF_OUTPUT(events, 4);
@@ -69,6 +70,7 @@ TRACEPOINT_PROBE(oom, mark_victim)
     ev.anon_rss = args->anon_rss;
     ev.file_rss = args->file_rss;
     ev.shmem_rss = args->shmem_rss;
+    ev.has_memory = 1;
 #endif
 #ifdef HAVE_FIELD_OOM_MARK_VICTIM_UID
     ev.uid = args->uid;

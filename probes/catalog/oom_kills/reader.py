@@ -64,12 +64,14 @@ class Reader(ProbeReader):
         self.count += 1
         comm = comm_text(event.comm)
         pid = int(event.pid)
-        anon_kb = int(event.anon_rss)
+        # None where this kernel's oom:mark_victim has no memory fields (5.10): unknown, not 0
+        known = bool(event.has_memory)
+        anon_kb = int(event.anon_rss) if known else None
         data: dict[str, Any] = {
             "anon_rss_kb": anon_kb,
-            "file_rss_kb": int(event.file_rss),
-            "shmem_rss_kb": int(event.shmem_rss),
-            "total_vm_kb": int(event.total_vm),
+            "file_rss_kb": int(event.file_rss) if known else None,
+            "shmem_rss_kb": int(event.shmem_rss) if known else None,
+            "total_vm_kb": int(event.total_vm) if known else None,
             "uid": int(event.uid),
             "oom_score_adj": int(event.oom_score_adj),
             "trigger": f"{comm_text(event.trigger_comm)} (pid {int(event.trigger_pid)})",
@@ -89,7 +91,7 @@ class Reader(ProbeReader):
                 TopEntry(
                     key=f"{comm} (pid {pid})",
                     count=1,
-                    value=round(anon_kb / 1024, 1),
+                    value=round(anon_kb / 1024, 1) if anon_kb is not None else None,
                     labels={"cgroup": data["cgroup"], "trigger": data["trigger"]},
                 )
             )
@@ -99,7 +101,8 @@ class Reader(ProbeReader):
         if self.victims:
             first = self.victims[0]
             where = first.labels.get("cgroup") or "?"
-            text += f": killed {first.key} with {first.value} MB anon RSS in cgroup {where}"
+            rss = f"{first.value} MB anon RSS" if first.value is not None else "RSS not traced here"
+            text += f": killed {first.key} with {rss} in cgroup {where}"
             if self.count > 1:
                 text += f" and {self.count - 1} more"
         return ReaderOutput(

@@ -124,7 +124,12 @@ def oom_kill(evidence: Evidence) -> list[Finding]:
         if rows:
             lines.append(
                 f"{run.key} on {run.host}: {len(rows)} OOM kill(s) in {seconds(run):.1f}s: "
-                + ", ".join(f"{r.key} with {r.value or 0:.1f} MB anon RSS" for r in rows[:4])
+                + ", ".join(
+                    f"{r.key} with {r.value:.1f} MB anon RSS"
+                    if r.value is not None
+                    else f"{r.key} (RSS not traced on this kernel)"
+                    for r in rows[:4]
+                )
             )
     from_log = [(m["comm"], int(m["pid"]), 0.0, "kernel log") for m in _KILLED.finditer(log)]
     if not seen and not from_log:
