@@ -24,9 +24,10 @@ from probes.summarise import (
     raw_field,
 )
 
-TOP_ERRORS = 6
+TOP_ERRORS = 8
 HEAD_ROWS = 2
 RARE_ROWS = 3
+RARE_PROCS = 4  # processes whose own most unusual failure leads the errors table
 # Errnos that healthy programs get all the time (search paths, probing, feature checks).
 COMMON_ERRNOS = {
     errno.ENOENT,
@@ -142,6 +143,7 @@ class Failure(BaseModel):
     count: int
     path: str = ""
     address: str = ""
+    repeats: int = 0  # failures on its most frequent object (path or address)
 
     @property
     def key(self) -> str:
@@ -227,6 +229,7 @@ class Reader(ProbeReader):
                     count=int(v.value),
                     path=seen.most_common(1)[0][0] if seen else "",
                     address=aimed.most_common(1)[0][0] if aimed else "",
+                    repeats=max((c.most_common(1)[0][1] for c in (seen, aimed) if c), default=0),
                 )
             )
         failures.sort(key=lambda f: (-f.count, f.key))
@@ -262,7 +265,9 @@ def _top(
     calls: list[Calls], failures: list[Failure], buckets: dict[int, dict[int, int]]
 ) -> dict[str, list[TopEntry]]:
     top: dict[str, list[TopEntry]] = {}
-    unusual = _rare_kept(_headline_first([f for f in failures if not f.routine]))[:TOP_ERRORS]
+    unusual = _each_process_first(
+        _rare_kept(_headline_first([f for f in failures if not f.routine]))
+    )[:TOP_ERRORS]
     routine = [f for f in failures if f.routine][:ROUTINE_SHOWN]
     if unusual:
         top["errors"] = [_failure_entry(f) for f in unusual]
@@ -313,6 +318,24 @@ def _rare_kept(ordered: list[Failure]) -> list[Failure]:
     rare = [f for f in ordered[HEAD_ROWS:] if not f.common][:RARE_ROWS]
     rest = [f for f in ordered[HEAD_ROWS:] if f not in rare]
     return head + rare + rest
+
+
+def _each_process_first(ordered: list[Failure]) -> list[Failure]:
+    """`ordered` with each process's own most telling failure first (a rare errno, or any
+    failure on a socket address: ECONNREFUSED, EPIPE, EADDRINUSE, ENOENT on a unix socket...),
+    one per process, for up to `RARE_PROCS` processes, biggest first; then the rest, common
+    failures (ENOENT...) by how often they repeat on one object: on a busy host a compiler's
+    hundreds of ENOENTs on as many search paths must not push a quiet service's few refused
+    connects, or its retry loop on one missing file, out of the table the budget trims from the
+    bottom."""
+    leads: dict[int, Failure] = {}
+    for f in ordered:
+        if not f.common and f.pid not in leads:
+            leads[f.pid] = f
+    first = sorted(leads.values(), key=lambda f: (-f.count, f.key))[:RARE_PROCS]
+    rest = [f for f in ordered if f not in first]
+    rest.sort(key=lambda f: -(f.repeats or f.count) if f.common else -f.count)
+    return first + rest
 
 
 def _headline_first(unusual: list[Failure]) -> list[Failure]:

@@ -72,6 +72,7 @@ _MODULES = (
     "lock_contention",
     "exec_storm",
     "dns_timeouts",
+    "dns_answers",
     "oom_kill",
     "disk_latency",
     "memory_pressure",

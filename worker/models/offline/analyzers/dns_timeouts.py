@@ -28,6 +28,8 @@ def dns_timeouts(evidence: Evidence) -> list[Finding]:
             continue
         first = rows[0]
         server, proc = first["server"], first["proc"]
+        if server in {row.labels.get("server") for row in top(run, "slow")}:
+            continue  # it does answer, slowly: dns_answers says so
         names = sorted({f"{m['name']} {m['type']}" for m in rows if m["server"] == server})
         score = 0.85 if unanswered >= 2 and unanswered * 2 >= queries else 0.55
         cause = (
