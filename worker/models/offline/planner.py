@@ -134,7 +134,7 @@ def named_processes_command(symptom: str) -> CommandRequest | None:
     words = name_words(symptom)
     if not words:
         return None
-    pattern = "^(" + "|".join(re.escape(w) for w in words) + ")"
+    pattern = "^(" + "|".join(w.replace(".", "[.]") for w in words) + ")"  # ERE, for pgrep
     return cmd(
         NAMED_PROCESSES,
         f"pgrep -l -i {shlex.quote(pattern)}",
