@@ -27,7 +27,7 @@ from worker.models.offline.planner import (
     named_processes_command,
     plan_next,
 )
-from worker.models.offline.relevance import view
+from worker.models.offline.relevance import named_first, view
 from worker.policy import evaluate
 from worker.protocol import Diagnostic, EbpfResult
 
@@ -205,3 +205,14 @@ def test_a_named_process_without_a_finding_gets_a_focus_step() -> None:
         resolution.root_cause
     )
     assert resolution.confidence == "High"
+
+
+def test_focus_goes_to_the_process_named_first_never_a_kernel_thread() -> None:
+    first, word = service()
+    second, other = service()
+    listing = f"{pid()} {second}\n{pid()} migration/{random.randint(0, 7)}\n{pid()} {first}\n"
+    ev = evidence(
+        f"{word} can't reach {other} since the migration",
+        commands={NAMED_PROCESSES: listing},
+    )
+    assert named_first(view(ev)) == [first, second]

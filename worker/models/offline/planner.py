@@ -22,7 +22,14 @@ from worker.models.base import Evidence, ModelAnswer, ModelRequest, PriorExchang
 from worker.models.offline.analyzers import HIGH, MEDIUM, Finding, analyze
 from worker.models.offline.categories import CUES, Category, categorise
 from worker.models.offline.evidence import cmd, parse_proc
-from worker.models.offline.relevance import Subject, SymptomView, name_words, relevance, view
+from worker.models.offline.relevance import (
+    Subject,
+    SymptomView,
+    name_words,
+    named_first,
+    relevance,
+    view,
+)
 from worker.models.offline.runbooks import broadening_plan, chosen_flows, flows_plan
 from worker.protocol import (
     MAX_COMMANDS_PER_STEP,
@@ -204,7 +211,8 @@ def focus(
     if about:
         return None
     programs: list[EbpfProgramRequest] = []
-    for comm in sorted(symptom.named)[:FOCUS_MAX]:
+    chosen = named_first(symptom)[:FOCUS_MAX]
+    for comm in chosen:
         for target, params in FOCUS_PROBES.items():
             name = f"focus_{target}_{_slug(comm)}"
             if target in probes and name not in asked:
@@ -221,7 +229,7 @@ def focus(
                 )
     if not programs:
         return None
-    shown = ", ".join(sorted(symptom.named)[:FOCUS_MAX])
+    shown = ", ".join(chosen)
     return Diagnostic(
         reasoning=(
             f"The symptom names {shown}, and nothing so far is about it: its own failing "

@@ -142,7 +142,9 @@ def _listing_comms(stdout: str) -> Iterable[str]:
         return []
     pid_comm = [m.group(1) for line in lines if (m := _PID_COMM_RE.match(line))]
     if pid_comm and len(pid_comm) == len([line for line in lines if line.strip()]):
-        return pid_comm  # `pgrep -l`: every line is "pid comm"
+        # `pgrep -l`: every line is "pid comm"; per-CPU kernel threads (migration/0) never
+        # are the service a symptom names
+        return [c for c in pid_comm if "/" not in c]
     header = lines[0].split()
     at = next((header.index(h) for h in _PS_HEADERS if h in header), None)
     out = []
@@ -162,6 +164,21 @@ def view(evidence: Evidence) -> SymptomView:
     comms = evidence_comms(evidence)
     named = {c for c in comms if any(names(t, c) for t in tokens)}
     return SymptomView(text=text, tokens=tokens, named=named)
+
+
+def named_first(symptom: SymptomView) -> list[str]:
+    """The named processes, the one named earliest in the symptom first ("ledger can't reach
+    pricing": ledger-gw, then pricingd)."""
+
+    def at(comm: str) -> tuple[int, str]:
+        spots = [m.start() for t in symptom.tokens if names(t, comm) for m in _word_at(symptom, t)]
+        return (min(spots, default=len(symptom.text)), comm)
+
+    return sorted(symptom.named, key=at)
+
+
+def _word_at(symptom: SymptomView, token: str) -> list[re.Match[str]]:
+    return list(re.finditer(r"(?<![a-z0-9])" + re.escape(token), symptom.text))
 
 
 def _object_named(symptom: SymptomView, obj: str) -> bool:
