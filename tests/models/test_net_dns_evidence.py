@@ -216,3 +216,16 @@ def test_focus_goes_to_the_process_named_first_never_a_kernel_thread() -> None:
         commands={NAMED_PROCESSES: listing},
     )
     assert named_first(view(ev)) == [first, second]
+
+
+def test_an_unanswered_lookup_is_watched_longer_before_calling_the_server_dead() -> None:
+    comm, word = service()
+    p = pid()
+    server, name = f"{loopback()}:53", hostname()
+    waiting = TopEntry(key=f"{name} A to {server} by {comm} (pid {p})", count=1)
+    ev = evidence(f"weird fixed delay on {word} calls", dns_run(unanswered=[waiting]))
+    triage = Diagnostic(reasoning="triage", commands=[cmd("uptime", "uptime", "load")])
+    step = plan_next(ev, [PriorExchange(prompt="1", reply=triage)], ALL_PROBES, final=False)
+    assert isinstance(step, Diagnostic), step
+    longer = [p_ for p_ in step.ebpf_programs if p_.target == "dns"]
+    assert longer and longer[0].filters.pid == p and longer[0].duration > 3

@@ -28,6 +28,7 @@ from probes.summarise import (
 
 EV_QUERY, EV_ANSWER, EV_GAI = 1, 2, 3
 SLOW_MS = 500  # an answer (or a wait) this long is a slow lookup, whatever the answer
+IN_FLIGHT_MS = 1000  # a query younger than this at the end is in flight, not unanswered
 TOP_FAILED = 3
 TOP_SLOW = 3
 QTYPES = {
@@ -223,7 +224,11 @@ class Reader(ProbeReader):
         unanswered: Counter[str] = Counter()
         ages: list[int] = []
         waiting: defaultdict[_Who, list[int]] = defaultdict(list)
+        in_flight = 0
         for query in self.pending.values():
+            if now - query.ts < IN_FLIGHT_MS * 1_000_000:
+                in_flight += 1  # sent just before the end: its answer may be on its way
+                continue
             unanswered[
                 f"{query.name} {query.qtype} to {query.server} by {query.comm} (pid {query.pid})"
             ] += 1
@@ -235,7 +240,8 @@ class Reader(ProbeReader):
         gai = latency_from_values(self.gai_lat, base_unit="ns", unit="ms")
         text = (
             f"{plural(self.queries, 'DNS query', 'DNS queries')} in {elapsed_s:.1f}s, "
-            f"{self.answered} answered, {len(self.pending)} unanswered"
+            f"{self.answered} answered, {len(self.pending) - in_flight} unanswered"
+            + (f", {in_flight} in flight" if in_flight else "")
         )
         parts = []
         if unanswered:
@@ -274,7 +280,8 @@ class Reader(ProbeReader):
                 totals={
                     "queries": self.queries,
                     "answered": self.answered,
-                    "unanswered": len(self.pending),
+                    "unanswered": len(self.pending) - in_flight,
+                    "in_flight": in_flight,
                     "getaddrinfo": self.gai_calls,
                     "not_dns": self.unparsed,
                     **{f"rcode_{k}": v for k, v in self.rcodes.items()},

@@ -179,4 +179,11 @@ def _slow(evidence: Evidence) -> list[Finding]:
 
 @register("dns_answers")
 def dns_answers(evidence: Evidence) -> list[Finding]:
-    return [*_failed(evidence), *_slow(evidence)]
+    """One finding per culprit (a second, longer look at the same asker replaces the first
+    when it is stronger)."""
+    best: dict[str, Finding] = {}
+    for finding in [*_failed(evidence), *_slow(evidence)]:
+        known = best.get(finding.culprit)
+        if known is None or finding.score > known.score:
+            best[finding.culprit] = finding
+    return list(best.values())

@@ -12,8 +12,18 @@ import re
 
 from worker.models.base import Evidence
 from worker.models.offline.analyzers import Finding, NextStep, register
-from worker.models.offline.evidence import cmd, command_output, probe_runs, seconds, top, total
+from worker.models.offline.evidence import (
+    cmd,
+    command_output,
+    parse_proc,
+    probe,
+    probe_runs,
+    seconds,
+    top,
+    total,
+)
 
+LONGER_S = 6.0  # a second look at the asker: long enough to see a 2-5 s answer arrive
 _KEY_RE = re.compile(r"^(?P<name>\S+) (?P<type>\S+) to (?P<server>\S+) by (?P<proc>.+)$")
 
 
@@ -28,7 +38,10 @@ def dns_timeouts(evidence: Evidence) -> list[Finding]:
             continue
         first = rows[0]
         server, proc = first["server"], first["proc"]
-        if server in {row.labels.get("server") for row in top(run, "slow")}:
+        slow = {
+            row.labels.get("server") for r in probe_runs(evidence, "dns") for row in top(r, "slow")
+        }
+        if server in slow:
             continue  # it does answer, slowly: dns_answers says so
         names = sorted({f"{m['name']} {m['type']}" for m in rows if m["server"] == server})
         score = 0.85 if unanswered >= 2 and unanswered * 2 >= queries else 0.55
@@ -64,9 +77,21 @@ def dns_timeouts(evidence: Evidence) -> list[Finding]:
         )
         if resolv is None:
             asks.append(cmd("resolv_conf", "cat /etc/resolv.conf", "configured resolvers"))
+        asker = parse_proc(proc)
+        watch = (
+            [probe(f"dns_longer_{asker.pid}", "dns", "does it ever answer?", pid=asker.pid,
+                   duration=LONGER_S)]
+            if asker is not None and len(probe_runs(evidence, "dns")) == 1
+            else []
+        )  # fmt: skip
         next_step = (
-            NextStep(why=f"who talks to {server}, and is it a configured resolver?", commands=asks)
-            if asks
+            NextStep(
+                why=f"who talks to {server}, is it a configured resolver, and does it answer "
+                "late (slow) or never (dead)?",
+                commands=asks,
+                programs=watch,
+            )
+            if asks or watch
             else None
         )
         findings.append(
