@@ -229,3 +229,31 @@ def test_an_unanswered_lookup_is_watched_longer_before_calling_the_server_dead()
     assert isinstance(step, Diagnostic), step
     longer = [p_ for p_ in step.ebpf_programs if p_.target == "dns"]
     assert longer and longer[0].filters.pid == p and longer[0].duration > 3
+
+
+def test_a_reset_without_a_peer_asks_whom_the_process_talks_to_then_names_it() -> None:
+    comm, word = service()
+    p = pid()
+    errno = random.choice(["ECONNRESET", "EPIPE"])
+    call = "recvfrom" if errno == "ECONNRESET" else "sendto"
+    rows = errors_run([error_row(comm, p, call, errno, random.randint(15, 60))])
+    ev = evidence(f"{word} calls die in the middle of the request", rows)
+    triage = Diagnostic(reasoning="triage", commands=[cmd("uptime", "uptime", "load")])
+    step = plan_next(ev, [PriorExchange(prompt="1", reply=triage)], ALL_PROBES, final=False)
+    assert isinstance(step, Diagnostic), step
+    asked = [p_ for p_ in step.ebpf_programs if p_.target == "tcp_connect"]
+    assert asked and asked[0].filters.pid == p
+    peer = f"127.0.0.1:{random.randint(20000, 60000)}"
+    connects = EbpfResult(
+        program_name=asked[0].name,
+        probe="tcp_connect",
+        duration_s=3.0,
+        summary="connects",
+        events=[{"process_id": p, "data": {"destination": peer}}],
+    )
+    resolution = conclude(
+        evidence(f"{word} calls die in the middle of the request", rows, connects)
+    )
+    assert f"{comm} (pid {p})" in resolution.root_cause and peer in resolution.root_cause
+    assert errno in resolution.ebpf_evidence and peer in resolution.ebpf_evidence
+    assert resolution.confidence == "High"

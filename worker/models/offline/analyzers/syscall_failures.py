@@ -34,6 +34,7 @@ from worker.models.offline.evidence import (
     command_output,
     own_commands,
     parse_proc,
+    probe,
     probe_runs,
     seconds,
     top,
@@ -237,6 +238,18 @@ def _listener_note(evidence: Evidence, fact: FailureFact) -> str:
 
 def _next(evidence: Evidence, fact: FailureFact) -> NextStep | None:
     port = _port_of(fact.obj)
+    if fact.errno in PEER_ERRNOS and not fact.obj and fact.proc.pid is not None:
+        return NextStep(
+            why=f"which peer does {fact.proc.label()} talk to when its {fact.call}() fails?",
+            programs=[
+                probe(
+                    f"peers_pid_{fact.proc.pid}",
+                    "tcp_connect",
+                    "its connects: the peer of its failing reads and writes",
+                    pid=fact.proc.pid,
+                )
+            ],
+        )
     if fact.errno in {"ECONNREFUSED", "EADDRINUSE"} and port.isdigit() and not listeners(evidence):
         return NextStep(
             why=f"what listens on port {port}, and on which address?",
