@@ -251,9 +251,15 @@ def test_a_reset_without_a_peer_asks_whom_the_process_talks_to_then_names_it() -
         summary="connects",
         events=[{"process_id": p, "data": {"destination": peer}}],
     )
-    resolution = conclude(
-        evidence(f"{word} calls die in the middle of the request", rows, connects)
+    server, _ = service()
+    s_pid = pid()
+    listing = (
+        "State Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n"
+        f'LISTEN 0 64 {peer} 0.0.0.0:* users:(("{server}",pid={s_pid},fd=3))\n'
     )
+    symptom = f"{word} calls die in the middle of the request"
+    resolution = conclude(evidence(symptom, rows, connects, commands={"listeners": listing}))
     assert f"{comm} (pid {p})" in resolution.root_cause and peer in resolution.root_cause
+    assert f"served here by {server} (pid {s_pid})" in resolution.root_cause
     assert errno in resolution.ebpf_evidence and peer in resolution.ebpf_evidence
     assert resolution.confidence == "High"

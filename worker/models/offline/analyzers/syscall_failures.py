@@ -209,6 +209,8 @@ def _listener_note(evidence: Evidence, fact: FailureFact) -> str:
     """For a refused inet connect: where the port does listen, or that nothing does; for a
     bind that finds its address in use: who holds it."""
     port = _port_of(fact.obj)
+    if fact.errno in PEER_ERRNOS and port.isdigit():
+        return _peer_note(evidence, fact.obj.rsplit(" ", 1)[-1], port)
     if fact.errno not in {"ECONNREFUSED", "EADDRINUSE"} or not port.isdigit():
         return ""
     seen = listeners(evidence)
@@ -234,6 +236,18 @@ def _listener_note(evidence: Evidence, fact: FailureFact) -> str:
             "uses the wrong address, or the server binds the wrong one."
         )
     return f" A socket listens on {local}{who}: its accept backlog may overflow."
+
+
+def _peer_note(evidence: Evidence, address: str, port: str) -> str:
+    """For a reset or broken pipe on a connection to a local address: the process serving it
+    (`ss -tlnp`), the other side of the failure."""
+    host = address.rsplit(":", 1)[0]
+    for local, users in listeners(evidence):
+        if _port_of(local) == port and local.rsplit(":", 1)[0] in {host, *ANY_ADDRESS}:
+            owner = re.search(r'\("([^"]+)",pid=(\d+)', users)
+            if owner:
+                return f" The peer {address} is served here by {owner[1]} (pid {owner[2]})."
+    return ""
 
 
 def _next(evidence: Evidence, fact: FailureFact) -> NextStep | None:
