@@ -19,6 +19,7 @@ from probes.catalog.syscall_errors.reader import RARE_PROCS, Failure, _each_proc
 from probes.models import Aggregates, TopEntry
 from tests.models.test_relevance import error_row, errors_run, evidence, pid, service
 from worker.models.base import Evidence, PriorExchange
+from worker.models.offline.analyzers import Finding
 from worker.models.offline.evidence import cmd
 from worker.models.offline.planner import (
     NAMED_PROCESSES,
@@ -26,8 +27,9 @@ from worker.models.offline.planner import (
     findings_for,
     named_processes_command,
     plan_next,
+    rank,
 )
-from worker.models.offline.relevance import named_first, view
+from worker.models.offline.relevance import UNRELATED, named_first, view
 from worker.policy import evaluate
 from worker.protocol import Diagnostic, EbpfResult
 
@@ -263,3 +265,26 @@ def test_a_reset_without_a_peer_asks_whom_the_process_talks_to_then_names_it() -
     assert f"served here by {server} (pid {s_pid})" in resolution.root_cause
     assert errno in resolution.ebpf_evidence and peer in resolution.ebpf_evidence
     assert resolution.confidence == "High"
+
+
+def test_the_category_bonus_never_lifts_a_finding_about_another_process() -> None:
+    named_score = random.uniform(0.5, 0.6)
+    elsewhere = Finding(
+        analyzer="cpu_starvation",
+        category="performance",
+        score=named_score - random.uniform(0.001, 0.05),
+        relevance=UNRELATED,
+        root_cause="a hog elsewhere",
+        resolution_plan="-",
+    )
+    mine = Finding(
+        analyzer="dns_timeouts",
+        category="dns",
+        score=named_score,
+        root_cause="the named service waits for DNS",
+        resolution_plan="-",
+    )
+    assert rank([elsewhere, mine], ["performance", "general"])[0] is mine
+    # without a penalty, the category still wins a near tie
+    themed = elsewhere.model_copy(update={"relevance": 0.95})
+    assert rank([themed, mine], ["performance", "general"])[0] is themed

@@ -23,6 +23,7 @@ from worker.models.offline.analyzers import HIGH, MEDIUM, Finding, analyze
 from worker.models.offline.categories import CUES, Category, categorise
 from worker.models.offline.evidence import cmd, parse_proc
 from worker.models.offline.relevance import (
+    UNRELATED,
     Subject,
     SymptomView,
     name_words,
@@ -100,6 +101,7 @@ def weigh(evidence: Evidence, findings: list[Finding]) -> list[Finding]:
                 update={
                     "score": round(min(1.0, finding.score * found.factor), 3),
                     "root_cause": finding.root_cause + note,
+                    "relevance": found.factor,
                 }
             )
         )
@@ -112,9 +114,13 @@ def findings_for(evidence: Evidence) -> list[Finding]:
 
 
 def rank(findings: list[Finding], categories: list[Category]) -> list[Finding]:
-    """Strongest first; a finding that explains the symptom's category wins a tie."""
+    """Strongest first; a finding that explains the symptom's category wins a tie, unless it
+    is about another process than the one the symptom names (its relevance is that low): the
+    category must not lift a CPU hog elsewhere over the named service's own slow lookups."""
 
     def weight(finding: Finding) -> float:
+        if finding.relevance <= UNRELATED:
+            return finding.score
         if categories and finding.category == categories[0]:
             return finding.score + TOP_CATEGORY_BONUS
         if finding.category in categories:

@@ -57,6 +57,9 @@ class Finding(BaseModel):
     subject: Subject | None = Field(
         default=None, description="What it is about, for the relevance to the symptom."
     )
+    relevance: float = Field(
+        default=1.0, ge=0, le=1, description="The factor the planner weighed the score by."
+    )
 
 
 AnalyzerFn = Callable[[Evidence], list[Finding]]
