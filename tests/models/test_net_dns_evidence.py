@@ -288,3 +288,45 @@ def test_the_category_bonus_never_lifts_a_finding_about_another_process() -> Non
     # without a penalty, the category still wins a near tie
     themed = elsewhere.model_copy(update={"relevance": 0.95})
     assert rank([themed, mine], ["performance", "general"])[0] is themed
+
+
+def test_connect_timeouts_to_a_listener_with_a_full_accept_queue_name_it() -> None:
+    comm, word = service()
+    server, _ = service()
+    p, s_pid = pid(), pid()
+    dest = f"127.0.0.1:{random.randint(20000, 60000)}"
+    count = 2  # what a 3 s window holds of a client with a 1-1.5 s timeout
+    connects = EbpfResult(
+        program_name="tcp_connect",
+        probe="tcp_connect",
+        duration_s=3.0,
+        summary="connects",
+        aggregates=Aggregates(
+            totals={"attempts": count},
+            top={
+                "failures": [
+                    TopEntry(
+                        key=f"{comm} (pid {p}) -> {dest} timeout",
+                        count=count,
+                        labels={"outcome": "timeout", "destination": dest, "comm": comm, "pid": p},
+                    )
+                ],
+                "processes": [TopEntry(key=f"{comm} (pid {p})", count=count)],
+            },
+        ),
+    )
+    backlog = random.randint(0, 8)
+    listing = (
+        "State Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n"
+        f'LISTEN {backlog + 1} {backlog} {dest} 0.0.0.0:* users:(("{server}",pid={s_pid},fd=3))\n'
+    )
+    symptom = f"calls from {word} just sit there until the timeout"
+    resolution = conclude(evidence(symptom, connects, commands={"listeners": listing}))
+    assert f"{comm} (pid {p})" in resolution.root_cause and dest in resolution.root_cause
+    assert f"{server} (pid {s_pid})" in resolution.root_cause and "accept queue is full" in (
+        resolution.ebpf_evidence
+    )
+    assert resolution.confidence == "High"
+    # the same timeouts with a listener that keeps up: not explained, not High
+    calm = listing.replace(f"LISTEN {backlog + 1} {backlog}", f"LISTEN 0 {backlog + 1}")
+    assert conclude(evidence(symptom, connects, commands={"listeners": calm})).confidence != "High"
