@@ -224,8 +224,12 @@ def test_an_unanswered_lookup_is_watched_longer_before_calling_the_server_dead()
     comm, word = service()
     p = pid()
     server, name = f"{loopback()}:53", hostname()
-    waiting = TopEntry(key=f"{name} A to {server} by {comm} (pid {p})", count=1)
+    waited = random.uniform(1600, 2900)
+    waiting = TopEntry(key=f"{name} A to {server} by {comm} (pid {p})", count=1, value=waited)
     ev = evidence(f"weird fixed delay on {word} calls", dns_run(unanswered=[waiting]))
+    first = findings_for(ev)[0]
+    assert first.analyzer == "dns_timeouts" and first.score >= 0.7  # a long wait is Medium+
+    assert f"{waited / 1000:.1f} s" in first.root_cause
     triage = Diagnostic(reasoning="triage", commands=[cmd("uptime", "uptime", "load")])
     step = plan_next(ev, [PriorExchange(prompt="1", reply=triage)], ALL_PROBES, final=False)
     assert isinstance(step, Diagnostic), step

@@ -225,13 +225,16 @@ class Reader(ProbeReader):
         ages: list[int] = []
         waiting: defaultdict[_Who, list[int]] = defaultdict(list)
         in_flight = 0
+        waited_ms: dict[str, float] = {}
         for query in self.pending.values():
             if now - query.ts < IN_FLIGHT_MS * 1_000_000:
                 in_flight += 1  # sent just before the end: its answer may be on its way
                 continue
-            unanswered[
+            asked = (
                 f"{query.name} {query.qtype} to {query.server} by {query.comm} (pid {query.pid})"
-            ] += 1
+            )
+            unanswered[asked] += 1
+            waited_ms[asked] = max(waited_ms.get(asked, 0.0), (now - query.ts) / 1e6)
             ages.append(now - query.ts)
             waiting[_Who(server=query.server, comm=query.comm, pid=query.pid)].append(
                 now - query.ts
@@ -287,7 +290,7 @@ class Reader(ProbeReader):
                     **{f"rcode_{k}": v for k, v in self.rcodes.items()},
                 },
                 top={
-                    "unanswered": top_entries(unanswered, limit=3),
+                    "unanswered": top_entries(unanswered, limit=3, values=waited_ms),
                     "names": top_entries(self.by_name, limit=3),
                     "servers": top_entries(self.by_server, limit=3),
                     "processes": top_entries(self.by_proc, limit=3),
