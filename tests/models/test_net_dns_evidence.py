@@ -334,3 +334,23 @@ def test_connect_timeouts_to_a_listener_with_a_full_accept_queue_name_it() -> No
     # the same timeouts with a listener that keeps up: not explained, not High
     calm = listing.replace(f"LISTEN {backlog + 1} {backlog}", f"LISTEN 0 {backlog + 1}")
     assert conclude(evidence(symptom, connects, commands={"listeners": calm})).confidence != "High"
+
+
+def test_glibcs_nscd_probe_never_outranks_a_refused_backend() -> None:
+    comm, _ = service()
+    other = random.choice(["dpkg", "apt-get", "sshd", "cron"])
+    p, q = pid(), pid()
+    dest = f"127.0.0.1:{random.randint(20000, 60000)}"
+    nscd = random.choice(["unix:/var/run/nscd/socket", "unix:/run/nscd/socket"])
+    refused = random.randint(10, 30)
+    rows = errors_run(
+        [
+            error_row(other, q, "connect", "ENOENT", refused * 3, address=nscd),
+            error_row(comm, p, "connect", "ECONNREFUSED", refused, address=dest),
+        ]
+    )
+    resolution = conclude(evidence("the app keeps saying it can't reach its backend", rows))
+    assert f"{comm} (pid {p})" in resolution.root_cause and dest in resolution.root_cause
+    loud = failure(other, q, "connect", 2, refused * 3, address=nscd, repeats=refused * 3)
+    mine = failure(comm, p, "connect", 111, refused, address=dest, repeats=refused)
+    assert _each_process_first([loud, mine])[0] is mine

@@ -44,6 +44,9 @@ COMMON_ERRNOS = {
     errno.ESRCH,
 }
 OBJ_SOCKADDR = 1
+# Unix sockets that libraries try on every call and do without (glibc's nscd): a missing one
+# is as common as a search path's ENOENT.
+PROBED_SOCKETS = frozenset({"unix:/var/run/nscd/socket", "unix:/run/nscd/socket"})
 AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
 TOP_N = 3
 ROUTINE_SHOWN = 2
@@ -161,8 +164,9 @@ class Failure(BaseModel):
 
     @property
     def common(self) -> bool:
-        """A failure healthy programs have too (ENOENT on a path); not on a socket address."""
-        return self.err in COMMON_ERRNOS and not self.address
+        """A failure healthy programs have too (ENOENT on a path, or on a socket libraries only
+        probe for, like nscd's); not on another socket address."""
+        return self.err in COMMON_ERRNOS and (not self.address or self.address in PROBED_SOCKETS)
 
 
 class Reader(ProbeReader):
