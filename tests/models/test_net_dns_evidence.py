@@ -299,7 +299,7 @@ def test_connect_timeouts_to_a_listener_with_a_full_accept_queue_name_it() -> No
     server, _ = service()
     p, s_pid = pid(), pid()
     dest = f"127.0.0.1:{random.randint(20000, 60000)}"
-    count = 2  # what a 3 s window holds of a client with a 1-1.5 s timeout
+    count = 1  # what a 3 s window holds of a client with a 1-1.5 s timeout, and one waiting
     connects = EbpfResult(
         program_name="tcp_connect",
         probe="tcp_connect",
@@ -316,6 +316,7 @@ def test_connect_timeouts_to_a_listener_with_a_full_accept_queue_name_it() -> No
                     )
                 ],
                 "processes": [TopEntry(key=f"{comm} (pid {p})", count=count)],
+                "pending": [TopEntry(key=f"{dest} by {comm} (pid {p})", count=1)],
             },
         ),
     )

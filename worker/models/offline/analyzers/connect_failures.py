@@ -96,9 +96,12 @@ def connect_failures(evidence: Evidence) -> list[Finding]:
                 elsewhere = listener_note(evidence, "ECONNREFUSED", dest)
             if outcome == "timeout":
                 elsewhere = full_queue_note(evidence, dest)
+                waiting = sum(
+                    p.count for p in top(run, "pending") if p.key == f"{dest} by {comm} (pid {pid})"
+                )  # connects still unanswered at the end: the next timeouts
                 if elsewhere:
                     cause += elsewhere
-                    if row.count >= 2:
+                    if row.count + waiting >= 2:
                         score = max(score, QUEUE_FULL)
             if "IS listening" in elsewhere:
                 cause += elsewhere  # the decisive detail: the address the port does listen on
