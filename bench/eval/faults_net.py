@@ -301,6 +301,7 @@ while True:
     s = socket.socket()
     try:
         s.connect(("127.0.0.1", port))
+        s.recv(1)  # the server has closed (FIN): every write from here on hits a closed peer
         for _ in range(20):
             s.send(b"x" * 512)
             time.sleep(0.01)

@@ -3,6 +3,8 @@ getaddrinfo through libc."""
 
 from __future__ import annotations
 
+import random
+import secrets
 import shutil
 import subprocess
 
@@ -129,3 +131,55 @@ def test_dig_query_is_parsed() -> None:
     result = box["r"]
     names = {e.key for e in result.aggregates.top["names"]}
     assert "orders.example MX" in names
+
+
+FAILING_AND_SLOW = r"""
+import json, socket, struct, sys, threading, time
+missing, slow_name, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
+server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); server.bind(("127.0.0.1", 0))
+port = server.getsockname()[1]
+def answer(data, peer):
+    slow = slow_name.encode().split(b".")[0] in data
+    if slow:
+        time.sleep(delay)
+    flags = 0x8180 if slow else 0x8183                   # NOERROR after a delay, or NXDOMAIN
+    server.sendto(data[:2] + struct.pack("!H", flags) + data[4:], peer)
+def serve():
+    while True:
+        data, peer = server.recvfrom(512)
+        threading.Thread(target=answer, args=(data, peer), daemon=True).start()
+threading.Thread(target=serve, daemon=True).start()
+print(json.dumps({"port": port}), flush=True)
+sys.stdin.readline()
+def query(name, ident):
+    header = struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0)
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split("."))
+    return header + labels + b"\0" + struct.pack("!HH", 1, 1)
+for i, name in enumerate([missing] * 3 + [slow_name] * 2):
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); client.settimeout(5)
+    client.sendto(query(name, 0x400 + i), ("127.0.0.1", port))
+    client.recvfrom(512)
+    client.close()
+print(json.dumps({}), flush=True)
+"""
+
+
+def test_error_and_slow_answers_are_tabled_by_asker_server_and_name() -> None:
+    require_ebpf()
+    missing = f"db-{secrets.token_hex(3)}.internal.example"
+    slow_name = f"slow{secrets.token_hex(3)}.internal.example"
+    delay = random.uniform(0.6, 0.9)
+    workload = Workload(FAILING_AND_SLOW, missing, slow_name, f"{delay:.2f}")
+    port = workload.setup["port"]
+    result = run_around("dns", workload, duration_s=4, params={"port": port})
+    workload.finish()
+    server = f"127.0.0.1:{port}"
+    failed = result.aggregates.top["failed"]
+    assert failed[0].count == 3, failed
+    assert failed[0].labels["rcode"] == "NXDOMAIN" and failed[0].labels["name"] == missing
+    assert failed[0].labels["server"] == server and failed[0].labels["pid"] == workload.pid
+    slow = result.aggregates.top["slow"]
+    assert len(slow) == 1 and slow[0].labels["server"] == server, slow
+    assert slow[0].labels["answered_slowly"] == 2 and slow[0].labels["name"] == f"{slow_name} A"
+    assert slow[0].value is not None and delay * 1000 * 0.9 <= slow[0].value < delay * 1000 + 500
+    assert "slow answers" in result.summary and "3 NXDOMAIN" in result.summary

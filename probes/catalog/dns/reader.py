@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import struct
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
@@ -24,9 +24,13 @@ from probes.engine.summarise import (
     raw_field,
     top_entries,
 )
-from probes.models import Aggregates
+from probes.models import Aggregates, TopEntry
 
 EV_QUERY, EV_ANSWER, EV_GAI = 1, 2, 3
+SLOW_MS = 500  # an answer (or a wait) this long is a slow lookup, whatever the answer
+IN_FLIGHT_MS = 1000  # a query younger than this at the end is in flight, not unanswered
+TOP_FAILED = 3
+TOP_SLOW = 3
 QTYPES = {
     1: "A",
     2: "NS",
@@ -99,6 +103,17 @@ class _Pending(BaseModel):
     qtype: str
 
 
+class _Who(BaseModel, frozen=True):
+    """Who asked which server: the key of the failed and slow answers."""
+
+    server: str
+    comm: str
+    pid: int
+
+    def text(self) -> str:
+        return f"{self.server} to {self.comm} (pid {self.pid})"
+
+
 class Reader(ProbeReader):
     rings: ClassVar[tuple[str, ...]] = ("events",)
 
@@ -117,6 +132,11 @@ class Reader(ProbeReader):
         self.gai_lat: list[int] = []
         self.gai_fail: Counter[str] = Counter()
         self.unparsed = 0
+        # answers that are errors (NXDOMAIN, SERVFAIL...): (who, name, type, rcode) -> count
+        self.failed: Counter[tuple[_Who, str, str, str]] = Counter()
+        # slow answers per asker: latencies (ns) and the names asked
+        self.slow: defaultdict[_Who, list[int]] = defaultdict(list)
+        self.slow_names: defaultdict[_Who, Counter[str]] = defaultdict(Counter)
 
     def on_event(self, ring: str, event: Any) -> None:
         kind = int(event.kind)
@@ -157,10 +177,16 @@ class Reader(ProbeReader):
                 "type": packet.qtype,
                 "rcode": rcode,
             }
+            who = _Who(server=server, comm=comm, pid=pid)
+            if rcode != "NOERROR":
+                self.failed[(who, packet.name, packet.qtype, rcode)] += 1
             if query is not None:
                 self.answered += 1
                 self.latencies.append(ts - query.ts)
                 data["latency_ms"] = round((ts - query.ts) / 1e6, 3)
+                if ts - query.ts >= SLOW_MS * 1_000_000:
+                    self.slow[who].append(ts - query.ts)
+                    self.slow_names[who][f"{packet.name} {packet.qtype}"] += 1
             event_type = "dns_answer"
         else:
             return
@@ -197,16 +223,28 @@ class Reader(ProbeReader):
         now = time.monotonic_ns()
         unanswered: Counter[str] = Counter()
         ages: list[int] = []
+        waiting: defaultdict[_Who, list[int]] = defaultdict(list)
+        in_flight = 0
+        waited_ms: dict[str, float] = {}
         for query in self.pending.values():
-            unanswered[
+            if now - query.ts < IN_FLIGHT_MS * 1_000_000:
+                in_flight += 1  # sent just before the end: its answer may be on its way
+                continue
+            asked = (
                 f"{query.name} {query.qtype} to {query.server} by {query.comm} (pid {query.pid})"
-            ] += 1
+            )
+            unanswered[asked] += 1
+            waited_ms[asked] = max(waited_ms.get(asked, 0.0), (now - query.ts) / 1e6)
             ages.append(now - query.ts)
+            waiting[_Who(server=query.server, comm=query.comm, pid=query.pid)].append(
+                now - query.ts
+            )
         latency = latency_from_values(self.latencies, base_unit="ns", unit="ms")
         gai = latency_from_values(self.gai_lat, base_unit="ns", unit="ms")
         text = (
             f"{plural(self.queries, 'DNS query', 'DNS queries')} in {elapsed_s:.1f}s, "
-            f"{self.answered} answered, {len(self.pending)} unanswered"
+            f"{self.answered} answered, {len(self.pending) - in_flight} unanswered"
+            + (f", {in_flight} in flight" if in_flight else "")
         )
         parts = []
         if unanswered:
@@ -220,6 +258,9 @@ class Reader(ProbeReader):
             parts.append(", ".join(f"{v} {k}" for k, v in bad.items()))
         if latency.count:
             parts.append(f"p99 latency {fmt_ms((latency.p99 or 0) * 1e6)}")
+        slow = self._slow_rows(waiting)
+        if slow:
+            parts.append(f"slow answers: {slow[0].key}")
         if self.gai_calls:
             gai_text = (
                 f"{plural(self.gai_calls, 'getaddrinfo call')} p99 {fmt_ms((gai.p99 or 0) * 1e6)}"
@@ -242,18 +283,68 @@ class Reader(ProbeReader):
                 totals={
                     "queries": self.queries,
                     "answered": self.answered,
-                    "unanswered": len(self.pending),
+                    "unanswered": len(self.pending) - in_flight,
+                    "in_flight": in_flight,
                     "getaddrinfo": self.gai_calls,
                     "not_dns": self.unparsed,
                     **{f"rcode_{k}": v for k, v in self.rcodes.items()},
                 },
                 top={
-                    "unanswered": top_entries(unanswered, limit=3),
+                    "unanswered": top_entries(unanswered, limit=3, values=waited_ms),
                     "names": top_entries(self.by_name, limit=3),
                     "servers": top_entries(self.by_server, limit=3),
                     "processes": top_entries(self.by_proc, limit=3),
                     "getaddrinfo_failures": top_entries(self.gai_fail, limit=3),
+                    "failed": self._failed_rows(),
+                    "slow": slow,
                 },
                 latency=latencies,
             ),
         )
+
+    def _failed_rows(self) -> list[TopEntry]:
+        """Error answers (NXDOMAIN, SERVFAIL, REFUSED...) by asker, name and rcode."""
+        ranked = sorted(self.failed.items(), key=lambda item: (-item[1], item[0][0].text()))
+        return [
+            TopEntry(
+                key=f"{rcode} for {name} {qtype} from {who.text()}",
+                count=count,
+                labels={
+                    "rcode": rcode,
+                    "name": name,
+                    "type": qtype,
+                    "server": who.server,
+                    "comm": who.comm,
+                    "pid": who.pid,
+                },
+            )
+            for (who, name, qtype, rcode), count in ranked[:TOP_FAILED]
+        ]
+
+    def _slow_rows(self, waiting: dict[_Who, list[int]]) -> list[TopEntry]:
+        """Askers whose answers took >= SLOW_MS (or who still wait that long at the end):
+        count, the slowest in ms, the names asked."""
+        rows = []
+        for who in {*self.slow, *waiting}:
+            answered = self.slow.get(who, [])
+            waited = [age for age in waiting.get(who, []) if age >= SLOW_MS * 1_000_000]
+            if not answered:
+                continue  # nothing answered slowly: unanswered queries are timeouts, not slowness
+            names = self.slow_names[who].most_common(1)
+            rows.append(
+                TopEntry(
+                    key=f"answers from {who.text()} took up to {fmt_ms(max(answered))}",
+                    count=len(answered) + len(waited),
+                    value=round(max(answered) / 1e6, 1),
+                    labels={
+                        "server": who.server,
+                        "comm": who.comm,
+                        "pid": who.pid,
+                        "answered_slowly": len(answered),
+                        "still_waiting": len(waited),
+                        "name": names[0][0] if names else "",
+                    },
+                )
+            )
+        rows.sort(key=lambda row: (-(row.value or 0), row.key))
+        return rows[:TOP_SLOW]

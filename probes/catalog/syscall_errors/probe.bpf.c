@@ -92,7 +92,7 @@ struct event_t {
 BPF_TABLE("lru_hash", u32, struct start_t, starts, 16384);
 BPF_HASH(calls, struct key_t, struct val_t, 8192);
 BPF_HASH(errors, struct ekey_t, u64, 4096);
-BPF_HASH(error_paths, struct pkey_t, u64, 1024);
+BPF_HASH(error_paths, struct pkey_t, u64, 8192); /* busy hosts: many search paths */
 BPF_HISTOGRAM(lat_hist, struct hkey_t, 4096);
 BPF_ARRAY(sampled, u64, 1);
 BPF_RINGBUF_OUTPUT(events, 8);

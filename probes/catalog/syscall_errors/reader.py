@@ -24,9 +24,9 @@ from probes.engine.summarise import (
 )
 from probes.models import Aggregates, LatencyStats, TopEntry
 
-TOP_ERRORS = 6
-HEAD_ROWS = 2
-RARE_ROWS = 3
+TOP_ERRORS = 8
+RARE_PROCS = 4  # processes whose own most telling failure follows the loudest row
+PATH_CUT = 63  # the probe keeps 63 bytes of a path: one that long may stand for many
 # Errnos that healthy programs get all the time (search paths, probing, feature checks).
 COMMON_ERRNOS = {
     errno.ENOENT,
@@ -43,6 +43,9 @@ COMMON_ERRNOS = {
     errno.ESRCH,
 }
 OBJ_SOCKADDR = 1
+# Unix sockets that libraries try on every call and do without (glibc's nscd): a missing one
+# is as common as a search path's ENOENT.
+PROBED_SOCKETS = frozenset({"unix:/var/run/nscd/socket", "unix:/run/nscd/socket"})
 AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
 TOP_N = 3
 ROUTINE_SHOWN = 2
@@ -142,6 +145,7 @@ class Failure(BaseModel):
     count: int
     path: str = ""
     address: str = ""
+    repeats: int = 0  # failures on its most frequent object (path or address)
 
     @property
     def key(self) -> str:
@@ -159,8 +163,9 @@ class Failure(BaseModel):
 
     @property
     def common(self) -> bool:
-        """A failure healthy programs have too (ENOENT on a path); not on a socket address."""
-        return self.err in COMMON_ERRNOS and not self.address
+        """A failure healthy programs have too (ENOENT on a path, or on a socket libraries only
+        probe for, like nscd's); not on another socket address."""
+        return self.err in COMMON_ERRNOS and (not self.address or self.address in PROBED_SOCKETS)
 
 
 class Reader(ProbeReader):
@@ -227,6 +232,7 @@ class Reader(ProbeReader):
                     count=int(v.value),
                     path=seen.most_common(1)[0][0] if seen else "",
                     address=aimed.most_common(1)[0][0] if aimed else "",
+                    repeats=max((c.most_common(1)[0][1] for c in (seen, aimed) if c), default=0),
                 )
             )
         failures.sort(key=lambda f: (-f.count, f.key))
@@ -262,7 +268,7 @@ def _top(
     calls: list[Calls], failures: list[Failure], buckets: dict[int, dict[int, int]]
 ) -> dict[str, list[TopEntry]]:
     top: dict[str, list[TopEntry]] = {}
-    unusual = _rare_kept(_headline_first([f for f in failures if not f.routine]))[:TOP_ERRORS]
+    unusual = _each_process_first([f for f in failures if not f.routine])[:TOP_ERRORS]
     routine = [f for f in failures if f.routine][:ROUTINE_SHOWN]
     if unusual:
         top["errors"] = [_failure_entry(f) for f in unusual]
@@ -304,29 +310,39 @@ def _top(
     return top
 
 
-def _rare_kept(ordered: list[Failure]) -> list[Failure]:
-    """The first `HEAD_ROWS` rows by count, then up to `RARE_ROWS` rows whose errno a healthy
-    program seldom gets (ENOSPC, EACCES, EMFILE, ECONNREFUSED, EPIPE...: not ENOENT and the
-    like), then the rest: on a busy host, hundreds of search-path ENOENTs of compilers and
-    interpreters must not push a service's few EACCES out of the table."""
-    head = ordered[:HEAD_ROWS]
-    rare = [f for f in ordered[HEAD_ROWS:] if not f.common][:RARE_ROWS]
-    rest = [f for f in ordered[HEAD_ROWS:] if f not in rare]
-    return head + rare + rest
+def _weight(f: Failure) -> int:
+    """How loudly a row says something is wrong: its count; for a common failure (ENOENT on a
+    path) only its repeats on its one most frequent object, a retry loop, since a search over
+    many paths is normal; a path cut at the probe's limit may stand for many paths: once."""
+    if not f.common:
+        return f.count
+    if (f.path and len(f.path) >= PATH_CUT) or f.address in PROBED_SOCKETS:
+        return 1  # many paths, or a library's probe for an optional service: never loud
+    return f.repeats or f.count
 
 
-def _headline_first(unusual: list[Failure]) -> list[Failure]:
-    """`unusual` (by count) with the top failure's process's next distinct failure moved up to
-    second place: the result budget trims the errors table from the bottom, and the headline
-    process's own other failure (a storm of missing-file opens and refused connects) explains it
-    better than a third party's row that happens to be bigger."""
-    if not unusual:
-        return unusual
-    head = unusual[0]
-    same = next((f for f in unusual[1:] if f.pid == head.pid), None)
-    if same is None:
-        return unusual
-    return [head, same, *(f for f in unusual[1:] if f is not same)]
+def _each_process_first(unusual: list[Failure]) -> list[Failure]:
+    """The errors table's order, most telling first (the result budgets trim it from the
+    bottom, to 1-3 rows on a busy host): the loudest row (`_weight`: a compiler's hundreds of
+    ENOENTs on as many search paths are not loud, a retry loop on one missing file is), then
+    that process's own next failure (a storm of missing-file opens and refused connects), then
+    each other process's own most telling failure (a rare errno, or any failure on a socket
+    address: ECONNREFUSED, EPIPE, EADDRINUSE, ENOENT on a unix socket...), one per process for
+    up to `RARE_PROCS` processes, biggest first, so that a quiet service's few refused connects
+    are not pushed out; then the rest, loudest first."""
+    ranked = sorted(unusual, key=lambda f: (-_weight(f), f.key))
+    if not ranked:
+        return ranked
+    head = [ranked[0]]
+    second = next((f for f in ranked[1:] if f.pid == ranked[0].pid), None)
+    if second is not None:
+        head.append(second)
+    leads: dict[int, Failure] = {}
+    for f in sorted(ranked, key=lambda f: (-f.count, f.key)):
+        if not f.common and f not in head and f.pid not in leads and f.pid != ranked[0].pid:
+            leads[f.pid] = f
+    first = head + list(leads.values())[:RARE_PROCS]
+    return first + [f for f in ranked if f not in first]
 
 
 def _failure_entry(f: Failure) -> TopEntry:

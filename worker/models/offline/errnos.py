@@ -234,6 +234,14 @@ TABLE: dict[str, Explanation] = {
         weight=1.1,
         label="No such file or directory",
     ),
+    "ENOENT_PROBED": Explanation(
+        "it looks for an optional local service at {obj} that is not running ({call}): glibc "
+        "tries nscd on every user, group and host lookup, and falls back when it is absent",
+        (),
+        ("Nothing to fix unless you run nscd on purpose; start it if lookups are slow.",),
+        weight=0.2,
+        label="No such file or directory",
+    ),
     "ENOTDIR": Explanation(
         "a directory in {obj} is not a directory ({call})",
         _FILE_THEMES,
@@ -280,8 +288,14 @@ SOCKET_CALLS = frozenset({"connect", "bind", "sendto", "sendmsg", "accept", "acc
 WRITE_THEMES = _WRITE_THEMES
 
 
+# Unix sockets that libraries try on every call and do without: a missing one is normal.
+PROBED_SOCKETS = frozenset({"unix:/var/run/nscd/socket", "unix:/run/nscd/socket"})
+
+
 def explain(errno: str, call: str, obj: str) -> Explanation:
     """The row for this failure: ENOENT on a unix socket address has its own."""
+    if errno == "ENOENT" and obj in PROBED_SOCKETS:
+        return TABLE["ENOENT_PROBED"]
     if errno == "ENOENT" and obj.startswith("unix:"):
         return TABLE["ENOENT_SOCKET"]
     if errno == "EAGAIN" and call in CLONE_CALLS:

@@ -15,19 +15,43 @@
 from __future__ import annotations
 
 import re
+import shlex
 
+from probes.models import ProbeFilters
 from worker.models.base import Evidence, ModelAnswer, ModelRequest, PriorExchange, TokenUsage
 from worker.models.offline.analyzers import HIGH, MEDIUM, Finding, analyze
 from worker.models.offline.categories import CUES, Category, categorise
-from worker.models.offline.evidence import parse_proc
-from worker.models.offline.relevance import Subject, SymptomView, relevance, view
+from worker.models.offline.evidence import cmd, parse_proc
+from worker.models.offline.relevance import (
+    UNRELATED,
+    Subject,
+    SymptomView,
+    name_words,
+    named_first,
+    relevance,
+    view,
+)
 from worker.models.offline.runbooks import broadening_plan, chosen_flows, flows_plan
-from worker.protocol import Confidence, Diagnostic, Resolution
+from worker.protocol import (
+    MAX_COMMANDS_PER_STEP,
+    CommandRequest,
+    Confidence,
+    Diagnostic,
+    EbpfProgramRequest,
+    Resolution,
+)
 
 TOP_CATEGORY_BONUS = 0.1
 OTHER_CATEGORY_BONUS = 0.05
 SUPPORTING_MIN = 0.5  # other findings about the same process are cited from this score
 _PID_RE = re.compile(r"pid (\d+)")
+NAMED_PROCESSES = "named_processes"  # step 1's `pgrep` of the symptom's words
+FOCUS_MAX = 2  # named processes a focus step probes
+FOCUS_PROBES: dict[str, dict[str, int | float | bool | str]] = {
+    "syscall_errors": {"errors_only": True},  # its own failing calls, whatever the host does
+    "tcp_connect": {},  # where it connects: the peer of its resets and broken pipes
+}
+FOCUS_DURATION_S = 3.0
 
 
 def available_probes() -> set[str]:
@@ -77,6 +101,7 @@ def weigh(evidence: Evidence, findings: list[Finding]) -> list[Finding]:
                 update={
                     "score": round(min(1.0, finding.score * found.factor), 3),
                     "root_cause": finding.root_cause + note,
+                    "relevance": found.factor,
                 }
             )
         )
@@ -89,9 +114,13 @@ def findings_for(evidence: Evidence) -> list[Finding]:
 
 
 def rank(findings: list[Finding], categories: list[Category]) -> list[Finding]:
-    """Strongest first; a finding that explains the symptom's category wins a tie."""
+    """Strongest first; a finding that explains the symptom's category wins a tie, unless it
+    is about another process than the one the symptom names (its relevance is that low): the
+    category must not lift a CPU hog elsewhere over the named service's own slow lookups."""
 
     def weight(finding: Finding) -> float:
+        if finding.relevance <= UNRELATED:
+            return finding.score
         if categories and finding.category == categories[0]:
             return finding.score + TOP_CATEGORY_BONUS
         if finding.category in categories:
@@ -111,10 +140,28 @@ def asked_before(history: list[PriorExchange]) -> set[str]:
     return asked
 
 
+def named_processes_command(symptom: str) -> CommandRequest | None:
+    """`pgrep -l` of the symptom's words that could name a process: whether `ledger` in
+    "ledger is slow" is a process here, and its exact comm (quiet processes are not among the
+    busiest ones the triage lists)."""
+    words = name_words(symptom)
+    if not words:
+        return None
+    pattern = "^(" + "|".join(w.replace(".", "[.]") for w in words) + ")"  # ERE, for pgrep
+    return cmd(
+        NAMED_PROCESSES,
+        f"pgrep -l -i {shlex.quote(pattern)}",
+        "processes the symptom may name",
+    )
+
+
 def triage(evidence: Evidence, probes: set[str]) -> Diagnostic | None:
     categories = categorise(evidence.symptom)
     flows = chosen_flows(categories, evidence.symptom)
     commands, programs = flows_plan(flows, probes)
+    pgrep = named_processes_command(evidence.symptom)
+    if pgrep is not None and commands:
+        commands = [pgrep, *commands][:MAX_COMMANDS_PER_STEP]
     if not commands and not programs:
         return None
     named = [c for c in categories if c != "general"][:2]
@@ -142,6 +189,58 @@ def dig_deeper(finding: Finding, asked: set[str], probes: set[str]) -> Diagnosti
     return Diagnostic(
         reasoning=f"Suspect ({finding.analyzer}): {finding.culprit}. Next: {step.why}",
         commands=step.commands,
+        ebpf_programs=programs,
+    )
+
+
+def _slug(comm: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", comm)[:15] or "proc"
+
+
+def focus(
+    evidence: Evidence, findings: list[Finding], asked: set[str], probes: set[str]
+) -> Diagnostic | None:
+    """When the symptom names a process that runs here and no finding about it is Medium or
+    better yet: its own failing calls and its connects, filtered to it in the kernel. On a busy
+    host the host-wide tables keep the loudest processes' rows; a quiet service's few refused
+    connects or broken pipes may not make the cut, and the symptom is about it."""
+    symptom = view(evidence)
+    if not symptom.named:
+        return None
+    about = {
+        c
+        for f in findings
+        if f.score >= MEDIUM
+        for c in symptom.named
+        if f"{c} (pid" in f.root_cause or subject_of(f).comm == c
+    }
+    if about:
+        return None
+    programs: list[EbpfProgramRequest] = []
+    chosen = named_first(symptom)[:FOCUS_MAX]
+    for comm in chosen:
+        for target, params in FOCUS_PROBES.items():
+            name = f"focus_{target}_{_slug(comm)}"
+            if target in probes and name not in asked:
+                programs.append(
+                    EbpfProgramRequest(
+                        name=name,
+                        type="catalog",
+                        target=target,
+                        duration=FOCUS_DURATION_S,
+                        filters=ProbeFilters(comm=comm[:15]),
+                        params=dict(params),
+                        description=f"{target} of {comm} only",
+                    )
+                )
+    if not programs:
+        return None
+    shown = ", ".join(chosen)
+    return Diagnostic(
+        reasoning=(
+            f"The symptom names {shown}, and nothing so far is about it: its own failing "
+            "system calls and connects, filtered to it."
+        ),
         ebpf_programs=programs,
     )
 
@@ -233,6 +332,9 @@ def plan_next(
     findings = findings_for(evidence)
     if not final:
         asked = asked_before(history)
+        focused = focus(evidence, findings, asked, probes)
+        if focused is not None:
+            return focused
         if findings and findings[0].score >= MEDIUM:
             deeper = dig_deeper(findings[0], asked, probes)
             if deeper is not None:

@@ -36,6 +36,9 @@ _TOKEN_RE = re.compile(r"[a-z0-9][a-z0-9_.\-/]*[a-z0-9]|[a-z0-9]")
 _COMM_KEYS = ("comm", "top_process", "process", "target", "parent")
 _PROC_RE = re.compile(r"([^\s()]{1,15}) \(pid (\d+)\)")  # a comm is at most 15 bytes
 _PS_HEADERS = ("COMMAND", "COMM", "CMD")
+_PID_COMM_RE = re.compile(r"^\s*\d+\s+(\S{1,15})\s*$")  # `pgrep -l`: pid, then comm
+_WORD_RE = re.compile(r"^[a-z][a-z0-9_.\-]*$")
+MAX_NAME_WORDS = 8
 # Words that are never a service's name, however a comm starts.
 _STOP = (
     "the and for are but not all any can its has had was were with from this that since after "
@@ -124,10 +127,24 @@ def evidence_comms(evidence: Evidence) -> set[str]:
     return {c.strip() for c in comms if c.strip()}
 
 
+def name_words(symptom: str) -> list[str]:
+    """The symptom's words that could name a process (`payments` in "payments is slow"): at
+    least MIN_NAME letters, not a stopword, letters/digits/`.-_` only; at most MAX_NAME_WORDS,
+    longest first. What `pgrep` is asked about, to find the processes the symptom names."""
+    words = {t for t in tokens_of(symptom) if len(t) >= MIN_NAME and t not in STOPWORDS}
+    kept = sorted((w for w in words if _WORD_RE.match(w)), key=lambda w: (-len(w), w))
+    return kept[:MAX_NAME_WORDS]
+
+
 def _listing_comms(stdout: str) -> Iterable[str]:
     lines = stdout.splitlines()
     if not lines:
         return []
+    pid_comm = [m.group(1) for line in lines if (m := _PID_COMM_RE.match(line))]
+    if pid_comm and len(pid_comm) == len([line for line in lines if line.strip()]):
+        # `pgrep -l`: every line is "pid comm"; per-CPU kernel threads (migration/0) never
+        # are the service a symptom names
+        return [c for c in pid_comm if "/" not in c]
     header = lines[0].split()
     at = next((header.index(h) for h in _PS_HEADERS if h in header), None)
     out = []
@@ -147,6 +164,21 @@ def view(evidence: Evidence) -> SymptomView:
     comms = evidence_comms(evidence)
     named = {c for c in comms if any(names(t, c) for t in tokens)}
     return SymptomView(text=text, tokens=tokens, named=named)
+
+
+def named_first(symptom: SymptomView) -> list[str]:
+    """The named processes, the one named earliest in the symptom first ("ledger can't reach
+    pricing": ledger-gw, then pricingd)."""
+
+    def at(comm: str) -> tuple[int, str]:
+        spots = [m.start() for t in symptom.tokens if names(t, comm) for m in _word_at(symptom, t)]
+        return (min(spots, default=len(symptom.text)), comm)
+
+    return sorted(symptom.named, key=at)
+
+
+def _word_at(symptom: SymptomView, token: str) -> list[re.Match[str]]:
+    return list(re.finditer(r"(?<![a-z0-9])" + re.escape(token), symptom.text))
 
 
 def _object_named(symptom: SymptomView, obj: str) -> bool:

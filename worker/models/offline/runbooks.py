@@ -76,7 +76,7 @@ def _builtin_runbooks() -> tuple[list[CommandRequest], dict[Category, Runbook]]:
 TRIAGE, RUNBOOKS = _builtin_runbooks()
 BASELINE = TRIAGE  # the name the first planner used
 
-MAX_TRIAGE_PROBES = 6  # the triage's 2 (syscall failures, process exits) + 4
+MAX_TRIAGE_PROBES = 7  # the triage's 3 (syscall failures, process exits, dns) + 4
 
 
 def triage_plan(

@@ -57,6 +57,9 @@ class Finding(BaseModel):
     subject: Subject | None = Field(
         default=None, description="What it is about, for the relevance to the symptom."
     )
+    relevance: float = Field(
+        default=1.0, ge=0, le=1, description="The factor the planner weighed the score by."
+    )
 
 
 AnalyzerFn = Callable[[Evidence], list[Finding]]
@@ -72,6 +75,7 @@ _MODULES = (
     "lock_contention",
     "exec_storm",
     "dns_timeouts",
+    "dns_answers",
     "oom_kill",
     "disk_latency",
     "memory_pressure",

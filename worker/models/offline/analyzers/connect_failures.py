@@ -8,6 +8,8 @@ makes a refusal odd (-0.2: a backlog overflow or a firewall reject instead).
 
 from __future__ import annotations
 
+import re
+
 from worker.models.base import Evidence
 from worker.models.offline.analyzers import Finding, NextStep, register
 from worker.models.offline.analyzers.syscall_failures import listener_note
@@ -17,6 +19,39 @@ _ADVICE = {
     "refused": "nothing accepts connections on {dest} (connection refused: RST received)",
     "timeout": "{dest} does not answer (SYN timed out: a firewall drop or a dead host)",
 }
+
+
+QUEUE_FULL = 0.85  # timeouts to a local listener whose accept queue is full: explained
+_QUEUE_RE = re.compile(
+    r"^LISTEN\s+(?P<recvq>\d+)\s+(?P<sendq>\d+)\s+(?P<local>\S+)\s+\S+(?:\s+(?P<users>.*))?$"
+)
+ANY_HOST = frozenset({"*", "0.0.0.0", "[::]"})  # noqa: S104 - a listing's wildcard, not a bind
+
+
+def full_queue_note(evidence: Evidence, dest: str) -> str:
+    """For connects to `dest` that time out: a local listener on it whose accept queue is full
+    (`ss -tlnp`: Recv-Q above the backlog in Send-Q), which makes the kernel drop new SYNs."""
+    host, _, port = dest.rpartition(":")
+    for result in evidence.results:
+        for command_id, command in result.command_results.items():
+            if not command.ran or not (
+                command_id == "listeners" or command_id.startswith("listeners_")
+            ):
+                continue
+            for line in command.stdout.splitlines():
+                m = _QUEUE_RE.match(line.strip())
+                if m is None or int(m["recvq"]) <= int(m["sendq"]):
+                    continue
+                local_host, _, local_port = m["local"].rpartition(":")
+                if local_port == port and local_host in {host, *ANY_HOST}:
+                    owner = re.search(r'\("([^"]+)",pid=(\d+)', m["users"] or "")
+                    who = f" by {owner[1]} (pid {owner[2]})" if owner else ""
+                    return (
+                        f" A socket listens on {m['local']}{who}, but its accept queue is full "
+                        f"({m['recvq']} connections waiting, backlog {m['sendq']}): it does not "
+                        "accept() them, so the kernel drops new SYNs and connects time out."
+                    )
+    return ""
 
 
 def _listener_lines(stdout: str) -> list[str]:
@@ -59,6 +94,15 @@ def connect_failures(evidence: Evidence) -> list[Finding]:
             elsewhere = ""
             if outcome == "refused":
                 elsewhere = listener_note(evidence, "ECONNREFUSED", dest)
+            if outcome == "timeout":
+                elsewhere = full_queue_note(evidence, dest)
+                waiting = sum(
+                    p.count for p in top(run, "pending") if p.key == f"{dest} by {comm} (pid {pid})"
+                )  # connects still unanswered at the end: the next timeouts
+                if elsewhere:
+                    cause += elsewhere
+                    if row.count + waiting >= 2:
+                        score = max(score, QUEUE_FULL)
             if "IS listening" in elsewhere:
                 cause += elsewhere  # the decisive detail: the address the port does listen on
                 score = min(1.0, score + 0.05)
@@ -102,7 +146,7 @@ def connect_failures(evidence: Evidence) -> list[Finding]:
                         f"by {comm} (pid {pid}) of its {own} attempts ({attempts} on the host) in "
                         f"{run.result.duration_s:.1f}s. {run.result.summary}"
                         + (f" Also failing: {also}." if also else "")
-                        + (f" Listeners:{elsewhere}" if "IS listening" in elsewhere else "")
+                        + (f" Listeners:{elsewhere}" if elsewhere else "")
                     ),
                     next=next_step,
                 )

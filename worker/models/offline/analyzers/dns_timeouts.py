@@ -1,6 +1,8 @@
 """DNS queries nobody answers: the dns probe's unanswered queries by server, name and process.
 
-Score: >= 2 unanswered queries making >= half of all queries -> 0.85; at least one -> 0.55.
+Score: >= 2 unanswered queries making >= half of all queries -> 0.85; one that waited
+`LONG_WAIT_MS` or more -> `LONG_WAIT`; at least one -> 0.55. Before calling the server dead, the
+asker is watched `LONGER_S` more (a slow server's answer may fall outside the first window).
 Next: the sockets talking to that server (`ss -uanp 'dst = S'`) and the configured resolvers
 (/etc/resolv.conf), quoted in the conclusion (a server the client uses but resolv.conf does not
 name points at the client's own configuration).
@@ -12,8 +14,19 @@ import re
 
 from worker.models.base import Evidence
 from worker.models.offline.analyzers import Finding, NextStep, register
-from worker.models.offline.evidence import cmd, command_output, probe_runs, seconds, top, total
+from worker.models.offline.evidence import (
+    cmd,
+    command_output,
+    parse_proc,
+    probe,
+    probe_runs,
+    seconds,
+    top,
+    total,
+)
 
+LONG_WAIT_MS, LONG_WAIT = 1500.0, 0.7  # one query unanswered this long
+LONGER_S = 6.0  # a second look at the asker: long enough to see a 2-5 s answer arrive
 _KEY_RE = re.compile(r"^(?P<name>\S+) (?P<type>\S+) to (?P<server>\S+) by (?P<proc>.+)$")
 
 
@@ -28,12 +41,22 @@ def dns_timeouts(evidence: Evidence) -> list[Finding]:
             continue
         first = rows[0]
         server, proc = first["server"], first["proc"]
+        slow = {
+            row.labels.get("server") for r in probe_runs(evidence, "dns") for row in top(r, "slow")
+        }
+        if server in slow:
+            continue  # it does answer, slowly: dns_answers says so
         names = sorted({f"{m['name']} {m['type']}" for m in rows if m["server"] == server})
-        score = 0.85 if unanswered >= 2 and unanswered * 2 >= queries else 0.55
+        waited = max((float(row.value or 0.0) for row in top(run, "unanswered")), default=0.0)
+        if unanswered >= 2 and unanswered * 2 >= queries:
+            score = 0.85
+        else:  # one query left waiting: a long wait is already the delay people see
+            score = LONG_WAIT if waited >= LONG_WAIT_MS else 0.55
         cause = (
             f"The DNS server {server} never answers {proc} on {run.host}: {unanswered} of "
             f"{queries} queries went unanswered in {seconds(run):.1f}s "
-            f"({', '.join(names[:4])}), so each lookup hangs until its timeout."
+            f"({', '.join(names[:4])}), so each lookup hangs until its timeout"
+            + (f" (one waited {waited / 1000:.1f} s)." if waited else ".")
         )
         host_part = server.rsplit(":", 1)[0]
         resolv = command_output(evidence, "resolv_conf")
@@ -62,9 +85,21 @@ def dns_timeouts(evidence: Evidence) -> list[Finding]:
         )
         if resolv is None:
             asks.append(cmd("resolv_conf", "cat /etc/resolv.conf", "configured resolvers"))
+        asker = parse_proc(proc)
+        watch = (
+            [probe(f"dns_longer_{asker.pid}", "dns", "does it ever answer?", pid=asker.pid,
+                   duration=LONGER_S)]
+            if asker is not None and len(probe_runs(evidence, "dns")) == 1
+            else []
+        )  # fmt: skip
         next_step = (
-            NextStep(why=f"who talks to {server}, and is it a configured resolver?", commands=asks)
-            if asks
+            NextStep(
+                why=f"who talks to {server}, is it a configured resolver, and does it answer "
+                "late (slow) or never (dead)?",
+                commands=asks,
+                programs=watch,
+            )
+            if asks or watch
             else None
         )
         findings.append(

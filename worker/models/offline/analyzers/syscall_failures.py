@@ -34,6 +34,7 @@ from worker.models.offline.evidence import (
     command_output,
     own_commands,
     parse_proc,
+    probe,
     probe_runs,
     seconds,
     top,
@@ -208,6 +209,8 @@ def _listener_note(evidence: Evidence, fact: FailureFact) -> str:
     """For a refused inet connect: where the port does listen, or that nothing does; for a
     bind that finds its address in use: who holds it."""
     port = _port_of(fact.obj)
+    if fact.errno in PEER_ERRNOS and port.isdigit():
+        return _peer_note(evidence, fact.obj.rsplit(" ", 1)[-1], port)
     if fact.errno not in {"ECONNREFUSED", "EADDRINUSE"} or not port.isdigit():
         return ""
     seen = listeners(evidence)
@@ -235,8 +238,32 @@ def _listener_note(evidence: Evidence, fact: FailureFact) -> str:
     return f" A socket listens on {local}{who}: its accept backlog may overflow."
 
 
+def _peer_note(evidence: Evidence, address: str, port: str) -> str:
+    """For a reset or broken pipe on a connection to a local address: the process serving it
+    (`ss -tlnp`), the other side of the failure."""
+    host = address.rsplit(":", 1)[0]
+    for local, users in listeners(evidence):
+        if _port_of(local) == port and local.rsplit(":", 1)[0] in {host, *ANY_ADDRESS}:
+            owner = re.search(r'\("([^"]+)",pid=(\d+)', users)
+            if owner:
+                return f" The peer {address} is served here by {owner[1]} (pid {owner[2]})."
+    return ""
+
+
 def _next(evidence: Evidence, fact: FailureFact) -> NextStep | None:
     port = _port_of(fact.obj)
+    if fact.errno in PEER_ERRNOS and not fact.obj and fact.proc.pid is not None:
+        return NextStep(
+            why=f"which peer does {fact.proc.label()} talk to when its {fact.call}() fails?",
+            programs=[
+                probe(
+                    f"peers_pid_{fact.proc.pid}",
+                    "tcp_connect",
+                    "its connects: the peer of its failing reads and writes",
+                    pid=fact.proc.pid,
+                )
+            ],
+        )
     if fact.errno in {"ECONNREFUSED", "EADDRINUSE"} and port.isdigit() and not listeners(evidence):
         return NextStep(
             why=f"what listens on port {port}, and on which address?",

@@ -1,0 +1,189 @@
+"""DNS answers that are errors or slow: which process asks which server for which name.
+
+Facts: the dns probe's `failed` rows (NXDOMAIN, SERVFAIL, REFUSED... per asker, server, name)
+and `slow` rows (answers that took >= the probe's SLOW_MS, per asker and server, with the
+slowest in ms and the queries still waiting that long at the end).
+
+`score()`: an error answer repeated `REPEATED` times in the window -> `FAILING`, fewer ->
+`FAILED_ONCE` (SERVFAIL/REFUSED count like NXDOMAIN: a name the server will not give); a slow
+answer of `VERY_SLOW_MS` or more seen `REPEATED` times (answered or still waiting) ->
+`SLOW_REPEATED`, once -> `SLOW_ONCE`, a slow answer under `VERY_SLOW_MS` -> `SLOWISH`.
+`render()`: the process, the server, the name, the answer (or the latency), the rate; the
+configured resolvers when `cat /etc/resolv.conf` ran. Next: /etc/resolv.conf and the UDP sockets
+talking to that server.
+"""
+
+from __future__ import annotations
+
+from worker.models.base import Evidence
+from worker.models.offline.analyzers import Finding, NextStep, register
+from worker.models.offline.evidence import cmd, command_output, probe_runs, seconds, top
+from worker.models.offline.relevance import Subject
+
+REPEATED = 2
+FAILING, FAILED_ONCE = 0.85, 0.6
+VERY_SLOW_MS = 1000.0
+SLOW_REPEATED, SLOW_ONCE, SLOWISH = 0.85, 0.7, 0.5
+RCODE_MEANING = {
+    "NXDOMAIN": "the name does not exist in DNS (NXDOMAIN)",
+    "SERVFAIL": "the server fails to resolve it (SERVFAIL: its upstream or DNSSEC is broken)",
+    "REFUSED": "the server refuses to answer this client (REFUSED)",
+}
+_DNS_THEMES = (
+    "resolv",
+    "dns",
+    "lookup",
+    "look up",
+    "host",
+    "unknown host",
+    "can't find",
+    "not found",
+    "name",
+    "connect",
+    "reach",
+    "backend",
+)
+_SLOW_THEMES = ("slow", "delay", "takes", "latency", "ages", "seconds", "wait", "hang", "timeout")
+
+
+def _asks(evidence: Evidence, server: str) -> NextStep | None:
+    commands = []
+    if command_output(evidence, "resolv_conf") is None:
+        commands.append(cmd("resolv_conf", "cat /etc/resolv.conf", "configured resolvers"))
+    if command_output(evidence, "dns_peers") is None:
+        commands.append(
+            cmd("dns_peers", f"ss -uanp 'dst = {server}'", f"UDP sockets talking to {server}")
+        )
+    if not commands:
+        return None
+    why = f"is {server} a configured resolver, and who talks to it?"
+    return NextStep(why=why, commands=commands)
+
+
+def _resolv_note(evidence: Evidence, server: str) -> str:
+    resolv = command_output(evidence, "resolv_conf")
+    if resolv is None:
+        return ""
+    host = server.rsplit(":", 1)[0]
+    if host in resolv.stdout:
+        return f" /etc/resolv.conf names {host}."
+    return f" /etc/resolv.conf does not name {host}: the process uses its own resolver setting."
+
+
+def _failed(evidence: Evidence) -> list[Finding]:
+    findings = []
+    for run in probe_runs(evidence, "dns"):
+        window = seconds(run)
+        for row in top(run, "failed"):
+            labels = row.labels
+            rcode, name = str(labels.get("rcode", "?")), str(labels.get("name", "?"))
+            server, comm = str(labels.get("server", "?")), str(labels.get("comm", "?"))
+            pid = labels.get("pid")
+            proc = f"{comm} (pid {pid})"
+            meaning = RCODE_MEANING.get(rcode, f"the server answers {rcode}")
+            strength = FAILING if row.count >= REPEATED else FAILED_ONCE
+            cause = (
+                f"{proc} on {run.host} asks the DNS server {server} for {name} and gets "
+                f"{rcode}: {meaning}. {row.count} such answers in {window:.1f}s "
+                f"({row.count / window:.1f}/s), so every lookup of {name} fails and the "
+                "process cannot find its peer."
+            ) + _resolv_note(evidence, server)
+            findings.append(
+                Finding(
+                    analyzer="dns_answers",
+                    category="dns",
+                    score=strength,
+                    culprit=f"{proc} -> {rcode} {name} from {server}",
+                    root_cause=cause,
+                    resolution_plan=(
+                        f"1. Check the name {name}: is it spelled right in the configuration of "
+                        f"{comm}, and does the zone have it (`dig @{server.rsplit(':', 1)[0]} "
+                        f"{name}`)?\n"
+                        f"2. Check the resolver {server} (its zones, forwarders; /etc/resolv.conf "
+                        "or the application's own DNS setting): a migration that dropped or "
+                        "renamed the record, or a search domain that changed.\n"
+                        "3. Restore the record, or point the process at the right name/resolver."
+                    ),
+                    ebpf_evidence=(
+                        f"{run.key} on {run.host}: {row.count} {rcode} answers for {name} from "
+                        f"{server} to {proc} in {window:.1f}s. {run.result.summary}"
+                    ),
+                    next=_asks(evidence, server),
+                    subject=Subject(
+                        comm=comm,
+                        pid=pid if isinstance(pid, int) else None,
+                        objects=[server, name, rcode.lower()],
+                        themes=[*_DNS_THEMES, rcode.lower()],
+                    ),
+                )
+            )
+    return findings
+
+
+def _slow(evidence: Evidence) -> list[Finding]:
+    findings = []
+    for run in probe_runs(evidence, "dns"):
+        window = seconds(run)
+        for row in top(run, "slow"):
+            labels = row.labels
+            server, comm = str(labels.get("server", "?")), str(labels.get("comm", "?"))
+            pid, name = labels.get("pid"), str(labels.get("name", ""))
+            proc = f"{comm} (pid {pid})"
+            slowest = float(row.value or 0.0)
+            waiting = int(labels.get("still_waiting", 0) or 0)
+            if slowest >= VERY_SLOW_MS:
+                strength = SLOW_REPEATED if row.count >= REPEATED else SLOW_ONCE
+            else:
+                strength = SLOWISH
+            asked = f" for {name}" if name else ""
+            resolver = server.rsplit(":", 1)[0]
+            cause = (
+                f"{proc} on {run.host} waits for DNS: the server {server} answers its "
+                f"lookups{asked} after up to {slowest / 1000:.1f} s "
+                f"({int(labels.get('answered_slowly', 0) or 0)} slow answers"
+                + (f", {waiting} more still waiting" if waiting else "")
+                + f" in {window:.1f}s), so each request that resolves a name first is delayed "
+                f"by that much."
+            ) + _resolv_note(evidence, server)
+            findings.append(
+                Finding(
+                    analyzer="dns_answers",
+                    category="dns",
+                    score=strength,
+                    culprit=f"{proc} -> slow DNS {server}",
+                    root_cause=cause,
+                    resolution_plan=(
+                        f"1. Time the resolver: `dig @{resolver} {name or '<name>'}`"
+                        " (is it overloaded, forwarding to a dead upstream, or rate-limiting?).\n"
+                        f"2. Point {comm} at a faster resolver, or add a local caching resolver "
+                        "(nscd, systemd-resolved, dnsmasq).\n"
+                        "3. Check resolv.conf options (timeout, attempts, rotate) and the search "
+                        "list: a first server that is slow or dead delays every lookup."
+                    ),
+                    ebpf_evidence=(
+                        f"{run.key} on {run.host}: DNS answers from {server} to {proc}{asked} "
+                        f"took up to {slowest:.0f} ms ({row.count} slow in {window:.1f}s). "
+                        f"{run.result.summary}"
+                    ),
+                    next=_asks(evidence, server),
+                    subject=Subject(
+                        comm=comm,
+                        pid=pid if isinstance(pid, int) else None,
+                        objects=[server, *([name] if name else [])],
+                        themes=[*_DNS_THEMES, *_SLOW_THEMES],
+                    ),
+                )
+            )
+    return findings
+
+
+@register("dns_answers")
+def dns_answers(evidence: Evidence) -> list[Finding]:
+    """One finding per culprit (a second, longer look at the same asker replaces the first
+    when it is stronger)."""
+    best: dict[str, Finding] = {}
+    for finding in [*_failed(evidence), *_slow(evidence)]:
+        known = best.get(finding.culprit)
+        if known is None or finding.score > known.score:
+            best[finding.culprit] = finding
+    return list(best.values())
