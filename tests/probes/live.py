@@ -16,8 +16,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.engine.runner import ProbeProgress, run_probe
+from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from tests.helpers import scaled
 
 CATALOG = Path(__file__).resolve().parents[2] / "probes" / "catalog"

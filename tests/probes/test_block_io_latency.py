@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from probes.catalog.block_io_latency.reader import disk_name
-from probes.models import ProbeRequest, ProbeResult
 from probes.engine.runner import run_probe
+from probes.models import ProbeRequest, ProbeResult
 from tests.helpers import require_ebpf, scaled
 
 pytestmark = pytest.mark.ebpf

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.engine.runner import run_probe
+from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from tests.helpers import require_ebpf, scaled
 
 pytestmark = pytest.mark.ebpf

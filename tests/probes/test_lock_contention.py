@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from probes.engine.budget import expand_attach_points
 from probes.catalog import load_catalog
+from probes.engine.budget import expand_attach_points
+from probes.engine.runner import ProbeProgress, ProgressCallback, run_probe
+from probes.engine.tracefs import tracepoint_exists
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.params import ProbeRequestError
 from probes.resolver import resolve_key
-from probes.engine.runner import ProbeProgress, ProgressCallback, run_probe
-from probes.engine.tracefs import tracepoint_exists
 from tests.helpers import require_ebpf, scaled
 from tests.probes.live import save_example
 

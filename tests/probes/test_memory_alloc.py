@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from probes.catalog import load_catalog
+from probes.engine.runner import ProbeProgress, run_probe
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.resolver import resolve_key
-from probes.engine.runner import ProbeProgress, run_probe
 from tests.helpers import require_ebpf, scaled
 
 pytestmark = pytest.mark.ebpf

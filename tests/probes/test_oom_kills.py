@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from probes.models import ProbeFilters, ProbeRequest
 from probes.engine.runner import ProbeProgress, run_probe
 from probes.engine.tracefs import tracepoint_fields
+from probes.models import ProbeFilters, ProbeRequest
 from tests.helpers import require_ebpf, scaled
 from tests.probes.live import save_example
 

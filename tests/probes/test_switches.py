@@ -12,10 +12,10 @@ from pydantic import ValidationError
 
 from probes.capabilities import detect_capabilities
 from probes.catalog import load_catalog
+from probes.engine.plan import availability, plan_attach
+from probes.engine.tracefs import tracepoint_exists
 from probes.params import validate_params
-from probes.plan import availability, plan_attach
 from probes.spec import ProbeSpec
-from probes.tracefs import tracepoint_exists
 from tests.helpers import require_ebpf
 from worker.doctor import _catalog_checks
 

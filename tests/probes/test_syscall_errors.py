@@ -16,9 +16,9 @@ import pytest
 
 from probes.catalog import load_catalog
 from probes.catalog.syscall_errors.syscall_table import parse_unistd, syscall_name
+from probes.engine.runner import run_probe
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.resolver import resolve_key
-from probes.engine.runner import run_probe
 from tests.helpers import require_ebpf, scaled
 from tests.probes.live import save_example
 

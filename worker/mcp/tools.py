@@ -411,8 +411,8 @@ def run_probe(
 ) -> ProbeRun:
     """Run one catalog probe for `duration_s` (its default when None), here or on `host`."""
     from probes.catalog import load_catalog
-    from probes.params import ProbeRequestError, validate_params
     from probes.engine.runner import prepare, run_prepared
+    from probes.params import ProbeRequestError, validate_params
 
     catalog = load_catalog()
     spec = describe_probe_spec(catalog, probe)
