@@ -25,8 +25,7 @@ from probes.summarise import (
 )
 
 TOP_ERRORS = 6
-HEAD_ROWS = 2
-RARE_ROWS = 3
+SUMMARY_ERRNOS = 4  # errnos listed in the summary, with each one's leading process
 # Errnos that healthy programs get all the time (search paths, probing, feature checks).
 COMMON_ERRNOS = {
     errno.ENOENT,
@@ -45,7 +44,7 @@ COMMON_ERRNOS = {
 OBJ_SOCKADDR = 1
 AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
 TOP_N = 3
-ROUTINE_SHOWN = 2
+ROUTINE_SHOWN = 1
 HIST_KEEP = 6  # the slowest buckets of all calls: where the time goes
 KERNEL_ERRNOS = {
     512: "ERESTARTSYS",
@@ -142,6 +141,15 @@ class Failure(BaseModel):
     count: int
     path: str = ""
     address: str = ""
+    repeat: int = 0  # failures on its most frequent object (0: no object recorded)
+    objects: int = 0  # distinct objects it failed on
+
+    @property
+    def loudness(self) -> int:
+        """Failures that look like one loop: on a common errno (ENOENT on a path), the
+        failures on its most frequent object, so that a retry loop on one missing file
+        outranks a search over many paths that fail once each; else the count."""
+        return self.repeat if self.common and self.repeat else self.count
 
     @property
     def key(self) -> str:
@@ -218,6 +226,7 @@ class Reader(ProbeReader):
             pid, nr, err = int(k.pid), int(k.nr), int(k.err)
             seen = paths.get((pid, nr, err))
             aimed = addresses.get((pid, nr, err))
+            objects = seen or aimed
             failures.append(
                 Failure(
                     pid=pid,
@@ -227,6 +236,8 @@ class Reader(ProbeReader):
                     count=int(v.value),
                     path=seen.most_common(1)[0][0] if seen else "",
                     address=aimed.most_common(1)[0][0] if aimed else "",
+                    repeat=objects.most_common(1)[0][1] if objects else 0,
+                    objects=len(objects) if objects else 0,
                 )
             )
         failures.sort(key=lambda f: (-f.count, f.key))
@@ -234,13 +245,14 @@ class Reader(ProbeReader):
         for k, v in bpf["lat_hist"].items():
             if int(v.value):
                 buckets[int(k.nr)][int(k.slot)] = int(v.value)
+        errors_only = bool(self.run.params.get("errors_only", False))
         return ReaderOutput(
             event_count=sum(c.count for c in calls),
             events=self.samples.dumps(),
-            summary=_summary(elapsed_s, calls, failures),
+            summary=_summary(elapsed_s, calls, failures, errors_only=errors_only),
             aggregates=Aggregates(
                 totals=_totals(calls, failures),
-                top=_top(calls, failures, buckets),
+                top=_top(calls, failures, buckets, errors_only=errors_only),
                 latency=_latency(calls, failures, buckets),
             ),
         )
@@ -259,13 +271,21 @@ def _totals(calls: list[Calls], failures: list[Failure]) -> dict[str, int | floa
 
 
 def _top(
-    calls: list[Calls], failures: list[Failure], buckets: dict[int, dict[int, int]]
+    calls: list[Calls],
+    failures: list[Failure],
+    buckets: dict[int, dict[int, int]],
+    *,
+    errors_only: bool = False,
 ) -> dict[str, list[TopEntry]]:
     top: dict[str, list[TopEntry]] = {}
-    unusual = _rare_kept(_headline_first([f for f in failures if not f.routine]))[:TOP_ERRORS]
+    unusual = _spread(_by_loudness([f for f in failures if not f.routine]))
     routine = [f for f in failures if f.routine][:ROUTINE_SHOWN]
     if unusual:
-        top["errors"] = [_failure_entry(f) for f in unusual]
+        top["errors"] = [_failure_entry(f) for f in unusual[:TOP_ERRORS]]
+    if errors_only:
+        # only failing calls were counted: "busiest" would repeat the errors table, and the
+        # routine ones are a count in the summary; the budget goes to the errors table
+        return top
     if routine:
         top["routine_errors"] = [_failure_entry(f) for f in routine]
     per_proc: dict[int, list[Calls]] = defaultdict(list)
@@ -304,29 +324,35 @@ def _top(
     return top
 
 
-def _rare_kept(ordered: list[Failure]) -> list[Failure]:
-    """The first `HEAD_ROWS` rows by count, then up to `RARE_ROWS` rows whose errno a healthy
-    program seldom gets (ENOSPC, EACCES, EMFILE, ECONNREFUSED, EPIPE...: not ENOENT and the
-    like), then the rest: on a busy host, hundreds of search-path ENOENTs of compilers and
-    interpreters must not push a service's few EACCES out of the table."""
-    head = ordered[:HEAD_ROWS]
-    rare = [f for f in ordered[HEAD_ROWS:] if not f.common][:RARE_ROWS]
-    rest = [f for f in ordered[HEAD_ROWS:] if f not in rare]
-    return head + rare + rest
+def _by_loudness(failures: list[Failure]) -> list[Failure]:
+    return sorted(failures, key=lambda f: (-f.loudness, -f.count, f.key))
 
 
-def _headline_first(unusual: list[Failure]) -> list[Failure]:
-    """`unusual` (by count) with the top failure's process's next distinct failure moved up to
-    second place: the result budget trims the errors table from the bottom, and the headline
-    process's own other failure (a storm of missing-file opens and refused connects) explains it
-    better than a third party's row that happens to be bigger."""
-    if not unusual:
-        return unusual
-    head = unusual[0]
-    same = next((f for f in unusual[1:] if f.pid == head.pid), None)
-    if same is None:
-        return unusual
-    return [head, same, *(f for f in unusual[1:] if f is not same)]
+def _spread(ordered: list[Failure]) -> list[Failure]:
+    """`ordered` (loudest first) with the rows that show something new moved up: the loudest
+    row; its process's failure with another errno, if any (a storm of missing-file opens and
+    refused connects is one story); the loudest row of each errno not shown yet (errnos a
+    healthy program seldom gets first: ENOSPC, EACCES, EMFILE, EROFS, ECONNREFUSED...); the
+    loudest row of each process not shown yet; then the rest. On a busy host the result
+    budgets keep only the first few rows of a table: hundreds of search-path ENOENTs of
+    compilers and interpreters, or one process's many failing calls, must not push a
+    service's few ENOSPC out of it."""
+    if not ordered:
+        return ordered
+    head = ordered[0]
+    same = next((f for f in ordered[1:] if f.pid == head.pid and f.err != head.err), None)
+    out = [head] if same is None else [head, same]
+    errnos = {f.err for f in out}
+    for f in [f for f in ordered if not f.common] + [f for f in ordered if f.common]:
+        if f.err not in errnos:
+            out.append(f)
+            errnos.add(f.err)
+    pids = {f.pid for f in out}
+    for f in ordered:
+        if f.pid not in pids and f not in out:
+            out.append(f)
+            pids.add(f.pid)
+    return out + [f for f in ordered if f not in out]
 
 
 def _failure_entry(f: Failure) -> TopEntry:
@@ -340,6 +366,9 @@ def _failure_entry(f: Failure) -> TopEntry:
         labels["path"] = f.path
     if f.address:
         labels["address"] = f.address
+    if f.objects > 1:  # failures spread over several objects: `repeat` on the one shown
+        labels["objects"] = f.objects
+        labels["repeat"] = f.repeat
     return TopEntry(key=f.key, count=f.count, labels=labels)
 
 
@@ -364,20 +393,42 @@ def _latency(
     return out
 
 
-def _summary(elapsed_s: float, calls: list[Calls], failures: list[Failure]) -> str:
+def _by_errno(failures: list[Failure]) -> str:
+    """The failures per errno, rarest kinds first, each with its loudest process: `EROFS 40
+    by logd (pid 7), ENOENT 900 by cc1 (pid 9)`."""
+    per: dict[int, list[Failure]] = defaultdict(list)
+    for f in failures:
+        per[f.err].append(f)
+    order = sorted(per, key=lambda e: (e in COMMON_ERRNOS, -sum(f.count for f in per[e])))
+    parts = []
+    for err in order[:SUMMARY_ERRNOS]:
+        loudest = max(per[err], key=lambda f: (f.loudness, f.count))
+        parts.append(
+            f"{errno_name(err)} {sum(f.count for f in per[err])} by "
+            f"{proc_label(loudest.comm, loudest.pid)}"
+        )
+    more = len(order) - SUMMARY_ERRNOS
+    return ", ".join(parts) + (f", {more} more errnos" if more > 0 else "")
+
+
+def _summary(
+    elapsed_s: float, calls: list[Calls], failures: list[Failure], *, errors_only: bool = False
+) -> str:
     total = sum(c.count for c in calls)
     head = f"Syscalls in {elapsed_s:.1f}s"
     if not total and not failures:
         return f"{head}: no system calls seen"
     failed = sum(f.count for f in failures)
     text = f"{head}: {plural(total, 'call')}, {failed} failed"
-    unusual = [f for f in failures if not f.routine]
+    unusual = _by_loudness([f for f in failures if not f.routine])
+    if len({f.err for f in unusual}) > 1:
+        text += f" ({_by_errno(unusual)})"
     for label, f in zip(("top failure", "next"), unusual[:2], strict=False):
-        text += f"; {label} {f.headline} x{f.count}"
+        text += f"; {label} {f.headline if label == 'top failure' else f.key} x{f.count}"
     routine = sum(f.count for f in failures if f.routine)
     if routine:
         text += f" ({routine} routine: EAGAIN, EINTR, timeouts...)"
-    if calls:
+    if calls and not errors_only:
         per_proc: Counter[str] = Counter()
         for c in calls:
             per_proc[c.proc] += c.count

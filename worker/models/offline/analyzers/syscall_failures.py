@@ -49,6 +49,9 @@ CONFIRMED = 0.1  # added when the listener check ran and explains the refusal (n
 MAX_FINDINGS = 8
 PEER_ERRNOS = frozenset({"ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNABORTED"})
 MAX_OTHERS = 2
+# Errnos healthy programs get while searching (a path list, an import path): when such a row's
+# failures are spread over many objects, only those on its most frequent object count as a loop.
+SEARCH_ERRNOS = frozenset({"ENOENT", "ENOTDIR"})
 LISTENER_COMMANDS = ("listeners",)
 ANY_ADDRESS = frozenset({"*", "0.0.0.0", "[::]"})  # noqa: S104 - a listing's wildcard, not a bind
 _LISTEN_RE = re.compile(r"^LISTEN\s+\d+\s+\d+\s+(?P<local>\S+)\s+\S+(?:\s+(?P<users>.*))?$")
@@ -66,10 +69,23 @@ class FailureFact:
     source: str
     others: int = 0  # same errno, other processes, same window
     other_procs: list[str] = field(default_factory=list)
+    objects: int = 1  # distinct objects its failures were on (when the probe counted them)
+    repeat: int = 0  # failures on its most frequent object (0: not counted)
+
+    @property
+    def searching(self) -> bool:
+        """Failures spread over several paths with an errno of searching (ENOENT): a lookup
+        along a search path, not a loop on one object."""
+        return self.errno in SEARCH_ERRNOS and self.objects > 1 and 0 < self.repeat < self.count
+
+    @property
+    def loud(self) -> int:
+        """The failures that look like one loop: on its most frequent object when searching."""
+        return self.repeat if self.searching else self.count
 
     @property
     def rate(self) -> float:
-        return self.count / self.window_s if self.window_s else float(self.count)
+        return self.loud / self.window_s if self.window_s else float(self.loud)
 
     @property
     def explanation(self) -> Explanation:
@@ -77,7 +93,7 @@ class FailureFact:
 
     @property
     def share(self) -> float:
-        return self.count / (self.count + self.others) if self.count + self.others else 1.0
+        return self.loud / (self.loud + self.others) if self.loud + self.others else 1.0
 
 
 def facts(evidence: Evidence) -> list[FailureFact]:
@@ -104,6 +120,7 @@ def facts(evidence: Evidence) -> list[FailureFact]:
                 if not isinstance(pid, int):
                     continue
                 obj = str(labels.get("path") or labels.get("address") or "")
+                objects, repeat = labels.get("objects", 1), labels.get("repeat", 0)
                 add(
                     FailureFact(
                         Proc(str(labels.get("comm", "?")), pid),
@@ -114,6 +131,8 @@ def facts(evidence: Evidence) -> list[FailureFact]:
                         seconds(run),
                         run.host,
                         run.key,
+                        objects=objects if isinstance(objects, int) else 1,
+                        repeat=repeat if isinstance(repeat, int) else 0,
                     )
                 )
     for run in probe_runs(evidence, "file_opens"):
@@ -143,7 +162,7 @@ def facts(evidence: Evidence) -> list[FailureFact]:
             for f in out
             if f is not fact and f.errno == fact.errno and f.proc.pid != fact.proc.pid
         ]
-        fact.others = sum(f.count for f in same)
+        fact.others = sum(f.loud for f in same)
         fact.other_procs = [f"{f.proc.label()} x{f.count}" for f in same][:MAX_OTHERS]
     return out
 
@@ -258,10 +277,18 @@ def render(evidence: Evidence, fact: FailureFact, strength: float) -> Finding:
     obj = fact.obj or f"its {fact.call} target"
     meaning = row.meaning.format(obj=obj, call=fact.call, errno=fact.errno)
     label = f" ({row.label})" if row.label else ""
+    per_s = fact.count / (fact.window_s or 1)
     cause = (
         f"{fact.proc.label()} on {fact.host}: {fact.call}() fails with {fact.errno}{label}"
         + (f" on {fact.obj}" if fact.obj else "")
-        + f", {fact.count} times in {fact.window_s:.1f}s ({fact.rate:.1f}/s): {meaning}."
+        + f", {fact.count} times in {fact.window_s:.1f}s ({per_s:.1f}/s)"
+        + (
+            f" on {fact.objects} different paths (at most {fact.repeat} on one: a search, "
+            "not a loop)"
+            if fact.searching
+            else ""
+        )
+        + f": {meaning}."
     )
     note = _listener_note(evidence, fact)
     cause += note
