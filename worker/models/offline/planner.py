@@ -20,6 +20,7 @@ from worker.models.base import Evidence, ModelAnswer, ModelRequest, PriorExchang
 from worker.models.offline.analyzers import HIGH, MEDIUM, Finding, analyze
 from worker.models.offline.categories import CUES, Category, categorise
 from worker.models.offline.evidence import parse_proc
+from worker.models.offline.focus import focus_step, merged
 from worker.models.offline.relevance import Subject, SymptomView, relevance, view
 from worker.models.offline.runbooks import broadening_plan, chosen_flows, flows_plan
 from worker.protocol import Confidence, Diagnostic, Resolution
@@ -233,18 +234,22 @@ def plan_next(
     findings = findings_for(evidence)
     if not final:
         asked = asked_before(history)
+        # the process the symptom names, when nothing found is about it: asked beside the rest
+        focus = focus_step(evidence, findings, asked, probes)
         if findings and findings[0].score >= MEDIUM:
             deeper = dig_deeper(findings[0], asked, probes)
             if deeper is not None:
-                return deeper
+                return merged(deeper, focus)
         else:
             wider = broaden(asked, probes)
             if wider is not None:
-                return wider
+                return merged(wider, focus)
             for finding in findings[:2]:
                 deeper = dig_deeper(finding, asked, probes)
                 if deeper is not None:
-                    return deeper
+                    return merged(deeper, focus)
+        if focus is not None:
+            return focus
     return conclude(evidence, findings)
 
 
