@@ -1,16 +1,18 @@
-"""A loop on one object versus a search over many (fast, no kernel): a service retrying one
-missing config file is the finding, not a compiler or test runner whose bigger ENOENT count is
-spread over hundreds of search paths; a search alone stays Low. Names, paths and rates are drawn
-at random on each run."""
+"""A loop on one object versus a search over many, and a second CPU hog (fast, no kernel):
+a service retrying one missing config file is the finding, not a compiler or test runner whose
+bigger ENOENT count is spread over hundreds of search paths; a search alone stays Low; a hog
+seen only in the CPU profile is named beside the one the run-queue result kept. Names, paths and
+rates are drawn at random on each run."""
 
 from __future__ import annotations
 
 import random
 import secrets
 
-from probes.models import TopEntry
+from probes.models import Aggregates, LatencyStats, TopEntry
 from tests.models.test_relevance import error_row, errors_run, evidence, pid, service
 from worker.models.offline.planner import conclude, findings_for
+from worker.protocol import EbpfResult
 
 SEARCHERS = ("mypy", "python3", "pytest", "cc1", "node")
 
@@ -56,3 +58,48 @@ def test_a_search_alone_is_low_and_says_it_is_a_search() -> None:
     assert resolution.confidence == "Low", resolution.root_cause
     ranked = findings_for(evidence(f"{word} is acting up today", errors_run([row])))
     assert "a search, not a loop" in ranked[0].root_cause
+
+
+def test_a_second_cpu_hog_seen_in_the_profile_is_named_beside_the_first() -> None:
+    """The run-queue result was shortened to its top rows (a VM behind which most waits
+    happened); the host-wide profile shows a second process as busy: both are named."""
+    vm, spinner = (f"{service()[0]}", f"{service()[0]}")
+    v, s = pid(), pid()
+    runq = EbpfResult(
+        program_name="runq_latency",
+        probe="runq_latency",
+        duration_s=3.0,
+        summary="run-queue waits",
+        aggregates=Aggregates(
+            latency={"runq": LatencyStats(unit="ms", count=900, p50=0.1, p99=40.0, max=90.0)},
+            top={
+                "behind": [TopEntry(key=f"{vm} (pid {v})", count=300, value=1300.0)],
+                "on_cpu": [
+                    TopEntry(key=f"{vm} (pid {v})", count=50, labels={"pid": v, "cpu_pct": 80})
+                ],
+            },
+        ),
+    )
+    pct = random.uniform(60, 99)
+    profile = EbpfResult(
+        program_name="cpu_profile",
+        probe="cpu_profile",
+        duration_s=3.0,
+        summary=f"samples: busiest {spinner} (pid {s})",
+        aggregates=Aggregates(
+            top={
+                "processes": [
+                    TopEntry(
+                        key=f"{spinner} (pid {s})",
+                        count=130,
+                        labels={"pid": s, "cpu_pct": round(pct, 1)},
+                    ),
+                    TopEntry(key=f"{vm} (pid {v})", count=120, labels={"pid": v, "cpu_pct": 80.0}),
+                ]
+            }
+        ),
+    )
+    _, word = service()
+    resolution = conclude(evidence(f"p99 on {word} is terrible since noon", runq, profile))
+    assert f"{spinner} (pid {s})" in resolution.root_cause
+    assert f"{vm} (pid {v})" in resolution.root_cause

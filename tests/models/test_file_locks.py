@@ -119,3 +119,13 @@ def test_parse_keeps_empty_fields_and_spaces() -> None:
         ("my job", 12, 7, "/var/lock/a b.lock"),
         ("holder", 7, None, "/var/lock/a b.lock"),
     ]
+
+
+def test_an_unrelated_pile_up_is_not_a_stuck_job_of_another_kind(locks: Locks) -> None:
+    """"Never finishes, keeps starting over" fits a restart loop as well as a lock: with no
+    process named, a pile-up of other programs' waiters is only a weak lead."""
+    holder_comm, _ = service()
+    waiter, _ = service()
+    locks.pile(holder_comm, waiter, random.randint(3, 7))
+    symptom = "the batch job never finishes, it keeps starting over"
+    assert conclude(evidence(symptom, commands={COMMAND_ID: lslocks()})).confidence == "Low"

@@ -30,6 +30,7 @@ WEAK_P99_MS = 5.0
 HOLDER_PCT = 30.0
 BEHIND_SHARE = 0.25  # waits charged to one process, as a share of the probe window
 BEHIND_MIN_SHARE = 0.1  # below this, waiting behind it is not starvation
+FILTERED_PREFIXES = ("profile_pid_", "focus_")  # the planner's runs filtered to one process
 
 
 def _holders(rows: list[tuple[Proc, float]]) -> str:
@@ -49,6 +50,22 @@ def _profile_line(evidence: Evidence, name: str) -> str | None:
     return f"{name}: {runs[-1].result.event_count} samples, {hottest}"
 
 
+def profiled_holders(evidence: Evidence) -> list[tuple[Proc, float]]:
+    """Processes at `HOLDER_PCT` or more of a CPU in the host-wide CPU profile: the run-queue
+    result's own on-CPU table keeps only its top row when it had to be shortened, and a second
+    hog as busy as the first must not go unnamed."""
+    out: dict[Proc, float] = {}
+    for run in probe_runs(evidence, "cpu_profile"):
+        if run.result.program_name.startswith(FILTERED_PREFIXES):
+            continue  # a profile filtered to one process says nothing about the others
+        for row in top(run, "processes"):
+            proc = entry_proc(row)
+            pct = float(row.labels.get("cpu_pct", 0) or 0)
+            if proc is not None and proc.pid and pct >= HOLDER_PCT:
+                out[proc] = max(pct, out.get(proc, 0.0))
+    return list(out.items())
+
+
 @register("cpu_starvation")
 def cpu_starvation(evidence: Evidence) -> list[Finding]:
     findings = []
@@ -61,6 +78,8 @@ def cpu_starvation(evidence: Evidence) -> list[Finding]:
             pct = float(row.labels.get("cpu_pct", 0) or 0)
             if proc is not None and proc.pid and pct >= HOLDER_PCT:
                 holders.append((proc, pct))
+        holders += [h for h in profiled_holders(evidence) if h[0] not in {p for p, _ in holders}]
+        holders.sort(key=lambda h: -h[1])
         window_ms = seconds(run) * 1000
         behind = [
             (proc, float(row.value or 0))

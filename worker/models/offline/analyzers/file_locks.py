@@ -22,12 +22,10 @@ from worker.models.offline.relevance import Subject
 
 COMMAND_ID = "file_locks"
 WAITERS_MANY = 2
-MANY, SOME = 0.8, 0.6
+MANY, SOME = 0.75, 0.55
 MAX_SHOWN = 3
-THEMES = (
-    "lock", "stuck", "hang", "wait", "pile", "never finish", "blocked", "wedged", "frozen",
-    "queue", "starting", "cron", "jobs",
-)  # fmt: skip
+# lock words only: "never finishes" or "keeps starting" fit a restart loop as well
+THEMES = ("lock", "stuck", "hang", "hung", "blocked", "wedged", "frozen", "waiting")
 _COLUMNS = ("COMMAND", "PID", "TYPE", "MODE", "BLOCKER", "PATH")
 
 
