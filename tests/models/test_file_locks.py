@@ -122,7 +122,7 @@ def test_parse_keeps_empty_fields_and_spaces() -> None:
 
 
 def test_an_unrelated_pile_up_is_not_a_stuck_job_of_another_kind(locks: Locks) -> None:
-    """"Never finishes, keeps starting over" fits a restart loop as well as a lock: with no
+    """ "Never finishes, keeps starting over" fits a restart loop as well as a lock: with no
     process named, a pile-up of other programs' waiters is only a weak lead."""
     holder_comm, _ = service()
     waiter, _ = service()
