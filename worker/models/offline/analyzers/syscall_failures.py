@@ -297,8 +297,6 @@ def render(evidence: Evidence, fact: FailureFact, strength: float) -> Finding:
     listing = command_output(evidence, f"listing_pid_{fact.proc.pid}")
     if listing is not None and listing.stdout.strip():
         cause += f" Listing: {' | '.join(listing.stdout.splitlines()[1:5])[:300]}."
-    if fact.other_procs:
-        cause += f" Also failing with {fact.errno}: {'; '.join(fact.other_procs)}."
     values = {
         "comm": fact.proc.comm,
         "pid": fact.proc.pid,
@@ -313,6 +311,12 @@ def render(evidence: Evidence, fact: FailureFact, strength: float) -> Finding:
         + (f" on {fact.obj}" if fact.obj else "")
         + f" in {fact.window_s:.1f}s ({fact.share:.0%} of the host's {fact.errno} failures)."
         + (f" `ss -tlnp`:{note}" if note else "")
+        # the baseline is evidence, not the cause: other processes stay out of the root cause
+        + (
+            f" Also failing with {fact.errno}: {'; '.join(fact.other_procs)}."
+            if fact.other_procs
+            else ""
+        )
     )
     objects = [fact.obj] if fact.obj else []
     return Finding(
