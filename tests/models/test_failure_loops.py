@@ -103,3 +103,22 @@ def test_a_second_cpu_hog_seen_in_the_profile_is_named_beside_the_first() -> Non
     resolution = conclude(evidence(f"p99 on {word} is terrible since noon", runq, profile))
     assert f"{spinner} (pid {s})" in resolution.root_cause
     assert f"{vm} (pid {v})" in resolution.root_cause
+
+
+def test_another_calls_huge_enoent_count_is_no_baseline_for_an_open_loop() -> None:
+    """A package manager's 10,000 rename() ENOENTs (no object recorded) beside the named
+    service's open() loop on its config: the loop is still unusual for an open()."""
+    comm, word = service()
+    p = pid()
+    path = f"/tmp/{secrets.token_hex(4)}/etc/{word}/{word}.ini"
+    loop = int(random.uniform(60, 110) * 3)
+    rows = [
+        error_row("dpkg", pid(), "rename", "ENOENT", random.randint(8000, 15000)),
+        error_row("dpkg", pid(), "lseek", "ESPIPE", random.randint(8000, 15000)),
+        error_row(comm, p, "openat", "ENOENT", loop, path=path),
+    ]
+    symptom = f"{word} is slow to start and logs are full of config errors"
+    ranked = findings_for(evidence(symptom, errors_run(rows)))
+    assert ranked[0].subject is not None and ranked[0].subject.comm == comm, ranked[0].root_cause
+    resolution = conclude(evidence(symptom, errors_run(rows)))
+    assert resolution.confidence in {"High", "Medium"} and path in resolution.root_cause

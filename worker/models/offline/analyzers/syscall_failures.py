@@ -2,8 +2,8 @@
 
 Facts: the rows of syscall_errors (`errors`, not `routine_errors`: pid, comm, syscall, errno, the
 path or socket address) and of file_opens (`failures`: path, errno, the top process), one fact
-per (process, call, errno), with the host's baseline: how many failures with the same errno
-other processes had in the same window.
+per (process, call, errno), with the host's baseline: how many failures with the same errno, of
+the same kind of call (open, stat, rename, write...), other processes had in the same window.
 
 `score()`: the rate sets the strength (`RATE_HIGH`/s -> `STRONG`, `RATE_SOME`/s -> `STEADY`,
 `COUNT_FEW` failures -> `FEW`, else `FAINT`), scaled by how unusual the errno is for a healthy
@@ -52,6 +52,24 @@ MAX_OTHERS = 2
 # Errnos healthy programs get while searching (a path list, an import path): when such a row's
 # failures are spread over many objects, only those on its most frequent object count as a loop.
 SEARCH_ERRNOS = frozenset({"ENOENT", "ENOTDIR"})
+# Calls that do the same thing, for the baseline (a package manager's 10,000 rename() ENOENTs
+# say nothing about how unusual a service's open() ENOENT loop is).
+_FAMILIES = {
+    "open": ("open", "openat", "openat2", "creat"),
+    "stat": ("stat", "lstat", "newfstatat", "statx", "fstatat64", "newlstat", "newstat"),
+    "access": ("access", "faccessat", "faccessat2"),
+    "rename": ("rename", "renameat", "renameat2"),
+    "unlink": ("unlink", "unlinkat", "rmdir"),
+    "mkdir": ("mkdir", "mkdirat"),
+    "readlink": ("readlink", "readlinkat"),
+    "exec": ("execve", "execveat"),
+    "clone": ("clone", "clone3", "fork", "vfork"),
+    "write": ("write", "writev", "pwrite64", "pwritev", "pwritev2"),
+    "read": ("read", "readv", "pread64", "preadv", "preadv2"),
+    "send": ("sendto", "sendmsg", "sendmmsg"),
+    "recv": ("recvfrom", "recvmsg", "recvmmsg"),
+}
+FAMILY = {call: family for family, calls in _FAMILIES.items() for call in calls}
 LISTENER_COMMANDS = ("listeners",)
 ANY_ADDRESS = frozenset({"*", "0.0.0.0", "[::]"})  # noqa: S104 - a listing's wildcard, not a bind
 _LISTEN_RE = re.compile(r"^LISTEN\s+\d+\s+\d+\s+(?P<local>\S+)\s+\S+(?:\s+(?P<users>.*))?$")
@@ -157,10 +175,14 @@ def facts(evidence: Evidence) -> list[FailureFact]:
         if not fact.obj and fact.errno in PEER_ERRNOS:
             peer = peer_of(evidence, fact.proc.pid)
             fact.obj = f"its connection to {peer}" if peer else ""
+        kind = FAMILY.get(fact.call, fact.call)
         same = [
             f
             for f in out
-            if f is not fact and f.errno == fact.errno and f.proc.pid != fact.proc.pid
+            if f is not fact
+            and f.errno == fact.errno
+            and FAMILY.get(f.call, f.call) == kind
+            and f.proc.pid != fact.proc.pid
         ]
         fact.others = sum(f.loud for f in same)
         fact.other_procs = [f"{f.proc.label()} x{f.count}" for f in same][:MAX_OTHERS]
@@ -305,11 +327,13 @@ def render(evidence: Evidence, fact: FailureFact, strength: float) -> Finding:
         "errno": fact.errno,
     }
     plan = "\n".join(f"{i}. {step.format(**values)}" for i, step in enumerate(row.plan, start=1))
+    kind = FAMILY.get(fact.call, fact.call)
     evidence_line = (
         f"{fact.source} on {fact.host}: {fact.count} {fact.call}() failures with "
         f"{fact.errno} by {fact.proc.label()}"
         + (f" on {fact.obj}" if fact.obj else "")
-        + f" in {fact.window_s:.1f}s ({fact.share:.0%} of the host's {fact.errno} failures)."
+        + f" in {fact.window_s:.1f}s ({fact.share:.0%} of the host's {kind}() {fact.errno} "
+        "failures)."
         + (f" `ss -tlnp`:{note}" if note else "")
         # the baseline is evidence, not the cause: other processes stay out of the root cause
         + (
