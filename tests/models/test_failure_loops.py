@@ -122,3 +122,33 @@ def test_another_calls_huge_enoent_count_is_no_baseline_for_an_open_loop() -> No
     assert ranked[0].subject is not None and ranked[0].subject.comm == comm, ranked[0].root_cause
     resolution = conclude(evidence(symptom, errors_run(rows)))
     assert resolution.confidence in {"High", "Medium"} and path in resolution.root_cause
+
+
+def test_a_second_cpu_hog_seen_only_by_pidstat_is_named_when_the_profile_saw_nothing() -> None:
+    vm, spinner = service()[0], service()[0]
+    v, s = pid(), pid()
+    runq = EbpfResult(
+        program_name="runq_latency",
+        probe="runq_latency",
+        duration_s=3.0,
+        summary="run-queue waits",
+        aggregates=Aggregates(
+            latency={"runq": LatencyStats(unit="ms", count=900, p50=0.1, p99=30.0, max=90.0)},
+            top={
+                "behind": [TopEntry(key=f"{vm} (pid {v})", count=300, value=5000.0)],
+                "on_cpu": [
+                    TopEntry(key=f"{vm} (pid {v})", count=50, labels={"pid": v, "cpu_pct": 60})
+                ],
+            },
+        ),
+    )
+    pct = random.uniform(45, 99)
+    row = "Average:        0     {}   {:.2f}    0.00    0.00    0.00   {:.2f}     -  {}\n"
+    pidstat = row.format(s, pct, pct, spinner) + row.format(v, 50.0, 50.0, vm)
+    _, word = service()
+    shown = evidence(
+        f"{word} latency doubled, nothing changed", runq, commands={"cpu_now": pidstat}
+    )
+    resolution = conclude(shown)
+    assert f"{spinner} (pid {s})" in resolution.root_cause
+    assert f"{spinner} (pid {s})" in resolution.ebpf_evidence

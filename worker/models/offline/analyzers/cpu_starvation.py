@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from worker.models.base import Evidence
 from worker.models.offline.analyzers import Finding, NextStep, register
+from worker.models.offline.analyzers.busy_process import pidstat_rows
 from worker.models.offline.evidence import (
     Proc,
     cmd,
     entry_proc,
+    own_commands,
     probe,
     probe_runs,
     seconds,
@@ -51,10 +53,17 @@ def _profile_line(evidence: Evidence, name: str) -> str | None:
 
 
 def profiled_holders(evidence: Evidence) -> list[tuple[Proc, float]]:
-    """Processes at `HOLDER_PCT` or more of a CPU in the host-wide CPU profile: the run-queue
-    result's own on-CPU table keeps only its top row when it had to be shortened, and a second
-    hog as busy as the first must not go unnamed."""
+    """Processes at `HOLDER_PCT` or more of a CPU in the host-wide CPU profile, or in the
+    triage's `pidstat` second: the run-queue result's own on-CPU table keeps only its top row
+    when it had to be shortened, and a second hog as busy as the first must not go unnamed."""
     out: dict[Proc, float] = {}
+    for result in evidence.results:
+        now = result.command_results.get("cpu_now")
+        if now is not None and now.ran:
+            for pid, comm, pct in pidstat_rows(now.stdout):
+                if pct >= HOLDER_PCT and comm not in own_commands(evidence):
+                    sampled = Proc(comm[:15], int(pid))
+                    out[sampled] = max(pct, out.get(sampled, 0.0))
     for run in probe_runs(evidence, "cpu_profile"):
         if run.result.program_name.startswith(FILTERED_PREFIXES):
             continue  # a profile filtered to one process says nothing about the others
