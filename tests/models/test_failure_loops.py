@@ -142,7 +142,7 @@ def test_a_second_cpu_hog_seen_only_by_pidstat_is_named_when_the_profile_saw_not
             },
         ),
     )
-    pct = random.uniform(45, 99)
+    pct = random.uniform(45, 99)  # a second hog, not a background process at a third
     row = "Average:        0     {}   {:.2f}    0.00    0.00    0.00   {:.2f}     -  {}\n"
     pidstat = row.format(s, pct, pct, spinner) + row.format(v, 50.0, 50.0, vm)
     _, word = service()

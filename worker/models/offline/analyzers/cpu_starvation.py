@@ -53,7 +53,7 @@ def _profile_line(evidence: Evidence, name: str) -> str | None:
 
 
 def profiled_holders(evidence: Evidence) -> list[tuple[Proc, float]]:
-    """Processes at `HOLDER_PCT` or more of a CPU in the host-wide CPU profile, or in the
+    """Processes at `STRONG_HOLDER_PCT` or more of a CPU in the host-wide CPU profile, or in the
     triage's `pidstat` second: the run-queue result's own on-CPU table keeps only its top row
     when it had to be shortened, and a second hog as busy as the first must not go unnamed."""
     out: dict[Proc, float] = {}
@@ -61,7 +61,7 @@ def profiled_holders(evidence: Evidence) -> list[tuple[Proc, float]]:
         now = result.command_results.get("cpu_now")
         if now is not None and now.ran:
             for pid, comm, pct in pidstat_rows(now.stdout):
-                if pct >= HOLDER_PCT and comm not in own_commands(evidence):
+                if pct >= STRONG_HOLDER_PCT and comm not in own_commands(evidence):
                     sampled = Proc(comm[:15], int(pid))
                     out[sampled] = max(pct, out.get(sampled, 0.0))
     for run in probe_runs(evidence, "cpu_profile"):
@@ -70,7 +70,7 @@ def profiled_holders(evidence: Evidence) -> list[tuple[Proc, float]]:
         for row in top(run, "processes"):
             proc = entry_proc(row)
             pct = float(row.labels.get("cpu_pct", 0) or 0)
-            if proc is not None and proc.pid and pct >= HOLDER_PCT:
+            if proc is not None and proc.pid and pct >= STRONG_HOLDER_PCT:
                 out[proc] = max(pct, out.get(proc, 0.0))
     return list(out.items())
 
