@@ -152,3 +152,49 @@ def test_a_second_cpu_hog_seen_only_by_pidstat_is_named_when_the_profile_saw_not
     resolution = conclude(shown)
     assert f"{spinner} (pid {s})" in resolution.root_cause
     assert f"{spinner} (pid {s})" in resolution.ebpf_evidence
+
+
+def test_a_forked_childs_few_long_waits_do_not_make_a_vm_the_high_answer_to_churn() -> None:
+    """A shell forks 30+ children a second; one child (still named like its parent) waited a
+    dozen times behind a VM. The VM is no High answer: the churn of the named parent is."""
+    comm, word = service()
+    vm = service()[0]
+    parent, child, v = pid(), pid(), pid()
+    runq = EbpfResult(
+        program_name="runq_latency",
+        probe="runq_latency",
+        duration_s=3.3,
+        summary="run-queue waits",
+        aggregates=Aggregates(
+            latency={"runq": LatencyStats(unit="ms", count=20000, p50=0.01, p99=6.1, max=600.0)},
+            top={
+                "waiters": [
+                    TopEntry(key=f"{comm} (pid {child})", count=random.randint(6, 30), value=170.0)
+                ],
+                "behind": [TopEntry(key=f"{vm} (pid {v})", count=5000, value=650.0)],
+                "on_cpu": [
+                    TopEntry(key=f"{vm} (pid {v})", count=80, labels={"pid": v, "cpu_pct": 130})
+                ],
+            },
+        ),
+    )
+    forks = random.randint(90, 140)
+    exits = EbpfResult(
+        program_name="process_exits",
+        probe="process_exits",
+        duration_s=3.3,
+        summary=f"most forks by {comm} (pid {parent}) x{forks}",
+        aggregates=Aggregates(
+            top={
+                "spawners": [
+                    TopEntry(
+                        key=f"{comm} (pid {parent})",
+                        count=forks,
+                        labels={"pid": parent, "comm": comm},
+                    )
+                ]
+            }
+        ),
+    )
+    resolution = conclude(evidence(f"{word} host is sluggish, something is churning", runq, exits))
+    assert f"{comm} (pid {parent})" in resolution.root_cause, resolution.root_cause

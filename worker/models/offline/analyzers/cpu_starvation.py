@@ -1,6 +1,7 @@
 """Runnable tasks waiting for a CPU (runq_latency) while a few processes hold the CPUs.
 
-Score: run-queue p99 (all waits, or the worst waiter's own) >= 10 ms with a holder at >= 40% of
+Score: run-queue p99 (all waits, or the worst waiter's own when it waited `WAITER_MIN_WAITS`
+times or more) >= 10 ms with a holder at >= 40% of
 a CPU -> 0.85; >= 5 ms with a holder at >= 30% -> 0.6; otherwise no finding (busy_process covers
 a hog nobody waits behind). The culprits are the processes the waiters waited behind (the
 probe's `behind` table: who was preempted to let them run; >= 25% of the window charged to one
@@ -32,6 +33,7 @@ WEAK_P99_MS = 5.0
 HOLDER_PCT = 30.0
 BEHIND_SHARE = 0.25  # waits charged to one process, as a share of the probe window
 BEHIND_MIN_SHARE = 0.1  # below this, waiting behind it is not starvation
+WAITER_MIN_WAITS = 50
 FILTERED_PREFIXES = ("profile_pid_", "focus_")  # the planner's runs filtered to one process
 
 
@@ -98,7 +100,11 @@ def cpu_starvation(evidence: Evidence) -> list[Finding]:
             and float(row.value or 0) >= BEHIND_MIN_SHARE * window_ms
         ]
         waiters = top(run, "waiters")
-        worst_p99 = max([p99, *(float(w.value or 0) for w in waiters[:1])])
+        # a waiter's own p99 counts when it waited often enough for a p99 to mean something (a
+        # short-lived child with a dozen waits is not a starved service)
+        worst_p99 = max(
+            [p99, *(float(w.value or 0) for w in waiters[:1] if w.count >= WAITER_MIN_WAITS)]
+        )
         if not (holders or behind) or worst_p99 < WEAK_P99_MS:
             continue
         strong = worst_p99 >= STRONG_P99_MS and (
