@@ -4,6 +4,7 @@ fsync storms."""
 from __future__ import annotations
 
 import contextlib
+import os
 import resource
 import subprocess
 
@@ -91,6 +92,13 @@ while True:
 """
 
 
+def open_fds(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
+
+
 def fd_exhaustion(ctx: Ctx) -> Fault:
     comm, word = ctx.draw.service()
     path = ctx.dir("srv", word) / f"{ctx.draw.choice(('index', 'state', 'journal'))}.db"
@@ -101,6 +109,9 @@ def fd_exhaustion(ctx: Ctx) -> Fault:
         [ctx.python(comm), ctx.script(LEAKER), path, str(pause)],
         rlimits=((resource.RLIMIT_NOFILE, limit),),
     )
+    # "works for a bit, then every request fails": reported once it fails (the leak reaches
+    # the limit after limit x pause seconds, up to ~13 s)
+    ctx.wait_for(lambda: open_fds(proc.pid) >= limit - 1, timeout_s=20)
     return Fault(
         truth=lambda: Truth(((comm,), pids(proc.pid), ("EMFILE", "Too many open files"))),
         facts=lambda: Truth(((comm,), ("EMFILE", "Too many open files"))),

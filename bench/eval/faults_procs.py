@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+from pathlib import Path
 
 from bench.eval.harness import Ctx, Fault, FaultSpec, pids
 from tests.scenarios.workloads import Truth
@@ -130,6 +131,15 @@ while True:
 """
 
 
+def threads(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    counts = [line.split()[1] for line in status.splitlines() if line.startswith("Threads:")]
+    return int(counts[0]) if counts else 0
+
+
 def thread_limit(ctx: Ctx) -> Fault:
     comm, word = ctx.draw.service()
     limit = ctx.draw.integer(8, 24)
@@ -139,6 +149,8 @@ def thread_limit(ctx: Ctx) -> Fault:
         uid=ctx.draw.uid(),
         rlimits=((resource.RLIMIT_NPROC, limit),),
     )
+    # "can't spawn workers": reported once thread starts fail (the uid's tasks at the limit)
+    ctx.wait_for(lambda: threads(proc.pid) >= limit - 1, timeout_s=10)
     return Fault(
         truth=lambda: Truth(((comm,), pids(proc.pid))),
         facts=lambda: Truth(((comm,), ("EAGAIN", "Resource temporarily unavailable"))),

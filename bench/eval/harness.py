@@ -77,6 +77,16 @@ class Ctx:
     def settle(self, seconds: float = SETTLE_S) -> None:
         time.sleep(seconds)
 
+    def wait_for(self, ready: Callable[[], bool], timeout_s: float, poll_s: float = 0.05) -> bool:
+        """Wait until `ready()` (a fault that takes a while to show, such as a leak reaching
+        its limit, is in its failing state before the symptom is reported); False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if ready():
+                return True
+            time.sleep(poll_s)
+        return ready()
+
     # --- files and binaries ---
     def path(self, *parts: str) -> Path:
         return self.workdir.joinpath(*parts)

@@ -159,17 +159,17 @@ def test_each_process_keeps_its_most_telling_failure_at_the_top() -> None:
         for i in range(random.randint(4, 8))
     ]
     for f in busy:
-        f.repeats = random.randint(1, 4)  # a search: many paths, each once or twice
+        f.repeat = random.randint(1, 4)  # a search: many paths, each once or twice
     rare_err = random.choice([111, 104, 32, 98])  # ECONNREFUSED, ECONNRESET, EPIPE, EADDRINUSE
     rare = failure(quiet, pid(), "connect", rare_err, random.randint(2, 9), address="unix:/run/a")
     loop_count = random.randint(10, 20)
-    loop = failure(looper, pid(), "openat", 2, loop_count, path="/etc/a.conf", repeats=loop_count)
+    loop = failure(looper, pid(), "openat", 2, loop_count, path="/etc/a.conf", repeat=loop_count)
     cut = [  # a path the probe cut at its limit: many search paths may share it
         failure(f"ld{i}", pid(), "openat", 2, random.randint(900, 5000), path="/p" * 40)
         for i in range(2)
     ]
     for f in cut:
-        f.repeats = f.count
+        f.repeat = f.count
     ordered = sorted([*busy, *cut, rare, loop], key=lambda f: -f.count)
     kept = _each_process_first(ordered)
     assert kept[0] is loop  # a retry loop on one path is the loudest, not a search
@@ -359,6 +359,6 @@ def test_glibcs_nscd_probe_never_outranks_a_refused_backend() -> None:
     )
     resolution = conclude(evidence("the app keeps saying it can't reach its backend", rows))
     assert f"{comm} (pid {p})" in resolution.root_cause and dest in resolution.root_cause
-    loud = failure(other, q, "connect", 2, refused * 3, address=nscd, repeats=refused * 3)
-    mine = failure(comm, p, "connect", 111, refused, address=dest, repeats=refused)
+    loud = failure(other, q, "connect", 2, refused * 3, address=nscd, repeat=refused * 3)
+    mine = failure(comm, p, "connect", 111, refused, address=dest, repeat=refused)
     assert _each_process_first([loud, mine])[:2] == [mine, loud]

@@ -92,7 +92,9 @@ struct event_t {
 BPF_TABLE("lru_hash", u32, struct start_t, starts, 16384);
 BPF_HASH(calls, struct key_t, struct val_t, 8192);
 BPF_HASH(errors, struct ekey_t, u64, 4096);
-BPF_HASH(error_paths, struct pkey_t, u64, 8192); /* busy hosts: many search paths */
+/* LRU: on a busy host, search paths that fail once each must not fill it before a loop
+ * that fails on one object over and over (which stays fresh) */
+BPF_TABLE("lru_hash", struct pkey_t, u64, error_paths, 8192);
 BPF_HISTOGRAM(lat_hist, struct hkey_t, 4096);
 BPF_ARRAY(sampled, u64, 1);
 BPF_RINGBUF_OUTPUT(events, 8);

@@ -25,7 +25,7 @@ from probes.engine.summarise import (
 from probes.models import Aggregates, LatencyStats, TopEntry
 
 TOP_ERRORS = 8
-RARE_PROCS = 4  # processes whose own most telling failure follows the loudest row
+SUMMARY_ERRNOS = 4  # errnos listed in the summary, with each one's leading process
 PATH_CUT = 63  # the probe keeps 63 bytes of a path: one that long may stand for many
 # Errnos that healthy programs get all the time (search paths, probing, feature checks).
 COMMON_ERRNOS = {
@@ -48,7 +48,7 @@ OBJ_SOCKADDR = 1
 PROBED_SOCKETS = frozenset({"unix:/var/run/nscd/socket", "unix:/run/nscd/socket"})
 AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
 TOP_N = 3
-ROUTINE_SHOWN = 2
+ROUTINE_SHOWN = 1
 HIST_KEEP = 6  # the slowest buckets of all calls: where the time goes
 KERNEL_ERRNOS = {
     512: "ERESTARTSYS",
@@ -145,7 +145,8 @@ class Failure(BaseModel):
     count: int
     path: str = ""
     address: str = ""
-    repeats: int = 0  # failures on its most frequent object (path or address)
+    repeat: int = 0  # failures on its most frequent object (0: no object recorded)
+    objects: int = 0  # distinct objects it failed on
 
     @property
     def key(self) -> str:
@@ -223,6 +224,7 @@ class Reader(ProbeReader):
             pid, nr, err = int(k.pid), int(k.nr), int(k.err)
             seen = paths.get((pid, nr, err))
             aimed = addresses.get((pid, nr, err))
+            objects = seen or aimed
             failures.append(
                 Failure(
                     pid=pid,
@@ -232,7 +234,8 @@ class Reader(ProbeReader):
                     count=int(v.value),
                     path=seen.most_common(1)[0][0] if seen else "",
                     address=aimed.most_common(1)[0][0] if aimed else "",
-                    repeats=max((c.most_common(1)[0][1] for c in (seen, aimed) if c), default=0),
+                    repeat=max((c.most_common(1)[0][1] for c in (seen, aimed) if c), default=0),
+                    objects=len(objects) if objects else 0,
                 )
             )
         failures.sort(key=lambda f: (-f.count, f.key))
@@ -240,13 +243,14 @@ class Reader(ProbeReader):
         for k, v in bpf["lat_hist"].items():
             if int(v.value):
                 buckets[int(k.nr)][int(k.slot)] = int(v.value)
+        errors_only = bool(self.run.params.get("errors_only", False))
         return ReaderOutput(
             event_count=sum(c.count for c in calls),
             events=self.samples.dumps(),
-            summary=_summary(elapsed_s, calls, failures),
+            summary=_summary(elapsed_s, calls, failures, errors_only=errors_only),
             aggregates=Aggregates(
                 totals=_totals(calls, failures),
-                top=_top(calls, failures, buckets),
+                top=_top(calls, failures, buckets, errors_only=errors_only),
                 latency=_latency(calls, failures, buckets),
             ),
         )
@@ -265,13 +269,21 @@ def _totals(calls: list[Calls], failures: list[Failure]) -> dict[str, int | floa
 
 
 def _top(
-    calls: list[Calls], failures: list[Failure], buckets: dict[int, dict[int, int]]
+    calls: list[Calls],
+    failures: list[Failure],
+    buckets: dict[int, dict[int, int]],
+    *,
+    errors_only: bool = False,
 ) -> dict[str, list[TopEntry]]:
     top: dict[str, list[TopEntry]] = {}
-    unusual = _each_process_first([f for f in failures if not f.routine])[:TOP_ERRORS]
+    unusual = _spread(_by_loudness([f for f in failures if not f.routine]))
     routine = [f for f in failures if f.routine][:ROUTINE_SHOWN]
     if unusual:
-        top["errors"] = [_failure_entry(f) for f in unusual]
+        top["errors"] = [_failure_entry(f) for f in unusual[:TOP_ERRORS]]
+    if errors_only:
+        # only failing calls were counted: "busiest" would repeat the errors table, and the
+        # routine ones are a count in the summary; the budget goes to the errors table
+        return top
     if routine:
         top["routine_errors"] = [_failure_entry(f) for f in routine]
     per_proc: dict[int, list[Calls]] = defaultdict(list)
@@ -313,36 +325,46 @@ def _top(
 def _weight(f: Failure) -> int:
     """How loudly a row says something is wrong: its count; for a common failure (ENOENT on a
     path) only its repeats on its one most frequent object, a retry loop, since a search over
-    many paths is normal; a path cut at the probe's limit may stand for many paths: once."""
+    many paths is normal; a path cut at the probe's limit may stand for many paths, and a
+    library's probe for an optional service (nscd's socket) is routine: once."""
     if not f.common:
         return f.count
     if (f.path and len(f.path) >= PATH_CUT) or f.address in PROBED_SOCKETS:
-        return 1  # many paths, or a library's probe for an optional service: never loud
-    return f.repeats or f.count
+        return 1
+    return f.repeat or f.count
 
 
-def _each_process_first(unusual: list[Failure]) -> list[Failure]:
-    """The errors table's order, most telling first (the result budgets trim it from the
-    bottom, to 1-3 rows on a busy host): the loudest row (`_weight`: a compiler's hundreds of
-    ENOENTs on as many search paths are not loud, a retry loop on one missing file is), then
-    that process's own next failure (a storm of missing-file opens and refused connects), then
-    each other process's own most telling failure (a rare errno, or any failure on a socket
-    address: ECONNREFUSED, EPIPE, EADDRINUSE, ENOENT on a unix socket...), one per process for
-    up to `RARE_PROCS` processes, biggest first, so that a quiet service's few refused connects
-    are not pushed out; then the rest, loudest first."""
-    ranked = sorted(unusual, key=lambda f: (-_weight(f), f.key))
-    if not ranked:
-        return ranked
-    head = [ranked[0]]
-    second = next((f for f in ranked[1:] if f.pid == ranked[0].pid), None)
-    if second is not None:
-        head.append(second)
-    leads: dict[int, Failure] = {}
-    for f in sorted(ranked, key=lambda f: (-f.count, f.key)):
-        if not f.common and f not in head and f.pid not in leads and f.pid != ranked[0].pid:
-            leads[f.pid] = f
-    first = head + list(leads.values())[:RARE_PROCS]
-    return first + [f for f in ranked if f not in first]
+def _by_loudness(failures: list[Failure]) -> list[Failure]:
+    return sorted(failures, key=lambda f: (-_weight(f), -f.count, f.key))
+
+
+def _spread(ordered: list[Failure]) -> list[Failure]:
+    """`ordered` (loudest first) with the rows that show something new moved up: the loudest
+    row; its process's failure with another errno, if any (a storm of missing-file opens and
+    refused connects is one story); the loudest row of each errno not shown yet (errnos a
+    healthy program seldom gets first: ENOSPC, EACCES, EMFILE, EROFS, ECONNREFUSED...); each
+    process not shown yet with its own most telling failure (an unusual errno before a common
+    one, biggest first: a quiet service's few refused connects or EPIPEs); then the rest. On a
+    busy host the result budgets keep only the first few rows of a table: hundreds of
+    search-path ENOENTs of compilers and interpreters, or one process's many failing calls,
+    must not push a service's few ENOSPC out of it."""
+    if not ordered:
+        return ordered
+    head = ordered[0]
+    same = next((f for f in ordered[1:] if f.pid == head.pid and f.err != head.err), None)
+    out = [head] if same is None else [head, same]
+    errnos = {f.err for f in out}
+    for f in [f for f in ordered if not f.common] + [f for f in ordered if f.common]:
+        if f.err not in errnos:
+            out.append(f)
+            errnos.add(f.err)
+    pids = {f.pid for f in out}
+    leads = sorted(ordered, key=lambda f: (f.common, -f.count, f.key))
+    for f in leads:
+        if f.pid not in pids and f not in out:
+            out.append(f)
+            pids.add(f.pid)
+    return out + [f for f in ordered if f not in out]
 
 
 def _failure_entry(f: Failure) -> TopEntry:
@@ -356,6 +378,9 @@ def _failure_entry(f: Failure) -> TopEntry:
         labels["path"] = f.path
     if f.address:
         labels["address"] = f.address
+    if f.objects > 1:  # failures spread over several objects: `repeat` on the one shown
+        labels["objects"] = f.objects
+        labels["repeat"] = f.repeat
     return TopEntry(key=f.key, count=f.count, labels=labels)
 
 
@@ -380,20 +405,42 @@ def _latency(
     return out
 
 
-def _summary(elapsed_s: float, calls: list[Calls], failures: list[Failure]) -> str:
+def _by_errno(failures: list[Failure]) -> str:
+    """The failures per errno, rarest kinds first, each with its loudest process: `EROFS 40
+    by logd (pid 7), ENOENT 900 by cc1 (pid 9)`."""
+    per: dict[int, list[Failure]] = defaultdict(list)
+    for f in failures:
+        per[f.err].append(f)
+    order = sorted(per, key=lambda e: (e in COMMON_ERRNOS, -sum(f.count for f in per[e])))
+    parts = []
+    for err in order[:SUMMARY_ERRNOS]:
+        loudest = max(per[err], key=lambda f: (_weight(f), f.count))
+        parts.append(
+            f"{errno_name(err)} {sum(f.count for f in per[err])} by "
+            f"{proc_label(loudest.comm, loudest.pid)}"
+        )
+    more = len(order) - SUMMARY_ERRNOS
+    return ", ".join(parts) + (f", {more} more errnos" if more > 0 else "")
+
+
+def _summary(
+    elapsed_s: float, calls: list[Calls], failures: list[Failure], *, errors_only: bool = False
+) -> str:
     total = sum(c.count for c in calls)
     head = f"Syscalls in {elapsed_s:.1f}s"
     if not total and not failures:
         return f"{head}: no system calls seen"
     failed = sum(f.count for f in failures)
     text = f"{head}: {plural(total, 'call')}, {failed} failed"
-    unusual = [f for f in failures if not f.routine]
+    unusual = _by_loudness([f for f in failures if not f.routine])
+    if len({f.err for f in unusual}) > 1:
+        text += f" ({_by_errno(unusual)})"
     for label, f in zip(("top failure", "next"), unusual[:2], strict=False):
-        text += f"; {label} {f.headline} x{f.count}"
+        text += f"; {label} {f.headline if label == 'top failure' else f.key} x{f.count}"
     routine = sum(f.count for f in failures if f.routine)
     if routine:
         text += f" ({routine} routine: EAGAIN, EINTR, timeouts...)"
-    if calls:
+    if calls and not errors_only:
         per_proc: Counter[str] = Counter()
         for c in calls:
             per_proc[c.proc] += c.count

@@ -17,17 +17,16 @@ from __future__ import annotations
 import re
 import shlex
 
-from probes.models import ProbeFilters
 from worker.models.base import Evidence, ModelAnswer, ModelRequest, PriorExchange, TokenUsage
 from worker.models.offline.analyzers import HIGH, MEDIUM, Finding, analyze
 from worker.models.offline.categories import CUES, Category, categorise
 from worker.models.offline.evidence import cmd, parse_proc
+from worker.models.offline.focus import focus_step, merged
 from worker.models.offline.relevance import (
     UNRELATED,
     Subject,
     SymptomView,
     name_words,
-    named_first,
     relevance,
     view,
 )
@@ -37,7 +36,6 @@ from worker.protocol import (
     CommandRequest,
     Confidence,
     Diagnostic,
-    EbpfProgramRequest,
     Resolution,
 )
 
@@ -46,12 +44,6 @@ OTHER_CATEGORY_BONUS = 0.05
 SUPPORTING_MIN = 0.5  # other findings about the same process are cited from this score
 _PID_RE = re.compile(r"pid (\d+)")
 NAMED_PROCESSES = "named_processes"  # step 1's `pgrep` of the symptom's words
-FOCUS_MAX = 2  # named processes a focus step probes
-FOCUS_PROBES: dict[str, dict[str, int | float | bool | str]] = {
-    "syscall_errors": {"errors_only": True},  # its own failing calls, whatever the host does
-    "tcp_connect": {},  # where it connects: the peer of its resets and broken pipes
-}
-FOCUS_DURATION_S = 3.0
 
 
 def available_probes() -> set[str]:
@@ -193,58 +185,6 @@ def dig_deeper(finding: Finding, asked: set[str], probes: set[str]) -> Diagnosti
     )
 
 
-def _slug(comm: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", comm)[:15] or "proc"
-
-
-def focus(
-    evidence: Evidence, findings: list[Finding], asked: set[str], probes: set[str]
-) -> Diagnostic | None:
-    """When the symptom names a process that runs here and no finding about it is Medium or
-    better yet: its own failing calls and its connects, filtered to it in the kernel. On a busy
-    host the host-wide tables keep the loudest processes' rows; a quiet service's few refused
-    connects or broken pipes may not make the cut, and the symptom is about it."""
-    symptom = view(evidence)
-    if not symptom.named:
-        return None
-    about = {
-        c
-        for f in findings
-        if f.score >= MEDIUM
-        for c in symptom.named
-        if f"{c} (pid" in f.root_cause or subject_of(f).comm == c
-    }
-    if about:
-        return None
-    programs: list[EbpfProgramRequest] = []
-    chosen = named_first(symptom)[:FOCUS_MAX]
-    for comm in chosen:
-        for target, params in FOCUS_PROBES.items():
-            name = f"focus_{target}_{_slug(comm)}"
-            if target in probes and name not in asked:
-                programs.append(
-                    EbpfProgramRequest(
-                        name=name,
-                        type="catalog",
-                        target=target,
-                        duration=FOCUS_DURATION_S,
-                        filters=ProbeFilters(comm=comm[:15]),
-                        params=dict(params),
-                        description=f"{target} of {comm} only",
-                    )
-                )
-    if not programs:
-        return None
-    shown = ", ".join(chosen)
-    return Diagnostic(
-        reasoning=(
-            f"The symptom names {shown}, and nothing so far is about it: its own failing "
-            "system calls and connects, filtered to it."
-        ),
-        ebpf_programs=programs,
-    )
-
-
 def broaden(asked: set[str], probes: set[str]) -> Diagnostic | None:
     commands, programs = broadening_plan(asked, probes)
     if not commands and not programs:
@@ -332,21 +272,23 @@ def plan_next(
     findings = findings_for(evidence)
     if not final:
         asked = asked_before(history)
-        focused = focus(evidence, findings, asked, probes)
-        if focused is not None:
-            return focused
+        # the process the symptom names, when nothing found is about it: asked first, beside
+        # the rest (relevance.py: a named process that runs here dominates the ranking)
+        focus = focus_step(evidence, findings, asked, probes)
         if findings and findings[0].score >= MEDIUM:
             deeper = dig_deeper(findings[0], asked, probes)
             if deeper is not None:
-                return deeper
+                return merged(focus, deeper)
         else:
             wider = broaden(asked, probes)
             if wider is not None:
-                return wider
+                return merged(focus, wider)
             for finding in findings[:2]:
                 deeper = dig_deeper(finding, asked, probes)
                 if deeper is not None:
-                    return deeper
+                    return merged(focus, deeper)
+        if focus is not None:
+            return focus
     return conclude(evidence, findings)
 
 

@@ -69,6 +69,7 @@ _MODULES = (
     "process_exits",
     "sync_writers",
     "memory_growth",
+    "file_locks",
     "busy_process",
     "connect_failures",
     "cpu_starvation",

@@ -1,6 +1,7 @@
 """Runnable tasks waiting for a CPU (runq_latency) while a few processes hold the CPUs.
 
-Score: run-queue p99 (all waits, or the worst waiter's own) >= 10 ms with a holder at >= 40% of
+Score: run-queue p99 (all waits, or the worst waiter's own when it waited `WAITER_MIN_WAITS`
+times or more) >= 10 ms with a holder at >= 40% of
 a CPU -> 0.85; >= 5 ms with a holder at >= 30% -> 0.6; otherwise no finding (busy_process covers
 a hog nobody waits behind). The culprits are the processes the waiters waited behind (the
 probe's `behind` table: who was preempted to let them run; >= 25% of the window charged to one
@@ -14,10 +15,12 @@ from __future__ import annotations
 
 from worker.models.base import Evidence
 from worker.models.offline.analyzers import Finding, NextStep, register
+from worker.models.offline.analyzers.busy_process import pidstat_rows
 from worker.models.offline.evidence import (
     Proc,
     cmd,
     entry_proc,
+    own_commands,
     probe,
     probe_runs,
     seconds,
@@ -30,6 +33,8 @@ WEAK_P99_MS = 5.0
 HOLDER_PCT = 30.0
 BEHIND_SHARE = 0.25  # waits charged to one process, as a share of the probe window
 BEHIND_MIN_SHARE = 0.1  # below this, waiting behind it is not starvation
+WAITER_MIN_WAITS = 50
+FILTERED_PREFIXES = ("profile_pid_", "focus_")  # the planner's runs filtered to one process
 
 
 def _holders(rows: list[tuple[Proc, float]]) -> str:
@@ -49,6 +54,29 @@ def _profile_line(evidence: Evidence, name: str) -> str | None:
     return f"{name}: {runs[-1].result.event_count} samples, {hottest}"
 
 
+def profiled_holders(evidence: Evidence) -> list[tuple[Proc, float]]:
+    """Processes at `STRONG_HOLDER_PCT` or more of a CPU in the host-wide CPU profile, or in the
+    triage's `pidstat` second: the run-queue result's own on-CPU table keeps only its top row
+    when it had to be shortened, and a second hog as busy as the first must not go unnamed."""
+    out: dict[Proc, float] = {}
+    for result in evidence.results:
+        now = result.command_results.get("cpu_now")
+        if now is not None and now.ran:
+            for pid, comm, pct in pidstat_rows(now.stdout):
+                if pct >= STRONG_HOLDER_PCT and comm not in own_commands(evidence):
+                    sampled = Proc(comm[:15], int(pid))
+                    out[sampled] = max(pct, out.get(sampled, 0.0))
+    for run in probe_runs(evidence, "cpu_profile"):
+        if run.result.program_name.startswith(FILTERED_PREFIXES):
+            continue  # a profile filtered to one process says nothing about the others
+        for row in top(run, "processes"):
+            proc = entry_proc(row)
+            pct = float(row.labels.get("cpu_pct", 0) or 0)
+            if proc is not None and proc.pid and pct >= STRONG_HOLDER_PCT:
+                out[proc] = max(pct, out.get(proc, 0.0))
+    return list(out.items())
+
+
 @register("cpu_starvation")
 def cpu_starvation(evidence: Evidence) -> list[Finding]:
     findings = []
@@ -61,6 +89,8 @@ def cpu_starvation(evidence: Evidence) -> list[Finding]:
             pct = float(row.labels.get("cpu_pct", 0) or 0)
             if proc is not None and proc.pid and pct >= HOLDER_PCT:
                 holders.append((proc, pct))
+        holders += [h for h in profiled_holders(evidence) if h[0] not in {p for p, _ in holders}]
+        holders.sort(key=lambda h: -h[1])
         window_ms = seconds(run) * 1000
         behind = [
             (proc, float(row.value or 0))
@@ -70,7 +100,11 @@ def cpu_starvation(evidence: Evidence) -> list[Finding]:
             and float(row.value or 0) >= BEHIND_MIN_SHARE * window_ms
         ]
         waiters = top(run, "waiters")
-        worst_p99 = max([p99, *(float(w.value or 0) for w in waiters[:1])])
+        # a waiter's own p99 counts when it waited often enough for a p99 to mean something (a
+        # short-lived child with a dozen waits is not a starved service)
+        worst_p99 = max(
+            [p99, *(float(w.value or 0) for w in waiters[:1] if w.count >= WAITER_MIN_WAITS)]
+        )
         if not (holders or behind) or worst_p99 < WEAK_P99_MS:
             continue
         strong = worst_p99 >= STRONG_P99_MS and (

@@ -2,8 +2,8 @@
 
 Facts: the rows of syscall_errors (`errors`, not `routine_errors`: pid, comm, syscall, errno, the
 path or socket address) and of file_opens (`failures`: path, errno, the top process), one fact
-per (process, call, errno), with the host's baseline: how many failures with the same errno
-other processes had in the same window.
+per (process, call, errno), with the host's baseline: how many failures with the same errno, of
+the same kind of call (open, stat, rename, write...), other processes had in the same window.
 
 `score()`: the rate sets the strength (`RATE_HIGH`/s -> `STRONG`, `RATE_SOME`/s -> `STEADY`,
 `COUNT_FEW` failures -> `FEW`, else `FAINT`), scaled by how unusual the errno is for a healthy
@@ -50,6 +50,27 @@ CONFIRMED = 0.1  # added when the listener check ran and explains the refusal (n
 MAX_FINDINGS = 8
 PEER_ERRNOS = frozenset({"ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNABORTED"})
 MAX_OTHERS = 2
+# Errnos healthy programs get while searching (a path list, an import path): when such a row's
+# failures are spread over many objects, only those on its most frequent object count as a loop.
+SEARCH_ERRNOS = frozenset({"ENOENT", "ENOTDIR"})
+# Calls that do the same thing, for the baseline (a package manager's 10,000 rename() ENOENTs
+# say nothing about how unusual a service's open() ENOENT loop is).
+_FAMILIES = {
+    "open": ("open", "openat", "openat2", "creat"),
+    "stat": ("stat", "lstat", "newfstatat", "statx", "fstatat64", "newlstat", "newstat"),
+    "access": ("access", "faccessat", "faccessat2"),
+    "rename": ("rename", "renameat", "renameat2"),
+    "unlink": ("unlink", "unlinkat", "rmdir"),
+    "mkdir": ("mkdir", "mkdirat"),
+    "readlink": ("readlink", "readlinkat"),
+    "exec": ("execve", "execveat"),
+    "clone": ("clone", "clone3", "fork", "vfork"),
+    "write": ("write", "writev", "pwrite64", "pwritev", "pwritev2"),
+    "read": ("read", "readv", "pread64", "preadv", "preadv2"),
+    "send": ("sendto", "sendmsg", "sendmmsg"),
+    "recv": ("recvfrom", "recvmsg", "recvmmsg"),
+}
+FAMILY = {call: family for family, calls in _FAMILIES.items() for call in calls}
 LISTENER_COMMANDS = ("listeners",)
 ANY_ADDRESS = frozenset({"*", "0.0.0.0", "[::]"})  # noqa: S104 - a listing's wildcard, not a bind
 _LISTEN_RE = re.compile(r"^LISTEN\s+\d+\s+\d+\s+(?P<local>\S+)\s+\S+(?:\s+(?P<users>.*))?$")
@@ -67,10 +88,23 @@ class FailureFact:
     source: str
     others: int = 0  # same errno, other processes, same window
     other_procs: list[str] = field(default_factory=list)
+    objects: int = 1  # distinct objects its failures were on (when the probe counted them)
+    repeat: int = 0  # failures on its most frequent object (0: not counted)
+
+    @property
+    def searching(self) -> bool:
+        """Failures spread over several paths with an errno of searching (ENOENT): a lookup
+        along a search path, not a loop on one object."""
+        return self.errno in SEARCH_ERRNOS and self.objects > 1 and 0 < self.repeat < self.count
+
+    @property
+    def loud(self) -> int:
+        """The failures that look like one loop: on its most frequent object when searching."""
+        return self.repeat if self.searching else self.count
 
     @property
     def rate(self) -> float:
-        return self.count / self.window_s if self.window_s else float(self.count)
+        return self.loud / self.window_s if self.window_s else float(self.loud)
 
     @property
     def explanation(self) -> Explanation:
@@ -78,7 +112,7 @@ class FailureFact:
 
     @property
     def share(self) -> float:
-        return self.count / (self.count + self.others) if self.count + self.others else 1.0
+        return self.loud / (self.loud + self.others) if self.loud + self.others else 1.0
 
 
 def facts(evidence: Evidence) -> list[FailureFact]:
@@ -105,6 +139,7 @@ def facts(evidence: Evidence) -> list[FailureFact]:
                 if not isinstance(pid, int):
                     continue
                 obj = str(labels.get("path") or labels.get("address") or "")
+                objects, repeat = labels.get("objects", 1), labels.get("repeat", 0)
                 add(
                     FailureFact(
                         Proc(str(labels.get("comm", "?")), pid),
@@ -115,6 +150,8 @@ def facts(evidence: Evidence) -> list[FailureFact]:
                         seconds(run),
                         run.host,
                         run.key,
+                        objects=objects if isinstance(objects, int) else 1,
+                        repeat=repeat if isinstance(repeat, int) else 0,
                     )
                 )
     for run in probe_runs(evidence, "file_opens"):
@@ -139,12 +176,16 @@ def facts(evidence: Evidence) -> list[FailureFact]:
         if not fact.obj and fact.errno in PEER_ERRNOS:
             peer = peer_of(evidence, fact.proc.pid)
             fact.obj = f"its connection to {peer}" if peer else ""
+        kind = FAMILY.get(fact.call, fact.call)
         same = [
             f
             for f in out
-            if f is not fact and f.errno == fact.errno and f.proc.pid != fact.proc.pid
+            if f is not fact
+            and f.errno == fact.errno
+            and FAMILY.get(f.call, f.call) == kind
+            and f.proc.pid != fact.proc.pid
         ]
-        fact.others = sum(f.count for f in same)
+        fact.others = sum(f.loud for f in same)
         fact.other_procs = [f"{f.proc.label()} x{f.count}" for f in same][:MAX_OTHERS]
     return out
 
@@ -285,10 +326,18 @@ def render(evidence: Evidence, fact: FailureFact, strength: float) -> Finding:
     obj = fact.obj or f"its {fact.call} target"
     meaning = row.meaning.format(obj=obj, call=fact.call, errno=fact.errno)
     label = f" ({row.label})" if row.label else ""
+    per_s = fact.count / (fact.window_s or 1)
     cause = (
         f"{fact.proc.label()} on {fact.host}: {fact.call}() fails with {fact.errno}{label}"
         + (f" on {fact.obj}" if fact.obj else "")
-        + f", {fact.count} times in {fact.window_s:.1f}s ({fact.rate:.1f}/s): {meaning}."
+        + f", {fact.count} times in {fact.window_s:.1f}s ({per_s:.1f}/s)"
+        + (
+            f" on {fact.objects} different paths (at most {fact.repeat} on one: a search, "
+            "not a loop)"
+            if fact.searching
+            else ""
+        )
+        + f": {meaning}."
     )
     note = _listener_note(evidence, fact)
     cause += note
@@ -297,8 +346,6 @@ def render(evidence: Evidence, fact: FailureFact, strength: float) -> Finding:
     listing = command_output(evidence, f"listing_pid_{fact.proc.pid}")
     if listing is not None and listing.stdout.strip():
         cause += f" Listing: {' | '.join(listing.stdout.splitlines()[1:5])[:300]}."
-    if fact.other_procs:
-        cause += f" Also failing with {fact.errno}: {'; '.join(fact.other_procs)}."
     values = {
         "comm": fact.proc.comm,
         "pid": fact.proc.pid,
@@ -307,12 +354,20 @@ def render(evidence: Evidence, fact: FailureFact, strength: float) -> Finding:
         "errno": fact.errno,
     }
     plan = "\n".join(f"{i}. {step.format(**values)}" for i, step in enumerate(row.plan, start=1))
+    kind = FAMILY.get(fact.call, fact.call)
     evidence_line = (
         f"{fact.source} on {fact.host}: {fact.count} {fact.call}() failures with "
         f"{fact.errno} by {fact.proc.label()}"
         + (f" on {fact.obj}" if fact.obj else "")
-        + f" in {fact.window_s:.1f}s ({fact.share:.0%} of the host's {fact.errno} failures)."
+        + f" in {fact.window_s:.1f}s ({fact.share:.0%} of the host's {kind}() {fact.errno} "
+        "failures)."
         + (f" `ss -tlnp`:{note}" if note else "")
+        # the baseline is evidence, not the cause: other processes stay out of the root cause
+        + (
+            f" Also failing with {fact.errno}: {'; '.join(fact.other_procs)}."
+            if fact.other_procs
+            else ""
+        )
     )
     objects = [fact.obj] if fact.obj else []
     return Finding(
