@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 import secrets
 
-from probes.catalog.syscall_errors.reader import RARE_PROCS, Failure, _each_process_first
+from probes.catalog.syscall_errors.reader import Failure, _by_loudness, _spread
 from probes.models import Aggregates, TopEntry
 from tests.models.test_relevance import error_row, errors_run, evidence, pid, service
 from worker.models.base import Evidence, PriorExchange
@@ -145,6 +145,14 @@ def test_a_lone_nxdomain_of_an_unrelated_process_stays_low() -> None:
     resolution = conclude(ev)
     assert resolution.confidence == "Low"
     assert noise not in resolution.root_cause.split("weak lead")[0]
+
+
+RARE_PROCS = 4  # other processes' telling failures expected right after the loudest row
+
+
+def _each_process_first(failures: list[Failure]) -> list[Failure]:
+    """The errors table's order (the reader's `_top`)."""
+    return _spread(_by_loudness(failures))
 
 
 def failure(comm: str, p: int, call: str, err: int, count: int, **obj: str | int) -> Failure:
