@@ -5,7 +5,7 @@ from __future__ import annotations
 import resource
 
 from bench.eval.harness import Ctx, Fault, FaultSpec, pids
-from tests.scenarios.workloads import Truth
+from tests.support.workloads.scenarios import Truth
 
 SEGV_C = "int main(void) { volatile int *p = 0; *p = 1; return 0; }\n"
 SUPERVISOR = """

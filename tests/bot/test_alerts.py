@@ -25,11 +25,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.bot.conftest import BotWorld
-from tests.bot.harness import BPFSLEUTH, all_text, bot_env, buttons, investigation_keys
-from tests.distributed.cluster import resolution
-from tests.helpers import require_ebpf
-from tests.redis_fixture import free_port
+from tests.support.bot import BPFSLEUTH, all_text, bot_env, buttons, investigation_keys
+from tests.support.cluster import resolution
+from tests.support.ebpf import require_ebpf
+from tests.support.ports import free_port
+from tests.support.world import BotWorld
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.redis, pytest.mark.slow]
 

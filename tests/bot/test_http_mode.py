@@ -10,9 +10,9 @@ import urllib.request
 
 import pytest
 
-from tests.bot.conftest import ALERT_TOKEN, BotWorld
-from tests.bot.harness import investigation_keys
-from tests.fakes.slack_api import RecordedCall
+from tests.support.bot import investigation_keys
+from tests.support.fakes.slack_api import RecordedCall
+from tests.support.world import ALERT_TOKEN, BotWorld
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 SLACK_ACK_DEADLINE_S = 3.0

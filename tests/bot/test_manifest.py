@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from bot.listeners.commands import COMMAND
-from tests.fakes.slack_api import SPEC_PATH
+from tests.support.fakes.slack_api import SPEC_PATH
 
 MANIFEST = Path(__file__).resolve().parents[2] / "bot" / "manifest.yaml"
 # Every Web API method the bot calls (bot/**/*.py), and the scope for the three the spec lacks.

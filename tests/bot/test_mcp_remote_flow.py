@@ -11,9 +11,9 @@ import pytest
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.types import Implementation
 
-from tests.bot.conftest import BotWorld
-from tests.bot.harness import BPFSLEUTH
-from tests.helpers import require_ebpf
+from tests.support.bot import BPFSLEUTH
+from tests.support.ebpf import require_ebpf
+from tests.support.world import BotWorld
 from worker.store import AUDIT_STREAM
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.redis, pytest.mark.slow]

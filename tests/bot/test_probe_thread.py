@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from tests.bot.conftest import BotWorld
-from tests.bot.harness import all_text, buttons
-from tests.distributed.cluster import resolution
-from tests.helpers import require_ebpf
-from tests.redis_fixture import free_port
+from tests.support.bot import all_text, buttons
+from tests.support.cluster import resolution
+from tests.support.ebpf import require_ebpf
+from tests.support.ports import free_port
+from tests.support.world import BotWorld
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.redis, pytest.mark.slow]
 

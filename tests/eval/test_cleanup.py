@@ -19,8 +19,8 @@ from bench.eval.catalog import BY_NAME, FAULTS
 from bench.eval.draw import Draw
 from bench.eval.harness import Ctx, FaultSpec, mounts_under, session_members
 from bench.eval.noise import start_noise
-from tests.helpers import require_ebpf
-from tests.scenarios.workloads import NoMemoryCgroup, host_turn
+from tests.support.ebpf import require_ebpf
+from tests.support.workloads.scenarios import NoMemoryCgroup, host_turn
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

@@ -13,8 +13,8 @@ import pytest
 from bench.eval.catalog import BY_NAME
 from bench.eval.runner import run_one
 from bench.eval.scoring import totals
-from tests.fakes.anthropic_api import FakeAnthropic
-from tests.helpers import require_ebpf
+from tests.support.ebpf import require_ebpf
+from tests.support.fakes.anthropic_api import FakeAnthropic
 from worker.models.anthropic import AnthropicBackend
 from worker.models.base import ModelAnswer, ModelRequest
 from worker.models.offline import OfflineBackend

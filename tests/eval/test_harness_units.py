@@ -15,7 +15,7 @@ import pytest
 from bench.eval.catalog import FAULTS
 from bench.eval.draw import Draw
 from bench.eval.scoring import RunScore, score, totals
-from tests.scenarios.workloads import Truth
+from tests.support.workloads.scenarios import Truth
 from worker.loop.investigation import Investigation, ModelTurnRecord
 from worker.protocol import Resolution
 

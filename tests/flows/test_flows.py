@@ -207,7 +207,7 @@ def test_cli_lists_flows_with_their_source_and_refuses_unknown_ones(flow_dir: Pa
 
 
 def test_a_model_asking_for_an_unknown_flow_is_told_the_nearest_and_repairs() -> None:
-    from tests.fakes.anthropic_api import FakeAnthropic
+    from tests.support.fakes.anthropic_api import FakeAnthropic
     from worker.models.anthropic import AnthropicBackend
 
     replies = [

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.anthropic_api import FakeAnthropic
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload
 from tests.probes.test_custom_probes import approve, make_probe
+from tests.support.ebpf import require_ebpf
+from tests.support.fakes.anthropic_api import FakeAnthropic
+from tests.support.live_probe import Workload
 from worker.flows.run import FlowRun
 from worker.loop.investigation import Budgets, Investigation
 from worker.loop.run import run_investigation

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.fakes.anthropic_api import FakeAnthropic
+from tests.support.fakes.anthropic_api import FakeAnthropic
 
 BPFSLEUTH = Path(sys.executable).parent / "bpfsleuth"
 

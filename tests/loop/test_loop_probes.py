@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.anthropic_api import FakeAnthropic
-from tests.helpers import require_ebpf
+from tests.support.ebpf import require_ebpf
+from tests.support.fakes.anthropic_api import FakeAnthropic
 from worker.loop.events import ProbeRefused, ProbeStarted, ProgressEvent
 from worker.loop.investigation import Budgets
 from worker.loop.run import run_investigation

@@ -21,8 +21,9 @@ import redis
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.types import Implementation
 
-from tests.helpers import require_ebpf
-from tests.redis_fixture import RedisServer, free_port, redis_server  # noqa: F401
+from tests.support.ebpf import require_ebpf
+from tests.support.ports import free_port
+from tests.support.redis_server import RedisServer
 from worker.store import AUDIT_STREAM
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +65,7 @@ async def _session(env: dict[str, str], client_name: str, body: Any) -> Any:
 @pytest.mark.ebpf
 @pytest.mark.redis
 def test_mcp_tools_find_the_closed_port_and_refuse_bad_calls(
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
     tmp_path: Path,
 ) -> None:
     require_ebpf()

@@ -22,10 +22,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.distributed.cluster import Cluster, WorkerProcess, resolution
-from tests.fakes.slack_api import FakeSlackApi
-from tests.helpers import require_ebpf
-from tests.redis_fixture import RedisServer, free_port
+from tests.support.cluster import Cluster, WorkerProcess, resolution
+from tests.support.ebpf import require_ebpf
+from tests.support.fakes.slack_api import FakeSlackApi
+from tests.support.ports import free_port
+from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.redis, pytest.mark.slow]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.fakes.anthropic_api import FakeAnthropic, Status, Text
 from tests.models.conftest import request
+from tests.support.fakes.anthropic_api import FakeAnthropic, Status, Text
 from worker.models import build_backend
 from worker.models.anthropic import AnthropicBackend
 from worker.models.base import ModelReplyInvalid, ModelUnavailable, PriorExchange

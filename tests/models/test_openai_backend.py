@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.openai_api import FakeOpenAI
 from tests.models.conftest import request
+from tests.support.fakes.openai_api import FakeOpenAI
 from worker.models.base import ModelReplyInvalid
 from worker.models.openai import OpenAIBackend
 from worker.protocol import Diagnostic, Resolution

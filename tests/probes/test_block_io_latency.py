@@ -14,7 +14,7 @@ import pytest
 from probes.catalog.block_io_latency.reader import disk_name
 from probes.models import ProbeRequest, ProbeResult
 from probes.runner import run_probe
-from tests.helpers import require_ebpf
+from tests.support.ebpf import require_ebpf
 
 pytestmark = pytest.mark.ebpf
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import require_ebpf
+from tests.support.ebpf import require_ebpf
 
 BPFSLEUTH = str(Path(sys.executable).with_name("bpfsleuth"))
 

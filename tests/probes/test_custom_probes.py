@@ -18,9 +18,9 @@ from probes.models import ProbeRequest
 from probes.params import ProbeRequestError
 from probes.resolver import resolve_key
 from probes.runner import prepare, run_probes
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload, run_around
-from tests.redis_fixture import RedisServer, redis_server  # noqa: F401  (pytest fixture)
+from tests.support.ebpf import require_ebpf
+from tests.support.live_probe import Workload, run_around
+from tests.support.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = Path(__file__).resolve().parent / "custom_examples"
@@ -269,7 +269,7 @@ def test_cli_approval_shows_safety_facts_needs_a_tty_or_yes_and_list_shows_sourc
 @pytest.mark.redis
 def test_fleet_approval_lives_in_redis_and_is_honoured_where_reachable(
     probe_root: Path,
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     folder = make_probe(probe_root, "opens_fleet")

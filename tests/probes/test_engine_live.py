@@ -15,8 +15,8 @@ import pytest
 
 from probes.models import ProbeRequest
 from probes.runner import run_probes
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload, run_around
+from tests.support.ebpf import require_ebpf
+from tests.support.live_probe import Workload, run_around
 
 pytestmark = pytest.mark.ebpf
 

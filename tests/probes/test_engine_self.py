@@ -12,7 +12,7 @@ import pytest
 from probes.child import COMMON_PRELUDE, ChildJob, ChildMessage
 from probes.models import ProbeFilters, ProbeRequest
 from probes.runner import PROBES_DIR, prepare
-from tests.helpers import require_ebpf
+from tests.support.ebpf import require_ebpf
 
 pytestmark = pytest.mark.ebpf
 

@@ -6,8 +6,8 @@ import secrets
 
 import pytest
 
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload, run_around, save_example
+from tests.support.ebpf import require_ebpf
+from tests.support.live_probe import Workload, run_around, save_example
 
 pytestmark = pytest.mark.ebpf
 

@@ -12,8 +12,8 @@ import pytest
 
 from probes.catalog import load_catalog
 from probes.models import ProbeFilters, ProbeResult
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload, run_around, save_example
+from tests.support.ebpf import require_ebpf
+from tests.support.live_probe import Workload, run_around, save_example
 
 pytestmark = pytest.mark.ebpf
 

@@ -13,7 +13,7 @@ import pytest
 
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.runner import run_probe
-from tests.helpers import require_ebpf
+from tests.support.ebpf import require_ebpf
 
 pytestmark = pytest.mark.ebpf
 

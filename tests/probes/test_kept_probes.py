@@ -10,8 +10,8 @@ import pytest
 import probes.runner as runner
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.runner import ProbeProgress, keep_compiled, run_probes
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload
+from tests.support.ebpf import require_ebpf
+from tests.support.live_probe import Workload
 
 pytestmark = pytest.mark.ebpf
 

@@ -16,8 +16,8 @@ from probes.catalog import load_catalog
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.resolver import resolve_key
 from probes.runner import ProbeProgress, ProgressCallback, run_probe
-from tests.helpers import require_ebpf
-from tests.probes.live import save_example
+from tests.support.ebpf import require_ebpf
+from tests.support.live_probe import save_example
 
 pytestmark = pytest.mark.ebpf
 

@@ -14,7 +14,7 @@ from probes.catalog import load_catalog
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.resolver import resolve_key
 from probes.runner import ProbeProgress, run_probe
-from tests.helpers import require_ebpf
+from tests.support.ebpf import require_ebpf
 
 pytestmark = pytest.mark.ebpf
 

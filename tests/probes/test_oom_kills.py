@@ -14,8 +14,8 @@ import pytest
 from probes.models import ProbeFilters, ProbeRequest
 from probes.runner import ProbeProgress, run_probe
 from probes.tracefs import tracepoint_fields
-from tests.helpers import require_ebpf
-from tests.probes.live import save_example
+from tests.support.ebpf import require_ebpf
+from tests.support.live_probe import save_example
 
 pytestmark = pytest.mark.ebpf
 

@@ -15,8 +15,8 @@ import pytest
 from probes.catalog import load_catalog
 from probes.catalog.process_exits.reader import signal_name
 from probes.models import ProbeResult
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload, run_around, save_example
+from tests.support.ebpf import require_ebpf
+from tests.support.live_probe import Workload, run_around, save_example
 
 pytestmark = pytest.mark.ebpf
 

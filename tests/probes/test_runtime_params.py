@@ -26,8 +26,8 @@ from probes.runner import (
     run_probes,
     wait_precompiled,
 )
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload
+from tests.support.ebpf import require_ebpf
+from tests.support.live_probe import Workload
 
 pytestmark = pytest.mark.ebpf
 

@@ -20,8 +20,8 @@ from probes.catalog.syscall_errors.syscall_table import parse_unistd, syscall_na
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.resolver import resolve_key
 from probes.runner import run_probe
-from tests.helpers import require_ebpf
-from tests.probes.live import save_example
+from tests.support.ebpf import require_ebpf
+from tests.support.live_probe import save_example
 
 pytestmark = pytest.mark.ebpf
 

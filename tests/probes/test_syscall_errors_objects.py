@@ -16,8 +16,8 @@ import pytest
 
 from probes.catalog.syscall_errors.reader import sockaddr_text
 from probes.models import ProbeFilters
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload, run_around
+from tests.support.ebpf import require_ebpf
+from tests.support.live_probe import Workload, run_around
 
 pytestmark = pytest.mark.ebpf
 

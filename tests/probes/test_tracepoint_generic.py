@@ -8,8 +8,8 @@ import pytest
 from probes.models import ProbeRequest
 from probes.params import ProbeRequestError
 from probes.runner import prepare
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload, run_around, save_example
+from tests.support.ebpf import require_ebpf
+from tests.support.live_probe import Workload, run_around, save_example
 
 SCRIPT = r"""
 import json, os, sys

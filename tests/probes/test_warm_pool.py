@@ -13,7 +13,7 @@ import pytest
 import probes.runner as runner
 from probes.models import ProbeRequest
 from probes.runner import keep_warm, run_probes
-from tests.helpers import require_ebpf
+from tests.support.ebpf import require_ebpf
 
 pytestmark = pytest.mark.ebpf
 

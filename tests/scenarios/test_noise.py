@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import require_ebpf
-from tests.scenarios.workloads import (
+from tests.support.ebpf import require_ebpf
+from tests.support.workloads.scenarios import (
     Fault,
     Scenario,
     Truth,

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import require_ebpf
-from tests.scenarios.workloads import SCENARIOS, NoMemoryCgroup, Scenario, run_scenario
+from tests.support.ebpf import require_ebpf
+from tests.support.workloads.scenarios import SCENARIOS, NoMemoryCgroup, Scenario, run_scenario
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.slow]
 

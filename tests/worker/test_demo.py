@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import require_ebpf
+from tests.support.ebpf import require_ebpf
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.slow]
 BPFSLEUTH = Path(sys.executable).parent / "bpfsleuth"

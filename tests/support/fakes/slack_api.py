@@ -39,7 +39,9 @@ from typing import Any
 
 import httpx
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+from tests.support.paths import REPO
+
+SHARED = REPO.parent / "shared"
 SPEC_PATH = SHARED / "specs" / "slack" / "slack_web_openapi_v2.json"
 
 # Methods newer than the 2021 spec: required arguments checked by hand.

@@ -1,0 +1,31 @@
+"""Fixtures and hooks every test folder shares (the parts themselves are in tests/support/).
+
+- `redis_server`: a real redis-server on a free port, one per test module.
+- Tests marked `@pytest.mark.ebpf` are checked before they (and their fixtures) start: a host
+  that cannot run probes skips them with the reason, and with CI=true fails them instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.ebpf import require_ebpf
+from tests.support.redis_server import RedisServer
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("ebpf") is not None:
+        require_ebpf()
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
