@@ -14,9 +14,12 @@ import pytest
 from tests.support.ebpf import require_ebpf
 from tests.support.redis_server import RedisServer
 
+pytest_plugins = ["pytester"]  # tests/test_conftest.py runs small suites against these hooks
 
-@pytest.hookimpl(tryfirst=True)
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Runs after the skip/skipif marks are evaluated (a skipped test is never checked) and
+    before the test's fixtures are set up (a workload or a cluster is not started for nothing)."""
     if item.get_closest_marker("ebpf") is not None:
         require_ebpf()
 

@@ -27,11 +27,10 @@ import pytest
 
 from tests.support.bot import BPFSLEUTH, all_text, bot_env, buttons, investigation_keys
 from tests.support.cluster import resolution
-from tests.support.ebpf import require_ebpf
 from tests.support.ports import free_port
 from tests.support.world import BotWorld
 
-pytestmark = [pytest.mark.ebpf, pytest.mark.redis, pytest.mark.slow]
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 CHANNEL = "C0INC17"
@@ -182,10 +181,10 @@ def _roots(world: BotWorld, channel: str, marker: str) -> list[Any]:
     return [m for m in world.slack.channel_roots(channel) if marker in all_text(m)]
 
 
+@pytest.mark.ebpf
 def test_an_alert_starts_an_investigation_thread_that_names_the_culprit(
     world_checked: BotWorld, alertmanager: str, tmp_path: Path
 ) -> None:
-    require_ebpf()
     world = world_checked
     name = "ConnRefused" + secrets.token_hex(3)
     comm = "al" + secrets.token_hex(4)

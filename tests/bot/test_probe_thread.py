@@ -12,7 +12,6 @@ import pytest
 
 from tests.support.bot import all_text, buttons
 from tests.support.cluster import resolution
-from tests.support.ebpf import require_ebpf
 from tests.support.ports import free_port
 from tests.support.world import BotWorld
 
@@ -32,7 +31,6 @@ def _refused_connects(stop: threading.Event) -> None:
 def test_a_probe_step_shows_attach_point_host_duration_and_result(
     world_checked: BotWorld,
 ) -> None:
-    require_ebpf()
     world = world_checked
     world.cluster.script_replies(
         [

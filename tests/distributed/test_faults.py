@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 
 from tests.support.cluster import Cluster, command_step, probe_step, resolution
-from tests.support.ebpf import require_ebpf
 from tests.support.redis_server import RedisServer
 from worker.distributed import FollowError
 from worker.loop.events import Notice, ProbeStarted, ProgressEvent
@@ -130,7 +129,6 @@ def _steps_are_unique(inv: Investigation) -> None:
 def test_a_host_killed_mid_probe_leaves_nothing_attached_and_the_loop_goes_on(
     cluster: Cluster,
 ) -> None:
-    require_ebpf()
     cluster.script_replies([probe_step("connects", "tcp_connect", 4), resolution()])
     inv = cluster.start("connections fail", ["alpha", "beta"])
     follower = Follower(cluster, inv)
@@ -181,7 +179,6 @@ def test_redis_restarted_mid_investigation_resumes_without_duplicated_steps(
     cluster: Cluster,
     redis_server: RedisServer,
 ) -> None:
-    require_ebpf()
     cluster.wait_ready()
     cluster.script_replies(
         [

@@ -15,7 +15,6 @@ import pytest
 
 from probes.runner import precompilable
 from tests.support.cluster import Cluster, probe_step, resolution
-from tests.support.ebpf import require_ebpf
 from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.ebpf, pytest.mark.slow]
@@ -66,7 +65,6 @@ def test_a_host_worker_precompiles_the_catalog_and_steps_with_other_filters_skip
     redis_server: RedisServer,
     tmp_path: Path,
 ) -> None:
-    require_ebpf()
     cluster = Cluster(redis_server.url, tmp_path, BPFSLEUTH_PRECOMPILE="1")
     try:
         cluster.add_control()

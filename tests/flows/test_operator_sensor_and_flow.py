@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from tests.probes.test_custom_probes import approve, make_probe
-from tests.support.ebpf import require_ebpf
 from tests.support.fakes.anthropic_api import FakeAnthropic
 from tests.support.live_probe import Workload
 from worker.flows.run import FlowRun
@@ -98,7 +97,6 @@ def _counts_for(result: Any, pid: int) -> int:
 def test_flows_run_uses_the_operator_probe_and_flow(
     operator_dirs: dict[str, str], opener: Workload
 ) -> None:
-    require_ebpf()
     done = subprocess.run(
         [sys.executable, "-c", CLI, "flows", "run", "opens_flow", "--json"],
         capture_output=True,
@@ -120,7 +118,6 @@ def test_flows_run_uses_the_operator_probe_and_flow(
 def test_the_offline_planner_runs_the_operator_flow_for_a_cued_symptom(
     operator_dirs: dict[str, str], opener: Workload
 ) -> None:
-    require_ebpf()
     inv = run_investigation(
         "the ledger batch is slow since this morning",
         ["ops-1"],
@@ -137,7 +134,6 @@ def test_the_offline_planner_runs_the_operator_flow_for_a_cued_symptom(
 def test_the_model_asks_for_the_operator_flow_by_name(
     operator_dirs: dict[str, str], opener: Workload
 ) -> None:
-    require_ebpf()
     replies = [
         {
             "reply": {

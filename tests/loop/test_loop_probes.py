@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from tests.support.ebpf import require_ebpf
 from tests.support.fakes.anthropic_api import FakeAnthropic
 from worker.loop.events import ProbeRefused, ProbeStarted, ProgressEvent
 from worker.loop.investigation import Budgets
@@ -106,7 +105,6 @@ RESOLUTION = {
 
 
 def test_the_seed_requests_get_real_results_from_tracepoint_probes(myapp) -> None:
-    require_ebpf()
     pid, port = myapp
     events: list[ProgressEvent] = []
     with FakeAnthropic([seed_programs(2), RESOLUTION]) as fake:
@@ -148,7 +146,6 @@ def test_the_seed_requests_get_real_results_from_tracepoint_probes(myapp) -> Non
 
 
 def test_the_offline_planner_names_the_process_and_port(myapp) -> None:
-    require_ebpf()
     pid, port = myapp
     inv = run_investigation(
         "the app randomly fails to connect to the database",
@@ -164,7 +161,6 @@ def test_the_offline_planner_names_the_process_and_port(myapp) -> None:
 
 
 def test_ctrl_c_during_a_probe_detaches_it_and_exits_130() -> None:
-    require_ebpf()
     script = {
         "reply": {
             "response_type": "diagnostic",

@@ -21,7 +21,6 @@ import redis
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.types import Implementation
 
-from tests.support.ebpf import require_ebpf
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
 from worker.store import AUDIT_STREAM
@@ -68,7 +67,6 @@ def test_mcp_tools_find_the_closed_port_and_refuse_bad_calls(
     redis_server: RedisServer,
     tmp_path: Path,
 ) -> None:
-    require_ebpf()
     comm = "mc" + secrets.token_hex(4)
     port = free_port()  # nothing listens on it once free_port returns
     client_name = "test-client-" + secrets.token_hex(3)

@@ -14,9 +14,6 @@ import pytest
 from probes.catalog.block_io_latency.reader import disk_name
 from probes.models import ProbeRequest, ProbeResult
 from probes.runner import run_probe
-from tests.support.ebpf import require_ebpf
-
-pytestmark = pytest.mark.ebpf
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/block_io_latency/example.json"
 SYS_DEV_BLOCK = Path("/sys/dev/block")
@@ -81,8 +78,8 @@ def _save_example(result: ProbeResult) -> None:
         EXAMPLE.write_text(result.model_dump_json(indent=2) + "\n")
 
 
+@pytest.mark.ebpf
 def test_direct_io_latency_is_measured_on_its_disk_and_its_process_named() -> None:
-    require_ebpf()
     found = _block_backed_dir()
     if found is None:
         reason = "no writable directory on a block device (tmpfs/overlay only)"

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.ebpf import require_ebpf
-
 BPFSLEUTH = str(Path(sys.executable).with_name("bpfsleuth"))
 
 
@@ -66,7 +64,6 @@ def test_run_rejects_bad_requests_before_loading() -> None:
 
 @pytest.mark.ebpf
 def test_run_json_prints_a_probe_result() -> None:
-    require_ebpf()
     out = _run(
         "run", "tracepoint", "-d", "1", "-p", "tracepoint=sched/sched_process_fork", "--json"
     )

@@ -11,9 +11,6 @@ import pytest
 
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.runner import ProbeProgress, run_probe
-from tests.support.ebpf import require_ebpf
-
-pytestmark = pytest.mark.ebpf
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/cpu_profile/example.json"
 
@@ -70,8 +67,8 @@ def _save_example(result: ProbeResult) -> None:
         EXAMPLE.write_text(result.model_dump_json(indent=2) + "\n")
 
 
+@pytest.mark.ebpf
 def test_hot_function_of_an_exited_process_is_found_and_symbolised(tmp_path: Path) -> None:
-    require_ebpf()
     binary = _build(tmp_path)
     started: list[subprocess.Popen[bytes]] = []
 

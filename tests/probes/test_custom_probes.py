@@ -18,7 +18,6 @@ from probes.models import ProbeRequest
 from probes.params import ProbeRequestError
 from probes.resolver import resolve_key
 from probes.runner import prepare, run_probes
-from tests.support.ebpf import require_ebpf
 from tests.support.live_probe import Workload, run_around
 from tests.support.redis_server import RedisServer
 
@@ -117,7 +116,6 @@ def line_number(path: Path, text: str) -> int:
 
 @pytest.mark.ebpf
 def test_an_approved_custom_probe_runs_live_and_reports_its_workload(probe_root: Path) -> None:
-    require_ebpf()
     folder = make_probe(probe_root, "opens_by_proc")
     approve(folder)
     catalog = load_catalog()
@@ -138,7 +136,6 @@ def test_an_approved_custom_probe_runs_live_and_reports_its_workload(probe_root:
 def test_c_that_does_not_compile_is_broken_with_its_line_and_builtins_still_load(
     probe_root: Path,
 ) -> None:
-    require_ebpf()
     folder = make_probe(probe_root, "bad_c", body="opens.increment(no_such_key);")
     catalog = load_catalog()
     assert "bad_c" not in catalog and "bad_c" not in catalog.blocked
@@ -309,7 +306,6 @@ print(json.dumps({"ran": 30}), flush=True)
 
 @pytest.mark.ebpf
 def test_the_generic_reader_streams_events_and_reads_histograms(probe_root: Path) -> None:
-    require_ebpf()
     folder = probe_root / "exec_events"
     shutil.copytree(EXAMPLES / "exec_events", folder)
     approve(folder)

@@ -8,7 +8,6 @@ import subprocess
 
 import pytest
 
-from tests.support.ebpf import require_ebpf
 from tests.support.live_probe import Workload, run_around, save_example
 
 pytestmark = pytest.mark.ebpf
@@ -65,7 +64,6 @@ print(json.dumps({}), flush=True)
 
 
 def test_unanswered_queries_name_server_query_and_process() -> None:
-    require_ebpf()
     workload = Workload(SCRIPT)
     port = workload.setup["port"]
     result = run_around("dns", workload, duration_s=2.5, params={"port": port})
@@ -84,7 +82,6 @@ def test_unanswered_queries_name_server_query_and_process() -> None:
 
 
 def test_answered_queries_have_latency_rcode_and_getaddrinfo() -> None:
-    require_ebpf()
     workload = Workload(ANSWERING)
     port = workload.setup["port"]
     result = run_around("dns", workload, duration_s=2.5, params={"port": port})
@@ -101,7 +98,6 @@ def test_answered_queries_have_latency_rcode_and_getaddrinfo() -> None:
 
 @pytest.mark.skipif(shutil.which("dig") is None, reason="dig not installed")
 def test_dig_query_is_parsed() -> None:
-    require_ebpf()
     import threading
 
     from probes.models import ProbeRequest

@@ -12,7 +12,6 @@ import pytest
 from probes.child import COMMON_PRELUDE, ChildJob, ChildMessage
 from probes.models import ProbeFilters, ProbeRequest
 from probes.runner import PROBES_DIR, prepare
-from tests.support.ebpf import require_ebpf
 
 pytestmark = pytest.mark.ebpf
 
@@ -20,7 +19,6 @@ pytestmark = pytest.mark.ebpf
 def test_a_probe_filtered_on_its_own_process_counts_nothing_of_it() -> None:
     """The child sleeps in clock_nanosleep every 100 ms while it traces; filtered on its own pid
     it would count ~20 of them in 2 s if it did not leave itself out."""
-    require_ebpf()
     child = subprocess.Popen(
         [sys.executable, "-m", "probes.child"],
         stdin=subprocess.PIPE,
@@ -51,7 +49,6 @@ def test_a_probe_filtered_on_its_own_process_counts_nothing_of_it() -> None:
 
 
 def test_a_probe_may_include_a_kernel_header_that_defines_task_comm_len() -> None:
-    require_ebpf()
     from bcc import BPF
 
     with open(COMMON_PRELUDE) as handle:

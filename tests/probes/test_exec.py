@@ -6,7 +6,6 @@ import secrets
 
 import pytest
 
-from tests.support.ebpf import require_ebpf
 from tests.support.live_probe import Workload, run_around, save_example
 
 pytestmark = pytest.mark.ebpf
@@ -31,7 +30,6 @@ print(json.dumps({}), flush=True)
 
 
 def test_exec_storm_shows_argv_parent_exit_codes_and_failures() -> None:
-    require_ebpf()
     token = f"t{secrets.token_hex(4)}"
     workload = Workload(SCRIPT, token)
     result = run_around("exec", workload, duration_s=3.0, by_pid=False)

@@ -14,10 +14,7 @@ from probes.catalog import load_catalog
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.resolver import resolve_key
 from probes.runner import ProbeProgress, run_probe
-from tests.support.ebpf import require_ebpf
 from tests.support.live_probe import save_example
-
-pytestmark = pytest.mark.ebpf
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/file_io/example.json"
 CHUNK = 4096
@@ -43,7 +40,6 @@ int main(int argc, char **argv) {
 
 @pytest.fixture
 def writer(tmp_path: Path) -> Path:
-    require_ebpf()
     gcc = shutil.which("gcc")
     if gcc is None:
         pytest.skip("gcc is needed to build the writer workload")
@@ -79,6 +75,7 @@ def _run_while_writing(
     return result, procs[0].pid
 
 
+@pytest.mark.ebpf
 def test_writer_is_the_top_writer_with_its_bytes(writer: Path, tmp_path: Path) -> None:
     target = tmp_path / "blob.dat"
     result, pid = _run_while_writing(writer, target)
@@ -101,6 +98,7 @@ def test_writer_is_the_top_writer_with_its_bytes(writer: Path, tmp_path: Path) -
     save_example(result)
 
 
+@pytest.mark.ebpf
 def test_comm_filter_and_write_only(writer: Path, tmp_path: Path) -> None:
     target = tmp_path / "blob.dat"
     result, pid = _run_while_writing(writer, target, ProbeFilters(comm="svc3"), ops="write")
@@ -115,8 +113,8 @@ def test_comm_filter_and_write_only(writer: Path, tmp_path: Path) -> None:
     assert "tracepoint:syscalls:sys_enter_read" not in attached
 
 
+@pytest.mark.ebpf
 def test_answers_resolve_to_this_probe() -> None:
-    require_ebpf()
     spec = load_catalog().probes["file_io"]
     for answer in spec.answers:
         resolved = resolve_key(answer)

@@ -13,9 +13,6 @@ import pytest
 
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.runner import run_probe
-from tests.support.ebpf import require_ebpf
-
-pytestmark = pytest.mark.ebpf
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/irq/example.json"
 
@@ -44,8 +41,8 @@ def _save_example(result: ProbeResult) -> None:
         EXAMPLE.write_text(result.model_dump_json(indent=2) + "\n")
 
 
+@pytest.mark.ebpf
 def test_loopback_traffic_shows_net_rx_softirqs_in_the_sender(tmp_path: Path) -> None:
-    require_ebpf()
     script = tmp_path / f"w{secrets.token_hex(3)}.py"
     script.write_text(TRAFFIC_PY)
     traffic = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE)

@@ -16,10 +16,7 @@ from probes.catalog import load_catalog
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.resolver import resolve_key
 from probes.runner import ProbeProgress, ProgressCallback, run_probe
-from tests.support.ebpf import require_ebpf
 from tests.support.live_probe import save_example
-
-pytestmark = pytest.mark.ebpf
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/lock_contention/example.json"
 THREADS = 8
@@ -102,13 +99,11 @@ def _start(binary: Path) -> Iterator[subprocess.Popen[bytes]]:
 
 @pytest.fixture
 def mutex_workload(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    require_ebpf()
     yield from _start(_compile(tmp_path, MUTEX_PROGRAM, "svc7"))
 
 
 @pytest.fixture
 def mmap_program(tmp_path: Path) -> Path:
-    require_ebpf()
     return _compile(tmp_path, MMAP_PROGRAM, "svc9")
 
 
@@ -128,6 +123,7 @@ def _run(
     return result
 
 
+@pytest.mark.ebpf
 def test_mutex_waiters_are_the_top_waiter(mutex_workload: subprocess.Popen[bytes]) -> None:
     result = _run()
 
@@ -148,6 +144,7 @@ def test_mutex_waiters_are_the_top_waiter(mutex_workload: subprocess.Popen[bytes
     save_example(result)
 
 
+@pytest.mark.ebpf
 def test_pid_filter_keeps_only_that_process(mutex_workload: subprocess.Popen[bytes]) -> None:
     result = _run(filters=ProbeFilters(pid=mutex_workload.pid), params={"kernel_locks": False})
 
@@ -160,6 +157,7 @@ def test_pid_filter_keeps_only_that_process(mutex_workload: subprocess.Popen[byt
     assert all(e["process_id"] == mutex_workload.pid for e in result.events)
 
 
+@pytest.mark.ebpf
 def test_kernel_lock_contention_names_the_process(mmap_program: Path) -> None:
     # threads mapping and unmapping memory contend on their process's mmap lock (a rwsem);
     # started once the probe is attached, so that they do not slow its compilation
@@ -188,8 +186,8 @@ def test_kernel_lock_contention_names_the_process(mmap_program: Path) -> None:
     assert result.aggregates.latency["kernel_lock_wait"].count >= 100
 
 
+@pytest.mark.ebpf
 def test_answers_resolve_to_this_probe() -> None:
-    require_ebpf()
     spec = load_catalog().probes["lock_contention"]
     for answer in spec.answers:
         resolved = resolve_key(answer)

@@ -14,9 +14,6 @@ from probes.catalog import load_catalog
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.resolver import resolve_key
 from probes.runner import ProbeProgress, run_probe
-from tests.support.ebpf import require_ebpf
-
-pytestmark = pytest.mark.ebpf
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/memory_alloc/example.json"
 SIZE_MIB = 400  # more than a compiler or a test runner next door allocates in 2 s
@@ -38,7 +35,6 @@ int main(int argc, char **argv) {
 
 @pytest.fixture
 def toucher(tmp_path: Path) -> Path:
-    require_ebpf()
     gcc = shutil.which("gcc")
     if gcc is None:
         pytest.skip("gcc is needed to build the workload")
@@ -74,6 +70,7 @@ def _run_while_allocating(
     return result, procs[0].pid
 
 
+@pytest.mark.ebpf
 def test_toucher_is_the_top_page_allocator(toucher: Path) -> None:
     result, pid = _run_while_allocating(toucher)
 
@@ -90,6 +87,7 @@ def test_toucher_is_the_top_page_allocator(toucher: Path) -> None:
     assert len(result.model_dump_json()) < 3_000
 
 
+@pytest.mark.ebpf
 def test_comm_filter_pages_only(toucher: Path) -> None:
     # the pid is not known before it starts: filter on its comm instead
     result, pid = _run_while_allocating(
@@ -103,8 +101,8 @@ def test_comm_filter_pages_only(toucher: Path) -> None:
     assert not any("kmalloc" in a or "page_fault" in a for a in result.attach_points)
 
 
+@pytest.mark.ebpf
 def test_answers_resolve_to_this_probe() -> None:
-    require_ebpf()
     spec = load_catalog().probes["memory_alloc"]
     for answer in spec.answers:
         resolved = resolve_key(answer)

@@ -14,7 +14,6 @@ import pytest
 from probes.models import ProbeFilters, ProbeRequest
 from probes.runner import ProbeProgress, run_probe
 from probes.tracefs import tracepoint_fields
-from tests.support.ebpf import require_ebpf
 from tests.support.live_probe import save_example
 
 pytestmark = pytest.mark.ebpf
@@ -50,7 +49,6 @@ def _memory_cgroup() -> Path:
 
 
 def test_oom_kill_in_a_limited_cgroup_is_reported() -> None:
-    require_ebpf()
     cgroup = _memory_cgroup()
     proc = subprocess.Popen([sys.executable, "-c", GROW], stdin=subprocess.PIPE)
     try:

@@ -12,9 +12,6 @@ import pytest
 
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.runner import run_probe
-from tests.support.ebpf import require_ebpf
-
-pytestmark = pytest.mark.ebpf
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/runq_latency/example.json"
 
@@ -62,8 +59,8 @@ def _save_example(result: ProbeResult) -> None:
         EXAMPLE.write_text(result.model_dump_json(indent=2) + "\n")
 
 
+@pytest.mark.ebpf
 def test_starved_sleeper_has_high_p99_and_the_hogs_are_named(tmp_path: Path) -> None:
-    require_ebpf()
     spin = _build(tmp_path, SPIN_C)
     nap = _build(tmp_path, NAP_C)
     # All on one CPU; hogs at nice -15 (a reniced batch job), the sleeper at nice 5: the

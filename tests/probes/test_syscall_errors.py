@@ -20,10 +20,7 @@ from probes.catalog.syscall_errors.syscall_table import parse_unistd, syscall_na
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.resolver import resolve_key
 from probes.runner import run_probe
-from tests.support.ebpf import require_ebpf
 from tests.support.live_probe import save_example
-
-pytestmark = pytest.mark.ebpf
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/syscall_errors/example.json"
 
@@ -72,7 +69,6 @@ class Storm:
 
 @pytest.fixture
 def storm(tmp_path: Path) -> Iterator[Storm]:
-    require_ebpf()
     gcc = shutil.which("gcc")
     if gcc is None:
         pytest.skip("gcc is needed to build the workload")
@@ -101,6 +97,7 @@ def _run(filters: ProbeFilters | None = None, params: dict[str, bool] | None = N
     return result
 
 
+@pytest.mark.ebpf
 def test_enoent_storm_is_the_top_failure(storm: Storm) -> None:
     result = _run()
 
@@ -140,6 +137,7 @@ while time.time() < end:
 """
 
 
+@pytest.mark.ebpf
 def test_a_noisier_neighbour_does_not_hide_the_storms_second_failure(storm: Storm) -> None:
     neighbour = subprocess.Popen([sys.executable, "-c", NEIGHBOUR_PY])
     try:
@@ -160,6 +158,7 @@ def test_a_noisier_neighbour_does_not_hide_the_storms_second_failure(storm: Stor
     assert len(result.model_dump_json()) < 3_000
 
 
+@pytest.mark.ebpf
 def test_pid_filter_errors_only(storm: Storm) -> None:
     result = _run(filters=ProbeFilters(pid=storm.proc.pid), params={"errors_only": True})
 
@@ -188,8 +187,8 @@ def test_syscall_names() -> None:
     }
 
 
+@pytest.mark.ebpf
 def test_answers_resolve_to_this_probe() -> None:
-    require_ebpf()
     spec = load_catalog().probes["syscall_errors"]
     for answer in spec.answers:
         resolved = resolve_key(answer)

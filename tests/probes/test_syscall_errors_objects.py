@@ -16,10 +16,7 @@ import pytest
 
 from probes.catalog.syscall_errors.reader import sockaddr_text
 from probes.models import ProbeFilters
-from tests.support.ebpf import require_ebpf
 from tests.support.live_probe import Workload, run_around
-
-pytestmark = pytest.mark.ebpf
 
 WORKLOAD = r"""
 import errno, json, os, resource, socket, sys
@@ -84,7 +81,6 @@ def _closed_port() -> int:
 
 @pytest.fixture
 def tiny_fs(tmp_path: Path) -> Iterator[Path]:
-    require_ebpf()
     mount = tmp_path / "full"
     mount.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], check=True)
@@ -94,6 +90,7 @@ def tiny_fs(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+@pytest.mark.ebpf
 def test_objects_of_failing_calls(tiny_fs: Path) -> None:
     rounds = random.randint(40, 90)
     unix_path = f"/tmp/{secrets.token_hex(5)}.sock"
@@ -120,6 +117,7 @@ def test_objects_of_failing_calls(tiny_fs: Path) -> None:
     assert len(result.model_dump_json()) < 3_000
 
 
+@pytest.mark.ebpf
 def test_filter_by_comm_keeps_addresses(tiny_fs: Path) -> None:
     """The comm filter (in the kernel) still captures the address on the exit side."""
     unix_path = f"/tmp/{secrets.token_hex(5)}.sock"

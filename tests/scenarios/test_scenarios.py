@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.ebpf import require_ebpf
 from tests.support.workloads.scenarios import SCENARIOS, NoMemoryCgroup, Scenario, run_scenario
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.slow]
@@ -15,7 +14,6 @@ pytestmark = [pytest.mark.ebpf, pytest.mark.slow]
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_the_offline_planner_names_the_culprit(scenario: Scenario) -> None:
-    require_ebpf()
     try:
         outcome = run_scenario(scenario)  # in a fresh /tmp/w<random> directory
     except NoMemoryCgroup as exc:
