@@ -5,17 +5,15 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.cluster import Cluster, command_step, resolution
+from tests.support.paths import BPFSLEUTH
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
-
-BPFSLEUTH = Path(sys.executable).parent / "bpfsleuth"
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -19,9 +19,9 @@ from bench.eval.catalog import BY_NAME, FAULTS
 from bench.eval.draw import Draw
 from bench.eval.harness import Ctx, FaultSpec, mounts_under, session_members
 from bench.eval.noise import start_noise
+from tests.support.paths import REPO
 from tests.support.workloads.scenarios import NoMemoryCgroup, host_turn
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
@@ -86,7 +86,7 @@ def test_sigterm_to_the_runner_mid_investigation_stops_everything(tmp_path: Path
     out = tmp_path / "eval.json"
     runner = subprocess.Popen(
         [sys.executable, "-m", "bench.eval", "--only", "disk_full", "--noise", "on", "--out", out],
-        cwd=ROOT,
+        cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

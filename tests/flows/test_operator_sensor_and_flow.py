@@ -17,6 +17,7 @@ import pytest
 from tests.probes.test_custom_probes import approve, make_probe
 from tests.support.fakes.anthropic_api import FakeAnthropic
 from tests.support.live_probe import Workload
+from tests.support.paths import REPO
 from worker.flows.run import FlowRun
 from worker.loop.investigation import Budgets, Investigation
 from worker.loop.run import run_investigation
@@ -25,7 +26,6 @@ from worker.models.anthropic import AnthropicBackend
 from worker.models.offline import OfflineBackend
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[2]
 CLI = "from bot.cli import main; main()"
 
 FLOW = """\
@@ -101,7 +101,7 @@ def test_flows_run_uses_the_operator_probe_and_flow(
         [sys.executable, "-c", CLI, "flows", "run", "opens_flow", "--json"],
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=REPO,
         env={**os.environ, **operator_dirs},
         timeout=180,
         check=False,

@@ -21,12 +21,10 @@ import redis
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.types import Implementation
 
+from tests.support.paths import BPFSLEUTH, REPO
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
 from worker.store import AUDIT_STREAM
-
-ROOT = Path(__file__).resolve().parents[2]
-BPFSLEUTH = str(Path(sys.executable).parent / "bpfsleuth")
 
 WORKLOAD = r"""
 import socket, sys, time
@@ -50,7 +48,7 @@ def _text(result: Any) -> str:
 
 
 async def _session(env: dict[str, str], client_name: str, body: Any) -> Any:
-    params = StdioServerParameters(command=BPFSLEUTH, args=["mcp"], env=env, cwd=str(ROOT))
+    params = StdioServerParameters(command=str(BPFSLEUTH), args=["mcp"], env=env, cwd=str(REPO))
     async with (
         stdio_client(params) as (read, write),
         ClientSession(

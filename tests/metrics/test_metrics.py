@@ -24,14 +24,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.cluster import Cluster, WorkerProcess, resolution
 from tests.support.fakes.slack_api import FakeSlackApi
+from tests.support.paths import REPO
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = shutil.which("prometheus")
-DOCS_RULES = ROOT / "docs" / "metrics.md"
+DOCS_RULES = REPO / "docs" / "metrics.md"
 
 
 def _samples(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

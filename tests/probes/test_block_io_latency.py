@@ -14,8 +14,9 @@ import pytest
 from probes.catalog.block_io_latency.reader import disk_name
 from probes.models import ProbeRequest, ProbeResult
 from probes.runner import run_probe
+from tests.support.paths import example_json
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/block_io_latency/example.json"
+EXAMPLE = example_json("block_io_latency")
 SYS_DEV_BLOCK = Path("/sys/dev/block")
 
 # Direct I/O (no page cache) on a 4 MiB file: alternate 4 KiB writes and reads, 60 s at most.

@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-BPFSLEUTH = str(Path(sys.executable).with_name("bpfsleuth"))
+from tests.support.paths import BPFSLEUTH
 
 
 def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

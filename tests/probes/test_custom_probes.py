@@ -19,9 +19,9 @@ from probes.params import ProbeRequestError
 from probes.resolver import resolve_key
 from probes.runner import prepare, run_probes
 from tests.support.live_probe import Workload, run_around
+from tests.support.paths import REPO
 from tests.support.redis_server import RedisServer
 
-ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = Path(__file__).resolve().parent / "custom_examples"
 
 VALID_YAML = """\
@@ -233,7 +233,7 @@ def _cli(
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
-        cwd=ROOT,
+        cwd=REPO,
         env={**env, "BPFSLEUTH_PROBE_PATH": str(env_root), **(extra or {})},
         timeout=120,
         check=False,
@@ -322,7 +322,7 @@ def test_the_generic_reader_streams_events_and_reads_histograms(probe_root: Path
 
 
 def test_the_readme_example_probe_is_valid_and_waits_for_approval(probe_root: Path) -> None:
-    readme = (ROOT / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     example = EXAMPLES / "opens_by_process"
     assert (example / "probe.yaml").read_text() in readme
     assert (example / "probe.bpf.c").read_text() in readme

@@ -3,7 +3,6 @@ writer, with exactly its bytes, and the file named even after the program has ex
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,38 +14,17 @@ from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.resolver import resolve_key
 from probes.runner import ProbeProgress, run_probe
 from tests.support.live_probe import save_example
+from tests.support.paths import example_json
+from tests.support.workloads import compile_c
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/file_io/example.json"
+EXAMPLE = example_json("file_io")
 CHUNK = 4096
 CHUNKS = 16384  # 64 MiB: more than anything else on a busy CI host writes in 2 s
-
-WRITER = r"""
-#include <fcntl.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-int main(int argc, char **argv) {
-    char buf[4096];
-    memset(buf, 'x', sizeof(buf));
-    int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0) return 1;
-    for (int i = 0; i < atoi(argv[2]); i++)
-        if (write(fd, buf, sizeof(buf)) != sizeof(buf)) return 2;
-    close(fd);
-    return 0;
-}
-"""
 
 
 @pytest.fixture
 def writer(tmp_path: Path) -> Path:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc is needed to build the writer workload")
-    (tmp_path / "prog.c").write_text(WRITER)
-    binary = tmp_path / "svc3"
-    subprocess.run([gcc, "-O2", "-o", str(binary), str(tmp_path / "prog.c")], check=True)
-    return binary
+    return compile_c("write_chunks.c", tmp_path, "svc3")
 
 
 def _run_while_writing(

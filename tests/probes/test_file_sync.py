@@ -13,8 +13,9 @@ import pytest
 from probes.catalog import load_catalog
 from probes.models import ProbeFilters, ProbeResult
 from tests.support.live_probe import Workload, run_around, save_example
+from tests.support.paths import example_json
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/file_sync/example.json"
+EXAMPLE = example_json("file_sync")
 WRITER = r"""
 import json, os, sys
 path, fsyncs, datasyncs, name = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]

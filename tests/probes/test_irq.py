@@ -13,8 +13,9 @@ import pytest
 
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.runner import run_probe
+from tests.support.paths import example_json
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/irq/example.json"
+EXAMPLE = example_json("irq")
 
 # One process: a listener thread drains what the main thread sends over loopback, for 60 s at most.
 TRAFFIC_PY = r"""

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,94 +16,27 @@ from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.resolver import resolve_key
 from probes.runner import ProbeProgress, ProgressCallback, run_probe
 from tests.support.live_probe import save_example
+from tests.support.paths import example_json
+from tests.support.workloads import compile_c, spawn, started, stop
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/lock_contention/example.json"
+EXAMPLE = example_json("lock_contention")
 THREADS = 8
-HOLD_NS = 1_000_000
-
-MUTEX_PROGRAM = r"""
-#include <pthread.h>
-#include <stdlib.h>
-#include <time.h>
-static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
-static void *run(void *arg) {
-    struct timespec hold = {0, HOLD_NS};
-    time_t end = time(0) + 20; /* a leaked workload ends by itself */
-    (void)arg;
-    while (time(0) < end) {
-        pthread_mutex_lock(&m);
-        nanosleep(&hold, 0);
-        pthread_mutex_unlock(&m);
-    }
-    return 0;
-}
-int main(int argc, char **argv) {
-    int n = atoi(argv[1]);
-    pthread_t t[16];
-    for (int i = 0; i < n && i < 16; i++) pthread_create(&t[i], 0, run, 0);
-    pthread_join(t[0], 0);
-    return 0;
-}
-"""
-
-MMAP_PROGRAM = r"""
-#include <pthread.h>
-#include <stdlib.h>
-#include <sys/mman.h>
-#include <time.h>
-static void *run(void *arg) {
-    time_t end = time(0) + 20; /* a leaked workload ends by itself */
-    (void)arg;
-    while (time(0) < end) {
-        char *p = mmap(0, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        p[0] = 1;
-        p[8192] = 1;
-        munmap(p, 1 << 16);
-    }
-    return 0;
-}
-int main(int argc, char **argv) {
-    int n = atoi(argv[1]);
-    pthread_t t[16];
-    for (int i = 0; i < n && i < 16; i++) pthread_create(&t[i], 0, run, 0);
-    pthread_join(t[0], 0);
-    return 0;
-}
-"""
-
-
-def _compile(tmp_path: Path, source: str, name: str) -> Path:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc is needed to build the contention workload")
-    src = tmp_path / "prog.c"
-    src.write_text(source)
-    binary = tmp_path / name
-    subprocess.run(
-        [gcc, "-O2", "-pthread", f"-DHOLD_NS={HOLD_NS}", "-o", str(binary), str(src)],
-        check=True,
-    )
-    return binary
-
-
-def _start(binary: Path) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen([str(binary), str(THREADS)])
-    time.sleep(0.3)  # threads started and contending
-    try:
-        yield proc
-    finally:
-        proc.kill()
-        proc.wait()
+HOLD_US = 1_000
+LIFETIME_S = 20  # a leaked workload ends by itself
+PTHREAD = ("-O2", "-pthread")
 
 
 @pytest.fixture
 def mutex_workload(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    yield from _start(_compile(tmp_path, MUTEX_PROGRAM, "svc7"))
+    binary = compile_c("mutex_contention.c", tmp_path, "svc7", flags=PTHREAD)
+    with started([str(binary), str(THREADS), str(HOLD_US), str(LIFETIME_S)]) as proc:
+        time.sleep(0.3)  # threads started and contending
+        yield proc
 
 
 @pytest.fixture
 def mmap_program(tmp_path: Path) -> Path:
-    return _compile(tmp_path, MMAP_PROGRAM, "svc9")
+    return compile_c("mmap_churn.c", tmp_path, "svc9", flags=PTHREAD)
 
 
 def _run(
@@ -165,14 +97,13 @@ def test_kernel_lock_contention_names_the_process(mmap_program: Path) -> None:
 
     def on_progress(progress: ProbeProgress) -> None:
         if progress.phase == "attached" and not procs:
-            procs.append(subprocess.Popen([str(mmap_program), str(THREADS)]))
+            procs.append(spawn([str(mmap_program), str(THREADS)]))
 
     try:
         result = _run(params={"futex": False}, on_progress=on_progress)
     finally:
         for proc in procs:
-            proc.kill()
-            proc.wait()
+            stop(proc)
     assert procs, "the probe never reported attached"
     mmap_workload = procs[0]
 

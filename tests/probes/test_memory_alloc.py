@@ -4,7 +4,6 @@ page allocator, with about 400 MiB of pages charged to its pid."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,34 +13,17 @@ from probes.catalog import load_catalog
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.resolver import resolve_key
 from probes.runner import ProbeProgress, run_probe
+from tests.support.paths import example_json
+from tests.support.workloads import compile_c
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/memory_alloc/example.json"
+EXAMPLE = example_json("memory_alloc")
 SIZE_MIB = 400  # more than a compiler or a test runner next door allocates in 2 s
 PAGES = SIZE_MIB * (1 << 20) // os.sysconf("SC_PAGE_SIZE")
-
-# Allocate, touch every byte, exit.
-TOUCHER = r"""
-#include <stdlib.h>
-#include <string.h>
-int main(int argc, char **argv) {
-    size_t size = (size_t)atoi(argv[1]) << 20;
-    char *p = malloc(size);
-    if (!p) return 1;
-    memset(p, 1, size);
-    return p[size - 1] == 1 ? 0 : 2;
-}
-"""
 
 
 @pytest.fixture
 def toucher(tmp_path: Path) -> Path:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc is needed to build the workload")
-    (tmp_path / "prog.c").write_text(TOUCHER)
-    binary = tmp_path / "svc4"
-    subprocess.run([gcc, "-O2", "-o", str(binary), str(tmp_path / "prog.c")], check=True)
-    return binary
+    return compile_c("touch_memory.c", tmp_path, "svc4")
 
 
 def _run_while_allocating(

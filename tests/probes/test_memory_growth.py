@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import random
 import secrets
-from pathlib import Path
 
 import pytest
 
 from probes.catalog import load_catalog
 from probes.models import ProbeFilters, ProbeResult
 from tests.support.live_probe import Workload, run_around, save_example
+from tests.support.paths import example_json
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/memory_growth/example.json"
+EXAMPLE = example_json("memory_growth")
 GROWER = r"""
 import json, sys, time
 steps, step_mb, name = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]

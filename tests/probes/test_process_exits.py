@@ -8,7 +8,6 @@ from __future__ import annotations
 import random
 import secrets
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,9 @@ from probes.catalog import load_catalog
 from probes.catalog.process_exits.reader import signal_name
 from probes.models import ProbeResult
 from tests.support.live_probe import Workload, run_around, save_example
+from tests.support.paths import example_json
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/process_exits/example.json"
+EXAMPLE = example_json("process_exits")
 
 PARENT = r"""
 import json, os, resource, signal, subprocess, sys, time

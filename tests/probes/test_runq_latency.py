@@ -3,66 +3,22 @@
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
-from probes.models import ProbeFilters, ProbeRequest, ProbeResult
+from probes.models import ProbeFilters, ProbeRequest
 from probes.runner import run_probe
+from tests.support.live_probe import save_example
+from tests.support.paths import example_json
+from tests.support.workloads import compile_c, stop
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/runq_latency/example.json"
-
-# Busy loop for at most 60 s (a leaked process ends by itself; the probe may compile slowly).
-SPIN_C = r"""
-#include <time.h>
-int main(void) {
-    volatile unsigned long x = 0;
-    time_t end = time(0) + 60;
-    for (;;) {
-        for (int i = 0; i < 10000000; i++) x += i;
-        if (time(0) > end) return 0;
-    }
-}
-"""
-
-# Sleeps 2 ms, thirty thousand times (60 s at most).
-NAP_C = r"""
-#include <time.h>
-int main(void) {
-    struct timespec ts = {0, 2000000};
-    for (int i = 0; i < 30000; i++) nanosleep(&ts, 0);
-    return 0;
-}
-"""
+EXAMPLE = example_json("runq_latency")
 
 
-def _build(tmp_path: Path, source: str) -> Path:
-    name = f"w{secrets.token_hex(3)}"
-    src = tmp_path / f"{name}.c"
-    src.write_text(source)
-    subprocess.run(["gcc", "-O1", "-o", str(tmp_path / name), str(src)], check=True)
-    return tmp_path / name
-
-
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        proc.kill()
-    for proc in procs:
-        proc.wait()
-
-
-def _save_example(result: ProbeResult) -> None:
-    if os.environ.get("BPFSLEUTH_UPDATE_EXAMPLES") == "1":
-        EXAMPLE.write_text(result.model_dump_json(indent=2) + "\n")
-
-
-@pytest.mark.ebpf
 def test_starved_sleeper_has_high_p99_and_the_hogs_are_named(tmp_path: Path) -> None:
-    spin = _build(tmp_path, SPIN_C)
-    nap = _build(tmp_path, NAP_C)
+    spin = compile_c("spin.c", tmp_path, flags=("-O1",))
+    nap = compile_c("nap.c", tmp_path, flags=("-O1",))
     # All on one CPU; hogs at nice -15 (a reniced batch job), the sleeper at nice 5: the
     # starvation stays visible even when other tests keep this host busy.
     cpu = max(os.sched_getaffinity(0))
@@ -83,7 +39,8 @@ def test_starved_sleeper_has_high_p99_and_the_hogs_are_named(tmp_path: Path) -> 
             ProbeRequest(probe="runq_latency", duration_s=2.0, filters=ProbeFilters(comm=nap.name))
         )
     finally:
-        _stop([*hogs, sleeper])
+        for proc in [*hogs, sleeper]:
+            stop(proc)
 
     assert result.error is None, result.error
     assert "tracepoint:sched:sched_switch" in result.attach_points
@@ -111,7 +68,7 @@ def test_starved_sleeper_has_high_p99_and_the_hogs_are_named(tmp_path: Path) -> 
     assert f"{nap.name} (pid {sleeper.pid})" in result.summary
     assert any(f"{spin.name} (pid {pid})" in result.summary for pid in hog_pids), result.summary
     assert len(result.model_dump_json()) < 3000
-    _save_example(result)
+    save_example(result)
 
 
 def test_every_answer_resolves_to_runq_latency() -> None:

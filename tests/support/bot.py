@@ -10,7 +10,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,9 @@ from typing import Any
 import redis
 
 from tests.support.fakes.slack_api import FakeSlackApi, Message, SlackRequests
+from tests.support.paths import BPFSLEUTH
 from tests.support.ports import free_port
 
-BPFSLEUTH = Path(sys.executable).parent / "bpfsleuth"
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-test-bot-token"
 READY_TIMEOUT_S = 30.0

@@ -6,14 +6,14 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.support.paths import BPFSLEUTH
+
 pytestmark = [pytest.mark.ebpf, pytest.mark.slow]
-BPFSLEUTH = Path(sys.executable).parent / "bpfsleuth"
 STARTED = re.compile(r"started orders-app \(pid (\d+)\).*?127\.0\.0\.1:(\d+)", re.DOTALL)
 
 
