@@ -33,8 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.distributed.cluster import Cluster, command_step, resolution  # noqa: E402
-from tests.redis_fixture import RedisServer  # noqa: E402
+from tests.support.cluster import Cluster, command_step, resolution  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
 from worker.loop.investigation import Budgets  # noqa: E402
 from worker.loop.run import run_investigation  # noqa: E402
 from worker.scripted_backend import ScriptedBackend  # noqa: E402

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from probes.models import Aggregates, TopEntry  # noqa: E402
-from tests.fakes.anthropic_api import FakeAnthropic  # noqa: E402
+from tests.support.fakes.anthropic_api import FakeAnthropic  # noqa: E402
 from worker.loop.bounds import ResultLimits, bound_command, bound_probe  # noqa: E402
 from worker.loop.investigation import Investigation, ModelTurnRecord, StepPlan  # noqa: E402
 from worker.loop.steps import decide_next, record_results, step_context  # noqa: E402

@@ -1,6 +1,7 @@
-"""Incident scenarios, timed: each real fault (tests/scenarios/workloads.py) investigated by the
-offline planner with real probes; prints scenario, pass, iterations, wall time, confidence and
-writes bench/results/scenarios.json. Run as root: `.venv/bin/python bench/scenarios.py [name...]`.
+"""Incident scenarios, timed: each real fault (tests/support/workloads/scenarios.py) investigated
+by the offline planner with real probes; prints scenario, pass, iterations, wall time, confidence
+and writes bench/results/scenarios.json.
+Run as root: `.venv/bin/python bench/scenarios.py [name...]`.
 
 The offline planner uses no model tokens (prompt tokens per step are recorded as 0); the model
 backends' prompt sizes are measured by bench/prompt_budget.py.
@@ -17,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.scenarios.workloads import BY_NAME, SCENARIOS, ScenarioOutcome, run_scenario  # noqa: E402
+from tests.support.workloads.scenarios import BY_NAME, SCENARIOS, ScenarioOutcome, run_scenario  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "scenarios.json"
 

@@ -46,10 +46,10 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
-from tests.bot.harness import SIGNING_SECRET, BotProcess, bot_env  # noqa: E402
-from tests.distributed.cluster import Cluster  # noqa: E402
-from tests.fakes.slack_api import FakeSlackApi, SlackRequests, sign_request  # noqa: E402
-from tests.redis_fixture import RedisServer  # noqa: E402
+from tests.support.bot import SIGNING_SECRET, BotProcess, bot_env  # noqa: E402
+from tests.support.cluster import Cluster  # noqa: E402
+from tests.support.fakes.slack_api import FakeSlackApi, SlackRequests, sign_request  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
 
 TARGET_P99_MS = 100.0
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 
-BPFSLEUTH = Path(sys.executable).parent / "bpfsleuth"
+from tests.support.paths import BPFSLEUTH
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

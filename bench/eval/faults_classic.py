@@ -1,4 +1,4 @@
-"""The seven scenarios of tests/scenarios/workloads.py, with every name and value drawn.
+"""The seven scenarios of tests/support/workloads/scenarios.py, with every name and value drawn.
 
 Their fault programs are imported from there; only the names, paths, ports and phrasings
 change with each run.
@@ -9,8 +9,8 @@ from __future__ import annotations
 import socket
 
 from bench.eval.harness import Ctx, Fault, FaultSpec, pids
-from tests.scenarios import workloads as w
-from tests.scenarios.workloads import Truth
+from tests.support.workloads import scenarios as w
+from tests.support.workloads.scenarios import Truth
 
 CONNECTOR = """
 import socket, sys, time

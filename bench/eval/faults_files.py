@@ -9,7 +9,7 @@ import resource
 import subprocess
 
 from bench.eval.harness import Ctx, Fault, FaultSpec, pids
-from tests.scenarios.workloads import Truth
+from tests.support.workloads.scenarios import Truth
 
 READER = """
 import sys, time

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bench.eval.draw import port_free
 from bench.eval.faults_classic import CONNECTOR
 from bench.eval.harness import Ctx, Fault, FaultSpec, pids
-from tests.scenarios.workloads import Truth
+from tests.support.workloads.scenarios import Truth
 
 # A listener that never accepts: its backlog is filled by its own connections, so later SYNs
 # are dropped and clients time out.

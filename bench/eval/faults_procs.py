@@ -6,7 +6,7 @@ import resource
 from pathlib import Path
 
 from bench.eval.harness import Ctx, Fault, FaultSpec, pids
-from tests.scenarios.workloads import Truth
+from tests.support.workloads.scenarios import Truth
 
 SEGV_C = "int main(void) { volatile int *p = 0; *p = 1; return 0; }\n"
 SUPERVISOR = """

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.eval.draw import Draw
-from tests.scenarios.workloads import PYTHON, Truth, named_binary, stop
+from tests.support.workloads.scenarios import PYTHON, Truth, named_binary, stop
 
 SH = Path(os.path.realpath("/bin/sh"))
 SETTLE_S = 0.8

@@ -30,7 +30,7 @@ from bench.eval.draw import Draw
 from bench.eval.harness import SETTLE_S, Ctx, FaultSpec
 from bench.eval.noise import start_noise
 from bench.eval.scoring import RunScore, score, totals
-from tests.scenarios.workloads import SCENARIO_BUDGET_ITERATIONS, host_turn
+from tests.support.workloads.scenarios import SCENARIO_BUDGET_ITERATIONS, host_turn
 from worker.loop.investigation import Budgets
 from worker.loop.run import run_investigation
 from worker.models import build_backend

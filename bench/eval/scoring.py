@@ -14,7 +14,7 @@ import statistics
 
 from pydantic import BaseModel
 
-from tests.scenarios.workloads import Truth
+from tests.support.workloads.scenarios import Truth
 from worker.loop.investigation import Investigation
 
 

@@ -134,11 +134,15 @@ class ProgressConsumer:
         for stream, entries in reply:
             if stream == WAKE_STREAM:
                 self._wake_cursor = entries[-1][0]
-                self._followed.update(
+                woken = {
                     str(fields["investigation_id"])
                     for _, fields in entries
                     if fields.get("investigation_id")
-                )
+                }
+                # A wake entry read after its investigation was retired (given up on, or
+                # resolved since) is stale: following it again would post its root again.
+                if woken:
+                    self._followed.update(woken & self.threads.active())
                 continue
             investigation_id = stream.removeprefix("bpfsleuth:inv:").removesuffix(":progress")
             for entry_id, fields in entries:

@@ -28,13 +28,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.alerts.service import PREFIX as ALERTS_PREFIX
 from bot.alerts.service import group_id
-from tests.bot.conftest import BotWorld
-from tests.bot.harness import BPFSLEUTH, all_text, bot_env, buttons, investigation_keys
-from tests.distributed.cluster import resolution
-from tests.helpers import require_ebpf
-from tests.redis_fixture import free_port
+from tests.support.bot import BPFSLEUTH, all_text, bot_env, buttons, investigation_keys
+from tests.support.cluster import resolution
+from tests.support.ports import free_port
+from tests.support.world import BotWorld
 
-pytestmark = [pytest.mark.ebpf, pytest.mark.redis, pytest.mark.slow]
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 CHANNEL = "C0INC17"
@@ -193,10 +192,10 @@ def _roots(world: BotWorld, channel: str, marker: str) -> list[Any]:
     return [m for m in world.slack.channel_roots(channel) if marker in all_text(m)]
 
 
+@pytest.mark.ebpf
 def test_an_alert_starts_an_investigation_thread_that_names_the_culprit(
     world_checked: BotWorld, alertmanager: str, receiver: tuple[str, str, str], tmp_path: Path
 ) -> None:
-    require_ebpf()
     world = world_checked
     name = "ConnRefused" + secrets.token_hex(3)
     comm = "al" + secrets.token_hex(4)

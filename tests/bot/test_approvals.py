@@ -16,13 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
-from tests.bot.conftest import CHANNELS, BotWorld
-from tests.bot.harness import SIGNING_SECRET, BotProcess, all_text, bot_env, buttons
-from tests.distributed.cluster import Cluster, command_step, resolution
-from tests.fakes.slack_api import FakeSlackApi, Message, SlackRequests
-from tests.redis_fixture import RedisServer
+from tests.support.bot import all_text, buttons
+from tests.support.cluster import command_step, resolution
+from tests.support.fakes.slack_api import Message
+from tests.support.world import CHANNELS, BotWorld, bot_world
 from worker.loop.investigation import Investigation
 from worker.protocol import CommandResult
 from worker.store import AuditEntry
@@ -35,30 +33,11 @@ WAIT_S = 10
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotWorld]:
     """The package's world, but the host waits `WAIT_S` for approvals."""
-    directory = tmp_path_factory.mktemp("approval-world")
-    server = RedisServer(directory)
-    server.start()
-    slack = FakeSlackApi(channels=CHANNELS, usergroups={"S0ONCALL": ["U0CAROL"]}).start()
-    cluster = Cluster(server.url, directory, BPFSLEUTH_APPROVAL_WAIT_S=str(WAIT_S))
-    bot = BotProcess(bot_env(cluster.env, slack, server.url), directory / "bot.log")
-    try:
-        cluster.add_control()
-        cluster.add_host("alpha")
-        cluster.wait_ready()
-        bot.start()
-        yield BotWorld(
-            redis=server,
-            client=redis.Redis.from_url(server.url, decode_responses=True),
-            cluster=cluster,
-            slack=slack,
-            bot=bot,
-            requests=SlackRequests(bot.url, SIGNING_SECRET, response_base=slack.base),
-        )
-    finally:
-        bot.stop()
-        cluster.stop()
-        slack.stop()
-        server.stop()
+    with bot_world(
+        tmp_path_factory.mktemp("approval-world"),
+        cluster_settings={"BPFSLEUTH_APPROVAL_WAIT_S": str(WAIT_S)},
+    ) as started:
+        yield started
 
 
 def _start(world: BotWorld, channel: str, text: str) -> tuple[str, Message]:

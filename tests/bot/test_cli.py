@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot.harness import BOT_TOKEN, BPFSLEUTH
-from tests.fakes.slack_api import FakeSlackApi
-from tests.redis_fixture import RedisServer, redis_server  # noqa: F401
+from tests.support.bot import BOT_TOKEN, BPFSLEUTH
+from tests.support.fakes.slack_api import FakeSlackApi
+from tests.support.redis_server import RedisServer
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -66,7 +66,7 @@ def slack() -> Iterator[FakeSlackApi]:
 
 @pytest.mark.redis
 def test_socket_mode_opens_a_connection_with_the_app_token(
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
     slack: FakeSlackApi,
     tmp_path: Path,
 ) -> None:

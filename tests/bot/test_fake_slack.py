@@ -9,7 +9,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from tests.fakes.slack_api import SPEC_PATH, FakeSlackApi, load_required_arguments
+from tests.support.fakes.slack_api import SPEC_PATH, FakeSlackApi, load_required_arguments
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from bot.chat.diagnose_command import CommandError, FlowCommand, parse_diagnose
-from tests.bot.conftest import BotWorld
-from tests.bot.harness import all_text, buttons
+from tests.support.bot import all_text, buttons
+from tests.support.world import BotWorld
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 WAIT_S = 90.0

@@ -1,6 +1,6 @@
 """Whole investigations from Slack: real Redis, real Celery workers, the bot in HTTP mode.
 
-The model is scripted (tests.distributed.cluster): turn N of every investigation gets reply N.
+The model is scripted (tests.support.cluster): turn N of every investigation gets reply N.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot.conftest import BotWorld
-from tests.bot.harness import SIGNING_SECRET, BotProcess, all_text, bot_env, buttons
-from tests.distributed.cluster import command_step, resolution
-from tests.fakes.anthropic_api import FakeAnthropic, Text
-from tests.fakes.slack_api import Message, SlackRequests
+from tests.support.bot import SIGNING_SECRET, BotProcess, all_text, bot_env, buttons
+from tests.support.cluster import command_step, resolution
+from tests.support.fakes.anthropic_api import FakeAnthropic, Text
+from tests.support.fakes.slack_api import Message, SlackRequests
+from tests.support.world import BotWorld
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 WAIT_S = 60.0

@@ -4,15 +4,15 @@ Web API methods it calls require (per Slack's published spec)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from bot.listeners.commands import COMMAND
-from tests.fakes.slack_api import SPEC_PATH
+from tests.support.fakes.slack_api import SPEC_PATH
+from tests.support.paths import REPO
 
-MANIFEST = Path(__file__).resolve().parents[2] / "bot" / "manifest.yaml"
+MANIFEST = REPO / "bot" / "manifest.yaml"
 # Every Web API method the bot calls (bot/**/*.py), and the scope for the three the spec lacks.
 METHODS = [
     "auth.test",

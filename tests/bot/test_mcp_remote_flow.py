@@ -11,16 +11,14 @@ import pytest
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.types import Implementation
 
-from tests.bot.conftest import BotWorld
-from tests.bot.harness import BPFSLEUTH
-from tests.helpers import require_ebpf
+from tests.support.bot import BPFSLEUTH
+from tests.support.world import BotWorld
 from worker.store import AUDIT_STREAM
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.redis, pytest.mark.slow]
 
 
 def test_run_flow_on_a_live_remote_host_goes_through_its_worker(world: BotWorld) -> None:
-    require_ebpf()
     client_name = "remote-" + secrets.token_hex(3)
     env = {k: v for k, v in world.cluster.env.items() if k.startswith("BPFSLEUTH_") or k == "PATH"}
     env.update({"REDIS_URL": world.redis.url, "BPFSLEUTH_HOST": "mcp-" + secrets.token_hex(3)})

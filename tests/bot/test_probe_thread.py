@@ -10,11 +10,10 @@ import time
 
 import pytest
 
-from tests.bot.conftest import BotWorld
-from tests.bot.harness import all_text, buttons
-from tests.distributed.cluster import resolution
-from tests.helpers import require_ebpf
-from tests.redis_fixture import free_port
+from tests.support.bot import all_text, buttons
+from tests.support.cluster import resolution
+from tests.support.ports import free_port
+from tests.support.world import BotWorld
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.redis, pytest.mark.slow]
 
@@ -32,7 +31,6 @@ def _refused_connects(stop: threading.Event) -> None:
 def test_a_probe_step_shows_attach_point_host_duration_and_result(
     world_checked: BotWorld,
 ) -> None:
-    require_ebpf()
     world = world_checked
     world.cluster.script_replies(
         [

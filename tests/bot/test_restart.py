@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from tests.bot.conftest import BotWorld
-from tests.bot.harness import all_text, buttons
-from tests.distributed.cluster import command_step, resolution
+from tests.support.bot import all_text, buttons
+from tests.support.cluster import command_step, resolution
+from tests.support.world import BotWorld
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 

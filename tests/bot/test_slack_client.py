@@ -9,7 +9,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.settings import BotSettings
 from bot.slack_api.client import build_web_client
-from tests.fakes.slack_api import FakeSlackApi
+from tests.support.fakes.slack_api import FakeSlackApi
 
 
 def _settings(url: str, retries: int) -> BotSettings:

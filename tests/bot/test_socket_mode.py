@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.bot.conftest import BotWorld
-from tests.bot.harness import BPFSLEUTH, all_text, bot_env, buttons
-from tests.distributed.cluster import command_step, resolution
-from tests.fakes.slack_api import FakeSocketMode
+from tests.support.bot import BPFSLEUTH, all_text, bot_env, buttons
+from tests.support.cluster import command_step, resolution
+from tests.support.fakes.slack_api import FakeSocketMode
+from tests.support.world import BotWorld
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 

@@ -10,14 +10,14 @@ import redis
 
 from bot.store.dedupe import event_keys, first_time
 from bot.store.threads import SlackThread, ThreadDirectory
-from tests.redis_fixture import RedisServer, redis_server  # noqa: F401
+from tests.support.redis_server import RedisServer
 from worker.store import Store
 
 pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
-def client(redis_server: RedisServer) -> Iterator[redis.Redis]:  # noqa: F811
+def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     conn = redis.Redis.from_url(redis_server.url, decode_responses=True)
     conn.flushdb()
     yield conn

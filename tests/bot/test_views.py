@@ -27,7 +27,7 @@ from bot.views.models import (
 from bot.views.mrkdwn import code_block, escape, fit, inline_code
 from bot.views.resolution import DIG_DEEPER_ACTION, HANDOFF_ACTION, plan_steps, resolution_message
 from bot.views.step import step_message
-from tests.fakes.slack_api import block_violations
+from tests.support.fakes.slack_api import block_violations
 from worker.worker_main import HostRow
 
 HOSTILE = "<!channel> <@U0BOSS> <https://evil.example|click> a & b > c `x` ```fence```"

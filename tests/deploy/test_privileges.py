@@ -7,15 +7,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.support.paths import BPFSLEUTH
 from worker.registry import HostRecord, missing_privileges
 from worker.worker_main import host_rows
-
-BPFSLEUTH = Path(sys.executable).parent / "bpfsleuth"
 
 
 @pytest.mark.parametrize(

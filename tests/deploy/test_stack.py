@@ -33,12 +33,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot.harness import all_text, buttons
-from tests.fakes.slack_api import SPEC_PATH, FakeSlackApi, Message, SlackRequests
-from tests.redis_fixture import free_port
-from tests.scenarios.workloads import host_turn, refused_connects
+from tests.support.bot import all_text, buttons
+from tests.support.fakes.slack_api import SPEC_PATH, FakeSlackApi, Message, SlackRequests
+from tests.support.paths import REPO
+from tests.support.ports import free_port
+from tests.support.workloads.scenarios import host_turn, refused_connects
 
-REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs" / "deploy.md"
 SYMPTOM = "the app keeps saying it can't reach its backend"
 READY_TIMEOUT_S = 180.0

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import BPFSLEUTH, REPO
+
 UNITS = REPO / "deploy" / "systemd"
 INSTALLED = "/opt/bpfsleuth/.venv/bin/bpfsleuth"
 NAMES = ("bpfsleuth-host-worker", "bpfsleuth-control-worker", "bpfsleuth-bot")
@@ -33,7 +33,7 @@ def _service(name: str) -> dict[str, list[str]]:
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze absent")
 def test_systemd_analyze_verifies_every_unit(tmp_path: Path) -> None:
-    venv_bpfsleuth = Path(sys.executable).parent / "bpfsleuth"
+    venv_bpfsleuth = BPFSLEUTH
     assert venv_bpfsleuth.exists()
     copies = []
     for name in NAMES:

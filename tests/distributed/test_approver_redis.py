@@ -10,7 +10,7 @@ import time
 import pytest
 import redis
 
-from tests.redis_fixture import RedisServer, redis_server  # noqa: F401
+from tests.support.redis_server import RedisServer
 from worker.loop.approver import ApprovalRequest
 from worker.loop.approver_redis import RedisApprover, StoredDecision, approval_key
 
@@ -39,7 +39,7 @@ def _bot_decides(client: redis.Redis, command_id: str, *, approved: bool, after_
 
 
 def test_a_decision_written_while_the_host_waits_is_the_answer(
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
 ) -> None:
     client = redis.Redis.from_url(redis_server.url)
     approver = RedisApprover(client, wait_s=20, poll_s=0.05)
@@ -52,7 +52,7 @@ def test_a_decision_written_while_the_host_waits_is_the_answer(
 
 
 def test_no_decision_denies_after_the_wait_and_a_late_click_cannot_count(
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
 ) -> None:
     client = redis.Redis.from_url(redis_server.url)
     answer = RedisApprover(client, wait_s=1, poll_s=0.05).decide(_request("late"))
@@ -61,7 +61,7 @@ def test_no_decision_denies_after_the_wait_and_a_late_click_cannot_count(
     assert not client.set(approval_key("inv1", "late"), late, nx=True)
 
 
-def test_one_budget_bounds_all_requests_of_a_step(redis_server: RedisServer) -> None:  # noqa: F811
+def test_one_budget_bounds_all_requests_of_a_step(redis_server: RedisServer) -> None:
     client = redis.Redis.from_url(redis_server.url)
     approver = RedisApprover(client, wait_s=30, budget_s=1, poll_s=0.05)
     first = approver.decide(_request("a", "inv2"))

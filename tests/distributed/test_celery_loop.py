@@ -10,26 +10,24 @@ from __future__ import annotations
 import json
 import platform
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from probes.capabilities import HostCapabilities
-from tests.distributed.cluster import Cluster, command_step, resolution
-from tests.redis_fixture import RedisServer, redis_server  # noqa: F401
+from tests.support.cluster import Cluster, command_step, resolution
+from tests.support.paths import BPFSLEUTH
+from tests.support.redis_server import RedisServer
 from worker.loop.events import ProgressEvent, StepStarted
 from worker.registry import HostNotLive, HostRecord, Registry
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
-BPFSLEUTH = Path(sys.executable).parent / "bpfsleuth"
 
 
 @pytest.fixture(scope="module")
 def cluster(
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Cluster]:
     cluster = Cluster(redis_server.url, tmp_path_factory.mktemp("cluster"))

@@ -22,9 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.distributed.cluster import Cluster, command_step, probe_step, resolution
-from tests.helpers import require_ebpf
-from tests.redis_fixture import RedisServer, redis_server  # noqa: F401
+from tests.support.cluster import Cluster, command_step, probe_step, resolution
+from tests.support.redis_server import RedisServer
 from worker.distributed import FollowError
 from worker.loop.events import Notice, ProbeStarted, ProgressEvent
 from worker.loop.investigation import Investigation
@@ -36,7 +35,7 @@ STALL_S = 6
 
 @pytest.fixture(scope="module")
 def cluster(
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Cluster]:
     # a short visibility timeout (above the hard limit) so a killed worker's task is redelivered
@@ -130,7 +129,6 @@ def _steps_are_unique(inv: Investigation) -> None:
 def test_a_host_killed_mid_probe_leaves_nothing_attached_and_the_loop_goes_on(
     cluster: Cluster,
 ) -> None:
-    require_ebpf()
     cluster.script_replies([probe_step("connects", "tcp_connect", 4), resolution()])
     inv = cluster.start("connections fail", ["alpha", "beta"])
     follower = Follower(cluster, inv)
@@ -179,9 +177,8 @@ def test_a_host_killed_mid_probe_leaves_nothing_attached_and_the_loop_goes_on(
 @pytest.mark.ebpf
 def test_redis_restarted_mid_investigation_resumes_without_duplicated_steps(
     cluster: Cluster,
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
 ) -> None:
-    require_ebpf()
     cluster.wait_ready()
     cluster.script_replies(
         [
@@ -208,7 +205,7 @@ def test_redis_restarted_mid_investigation_resumes_without_duplicated_steps(
 
 def test_redis_restarted_empty_fails_the_investigation_with_a_clear_error(
     cluster: Cluster,
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
 ) -> None:
     cluster.wait_ready()
     cluster.script_replies([command_step(("kernel", "uname -r")), resolution()])

@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 
 from probes.engine.runner import precompilable
-from tests.distributed.cluster import Cluster, probe_step, resolution
-from tests.helpers import require_ebpf
-from tests.redis_fixture import RedisServer, redis_server  # noqa: F401
+from tests.support.cluster import Cluster, probe_step, resolution
+from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.ebpf, pytest.mark.slow]
 
@@ -63,10 +62,9 @@ def _wait_idle(pids: set[int], timeout_s: float = 300.0) -> None:
 
 
 def test_a_host_worker_precompiles_the_catalog_and_steps_with_other_filters_skip_the_compile(
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
     tmp_path: Path,
 ) -> None:
-    require_ebpf()
     cluster = Cluster(redis_server.url, tmp_path, BPFSLEUTH_PRECOMPILE="1")
     try:
         cluster.add_control()

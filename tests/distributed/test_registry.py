@@ -7,7 +7,7 @@ import time
 import pytest
 
 from probes.capabilities import HostCapabilities
-from tests.redis_fixture import RedisServer, redis_server  # noqa: F401
+from tests.support.redis_server import RedisServer
 from worker.registry import Heartbeat, HostNotLive, HostRecord, Registry
 from worker.worker_main import host_rows
 
@@ -27,7 +27,7 @@ def _caps(name: str) -> HostCapabilities:
     )
 
 
-def test_a_beating_host_is_live_and_drops_out_when_it_stops(redis_server: RedisServer) -> None:  # noqa: F811
+def test_a_beating_host_is_live_and_drops_out_when_it_stops(redis_server: RedisServer) -> None:
     registry = Registry.from_url(redis_server.url)
     registry.client.flushdb()
     beat = Heartbeat(registry, HostRecord(name="web-1", capabilities=_caps("web-1")), 0.2, 1)
@@ -44,7 +44,7 @@ def test_a_beating_host_is_live_and_drops_out_when_it_stops(redis_server: RedisS
     assert registry.live_hosts() == []  # a clean stop removes the key at once
 
 
-def test_a_host_that_stops_beating_expires_after_its_ttl(redis_server: RedisServer) -> None:  # noqa: F811
+def test_a_host_that_stops_beating_expires_after_its_ttl(redis_server: RedisServer) -> None:
     registry = Registry.from_url(redis_server.url)
     registry.client.flushdb()
     registry.beat(HostRecord(name="db-1", capabilities=_caps("db-1")), ttl_s=1)
@@ -53,7 +53,7 @@ def test_a_host_that_stops_beating_expires_after_its_ttl(redis_server: RedisServ
     assert registry.live_hosts() == []
 
 
-def test_plans_for_hosts_that_are_not_live_fail_fast(redis_server: RedisServer) -> None:  # noqa: F811
+def test_plans_for_hosts_that_are_not_live_fail_fast(redis_server: RedisServer) -> None:
     registry = Registry.from_url(redis_server.url)
     registry.client.flushdb()
     registry.beat(HostRecord(name="web-1", capabilities=_caps("web-1")), ttl_s=30)

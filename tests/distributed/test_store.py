@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.redis_fixture import RedisServer, redis_server  # noqa: F401
+from tests.support.redis_server import RedisServer
 from worker.loop.events import Notice, ResolutionReached
 from worker.loop.investigation import Investigation
 from worker.protocol import PlanResult, Resolution
@@ -26,7 +26,7 @@ TTL_S = 3600
 
 
 @pytest.fixture
-def store(redis_server: RedisServer) -> Iterator[Store]:  # noqa: F811
+def store(redis_server: RedisServer) -> Iterator[Store]:
     store = Store(redis_server.url, ttl_s=TTL_S)
     store.client.flushdb()
     yield store
@@ -181,7 +181,7 @@ def test_audit_entries_keep_who_asked_and_what_ran(store: Store) -> None:
 
 
 def test_an_unreachable_redis_is_a_clear_error() -> None:
-    from tests.redis_fixture import free_port
+    from tests.support.ports import free_port
 
     store = Store(f"redis://127.0.0.1:{free_port()}/0", ttl_s=60)
     with pytest.raises(StoreUnavailable, match="not reachable"):

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.redis_fixture import RedisServer, redis_server  # noqa: F401
+from tests.support.redis_server import RedisServer
 from worker.loop.investigation import Investigation
 from worker.store import Store, VersionConflict
 
@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.redis]
 
 
 def test_start_stores_asker_and_watch_and_refuses_a_second_start(
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
 ) -> None:
     store = Store(redis_server.url, ttl_s=600)
     inv = Investigation(symptom="slow disk", hosts=["alpha"])

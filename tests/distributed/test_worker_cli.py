@@ -5,16 +5,15 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.distributed.cluster import Cluster, command_step, resolution
-from tests.redis_fixture import RedisServer, free_port, redis_server  # noqa: F401
-
-BPFSLEUTH = Path(sys.executable).parent / "bpfsleuth"
+from tests.support.cluster import Cluster, command_step, resolution
+from tests.support.paths import BPFSLEUTH
+from tests.support.ports import free_port
+from tests.support.redis_server import RedisServer
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -64,7 +63,7 @@ def test_diagnose_via_celery_without_redis_says_so() -> None:
 
 @pytest.fixture(scope="module")
 def single_machine(
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Cluster]:
     cluster = Cluster(redis_server.url, tmp_path_factory.mktemp("single"))

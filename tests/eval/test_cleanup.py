@@ -19,10 +19,9 @@ from bench.eval.catalog import BY_NAME, FAULTS
 from bench.eval.draw import Draw
 from bench.eval.harness import Ctx, FaultSpec, mounts_under, session_members
 from bench.eval.noise import start_noise
-from tests.helpers import require_ebpf
-from tests.scenarios.workloads import NoMemoryCgroup, host_turn
+from tests.support.paths import REPO
+from tests.support.workloads.scenarios import NoMemoryCgroup, host_turn
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
@@ -83,12 +82,11 @@ def test_a_failure_midway_still_stops_the_fault_and_the_noise(name: str) -> None
 
 @pytest.mark.ebpf
 def test_sigterm_to_the_runner_mid_investigation_stops_everything(tmp_path: Path) -> None:
-    require_ebpf()
     before = set(Path("/tmp").glob("w*"))
     out = tmp_path / "eval.json"
     runner = subprocess.Popen(
         [sys.executable, "-m", "bench.eval", "--only", "disk_full", "--noise", "on", "--out", out],
-        cwd=ROOT,
+        cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

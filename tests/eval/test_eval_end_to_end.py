@@ -13,8 +13,7 @@ import pytest
 from bench.eval.catalog import BY_NAME
 from bench.eval.runner import run_one
 from bench.eval.scoring import totals
-from tests.fakes.anthropic_api import FakeAnthropic
-from tests.helpers import require_ebpf
+from tests.support.fakes.anthropic_api import FakeAnthropic
 from worker.models.anthropic import AnthropicBackend
 from worker.models.base import ModelAnswer, ModelRequest
 from worker.models.offline import OfflineBackend
@@ -56,7 +55,6 @@ def sent_text(fake: FakeAnthropic) -> str:
 
 
 def test_a_scenario_the_planner_names_is_scored_named_with_full_recall() -> None:
-    require_ebpf()
     seed = secrets.randbelow(2**31)
     run = run_one(BY_NAME["connection_refused"], "noise", seed, 0, OfflineBackend())
     detail = f"seed {seed}: {run.model_dump_json(indent=1)}"
@@ -67,7 +65,6 @@ def test_a_scenario_the_planner_names_is_scored_named_with_full_recall() -> None
 
 
 def test_fake_claude_is_shown_the_evidence_and_a_confident_wrong_answer_scores_wrong() -> None:
-    require_ebpf()
     seed = secrets.randbelow(2**31)
     planner = OfflineBackend()
     relay: Relay

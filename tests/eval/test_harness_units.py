@@ -7,15 +7,14 @@ from __future__ import annotations
 import re
 import string
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from bench.eval.catalog import FAULTS
 from bench.eval.draw import Draw
 from bench.eval.scoring import RunScore, score, totals
-from tests.scenarios.workloads import Truth
+from tests.support.paths import BPFSLEUTH
+from tests.support.workloads.scenarios import Truth
 from worker.loop.investigation import Investigation, ModelTurnRecord
 from worker.protocol import Resolution
 
@@ -152,7 +151,7 @@ def test_totals_give_the_rates_and_the_calibration() -> None:
 
 
 def test_bpfsleuth_eval_runs_the_eval_from_the_source_tree() -> None:
-    cli = Path(sys.executable).parent / "bpfsleuth"
+    cli = BPFSLEUTH
     done = subprocess.run([cli, "eval", "--list"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     listed = [line.split()[0] for line in done.stdout.splitlines() if line.strip()]

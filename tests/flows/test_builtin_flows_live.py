@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import require_ebpf
-from tests.scenarios.workloads import (
+from tests.support.workloads.scenarios import (
     Fault,
     NoMemoryCgroup,
     Truth,
@@ -35,7 +34,7 @@ from tests.scenarios.workloads import (
 from worker.flows.loader import load_flows
 from worker.flows.run import FlowRun, run_flow
 
-pytestmark = [pytest.mark.ebpf, pytest.mark.slow]
+pytestmark = [pytest.mark.slow]
 
 WRITER = """
 import os, sys
@@ -122,9 +121,9 @@ def test_every_builtin_flow_has_a_live_case() -> None:
     assert set(CASES) == set(load_flows().names())
 
 
+@pytest.mark.ebpf
 @pytest.mark.parametrize("flow_name", sorted(CASES))
 def test_a_builtin_flow_names_the_culprit_of_its_fault(flow_name: str) -> None:
-    require_ebpf()
     start, where = CASES[flow_name]
     flow = load_flows().get(flow_name)
     assert flow is not None
@@ -150,8 +149,8 @@ def test_a_builtin_flow_names_the_culprit_of_its_fault(flow_name: str) -> None:
     assert _culprit_named(truth, text, twins), f"{truth.groups[:2]} not in:\n{text[:3000]}"
 
 
+@pytest.mark.ebpf
 def test_flows_run_cli_prints_json_outputs_of_a_live_flow() -> None:
-    require_ebpf()
     workdir = Path(tempfile.mkdtemp(prefix="w", dir="/tmp"))
     try:
         with refused_connects(workdir) as fault:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.paths import REPO
 from worker.flows.loader import FlowError, load_flow_file, load_flows
 from worker.loop.flow_expansion import expand_flow
 from worker.loop.system_prompt import local_system_prompt
@@ -19,7 +20,6 @@ from worker.models.base import Evidence, ModelRequest
 from worker.models.offline import OfflineBackend
 from worker.protocol import CommandRequest, Diagnostic, ReplyError, parse_model_reply
 
-ROOT = Path(__file__).resolve().parents[2]
 REQUIRED = {
     "network_debug",
     "dns_debug",
@@ -184,7 +184,7 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
-        cwd=ROOT,
+        cwd=REPO,
         env={**os.environ, **env},
         timeout=120,
         check=False,
@@ -207,7 +207,7 @@ def test_cli_lists_flows_with_their_source_and_refuses_unknown_ones(flow_dir: Pa
 
 
 def test_a_model_asking_for_an_unknown_flow_is_told_the_nearest_and_repairs() -> None:
-    from tests.fakes.anthropic_api import FakeAnthropic
+    from tests.support.fakes.anthropic_api import FakeAnthropic
     from worker.models.anthropic import AnthropicBackend
 
     replies = [

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.anthropic_api import FakeAnthropic
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload
 from tests.probes.test_custom_probes import approve, make_probe
+from tests.support.fakes.anthropic_api import FakeAnthropic
+from tests.support.live_probe import Workload
+from tests.support.paths import REPO
 from worker.flows.run import FlowRun
 from worker.loop.investigation import Budgets, Investigation
 from worker.loop.run import run_investigation
@@ -26,7 +26,6 @@ from worker.models.anthropic import AnthropicBackend
 from worker.models.offline import OfflineBackend
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[2]
 CLI = "from bot.cli import main; main()"
 
 FLOW = """\
@@ -98,12 +97,11 @@ def _counts_for(result: Any, pid: int) -> int:
 def test_flows_run_uses_the_operator_probe_and_flow(
     operator_dirs: dict[str, str], opener: Workload
 ) -> None:
-    require_ebpf()
     done = subprocess.run(
         [sys.executable, "-c", CLI, "flows", "run", "opens_flow", "--json"],
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=REPO,
         env={**os.environ, **operator_dirs},
         timeout=180,
         check=False,
@@ -120,7 +118,6 @@ def test_flows_run_uses_the_operator_probe_and_flow(
 def test_the_offline_planner_runs_the_operator_flow_for_a_cued_symptom(
     operator_dirs: dict[str, str], opener: Workload
 ) -> None:
-    require_ebpf()
     inv = run_investigation(
         "the ledger batch is slow since this morning",
         ["ops-1"],
@@ -137,7 +134,6 @@ def test_the_offline_planner_runs_the_operator_flow_for_a_cued_symptom(
 def test_the_model_asks_for_the_operator_flow_by_name(
     operator_dirs: dict[str, str], opener: Workload
 ) -> None:
-    require_ebpf()
     replies = [
         {
             "reply": {

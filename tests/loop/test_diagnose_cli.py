@@ -6,14 +6,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from tests.fakes.anthropic_api import FakeAnthropic
-
-BPFSLEUTH = Path(sys.executable).parent / "bpfsleuth"
+from tests.support.fakes.anthropic_api import FakeAnthropic
+from tests.support.paths import BPFSLEUTH
 
 
 def env(**extra: str) -> dict[str, str]:

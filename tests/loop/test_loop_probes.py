@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.anthropic_api import FakeAnthropic
-from tests.helpers import require_ebpf
+from tests.support.fakes.anthropic_api import FakeAnthropic
+from tests.support.paths import BPFSLEUTH
+from tests.support.ports import free_port
 from worker.loop.events import ProbeRefused, ProbeStarted, ProgressEvent
 from worker.loop.investigation import Budgets
 from worker.loop.run import run_investigation
@@ -24,7 +24,6 @@ from worker.models.anthropic import AnthropicBackend
 from worker.models.offline import OfflineBackend
 
 pytestmark = pytest.mark.ebpf
-BPFSLEUTH = Path(sys.executable).parent / "bpfsleuth"
 CONNECTOR = """
 import ctypes, socket, sys, time
 ctypes.CDLL(None).prctl(15, b"myapp", 0, 0, 0)
@@ -41,16 +40,10 @@ while True:
 """
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def myapp() -> Iterator[tuple[int, int]]:
     """A process named `myapp` connecting to a closed port 20 times a second: (pid, port)."""
-    port = closed_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", CONNECTOR, str(port)])
     time.sleep(0.3)
     try:
@@ -106,7 +99,6 @@ RESOLUTION = {
 
 
 def test_the_seed_requests_get_real_results_from_tracepoint_probes(myapp) -> None:
-    require_ebpf()
     pid, port = myapp
     events: list[ProgressEvent] = []
     with FakeAnthropic([seed_programs(2), RESOLUTION]) as fake:
@@ -148,7 +140,6 @@ def test_the_seed_requests_get_real_results_from_tracepoint_probes(myapp) -> Non
 
 
 def test_the_offline_planner_names_the_process_and_port(myapp) -> None:
-    require_ebpf()
     pid, port = myapp
     inv = run_investigation(
         "the app randomly fails to connect to the database",
@@ -164,7 +155,6 @@ def test_the_offline_planner_names_the_process_and_port(myapp) -> None:
 
 
 def test_ctrl_c_during_a_probe_detaches_it_and_exits_130() -> None:
-    require_ebpf()
     script = {
         "reply": {
             "response_type": "diagnostic",

@@ -7,7 +7,7 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from tests.fakes.anthropic_api import FakeAnthropic, Status
+from tests.support.fakes.anthropic_api import FakeAnthropic, Status
 from worker.loop.approver import ApprovalDecision, ApprovalRequest, AutoDenyApprover
 from worker.loop.events import CommandVerdict, ProgressEvent, ResolutionReached, StepStarted
 from worker.loop.execute import ExecutionContext
@@ -213,7 +213,7 @@ def test_a_followup_reopens_the_investigation_and_gets_a_new_answer() -> None:
 
 
 def test_a_handoff_is_written_by_the_model_from_the_investigations() -> None:
-    from tests.fakes.anthropic_api import Text
+    from tests.support.fakes.anthropic_api import Text
     from worker.loop.handoff import write_handoff
     from worker.models.offline import OfflineBackend
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.fakes.openai_api import FakeOpenAI
+from tests.support.fakes.openai_api import FakeOpenAI
 from worker.loop.run import run_investigation
 from worker.models.openai import OpenAIBackend
 

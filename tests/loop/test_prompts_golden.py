@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import jinja2
 import pytest
 
+from tests.support.paths import GOLDEN, SEEDS
 from worker.loop.system_prompt import catalog_view, load_catalog_specs, system_context
 from worker.prompts import (
     CatalogProbeView,
@@ -32,8 +32,6 @@ from worker.prompts import (
 )
 from worker.protocol import CommandResult, EbpfResult, PlanResult, Resolution
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
-SEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "seed_004"
 UPDATE = os.environ.get("BPFSLEUTH_UPDATE_GOLDEN") == "1"
 
 HOST = HostView(

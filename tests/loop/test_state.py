@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from probes.models import Aggregates, HistogramBucket, LatencyStats, TopEntry
+from tests.support.paths import SEEDS
 from worker.loop.bounds import ResultLimits, bound_command, bound_probe, compact_json, cut
 from worker.loop.investigation import Budgets, Investigation, ModelTurnRecord, StepPlan
 from worker.loop.repeat_guard import guard_repeats
@@ -19,8 +19,6 @@ from worker.protocol import (
     PlanResult,
     parse_model_reply,
 )
-
-SEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "seed_004"
 
 
 def seed_diagnostic() -> Diagnostic:

@@ -26,7 +26,6 @@ from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.types import Implementation
 
 from tests.distributed.cluster import BPFSLEUTH, Cluster
-from tests.helpers import require_ebpf
 from tests.mcp.test_mcp_stdio import WORKLOAD
 from tests.redis_fixture import RedisServer, free_port
 from worker.store import AUDIT_STREAM
@@ -44,7 +43,6 @@ class Fleet:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    require_ebpf()
     directory = tmp_path_factory.mktemp("mcp-fleet")
     server = RedisServer(directory)
     server.start()

@@ -21,12 +21,10 @@ import redis
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.types import Implementation
 
-from tests.helpers import require_ebpf
-from tests.redis_fixture import RedisServer, free_port, redis_server  # noqa: F401
+from tests.support.paths import BPFSLEUTH, REPO
+from tests.support.ports import free_port
+from tests.support.redis_server import RedisServer
 from worker.store import AUDIT_STREAM
-
-ROOT = Path(__file__).resolve().parents[2]
-BPFSLEUTH = str(Path(sys.executable).parent / "bpfsleuth")
 
 WORKLOAD = r"""
 import socket, sys, time
@@ -50,7 +48,7 @@ def _text(result: Any) -> str:
 
 
 async def _session(env: dict[str, str], client_name: str, body: Any) -> Any:
-    params = StdioServerParameters(command=BPFSLEUTH, args=["mcp"], env=env, cwd=str(ROOT))
+    params = StdioServerParameters(command=str(BPFSLEUTH), args=["mcp"], env=env, cwd=str(REPO))
     async with (
         stdio_client(params) as (read, write),
         ClientSession(
@@ -64,10 +62,9 @@ async def _session(env: dict[str, str], client_name: str, body: Any) -> Any:
 @pytest.mark.ebpf
 @pytest.mark.redis
 def test_mcp_tools_find_the_closed_port_and_refuse_bad_calls(
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
     tmp_path: Path,
 ) -> None:
-    require_ebpf()
     comm = "mc" + secrets.token_hex(4)
     port = free_port()  # nothing listens on it once free_port returns
     client_name = "test-client-" + secrets.token_hex(3)

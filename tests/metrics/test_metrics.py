@@ -22,16 +22,16 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.distributed.cluster import Cluster, WorkerProcess, resolution
-from tests.fakes.slack_api import FakeSlackApi
-from tests.helpers import require_ebpf
-from tests.redis_fixture import RedisServer, free_port
+from tests.support.cluster import Cluster, WorkerProcess, resolution
+from tests.support.fakes.slack_api import FakeSlackApi
+from tests.support.paths import REPO
+from tests.support.ports import free_port
+from tests.support.redis_server import RedisServer
 
-pytestmark = [pytest.mark.ebpf, pytest.mark.redis, pytest.mark.slow]
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = shutil.which("prometheus")
-DOCS_RULES = ROOT / "docs" / "metrics.md"
+DOCS_RULES = REPO / "docs" / "metrics.md"
 
 
 def _samples(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -80,10 +80,10 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Cluster, dict[str, int]]]:
         server.stop()
 
 
+@pytest.mark.ebpf
 def test_an_investigation_is_counted_by_the_workers_and_scraped_by_prometheus(
     cluster: tuple[Cluster, dict[str, int]], tmp_path: Path
 ) -> None:
-    require_ebpf()
     if PROMETHEUS is None:
         pytest.fail("prometheus is not installed (scripts/setup.sh installs it)")
     world, ports = cluster

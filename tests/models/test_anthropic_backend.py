@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import jsonschema
 import pytest
 
-from tests.fakes.anthropic_api import FakeAnthropic, Status, Text
 from tests.models.conftest import request
+from tests.support.fakes.anthropic_api import FakeAnthropic, Status, Text
+from tests.support.paths import SEEDS
 from worker.models import build_backend
 from worker.models.anthropic import AnthropicBackend
 from worker.models.base import ModelReplyInvalid, ModelUnavailable, PriorExchange
 from worker.protocol import Diagnostic, Resolution, parse_model_reply
 from worker.settings import WorkerSettings
-
-SEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "seed_004"
 
 
 def seed(name: str) -> dict:

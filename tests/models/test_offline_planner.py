@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from probes.models import Aggregates, LatencyStats, TopEntry
+from tests.support.paths import CATALOG
 from worker.loop.run import run_investigation
 from worker.models.base import Evidence, ModelRequest, PriorExchange
 from worker.models.offline import OfflineBackend
@@ -22,7 +23,6 @@ from worker.models.offline.runbooks import RUNBOOKS, TRIAGE, triage_plan
 from worker.policy import evaluate
 from worker.protocol import CommandResult, Diagnostic, EbpfResult, PlanResult, Resolution
 
-CATALOG = Path(__file__).resolve().parents[2] / "probes" / "catalog"
 ALL_PROBES = {p.name for p in CATALOG.iterdir() if (p / "probe.yaml").exists()}
 
 

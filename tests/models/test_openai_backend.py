@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from tests.fakes.openai_api import FakeOpenAI
 from tests.models.conftest import request
+from tests.support.fakes.openai_api import FakeOpenAI
+from tests.support.paths import SEEDS
 from worker.models.base import ModelReplyInvalid
 from worker.models.openai import OpenAIBackend
 from worker.protocol import Diagnostic, Resolution
 
-SEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "seed_004"
 RESOLUTION = (SEEDS / "07_example_resolution.json").read_text()
 DIAGNOSTIC = (SEEDS / "06_example_diagnostic.json").read_text()
 

@@ -14,11 +14,10 @@ import pytest
 from probes.catalog.block_io_latency.reader import disk_name
 from probes.engine.runner import run_probe
 from probes.models import ProbeRequest, ProbeResult
-from tests.helpers import require_ebpf, scaled
+from tests.support.ebpf import scaled
+from tests.support.paths import example_json
 
-pytestmark = pytest.mark.ebpf
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/block_io_latency/example.json"
+EXAMPLE = example_json("block_io_latency")
 SYS_DEV_BLOCK = Path("/sys/dev/block")
 
 # Direct I/O (no page cache) on a 4 MiB file: alternate 4 KiB writes and reads, argv[2] s at most.
@@ -81,8 +80,8 @@ def _save_example(result: ProbeResult) -> None:
         EXAMPLE.write_text(result.model_dump_json(indent=2) + "\n")
 
 
+@pytest.mark.ebpf
 def test_direct_io_latency_is_measured_on_its_disk_and_its_process_named() -> None:
-    require_ebpf()
     found = _block_backed_dir()
     if found is None:
         reason = "no writable directory on a block device (tmpfs/overlay only)"

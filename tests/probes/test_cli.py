@@ -5,14 +5,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.helpers import require_ebpf
-
-BPFSLEUTH = str(Path(sys.executable).with_name("bpfsleuth"))
+from tests.support.paths import BPFSLEUTH
 
 
 def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -66,7 +62,6 @@ def test_run_rejects_bad_requests_before_loading() -> None:
 
 @pytest.mark.ebpf
 def test_run_json_prints_a_probe_result() -> None:
-    require_ebpf()
     out = _run(
         "run", "tracepoint", "-d", "1", "-p", "tracepoint=sched/sched_process_fork", "--json"
     )

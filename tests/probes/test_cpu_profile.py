@@ -2,77 +2,25 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from probes.engine.runner import ProbeProgress, run_probe
-from probes.models import ProbeFilters, ProbeRequest, ProbeResult
-from tests.helpers import require_ebpf
+from probes.models import ProbeFilters, ProbeRequest
+from tests.support.live_probe import save_example
+from tests.support.paths import example_json
+from tests.support.workloads import compile_c
 
-pytestmark = pytest.mark.ebpf
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/cpu_profile/example.json"
-
-# Two threads call compute_step in a loop for about one second, then the process exits.
-HOT_C = r"""
-#include <pthread.h>
-#include <stdio.h>
-#include <time.h>
-
-__attribute__((noinline)) unsigned long compute_step(unsigned long x) {
-    for (int i = 0; i < 1000; i++) x = x * 6364136223846793005UL + 1442695040888963407UL;
-    return x;
-}
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-__attribute__((noinline)) void *spin(void *arg) {
-    unsigned long x = (unsigned long)arg;
-    double end = now() + 1.0;
-    while (now() < end)
-        for (int i = 0; i < 1000; i++) x = compute_step(x);
-    printf("%lu\n", x);
-    return 0;
-}
-
-int main(void) {
-    pthread_t other;
-    pthread_create(&other, 0, spin, (void *)1);
-    spin((void *)2);
-    pthread_join(other, 0);
-    return 0;
-}
-"""
+# Frame pointers in every function: Debian's gcc at -O1 still drops them in leaf functions.
+HOT_FLAGS = ("-O0", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer", "-pthread")
+EXAMPLE = example_json("cpu_profile")
 
 
-def _build(tmp_path: Path) -> Path:
-    name = f"w{secrets.token_hex(3)}"
-    src = tmp_path / f"{name}.c"
-    src.write_text(HOT_C)
-    binary = tmp_path / name
-    # Frame pointers in every function: Debian's gcc at -O1 still drops them in leaf functions.
-    frame_pointers = ["-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"]
-    cmd = ["gcc", "-O0", *frame_pointers, "-pthread", "-o", str(binary), str(src)]
-    subprocess.run(cmd, check=True)
-    return binary
-
-
-def _save_example(result: ProbeResult) -> None:
-    if os.environ.get("BPFSLEUTH_UPDATE_EXAMPLES") == "1":
-        EXAMPLE.write_text(result.model_dump_json(indent=2) + "\n")
-
-
+@pytest.mark.ebpf
 def test_hot_function_of_an_exited_process_is_found_and_symbolised(tmp_path: Path) -> None:
-    require_ebpf()
-    binary = _build(tmp_path)
+    binary = compile_c("hot_function.c", tmp_path, flags=HOT_FLAGS)
     started: list[subprocess.Popen[bytes]] = []
 
     def start_when_attached(progress: ProbeProgress) -> None:
@@ -118,7 +66,7 @@ def test_hot_function_of_an_exited_process_is_found_and_symbolised(tmp_path: Pat
     assert 1 <= len(result.aggregates.folded_stacks) <= 5
     assert f"{binary.name} (pid {pid})" in result.summary and "compute_step" in result.summary
     assert len(result.model_dump_json()) < 3000
-    _save_example(result)
+    save_example(result)
 
 
 def test_every_answer_resolves_to_cpu_profile() -> None:

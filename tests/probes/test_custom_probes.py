@@ -18,11 +18,10 @@ from probes.engine.runner import prepare, run_probes
 from probes.models import ProbeRequest
 from probes.params import ProbeRequestError
 from probes.resolver import resolve_key
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload, run_around
-from tests.redis_fixture import RedisServer, redis_server  # noqa: F401  (pytest fixture)
+from tests.support.live_probe import Workload, run_around
+from tests.support.paths import REPO
+from tests.support.redis_server import RedisServer
 
-ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = Path(__file__).resolve().parent / "custom_examples"
 
 VALID_YAML = """\
@@ -117,7 +116,6 @@ def line_number(path: Path, text: str) -> int:
 
 @pytest.mark.ebpf
 def test_an_approved_custom_probe_runs_live_and_reports_its_workload(probe_root: Path) -> None:
-    require_ebpf()
     folder = make_probe(probe_root, "opens_by_proc")
     approve(folder)
     catalog = load_catalog()
@@ -138,7 +136,6 @@ def test_an_approved_custom_probe_runs_live_and_reports_its_workload(probe_root:
 def test_c_that_does_not_compile_is_broken_with_its_line_and_builtins_still_load(
     probe_root: Path,
 ) -> None:
-    require_ebpf()
     folder = make_probe(probe_root, "bad_c", body="opens.increment(no_such_key);")
     catalog = load_catalog()
     assert "bad_c" not in catalog and "bad_c" not in catalog.blocked
@@ -236,7 +233,7 @@ def _cli(
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
-        cwd=ROOT,
+        cwd=REPO,
         env={**env, "BPFSLEUTH_PROBE_PATH": str(env_root), **(extra or {})},
         timeout=120,
         check=False,
@@ -269,7 +266,7 @@ def test_cli_approval_shows_safety_facts_needs_a_tty_or_yes_and_list_shows_sourc
 @pytest.mark.redis
 def test_fleet_approval_lives_in_redis_and_is_honoured_where_reachable(
     probe_root: Path,
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     folder = make_probe(probe_root, "opens_fleet")
@@ -309,7 +306,6 @@ print(json.dumps({"ran": 30}), flush=True)
 
 @pytest.mark.ebpf
 def test_the_generic_reader_streams_events_and_reads_histograms(probe_root: Path) -> None:
-    require_ebpf()
     folder = probe_root / "exec_events"
     shutil.copytree(EXAMPLES / "exec_events", folder)
     approve(folder)
@@ -326,7 +322,7 @@ def test_the_generic_reader_streams_events_and_reads_histograms(probe_root: Path
 
 
 def test_the_readme_example_probe_is_valid_and_waits_for_approval(probe_root: Path) -> None:
-    readme = (ROOT / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     example = EXAMPLES / "opens_by_process"
     assert (example / "probe.yaml").read_text() in readme
     assert (example / "probe.bpf.c").read_text() in readme

@@ -10,8 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload, run_around, save_example
+from tests.support.live_probe import Workload, run_around, save_example
 
 pytestmark = pytest.mark.ebpf
 
@@ -67,7 +66,6 @@ print(json.dumps({}), flush=True)
 
 
 def test_unanswered_queries_name_server_query_and_process() -> None:
-    require_ebpf()
     workload = Workload(SCRIPT)
     port = workload.setup["port"]
     result = run_around("dns", workload, duration_s=2.5, params={"port": port})
@@ -86,7 +84,6 @@ def test_unanswered_queries_name_server_query_and_process() -> None:
 
 
 def test_answered_queries_have_latency_rcode_and_getaddrinfo() -> None:
-    require_ebpf()
     workload = Workload(ANSWERING)
     port = workload.setup["port"]
     result = run_around("dns", workload, duration_s=2.5, params={"port": port})
@@ -103,7 +100,6 @@ def test_answered_queries_have_latency_rcode_and_getaddrinfo() -> None:
 
 @pytest.mark.skipif(shutil.which("dig") is None, reason="dig not installed")
 def test_dig_query_is_parsed() -> None:
-    require_ebpf()
     import threading
 
     from probes.engine.runner import run_probe
@@ -165,7 +161,6 @@ print(json.dumps({}), flush=True)
 
 
 def test_error_and_slow_answers_are_tabled_by_asker_server_and_name() -> None:
-    require_ebpf()
     missing = f"db-{secrets.token_hex(3)}.internal.example"
     slow_name = f"slow{secrets.token_hex(3)}.internal.example"
     delay = random.uniform(0.6, 0.9)

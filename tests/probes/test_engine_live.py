@@ -15,8 +15,7 @@ import pytest
 
 from probes.engine.runner import run_probes
 from probes.models import ProbeRequest
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload, run_around
+from tests.support.live_probe import Workload, run_around
 
 pytestmark = pytest.mark.ebpf
 
@@ -79,7 +78,6 @@ def _wait_gone(pid: int, prog_ids: set[int], timeout: float = 10.0) -> None:
 
 @pytest.mark.skipif(not Path("/usr/sbin/bpftool").exists(), reason="bpftool not installed")
 def test_sigkill_of_the_runner_leaves_nothing_attached() -> None:
-    require_ebpf()
     runner, child = _start_runner("tcp_connect", 30)
     prog_ids = _prog_ids_of(child)
     assert prog_ids and prog_ids <= _loaded_prog_ids()
@@ -90,7 +88,6 @@ def test_sigkill_of_the_runner_leaves_nothing_attached() -> None:
 
 @pytest.mark.skipif(not Path("/usr/sbin/bpftool").exists(), reason="bpftool not installed")
 def test_sigterm_stops_a_probe_early_detaches_and_still_reports() -> None:
-    require_ebpf()
     runner, child = _start_runner("file_opens", 30)
     prog_ids = _prog_ids_of(child)
     assert prog_ids
@@ -107,7 +104,6 @@ def test_sigterm_stops_a_probe_early_detaches_and_still_reports() -> None:
 
 
 def test_probes_of_one_plan_run_together_and_keep_their_order() -> None:
-    require_ebpf()
     requests = [
         ProbeRequest(probe="tcp_connect", label="a", duration_s=2),
         ProbeRequest(probe="file_opens", label="b", duration_s=2),
@@ -157,7 +153,6 @@ print(json.dumps({}), flush=True)
 
 @pytest.mark.parametrize("probe", ["file_opens", "tcp_connect"])
 def test_a_busy_result_stays_small(probe: str, tmp_path: Path) -> None:
-    require_ebpf()
     workload = Workload(BUSY, str(tmp_path))
     result = run_around(probe, workload, duration_s=3.0)
     workload.finish()
@@ -171,7 +166,6 @@ def test_a_probe_past_its_deadline_is_stopped_and_still_reports(
 ) -> None:
     """The runner's deadline is compile budget + duration + grace; with a budget below zero the
     probe is still tracing when the deadline passes: it is told to stop, detaches, reports."""
-    require_ebpf()
     import probes.engine.runner as runner
 
     # Deadline = start + 3.5 s: inside the 4 s of tracing however fast the compile was (a warm
@@ -202,7 +196,6 @@ print(json.dumps({}), flush=True)
 
 
 def test_a_busy_exec_result_stays_small() -> None:
-    require_ebpf()
     workload = Workload(BUSY_EXEC)
     result = run_around("exec", workload, duration_s=3.0, by_pid=False)
     workload.finish()

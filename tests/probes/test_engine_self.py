@@ -13,7 +13,6 @@ from probes.engine.child import ChildJob, ChildMessage
 from probes.engine.compile import COMMON_PRELUDE
 from probes.engine.runner import PROBES_DIR, prepare
 from probes.models import ProbeFilters, ProbeRequest
-from tests.helpers import require_ebpf
 
 pytestmark = pytest.mark.ebpf
 
@@ -21,7 +20,6 @@ pytestmark = pytest.mark.ebpf
 def test_a_probe_filtered_on_its_own_process_counts_nothing_of_it() -> None:
     """The child sleeps in clock_nanosleep every 100 ms while it traces; filtered on its own pid
     it would count ~20 of them in 2 s if it did not leave itself out."""
-    require_ebpf()
     child = subprocess.Popen(
         [sys.executable, "-m", "probes.engine.child"],
         stdin=subprocess.PIPE,
@@ -52,7 +50,6 @@ def test_a_probe_filtered_on_its_own_process_counts_nothing_of_it() -> None:
 
 
 def test_a_probe_may_include_a_kernel_header_that_defines_task_comm_len() -> None:
-    require_ebpf()
     from bcc import BPF
 
     with open(COMMON_PRELUDE) as handle:

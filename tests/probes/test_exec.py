@@ -6,8 +6,8 @@ import secrets
 
 import pytest
 
-from tests.helpers import require_ebpf, scaled
-from tests.probes.live import Workload, run_around, save_example
+from tests.support.ebpf import scaled
+from tests.support.live_probe import Workload, run_around, save_example
 
 pytestmark = pytest.mark.ebpf
 
@@ -31,7 +31,6 @@ print(json.dumps({}), flush=True)
 
 
 def test_exec_storm_shows_argv_parent_exit_codes_and_failures() -> None:
-    require_ebpf()
     token = f"t{secrets.token_hex(4)}"
     workload = Workload(SCRIPT, token)
     result = run_around("exec", workload, duration_s=scaled(3.0), by_pid=False)

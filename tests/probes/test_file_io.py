@@ -3,7 +3,6 @@ writer, with exactly its bytes, and the file named even after the program has ex
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,43 +13,18 @@ from probes.engine.budget import expand_attach_points
 from probes.engine.runner import ProbeProgress, run_probe
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.resolver import resolve_key
-from tests.helpers import require_ebpf
-from tests.probes.live import save_example
+from tests.support.live_probe import save_example
+from tests.support.paths import example_json
+from tests.support.workloads import compile_c
 
-pytestmark = pytest.mark.ebpf
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/file_io/example.json"
+EXAMPLE = example_json("file_io")
 CHUNK = 4096
 CHUNKS = 16384  # 64 MiB: more than anything else on a busy CI host writes in 2 s
-
-WRITER = r"""
-#include <fcntl.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-int main(int argc, char **argv) {
-    char buf[4096];
-    memset(buf, 'x', sizeof(buf));
-    int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0) return 1;
-    for (int i = 0; i < atoi(argv[2]); i++)
-        if (write(fd, buf, sizeof(buf)) != sizeof(buf)) return 2;
-    close(fd);
-    return 0;
-}
-"""
 
 
 @pytest.fixture
 def writer(tmp_path: Path) -> Path:
-    require_ebpf()
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc is needed to build the writer workload")
-    (tmp_path / "prog.c").write_text(WRITER)
-    binary = tmp_path / "svc3"
-    subprocess.run([gcc, "-O2", "-o", str(binary), str(tmp_path / "prog.c")], check=True)
-    return binary
+    return compile_c("write_chunks.c", tmp_path, "svc3")
 
 
 def _run_while_writing(
@@ -79,6 +53,7 @@ def _run_while_writing(
     return result, procs[0].pid
 
 
+@pytest.mark.ebpf
 def test_writer_is_the_top_writer_with_its_bytes(writer: Path, tmp_path: Path) -> None:
     target = tmp_path / "blob.dat"
     result, pid = _run_while_writing(writer, target)
@@ -101,6 +76,7 @@ def test_writer_is_the_top_writer_with_its_bytes(writer: Path, tmp_path: Path) -
     save_example(result)
 
 
+@pytest.mark.ebpf
 def test_comm_filter_and_write_only(writer: Path, tmp_path: Path) -> None:
     target = tmp_path / "blob.dat"
     result, pid = _run_while_writing(writer, target, ProbeFilters(comm="svc3"), ops="write")
@@ -115,8 +91,8 @@ def test_comm_filter_and_write_only(writer: Path, tmp_path: Path) -> None:
     assert "tracepoint:syscalls:sys_enter_read" not in attached
 
 
+@pytest.mark.ebpf
 def test_answers_resolve_to_this_probe() -> None:
-    require_ebpf()
     spec = load_catalog().probes["file_io"]
     for answer in spec.answers:
         resolved = resolve_key(answer)

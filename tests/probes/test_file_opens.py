@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload, run_around, save_example
+from tests.support.live_probe import Workload, run_around, save_example
 
 pytestmark = pytest.mark.ebpf
 
@@ -44,7 +43,6 @@ print(json.dumps({}), flush=True)
 
 
 def test_missing_file_loop_is_the_top_failure(app_dir: Path) -> None:
-    require_ebpf()
     workload = Workload(SCRIPT, str(app_dir))
     result = run_around("file_opens", workload, duration_s=2.5)
     missing = workload.setup["missing"]
@@ -68,7 +66,6 @@ def test_missing_file_loop_is_the_top_failure(app_dir: Path) -> None:
 
 
 def test_failures_only_still_counts_successes(app_dir: Path) -> None:
-    require_ebpf()
     workload = Workload(SCRIPT, str(app_dir))
     result = run_around("file_opens", workload, duration_s=2.0, params={"failures_only": True})
     workload.finish()

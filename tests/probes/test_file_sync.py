@@ -12,12 +12,10 @@ import pytest
 
 from probes.catalog import load_catalog
 from probes.models import ProbeFilters, ProbeResult
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload, run_around, save_example
+from tests.support.live_probe import Workload, run_around, save_example
+from tests.support.paths import example_json
 
-pytestmark = pytest.mark.ebpf
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/file_sync/example.json"
+EXAMPLE = example_json("file_sync")
 WRITER = r"""
 import json, os, sys
 path, fsyncs, datasyncs, name = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
@@ -40,8 +38,8 @@ print(json.dumps({}), flush=True)
 """
 
 
+@pytest.mark.ebpf
 def test_sync_calls_are_counted_per_process(tmp_path: Path) -> None:
-    require_ebpf()
     fsyncs, datasyncs = random.randint(20, 80), random.randint(5, 15)
     name = f"wal{secrets.token_hex(3)}"
     work = Workload(WRITER, str(tmp_path / "wal.log"), str(fsyncs), str(datasyncs), name)

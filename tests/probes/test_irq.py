@@ -13,11 +13,10 @@ import pytest
 
 from probes.engine.runner import run_probe
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
-from tests.helpers import require_ebpf, scaled
+from tests.support.ebpf import scaled
+from tests.support.paths import example_json
 
-pytestmark = pytest.mark.ebpf
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/irq/example.json"
+EXAMPLE = example_json("irq")
 
 # One process: a listener thread drains what the main thread sends over loopback, for argv[1] s at
 # most.
@@ -45,8 +44,8 @@ def _save_example(result: ProbeResult) -> None:
         EXAMPLE.write_text(result.model_dump_json(indent=2) + "\n")
 
 
+@pytest.mark.ebpf
 def test_loopback_traffic_shows_net_rx_softirqs_in_the_sender(tmp_path: Path) -> None:
-    require_ebpf()
     script = tmp_path / f"w{secrets.token_hex(3)}.py"
     script.write_text(TRAFFIC_PY)
     traffic = subprocess.Popen(

@@ -10,8 +10,7 @@ import pytest
 from probes.engine import runner
 from probes.engine.runner import ProbeProgress, keep_compiled, run_probes
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload
+from tests.support.live_probe import Workload
 
 pytestmark = pytest.mark.ebpf
 
@@ -59,7 +58,6 @@ def _count(calls: int) -> ProbeResult:
 
 
 def test_a_repeated_request_reuses_its_compiled_probe_with_fresh_maps(kept: None) -> None:
-    require_ebpf()
     first = _count(700)
     assert first.error is None and first.compile_s > 0
     assert first.event_count == 700

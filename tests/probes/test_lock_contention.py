@@ -18,8 +18,8 @@ from probes.engine.tracefs import tracepoint_exists
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.params import ProbeRequestError
 from probes.resolver import resolve_key
-from tests.helpers import require_ebpf, scaled
-from tests.probes.live import save_example
+from tests.support.ebpf import scaled
+from tests.support.live_probe import save_example
 
 pytestmark = pytest.mark.ebpf
 
@@ -113,13 +113,11 @@ def _start(binary: Path) -> Iterator[subprocess.Popen[bytes]]:
 
 @pytest.fixture
 def mutex_workload(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    require_ebpf()
     yield from _start(_compile(tmp_path, MUTEX_PROGRAM, "svc7"))
 
 
 @pytest.fixture
 def mmap_program(tmp_path: Path) -> Path:
-    require_ebpf()
     return _compile(tmp_path, MMAP_PROGRAM, "svc9")
 
 
@@ -208,7 +206,6 @@ def test_kernel_lock_contention_names_the_process(mmap_program: Path) -> None:
 
 
 def test_answers_resolve_to_this_probe() -> None:
-    require_ebpf()
     spec = load_catalog().probes["lock_contention"]
     kernel_locks_here = tracepoint_exists("lock", "contention_begin")
     for answer in spec.answers:

@@ -4,7 +4,6 @@ page allocator, with about 400 MiB of pages charged to its pid."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,38 +13,18 @@ from probes.catalog import load_catalog
 from probes.engine.runner import ProbeProgress, run_probe
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.resolver import resolve_key
-from tests.helpers import require_ebpf, scaled
+from tests.support.ebpf import scaled
+from tests.support.paths import example_json
+from tests.support.workloads import compile_c
 
-pytestmark = pytest.mark.ebpf
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/memory_alloc/example.json"
+EXAMPLE = example_json("memory_alloc")
 SIZE_MIB = 400  # more than a compiler or a test runner next door allocates in 2 s
 PAGES = SIZE_MIB * (1 << 20) // os.sysconf("SC_PAGE_SIZE")
-
-# Allocate, touch every byte, exit.
-TOUCHER = r"""
-#include <stdlib.h>
-#include <string.h>
-int main(int argc, char **argv) {
-    size_t size = (size_t)atoi(argv[1]) << 20;
-    char *p = malloc(size);
-    if (!p) return 1;
-    memset(p, 1, size);
-    return p[size - 1] == 1 ? 0 : 2;
-}
-"""
 
 
 @pytest.fixture
 def toucher(tmp_path: Path) -> Path:
-    require_ebpf()
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc is needed to build the workload")
-    (tmp_path / "prog.c").write_text(TOUCHER)
-    binary = tmp_path / "svc4"
-    subprocess.run([gcc, "-O2", "-o", str(binary), str(tmp_path / "prog.c")], check=True)
-    return binary
+    return compile_c("touch_memory.c", tmp_path, "svc4")
 
 
 def _run_while_allocating(
@@ -74,6 +53,7 @@ def _run_while_allocating(
     return result, procs[0].pid
 
 
+@pytest.mark.ebpf
 def test_toucher_is_the_top_page_allocator(toucher: Path) -> None:
     result, pid = _run_while_allocating(toucher)
 
@@ -90,6 +70,7 @@ def test_toucher_is_the_top_page_allocator(toucher: Path) -> None:
     assert len(result.model_dump_json()) < 3_000
 
 
+@pytest.mark.ebpf
 def test_comm_filter_pages_only(toucher: Path) -> None:
     # the pid is not known before it starts: filter on its comm instead
     result, pid = _run_while_allocating(
@@ -103,8 +84,8 @@ def test_comm_filter_pages_only(toucher: Path) -> None:
     assert not any("kmalloc" in a or "page_fault" in a for a in result.attach_points)
 
 
+@pytest.mark.ebpf
 def test_answers_resolve_to_this_probe() -> None:
-    require_ebpf()
     spec = load_catalog().probes["memory_alloc"]
     for answer in spec.answers:
         resolved = resolve_key(answer)

@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import random
 import secrets
-from pathlib import Path
 
 import pytest
 
 from probes.catalog import load_catalog
 from probes.models import ProbeFilters, ProbeResult
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload, run_around, save_example
+from tests.support.live_probe import Workload, run_around, save_example
+from tests.support.paths import example_json
 
-pytestmark = pytest.mark.ebpf
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/memory_growth/example.json"
+EXAMPLE = example_json("memory_growth")
 GROWER = r"""
 import json, sys, time
 steps, step_mb, name = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
@@ -45,8 +42,8 @@ print(json.dumps({"grown": rss() - before}), flush=True)
     reason="known bug: a burst of growth in the first half second of the window is reported as "
     "~0.1 MB (a steady grower over seconds is measured right; see the closing note of issue 11)",
 )
+@pytest.mark.ebpf
 def test_a_growing_process_is_named_with_its_growth() -> None:
-    require_ebpf()
     steps, step_mb = random.randint(5, 12), random.randint(2, 6)
     name = f"leak{secrets.token_hex(3)}"
     work = Workload(GROWER, str(steps), str(step_mb), name)

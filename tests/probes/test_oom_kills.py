@@ -14,8 +14,8 @@ import pytest
 from probes.engine.runner import ProbeProgress, run_probe
 from probes.engine.tracefs import tracepoint_fields
 from probes.models import ProbeFilters, ProbeRequest
-from tests.helpers import require_ebpf, scaled
-from tests.probes.live import save_example
+from tests.support.ebpf import scaled
+from tests.support.live_probe import save_example
 
 pytestmark = pytest.mark.ebpf
 
@@ -50,7 +50,6 @@ def _memory_cgroup() -> Path:
 
 
 def test_oom_kill_in_a_limited_cgroup_is_reported() -> None:
-    require_ebpf()
     cgroup = _memory_cgroup()
     proc = subprocess.Popen([sys.executable, "-c", GROW], stdin=subprocess.PIPE)
     try:

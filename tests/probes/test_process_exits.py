@@ -8,19 +8,16 @@ from __future__ import annotations
 import random
 import secrets
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from probes.catalog import load_catalog
 from probes.catalog.process_exits.reader import signal_name
 from probes.models import ProbeResult
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload, run_around, save_example
+from tests.support.live_probe import Workload, run_around, save_example
+from tests.support.paths import example_json
 
-pytestmark = pytest.mark.ebpf
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/process_exits/example.json"
+EXAMPLE = example_json("process_exits")
 
 PARENT = r"""
 import json, os, resource, signal, subprocess, sys, time
@@ -53,7 +50,6 @@ class Run:
 
 @pytest.fixture(scope="module")
 def run() -> Iterator[Run]:
-    require_ebpf()
     counts = {
         "crashes": random.randint(3, 7),
         "code": random.randint(2, 120),
@@ -86,6 +82,7 @@ def _exits(run: Run) -> dict[str, dict[str, object]]:
     }
 
 
+@pytest.mark.ebpf
 def test_forks_are_counted_per_parent(run: Run) -> None:
     total = sum(run.counts[k] for k in ("crashes", "codes", "terms"))
     spawners = {e.labels["pid"]: e for e in run.result.aggregates.top["spawners"]}
@@ -93,6 +90,7 @@ def test_forks_are_counted_per_parent(run: Run) -> None:
     assert spawners[run.work.pid].labels["comm"] == run.work.comm
 
 
+@pytest.mark.ebpf
 def test_a_segfault_names_the_signal_and_the_core_bit(run: Run) -> None:
     exits = _exits(run)
     segv = exits["killed by SIGSEGV, no core dump"]
@@ -105,6 +103,7 @@ def test_a_segfault_names_the_signal_and_the_core_bit(run: Run) -> None:
     assert f"killed by SIGSEGV, no core dump x{run.counts['crashes']}" in run.result.summary
 
 
+@pytest.mark.ebpf
 def test_exit_codes_and_terminations(run: Run) -> None:
     exits = _exits(run)
     assert f"exit code {run.counts['code']}" in exits, run.result.aggregates.top

@@ -12,7 +12,7 @@ import pytest
 
 from probes.engine.runner import run_probe
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
-from tests.helpers import require_ebpf, scaled
+from tests.support.ebpf import scaled
 
 pytestmark = pytest.mark.ebpf
 
@@ -66,7 +66,6 @@ def _save_example(result: ProbeResult) -> None:
 
 
 def test_starved_sleeper_has_high_p99_and_the_hogs_are_named(tmp_path: Path) -> None:
-    require_ebpf()
     spin = _build(tmp_path, SPIN_C)
     nap = _build(tmp_path, NAP_C)
     # All on one CPU; hogs at nice -15 (a reniced batch job), the sleeper at nice 5: the

@@ -26,8 +26,7 @@ from probes.engine.runner import (
     wait_precompiled,
 )
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload
+from tests.support.live_probe import Workload
 
 pytestmark = pytest.mark.ebpf
 
@@ -103,7 +102,6 @@ def _failed_paths(result: ProbeResult) -> dict[str, int]:
 def test_one_compiled_probe_serves_other_filters_and_params_and_each_filter_holds(
     precompiled: None, workdir: Path
 ) -> None:
-    require_ebpf()
     before = compile_count()
     assert precompile_catalog(["file_opens"]) == ["file_opens"]
     assert compile_count() == before + 1

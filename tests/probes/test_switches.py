@@ -16,7 +16,6 @@ from probes.engine.plan import availability, plan_attach
 from probes.engine.tracefs import tracepoint_exists
 from probes.params import validate_params
 from probes.spec import ProbeSpec
-from tests.helpers import require_ebpf
 from worker.doctor import _catalog_checks
 
 pytestmark = pytest.mark.ebpf
@@ -52,7 +51,6 @@ def _spec(missing: str) -> ProbeSpec:
 
 
 def test_a_missing_switch_is_left_out_and_a_run_of_only_it_refused() -> None:
-    require_ebpf()
     missing = f"ghost_{secrets.token_hex(4)}"
     spec = _spec(missing)
 
@@ -79,7 +77,6 @@ def test_a_switch_must_be_a_bool_parameter() -> None:
 
 
 def test_lock_contention_on_this_kernel_and_what_the_doctor_says() -> None:
-    require_ebpf()
     spec = load_catalog().probes["lock_contention"]
     has_kernel_locks = tracepoint_exists("lock", "contention_begin")
     kernel_only = plan_attach(spec, validate_params(spec, {"futex": False}), use_cache=False)

@@ -19,8 +19,8 @@ from probes.catalog.syscall_errors.syscall_table import parse_unistd, syscall_na
 from probes.engine.runner import run_probe
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.resolver import resolve_key
-from tests.helpers import require_ebpf, scaled
-from tests.probes.live import save_example
+from tests.support.ebpf import scaled
+from tests.support.live_probe import save_example
 
 pytestmark = pytest.mark.ebpf
 
@@ -71,7 +71,6 @@ class Storm:
 
 @pytest.fixture
 def storm(tmp_path: Path) -> Iterator[Storm]:
-    require_ebpf()
     gcc = shutil.which("gcc")
     if gcc is None:
         pytest.skip("gcc is needed to build the workload")
@@ -197,7 +196,6 @@ def test_syscall_names() -> None:
 
 
 def test_answers_resolve_to_this_probe() -> None:
-    require_ebpf()
     spec = load_catalog().probes["syscall_errors"]
     for answer in spec.answers:
         resolved = resolve_key(answer)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 import secrets
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +15,8 @@ import pytest
 
 from probes.catalog.syscall_errors.reader import sockaddr_text
 from probes.models import ProbeFilters
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload, run_around
-
-pytestmark = pytest.mark.ebpf
+from tests.support.live_probe import Workload, run_around
+from tests.support.ports import free_port
 
 WORKLOAD = r"""
 import errno, json, os, resource, socket, sys
@@ -76,15 +73,8 @@ def _comm() -> str:
     return f"svc-{secrets.token_hex(3)}"
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def tiny_fs(tmp_path: Path) -> Iterator[Path]:
-    require_ebpf()
     mount = tmp_path / "full"
     mount.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], check=True)
@@ -94,10 +84,11 @@ def tiny_fs(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+@pytest.mark.ebpf
 def test_objects_of_failing_calls(tiny_fs: Path) -> None:
     rounds = random.randint(40, 90)
     unix_path = f"/tmp/{secrets.token_hex(5)}.sock"
-    port = _closed_port()
+    port = free_port()
     work = Workload(WORKLOAD, unix_path, str(port), str(tiny_fs), str(rounds), _comm())
     try:
         result = run_around(
@@ -120,10 +111,11 @@ def test_objects_of_failing_calls(tiny_fs: Path) -> None:
     assert len(result.model_dump_json()) < 3_000
 
 
+@pytest.mark.ebpf
 def test_filter_by_comm_keeps_addresses(tiny_fs: Path) -> None:
     """The comm filter (in the kernel) still captures the address on the exit side."""
     unix_path = f"/tmp/{secrets.token_hex(5)}.sock"
-    work = Workload(WORKLOAD, unix_path, str(_closed_port()), str(tiny_fs), "10", _comm())
+    work = Workload(WORKLOAD, unix_path, str(free_port()), str(tiny_fs), "10", _comm())
     try:
         result = run_around(
             "syscall_errors",

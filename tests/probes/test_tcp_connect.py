@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload, run_around, save_example
+from tests.support.live_probe import Workload, run_around, save_example
 
 pytestmark = pytest.mark.ebpf
 
@@ -35,7 +34,6 @@ print(json.dumps({}), flush=True)
 
 
 def test_refused_connects_are_attributed_to_the_process_and_port() -> None:
-    require_ebpf()
     workload = Workload(SCRIPT)
     result = run_around("tcp_connect", workload, duration_s=2.5)
     workload.finish()
@@ -62,7 +60,6 @@ def test_refused_connects_are_attributed_to_the_process_and_port() -> None:
 
 
 def test_comm_filter_keeps_other_processes_out() -> None:
-    require_ebpf()
     from probes.models import ProbeFilters
 
     workload = Workload(SCRIPT)
@@ -96,7 +93,6 @@ print(json.dumps({}), flush=True)
 
 
 def test_a_connect_that_gets_no_answer_is_a_timeout() -> None:
-    require_ebpf()
     workload = Workload(UNANSWERED)
     port = workload.setup["port"]
     result = run_around("tcp_connect", workload, duration_s=2.5)
@@ -130,7 +126,6 @@ print(json.dumps({}), flush=True)
 
 
 def test_connects_still_waiting_at_the_end_are_reported_as_pending() -> None:
-    require_ebpf()
     workload = Workload(HANGING)
     port = workload.setup["port"]
     result = run_around("tcp_connect", workload, duration_s=2.0)

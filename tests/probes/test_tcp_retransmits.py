@@ -7,8 +7,7 @@ from __future__ import annotations
 import pytest
 
 from probes.engine.tracefs import tracepoint_fields
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload, run_around, save_example
+from tests.support.live_probe import Workload, run_around, save_example
 
 pytestmark = pytest.mark.ebpf
 
@@ -47,7 +46,6 @@ print(json.dumps({}), flush=True)
 
 
 def test_syn_retransmits_to_a_full_listener_are_attributed() -> None:
-    require_ebpf()
     workload = Workload(FULL_BACKLOG)
     port = workload.setup["port"]
     result = run_around("tcp_retransmits", workload, duration_s=3.0)
@@ -62,7 +60,6 @@ def test_syn_retransmits_to_a_full_listener_are_attributed() -> None:
 
 
 def test_resets_for_a_closed_port() -> None:
-    require_ebpf()
     workload = Workload(CLOSED_PORT)
     port = workload.setup["port"]
     # no pid filter: the RST is sent by the kernel for a port nobody owns

@@ -8,8 +8,7 @@ import pytest
 from probes.engine.runner import prepare
 from probes.models import ProbeRequest
 from probes.params import ProbeRequestError
-from tests.helpers import require_ebpf
-from tests.probes.live import Workload, run_around, save_example
+from tests.support.live_probe import Workload, run_around, save_example
 
 SCRIPT = r"""
 import json, os, sys
@@ -24,7 +23,6 @@ print(json.dumps({}), flush=True)
 
 @pytest.mark.ebpf
 def test_counts_a_syscall_tracepoint_for_one_process() -> None:
-    require_ebpf()
     workload = Workload(SCRIPT)
     result = run_around(
         "tracepoint", workload, duration_s=2.0, params={"tracepoint": "syscalls/sys_enter_getppid"}

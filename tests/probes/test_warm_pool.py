@@ -13,7 +13,6 @@ import pytest
 from probes.engine import runner
 from probes.engine.runner import keep_warm, run_probes
 from probes.models import ProbeRequest
-from tests.helpers import require_ebpf
 
 pytestmark = pytest.mark.ebpf
 
@@ -34,7 +33,6 @@ def _alive(pid: int) -> bool:
 
 
 def test_a_plan_runs_in_the_warm_processes_and_the_pool_is_refilled(warm_pool: None) -> None:
-    require_ebpf()
     warm = [p.pid for p in runner._POOL.procs]
     assert len(warm) == 2 and all(_alive(pid) for pid in warm)
     results = run_probes(

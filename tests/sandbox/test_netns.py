@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.sandbox.conftest import require_sandbox, sandboxed
+from tests.support.paths import REPO
 from worker.policy import evaluate
 from worker.sandbox import PipelineOutcome, Profile, profile_for
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _sh(*argv: str) -> str:
@@ -57,7 +56,7 @@ class Netns:
             args.append(profile.model_dump_json())
         out = subprocess.run(
             ["ip", "netns", "exec", self.name, *args],
-            cwd=ROOT,
+            cwd=REPO,
             check=True,
             capture_output=True,
             text=True,

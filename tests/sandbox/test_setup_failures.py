@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from tests.sandbox.conftest import require_sandbox
+from tests.support.paths import BPFSLEUTH, REPO
 from worker.doctor import sandbox_check
 from worker.executor import run_command
 from worker.protocol import CommandRequest
 from worker.sandbox import Profile, Stage, host_status, run_pipeline
 from worker.sandbox.helper import HELPER_ENV, check
 
-ROOT = Path(__file__).resolve().parents[2]
 _AS_NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
 
 
@@ -58,7 +58,7 @@ def test_a_helper_that_cannot_drop_privileges_refuses_and_nothing_runs(tmp_path:
     )
     out = subprocess.run(
         [*_AS_NOBODY, sys.executable, "-c", code],
-        cwd=ROOT,
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=60,
@@ -125,7 +125,7 @@ def _landlock_abi() -> int:
 def test_doctor_cli_json_has_the_sandbox() -> None:
     require_sandbox()
     out = subprocess.run(
-        [str(Path(sys.executable).with_name("bpfsleuth")), "doctor", "--json"],
+        [str(BPFSLEUTH), "doctor", "--json"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import require_ebpf
-from tests.scenarios.workloads import (
+from tests.support.workloads.scenarios import (
     Fault,
     Scenario,
     Truth,
@@ -133,7 +132,6 @@ def test_the_fault_not_the_noise(
     phrasings: tuple[str, ...],
     start: Callable[[Path, str], AbstractContextManager[Fault]],
 ) -> None:
-    require_ebpf()
     word = random.choice(WORDS)
     comm = unique(word)
     symptom = random.choice(phrasings).format(svc=word)

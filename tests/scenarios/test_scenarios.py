@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import require_ebpf
-from tests.scenarios.workloads import SCENARIOS, NoMemoryCgroup, Scenario, run_scenario
+from tests.support.workloads.scenarios import SCENARIOS, NoMemoryCgroup, Scenario, run_scenario
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.slow]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_the_offline_planner_names_the_culprit(scenario: Scenario) -> None:
-    require_ebpf()
     try:
         outcome = run_scenario(scenario)  # in a fresh /tmp/w<random> directory
     except NoMemoryCgroup as exc:

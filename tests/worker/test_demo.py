@@ -6,21 +6,18 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import require_ebpf
+from tests.support.paths import BPFSLEUTH
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.slow]
-BPFSLEUTH = Path(sys.executable).parent / "bpfsleuth"
 STARTED = re.compile(r"started orders-app \(pid (\d+)\).*?127\.0\.0\.1:(\d+)", re.DOTALL)
 
 
 def test_the_demo_names_the_workload_and_stops_it() -> None:
-    require_ebpf()
     done = subprocess.run(
         [str(BPFSLEUTH), "demo"],
         capture_output=True,
@@ -39,7 +36,6 @@ def test_the_demo_names_the_workload_and_stops_it() -> None:
 
 
 def test_ctrl_c_stops_the_demo_workload() -> None:
-    require_ebpf()
     proc = subprocess.Popen(
         [str(BPFSLEUTH), "demo"],
         stdout=subprocess.PIPE,

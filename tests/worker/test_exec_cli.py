@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-BPFSLEUTH = Path(sys.executable).with_name("bpfsleuth")
+from tests.support.paths import BPFSLEUTH
 
 
 def bpfsleuth(*args: str) -> subprocess.CompletedProcess[str]:

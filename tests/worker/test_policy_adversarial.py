@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from tests.support.paths import REPO
 from tests.worker.adversarial_summary import load_suite
 from worker.policy import evaluate
 from worker.policy.allowlist import SPECS
@@ -40,6 +39,6 @@ def test_every_allowed_program_has_an_allowlist_or_always_needs_approval() -> No
 
 
 def test_docs_name_every_removed_program() -> None:
-    docs = (Path(__file__).resolve().parents[2] / "docs" / "policy.md").read_text()
+    docs = (REPO / "docs" / "policy.md").read_text()
     missing = [name for name in REMOVED if f"`{name}`" not in docs]
     assert not missing, f"docs/policy.md does not say why these were removed: {missing}"

@@ -10,16 +10,15 @@ from __future__ import annotations
 import ast
 import importlib
 import random
-from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.support.paths import REPO
 from worker.policy import evaluate
 
-ROOT = Path(__file__).resolve().parents[2]
-FLOWS = sorted((ROOT / "worker" / "flows").glob("*.yaml"))
-OFFLINE = sorted((ROOT / "worker" / "models" / "offline").rglob("*.py"))
+FLOWS = sorted((REPO / "worker" / "flows").glob("*.yaml"))
+OFFLINE = sorted((REPO / "worker" / "models" / "offline").rglob("*.py"))
 
 
 def _flow_commands() -> list[str]:
@@ -68,7 +67,7 @@ def _render(node: ast.expr, module: str, rng: random.Random) -> str | None:
 def _planner_commands(rng: random.Random) -> list[str]:
     commands: list[str] = []
     for path in OFFLINE:
-        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        module = ".".join(path.relative_to(REPO).with_suffix("").parts)
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if (

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import jsonschema
 import pytest
 
+from tests.support.paths import SEEDS
 from worker.protocol import (
     Diagnostic,
     PlanResult,
@@ -19,7 +19,6 @@ from worker.protocol import (
     reply_json_schema,
 )
 
-SEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "seed_004"
 MODEL_REPLY_EXAMPLES = {
     "00_before_commands_only.json": Diagnostic,
     "01_after_ebpf_enhanced.json": Diagnostic,

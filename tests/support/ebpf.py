@@ -1,20 +1,23 @@
-"""Shared test helpers.
+"""Whether this host can run the probes, and how much slower it runs the live tests.
 
 `time_scale()`, `scaled(seconds)`: how much slower this machine runs the live tests' workloads
 than the hosts they were tuned on (BPFSLEUTH_TEST_TIME_SCALE, default 1; the kernel matrix's TCG
 guests set it, docs/kernels.md). Probe windows, workload lifetimes and waits are multiplied by it;
 assertions on numbers are not.
 
-`require_ebpf()`: call it first in an `@pytest.mark.ebpf` test. Outside CI a host that cannot run
-probes skips the test with the reason; with CI=true the same is a failure, because CI must run
-every eBPF test.
+tests/conftest.py calls `require_ebpf()` before every test marked `@pytest.mark.ebpf` (and
+before its fixtures): outside CI a host that cannot run probes skips the test with the reason;
+with CI=true the same is a failure, because CI must run every eBPF test.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 
 import pytest
+
+from probes.capabilities import detect_capabilities
 
 
 def time_scale() -> float:
@@ -30,9 +33,9 @@ def scaled(seconds: float) -> float:
     return seconds * time_scale()
 
 
-def require_ebpf() -> None:
-    from probes.capabilities import detect_capabilities
-
+@functools.cache
+def ebpf_problems() -> tuple[str, ...]:
+    """Why probes cannot run here (measured once a session); empty when they can."""
     caps = detect_capabilities()
     problems = []
     if not caps.is_root:
@@ -43,6 +46,11 @@ def require_ebpf() -> None:
         problems.append(f"bcc not importable ({caps.bcc_error})")
     elif not caps.supports("tracepoint"):
         problems.append("tracepoint programs do not attach")
+    return tuple(problems)
+
+
+def require_ebpf() -> None:
+    problems = ebpf_problems()
     if not problems:
         return
     reason = "eBPF unavailable: " + "; ".join(problems)

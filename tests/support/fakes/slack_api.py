@@ -39,7 +39,9 @@ from typing import Any
 
 import httpx
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+from tests.support.paths import REPO
+
+SHARED = REPO.parent / "shared"
 SPEC_PATH = SHARED / "specs" / "slack" / "slack_web_openapi_v2.json"
 
 # Methods newer than the 2021 spec: required arguments checked by hand.
@@ -534,7 +536,11 @@ class Sent:
 
 @dataclass
 class SlackRequests:
-    """Slack's side of HTTP mode: slash commands, events and interactions, signed."""
+    """Slack's side of HTTP mode: slash commands, events and interactions, signed.
+
+    Requests go over HTTP to `bot_url`, or, when `send` is given, to it instead (body and
+    headers in, status and body out): tests/support/bolt.py hands them to a Bolt app in the
+    test process that way."""
 
     bot_url: str
     signing_secret: str
@@ -542,6 +548,7 @@ class SlackRequests:
     response_base: str = "http://127.0.0.1:9"
     client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10))
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    send: Callable[[bytes, dict[str, str]], tuple[int, str]] | None = None
 
     def post(
         self,
@@ -562,6 +569,9 @@ class SlackRequests:
             headers["X-Slack-Retry-Num"] = str(retry_num)
             headers["X-Slack-Retry-Reason"] = "http_timeout"
         started = time.perf_counter()
+        if self.send is not None:
+            status, text = self.send(body, headers)
+            return Sent(status, text, time.perf_counter() - started)
         response = self.client.post(self.bot_url, content=body, headers=headers)
         return Sent(response.status_code, response.text, time.perf_counter() - started)
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.fakes._server import Handled, JsonApiServer
+from tests.support.fakes._server import Handled, JsonApiServer
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 ROLES = {"system", "developer", "user", "assistant", "tool"}

@@ -1,6 +1,6 @@
 """The bot as a user runs it: `bpfsleuth bot --http` in a subprocess, against a fake Slack.
 
-Real Redis, real `bpfsleuth worker` processes (tests.distributed.cluster, scripted model), the
+Real Redis, real `bpfsleuth worker` processes (tests.support.cluster, scripted model), the
 bot in HTTP mode on a free port; requests to it are signed as Slack signs them.
 """
 
@@ -10,17 +10,16 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import redis
 
-from tests.fakes.slack_api import FakeSlackApi, Message, SlackRequests
-from tests.redis_fixture import free_port
+from tests.support.fakes.slack_api import FakeSlackApi, Message, SlackRequests
+from tests.support.paths import BPFSLEUTH
+from tests.support.ports import free_port
 
-BPFSLEUTH = Path(sys.executable).parent / "bpfsleuth"
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-test-bot-token"
 READY_TIMEOUT_S = 30.0

@@ -28,6 +28,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from tests.support.ports import free_port
+from tests.support.workloads import C_DIR, compile_c, spawn, stop
+
 PYTHON = Path(os.path.realpath(sys.executable))
 SCENARIO_BUDGET_ITERATIONS = 6
 
@@ -100,27 +103,6 @@ def script(workdir: Path, text: str, name: str = "main.py") -> Path:
     return path
 
 
-def spawn(argv: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the process group (the fault and any child it started), then reap."""
-    with suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @contextmanager
 def running(*argvs: list[str], settle_s: float = 0.5) -> Iterator[list[subprocess.Popen[bytes]]]:
     procs: list[subprocess.Popen[bytes]] = []
@@ -154,17 +136,11 @@ while True:
 """
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def refused_connects(workdir: Path) -> Iterator[Fault]:
     comm = unique("edge-client")
     binary = named_binary(workdir, comm)
-    port = closed_port()
+    port = free_port()
     with running([str(binary), str(script(workdir, CONNECTOR)), str(port)]) as procs:
         pid = procs[0].pid
         yield Fault(
@@ -226,45 +202,14 @@ def cpu_hogs(workdir: Path) -> Iterator[Fault]:
 
 
 # --- 4. futex lock contention in a multi-threaded C program --------------------------------------
-LOCKER_C = r"""
-#include <pthread.h>
-#include <unistd.h>
-
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static volatile unsigned long done;
-
-static void *work(void *arg) {
-    (void)arg;
-    for (;;) {
-        pthread_mutex_lock(&lock);
-        usleep(200);
-        done++;
-        pthread_mutex_unlock(&lock);
-    }
-    return 0;
-}
-
-int main(void) {
-    pthread_t threads[8];
-    for (int i = 0; i < 8; i++)
-        pthread_create(&threads[i], 0, work, 0);
-    pthread_join(threads[0], 0);
-    return 0;
-}
-"""
+# Eight threads holding one mutex 200 us each (its defaults); the text is what bench/eval builds.
+LOCKER_C = (C_DIR / "mutex_contention.c").read_text()
 
 
 @contextmanager
 def lock_contention(workdir: Path) -> Iterator[Fault]:
-    source = workdir / "main.c"
-    source.write_text(LOCKER_C)
     comm = unique("qworker")
-    binary = workdir / comm
-    subprocess.run(
-        ["gcc", "-O1", "-pthread", "-o", str(binary), str(source)],
-        check=True,
-        capture_output=True,
-    )
+    binary = compile_c("mutex_contention.c", workdir, comm, flags=("-O1", "-pthread"))
     with running([str(binary)]) as procs:
         pid = procs[0].pid
         yield Fault(truth=lambda: Truth(((comm,), pid_terms(pid))), processes=procs)

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from tests.fakes._server import Handled, JsonApiServer
+from tests.support.fakes._server import Handled, JsonApiServer
 
 TOOL_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 TOOL_ID_RE = re.compile(r"^[a-zA-Z0-9_-]+$")

@@ -1,8 +1,6 @@
 """A real `redis-server` on a free port, for tests that need Redis (Celery, store, Slack bot).
 
-Use it from a test module with::
-
-    from tests.redis_fixture import redis_server  # noqa: F401  (pytest fixture)
+The `redis_server` fixture of tests/conftest.py (one server per test module) gives one::
 
     def test_something(redis_server: RedisServer) -> None:
         client = redis.Redis.from_url(redis_server.url)
@@ -22,19 +20,14 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.ports import free_port
+
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 START_TIMEOUT_S = 10.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _ping(port: int) -> bool:
@@ -121,13 +114,3 @@ class RedisServer:
         if down_s:
             time.sleep(down_s)
         self.start()
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()

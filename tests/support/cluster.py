@@ -11,12 +11,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.support.paths import BPFSLEUTH
 from worker.celery_config import DistributedSettings
 from worker.distributed import Runtime, build_runtime
 from worker.loop.events import ProgressEvent
@@ -24,7 +24,6 @@ from worker.loop.investigation import Budgets, Investigation
 from worker.registry import Registry
 from worker.settings import WorkerSettings
 
-BPFSLEUTH = Path(sys.executable).parent / "bpfsleuth"
 READY_TIMEOUT_S = 60.0
 
 

@@ -18,9 +18,8 @@ from typing import Any
 
 from probes.engine.runner import ProbeProgress, run_probe
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
-from tests.helpers import scaled
-
-CATALOG = Path(__file__).resolve().parents[2] / "probes" / "catalog"
+from tests.support.ebpf import scaled
+from tests.support.paths import example_json
 
 
 class Workload:
@@ -120,6 +119,4 @@ def run_around(
 def save_example(result: ProbeResult) -> None:
     """BPFSLEUTH_UPDATE_EXAMPLES=1 refreshes the probe's example.json from a live test run."""
     if os.environ.get("BPFSLEUTH_UPDATE_EXAMPLES") == "1":
-        (CATALOG / result.probe / "example.json").write_text(
-            result.model_dump_json(indent=2) + "\n"
-        )
+        example_json(result.probe).write_text(result.model_dump_json(indent=2) + "\n")

@@ -1,0 +1,76 @@
+"""Workloads the live tests start: C programs built from `c/` with one `compile_c()`, and one
+way to start a process in its own group and stop it (and whatever it started) for sure.
+
+The fault scenarios built from these are in `scenarios.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+C_DIR = Path(__file__).resolve().parent / "c"
+
+
+def compile_c(
+    source: str, out_dir: Path, name: str | None = None, *, flags: Sequence[str] = ("-O2",)
+) -> Path:
+    """Build `c/<source>` with gcc into `out_dir/<name>`; the name is the process's comm (a
+    random `w<hex>` when not given). Skips the test when gcc is not installed."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip(f"gcc is needed to build the {source} workload")
+    binary = out_dir / (name or f"w{secrets.token_hex(3)}")
+    built = subprocess.run(
+        [gcc, *flags, "-o", str(binary), str(C_DIR / source)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if built.returncode != 0:
+        raise RuntimeError(f"gcc failed on {source}:\n{built.stderr}")
+    return binary
+
+
+def spawn(argv: Sequence[str], **popen: object) -> subprocess.Popen[bytes]:
+    """Start `argv` in a new session (its own process group), output discarded unless
+    `popen` says otherwise."""
+    options: dict[str, object] = {
+        "stdin": subprocess.DEVNULL,
+        "stdout": subprocess.DEVNULL,
+        "stderr": subprocess.DEVNULL,
+        **popen,
+    }
+    return subprocess.Popen(list(argv), start_new_session=True, **options)  # type: ignore[call-overload,no-any-return]
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process group (the workload and any child it started), then reap. A process
+    started without a group of its own (plain Popen) is killed alone."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        proc.kill()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextlib.contextmanager
+def started(argv: Sequence[str], **popen: object) -> Iterator[subprocess.Popen[bytes]]:
+    """`spawn`, and `stop` on the way out whatever happened."""
+    proc = spawn(argv, **popen)
+    try:
+        yield proc
+    finally:
+        stop(proc)

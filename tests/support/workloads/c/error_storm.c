@@ -1,0 +1,28 @@
+/* Every round: 100 opens of a missing file, then 5 connects to a closed port; ends after 20 s.
+ * usage: error_storm <missing path> <closed port> */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    struct sockaddr_in to = {0};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(atoi(argv[2]));
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    time_t end = time(0) + 20;
+    while (time(0) < end) {
+        for (int i = 0; i < 100; i++) {
+            int fd = open(argv[1], O_RDONLY);
+            if (fd >= 0) close(fd);
+        }
+        for (int i = 0; i < 5; i++) {
+            int s = socket(AF_INET, SOCK_STREAM, 0);
+            connect(s, (struct sockaddr *)&to, sizeof(to));
+            close(s);
+        }
+        usleep(1000);
+    }
+    return 0;
+}
