@@ -21,6 +21,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """Runs after the skip/skipif marks are evaluated (a skipped test is never checked) and
     before the test's fixtures are set up (a workload or a cluster is not started for nothing)."""
     if item.get_closest_marker("ebpf") is not None:
+        require_ebpf()
 
 
 @pytest.fixture(scope="module")
