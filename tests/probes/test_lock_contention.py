@@ -174,7 +174,7 @@ def test_kernel_lock_contention_names_the_process(mmap_program: Path) -> None:
         # before 5.19 (the matrix's 5.10): kernel locks only would trace nothing, so it is refused
         # and says why (futex waits still run: the other tests)
         with pytest.raises(ProbeRequestError) as refused:
-            run_probe(ProbeRequest(probe="lock_contention", params={"futex": False}))
+            run_probe(ProbeRequest(probe="lock_contention", duration_s=1, params={"futex": False}))
         assert "nothing to trace here: kernel_locks needs" in str(refused.value)
         assert "lock:contention_begin does not exist" in str(refused.value)
         return
