@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from probes.catalog import load_catalog
+from probes.engine.plan import plan_attach
 from probes.params import validate_params
-from probes.plan import plan_attach
 from probes.requests import ProbeAsk, request_key
 from probes.resolver import resolve, resolve_key, resolve_target, to_probe_request
 
