@@ -15,10 +15,10 @@ from pydantic import BaseModel
 from bot.views.models import HostRow
 
 if TYPE_CHECKING:
-    from worker.distributed import Runtime
+    from worker.distributed.registry import HostRecord
+    from worker.distributed.runtime import Runtime
     from worker.loop.investigation import Investigation
     from worker.protocol import PlanResult
-    from worker.registry import HostRecord
 
 
 class ApprovalDecisionRecord(BaseModel):
@@ -47,12 +47,12 @@ def host_row(record: HostRecord, now: float | None = None) -> HostRow:
 def approval_key(investigation_id: str, command_id: str) -> str:
     """Where a decision on one command waits for the host-side approver to read it.
 
-    The contract with the host worker's approver (worker.loop.approver seam): the value is JSON
+    The contract with the host worker's approver (worker.host.approver seam): the value is JSON
     `{"approved": bool, "by": "slack:<user id>", "at": <unix time>}`, written once (SET NX, so
     the first decision stands) with the store's TTL; the approver polls the key until its own
     deadline and otherwise goes on without the command.
     """
-    from worker.celery_config import KEY_PREFIX
+    from worker.keys import PREFIX as KEY_PREFIX
 
     return f"{KEY_PREFIX}:approval:{investigation_id}:{command_id}"
 
@@ -63,7 +63,7 @@ class WorkerGateway:
 
     @cached_property
     def runtime(self) -> Runtime:
-        from worker.distributed import build_runtime
+        from worker.distributed.runtime import build_runtime
         from worker.settings import WorkerSettings
 
         return build_runtime(WorkerSettings(REDIS_URL=self.redis_url))
@@ -76,7 +76,7 @@ class WorkerGateway:
             conn.ensure_connection(max_retries=1)
 
     def live_hosts(self) -> list[HostRow]:
-        from worker.store import StoreUnavailable
+        from worker.distributed.store import StoreUnavailable
 
         try:
             records = self.runtime.registry.live_hosts()
@@ -90,9 +90,9 @@ class WorkerGateway:
 
         With `flow`, the investigation runs that flow on the hosts instead of asking a model.
         """
-        from worker.distributed import start_investigation
-        from worker.registry import HostNotLive
-        from worker.store import StoreError
+        from worker.distributed.control import start_investigation
+        from worker.distributed.registry import HostNotLive
+        from worker.distributed.store import StoreError
 
         try:
             inv = start_investigation(self.runtime, symptom, hosts, asked_by=asked_by, flow=flow)
@@ -103,7 +103,7 @@ class WorkerGateway:
         return inv.id
 
     def load(self, investigation_id: str) -> Investigation | None:
-        from worker.store import InvestigationNotFound
+        from worker.distributed.store import InvestigationNotFound
 
         try:
             return self.runtime.store.load(investigation_id).investigation
@@ -129,7 +129,7 @@ class WorkerGateway:
 
         Returns False when a decision was already recorded (the first one stands).
         """
-        from worker.store import AuditEntry
+        from worker.distributed.store import AuditEntry
 
         rt = self.runtime
         decision = ApprovalDecisionRecord(
@@ -173,9 +173,9 @@ class WorkerGateway:
         one with a few more steps); the next model turn answers it, from what is known or with
         a new step. When no step is in flight, an `advance` is enqueued to take that turn.
         """
-        from worker.celery_config import CONTROL_QUEUE, TASK_PREFIX
+        from worker.distributed.config import CONTROL_QUEUE, TASK_PREFIX
+        from worker.distributed.store import InvestigationNotFound, StoreError, VersionConflict
         from worker.loop.followup import ask_followup
-        from worker.store import InvestigationNotFound, StoreError, VersionConflict
 
         rt = self.runtime
         for _attempt in range(5):

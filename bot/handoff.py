@@ -111,8 +111,8 @@ def entry_from_investigation(inv: Investigation, thread_ts: str | None = None) -
 
 def model_handoff(investigations: list[Investigation], channel: str) -> str | None:
     """The model's handoff (worker.loop.handoff), or None when no text-writing model is set."""
+    from worker.backends.factory import build_backend
     from worker.loop.handoff import write_handoff
-    from worker.models import build_backend
     from worker.settings import WorkerSettings
 
     try:

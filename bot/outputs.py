@@ -54,6 +54,6 @@ def step_outputs_text(gateway: WorkerGateway, investigation_id: str, step: int) 
     results = gateway.step_results(investigation_id, step)
     if not any(r.command_results or r.ebpf_results for r in results):
         return ""
-    from worker.redact import redact
+    from worker.host.redact import redact
 
     return redact("\n\n".join(plan_result_text(r) for r in results))[:MAX_FILE_CHARS]

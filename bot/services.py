@@ -78,7 +78,7 @@ class BotServices:
 
     @classmethod
     def create(cls, settings: BotSettings, client: WebClient) -> BotServices:
-        from worker.store import connect
+        from worker.distributed.store import connect
 
         conn = connect(settings.redis_url)
         return cls(

@@ -107,7 +107,7 @@ class ThreadDirectory:
 
     def last_progress_at(self, investigation_id: str) -> float:
         """Unix time of the investigation's latest progress event, or of its start."""
-        from worker.store import Store
+        from worker.distributed.store import Store
 
         newest = cast(
             list[Any], self.client.xrevrange(Store.progress_key(investigation_id), count=1)

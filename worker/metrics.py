@@ -24,9 +24,9 @@ from prometheus_client import (
 if TYPE_CHECKING:
     from probes.models import ProbeResult
     from probes.runner import ProbeProgress
+    from worker.distributed.store import StepMeta, StepOutcome
     from worker.loop.investigation import Investigation
     from worker.protocol import CommandResult
-    from worker.store import StepMeta, StepOutcome
 
 _SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800)
 _SHORT = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)

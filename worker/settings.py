@@ -58,6 +58,38 @@ class WorkerSettings(BaseSettings):
         return "offline"
 
 
+class FlowSettings(BaseSettings):
+    """Where operators' flows live; read on each load (flows reload when a file changes)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    flow_path: str = Field(
+        default="",
+        alias="BPFSLEUTH_FLOW_PATH",
+        description="folders of operator flows (*.yaml), separated by ':'",
+    )
+
+
+class SlackEnv(BaseSettings):
+    """The bot's Slack credentials as the worker's doctor sees them: set or not (the bot reads
+    them itself, bot.settings)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+
+    def present(self) -> list[str]:
+        """The names of the variables that are set and not empty."""
+        fields = type(self).model_fields
+        return [
+            str(fields[name].alias)
+            for name in ("bot_token", "app_token", "signing_secret")
+            if (value := getattr(self, name)) is not None and value.get_secret_value()
+        ]
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> WorkerSettings:
     return WorkerSettings()

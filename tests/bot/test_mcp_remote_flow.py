@@ -14,7 +14,7 @@ from mcp.types import Implementation
 from tests.bot.conftest import BotWorld
 from tests.bot.harness import BPFSLEUTH
 from tests.helpers import require_ebpf
-from worker.store import AUDIT_STREAM
+from worker.distributed.store import AUDIT_STREAM
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.redis, pytest.mark.slow]
 

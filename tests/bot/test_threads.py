@@ -11,7 +11,7 @@ import redis
 from bot.dedupe import event_keys, first_time
 from bot.threads import SlackThread, ThreadDirectory
 from tests.redis_fixture import RedisServer, redis_server  # noqa: F401
-from worker.store import Store
+from worker.distributed.store import Store
 
 pytestmark = pytest.mark.redis
 

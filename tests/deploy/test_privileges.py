@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.registry import HostRecord, missing_privileges
-from worker.worker_main import host_rows
+from worker.distributed.registry import HostRecord, host_rows, missing_privileges
 
 BPFSLEUTH = Path(sys.executable).parent / "bpfsleuth"
 

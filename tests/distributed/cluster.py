@@ -17,11 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from worker.celery_config import DistributedSettings
-from worker.distributed import Runtime, build_runtime
+from worker.distributed.config import DistributedSettings
+from worker.distributed.registry import Registry
+from worker.distributed.runtime import Runtime, build_runtime
 from worker.loop.events import ProgressEvent
 from worker.loop.investigation import Budgets, Investigation
-from worker.registry import Registry
 from worker.settings import WorkerSettings
 
 BPFSLEUTH = Path(sys.executable).parent / "bpfsleuth"
@@ -179,7 +179,7 @@ class Cluster:
         tmp.replace(self.script)
 
     def start(self, symptom: str, hosts: list[str], max_iterations: int = 6) -> Investigation:
-        from worker.distributed import start_investigation
+        from worker.distributed.control import start_investigation
 
         return start_investigation(
             self.runtime,
@@ -195,7 +195,7 @@ class Cluster:
         on_event: Callable[[ProgressEvent], None] | None = None,
         timeout_s: float = 60,
     ) -> Investigation:
-        from worker.distributed import FollowError, follow
+        from worker.distributed.follow import FollowError, follow
 
         try:
             return follow(

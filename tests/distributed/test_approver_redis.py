@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from tests.redis_fixture import RedisServer, redis_server  # noqa: F401
-from worker.loop.approver import ApprovalRequest
-from worker.loop.approver_redis import RedisApprover, StoredDecision, approval_key
+from worker.host.approver import ApprovalRequest
+from worker.host.approver_redis import RedisApprover, StoredDecision, approval_key
 
 pytestmark = [pytest.mark.redis]
 

@@ -20,8 +20,8 @@ import pytest
 from probes.capabilities import HostCapabilities
 from tests.distributed.cluster import Cluster, command_step, resolution
 from tests.redis_fixture import RedisServer, redis_server  # noqa: F401
+from worker.distributed.registry import HostNotLive, HostRecord, Registry
 from worker.loop.events import ProgressEvent, StepStarted
-from worker.registry import HostNotLive, HostRecord, Registry
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 BPFSLEUTH = Path(sys.executable).parent / "bpfsleuth"

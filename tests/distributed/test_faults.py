@@ -25,7 +25,7 @@ import pytest
 from tests.distributed.cluster import Cluster, command_step, probe_step, resolution
 from tests.helpers import require_ebpf
 from tests.redis_fixture import RedisServer, redis_server  # noqa: F401
-from worker.distributed import FollowError
+from worker.distributed.follow import FollowError
 from worker.loop.events import Notice, ProbeStarted, ProgressEvent
 from worker.loop.investigation import Investigation
 

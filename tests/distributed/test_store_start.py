@@ -7,8 +7,8 @@ import time
 import pytest
 
 from tests.redis_fixture import RedisServer, redis_server  # noqa: F401
+from worker.distributed.store import Store, VersionConflict
 from worker.loop.investigation import Investigation
-from worker.store import Store, VersionConflict
 
 pytestmark = [pytest.mark.redis]
 

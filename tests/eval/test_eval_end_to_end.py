@@ -15,9 +15,9 @@ from bench.eval.runner import run_one
 from bench.eval.scoring import totals
 from tests.fakes.anthropic_api import FakeAnthropic
 from tests.helpers import require_ebpf
-from worker.models.anthropic import AnthropicBackend
-from worker.models.base import ModelAnswer, ModelRequest
-from worker.models.offline import OfflineBackend
+from worker.backends.anthropic import AnthropicBackend
+from worker.backends.base import ModelAnswer, ModelRequest
+from worker.models.offline.planner import OfflineBackend
 from worker.protocol import Resolution
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.slow]

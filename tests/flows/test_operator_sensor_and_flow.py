@@ -18,12 +18,12 @@ from tests.fakes.anthropic_api import FakeAnthropic
 from tests.helpers import require_ebpf
 from tests.probes.live import Workload
 from tests.probes.test_custom_probes import approve, make_probe
+from worker.backends.anthropic import AnthropicBackend
 from worker.flows.run import FlowRun
 from worker.loop.investigation import Budgets, Investigation
 from worker.loop.run import run_investigation
 from worker.loop.system_prompt import local_system_prompt
-from worker.models.anthropic import AnthropicBackend
-from worker.models.offline import OfflineBackend
+from worker.models.offline.planner import OfflineBackend
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,8 +13,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from worker.loop.system_prompt import catalog_view, load_catalog_specs, system_context
-from worker.prompts import (
+from worker.loop.prompts import (
     CatalogProbeView,
     FollowupContext,
     HandoffContext,
@@ -30,6 +29,7 @@ from worker.prompts import (
     render_step,
     render_system,
 )
+from worker.loop.system_prompt import catalog_view, load_catalog_specs, system_context
 from worker.protocol import CommandResult, EbpfResult, PlanResult, Resolution
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -210,7 +210,7 @@ def test_system_prompt_lists_every_probe_of_the_real_catalog() -> None:
 
 def test_a_missing_variable_is_an_error_not_an_empty_string() -> None:
     with pytest.raises(jinja2.UndefinedError):
-        from worker.prompts import _environment
+        from worker.loop.prompts import _environment
 
         _environment().get_template("step.md.j2").render(step=1)
 

@@ -23,7 +23,7 @@ from mcp.types import Implementation
 
 from tests.helpers import require_ebpf
 from tests.redis_fixture import RedisServer, free_port, redis_server  # noqa: F401
-from worker.store import AUDIT_STREAM
+from worker.distributed.store import AUDIT_STREAM
 
 ROOT = Path(__file__).resolve().parents[2]
 BPFSLEUTH = str(Path(sys.executable).parent / "bpfsleuth")

@@ -9,8 +9,8 @@ import pytest
 
 from tests.fakes.openai_api import FakeOpenAI
 from tests.models.conftest import request
-from worker.models.base import ModelReplyInvalid
-from worker.models.openai import OpenAIBackend
+from worker.backends.base import ModelReplyInvalid
+from worker.backends.openai import OpenAIBackend
 from worker.protocol import Diagnostic, Resolution
 
 SEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "seed_004"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from worker.backends.base import ModelBackend, ModelError, TextWriter
 from worker.loop.investigation import Investigation
-from worker.models.base import ModelBackend, ModelError, TextWriter
-from worker.prompts import HandoffContext, HandoffItemView, render_handoff
+from worker.loop.prompts import HandoffContext, HandoffItemView, render_handoff
 
 HANDOFF_SYSTEM = (
     "You are bpfsleuth, writing an on-call handoff for an engineer taking over incidents. "

@@ -9,14 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from worker.loop.events import EventSink, Notice, ProgressEvent, ResolutionReached, StepStarted
-from worker.loop.flow_expansion import expand_flow
-from worker.loop.followup import followup_prompt
-from worker.loop.investigation import Investigation, ModelTurnRecord, ResolutionSource, StepPlan
-from worker.loop.repeat_guard import guard_repeats
-from worker.loop.synthesis import synthesise_resolution
-from worker.loop.system_prompt import hosts_system_prompt
-from worker.models.base import (
+from worker.backends.base import (
     Evidence,
     ModelBackend,
     ModelError,
@@ -24,7 +17,15 @@ from worker.models.base import (
     ModelUnavailable,
     PriorExchange,
 )
-from worker.prompts import HostResultView, RepeatView, StepContext, render_step
+from worker.flows.backend import FlowBackend
+from worker.loop.events import EventSink, Notice, ProgressEvent, ResolutionReached, StepStarted
+from worker.loop.flow_expansion import expand_flow
+from worker.loop.followup import followup_prompt
+from worker.loop.investigation import Investigation, ModelTurnRecord, ResolutionSource, StepPlan
+from worker.loop.prompts import HostResultView, RepeatView, StepContext, render_step
+from worker.loop.repeat_guard import guard_repeats
+from worker.loop.synthesis import synthesise_resolution
+from worker.loop.system_prompt import hosts_system_prompt
 from worker.protocol import PlanResult, Resolution
 
 if TYPE_CHECKING:
@@ -174,8 +175,6 @@ def events_after_decision(inv: Investigation) -> list[ProgressEvent]:
 
 def _decide(inv: Investigation, backend: ModelBackend, system_prompt: str) -> Investigation:
     if inv.flow is not None:  # a flow run: the flow answers, not a model
-        from worker.flows.backend import FlowBackend
-
         backend = FlowBackend(inv.flow)
     if inv.token_usage.total >= inv.budgets.max_model_tokens:
         why = f"the model-token budget ({inv.budgets.max_model_tokens}) is spent"

@@ -5,10 +5,10 @@ pydantic model whose size is bounded like the loop's results (`worker.loop.bound
 that cannot run raises `ToolRefused` with a message fit for the caller, before anything runs.
 
 Where things run: probes and commands on this host only (the process serving MCP), through the
-same runner (`probes.runner`) and policy + executor (`worker.executor.run_command`) the loop uses;
-a flow on this host runs here (`worker.flows.run`), a flow on another live host runs as a flow
-investigation through Celery (`worker.distributed.run_via_celery`), the way `bpfsleuth diagnose
---flow ... --via celery` does.
+same runner (`probes.runner`) and policy + executor (`worker.host.executor.run_command`) the
+loop uses; a flow on this host runs here (`worker.flows.run`), a flow on another live host runs
+as a flow investigation through Celery (`worker.distributed.follow.run_via_celery`), the way
+`bpfsleuth diagnose --flow ... --via celery` does.
 
 Audit: every probe and command run (and every command refused by the policy) is one
 `AuditEntry` with `asked_by="mcp:<client name>"`, appended to the Redis audit stream when
@@ -29,11 +29,11 @@ import redis
 from pydantic import BaseModel, Field, ValidationError
 
 from probes.models import ParamValue, ProbeFilters, ProbeRequest
+from worker.distributed.store import AuditEntry, Store, StoreError
 from worker.loop.bounds import ResultLimits, bound_command, bound_probe, cut
 from worker.mcp.settings import McpSettings
 from worker.protocol import CommandRequest, CommandResult, EbpfResult, Resolution
 from worker.settings import WorkerSettings
-from worker.store import AuditEntry, Store, StoreError
 
 log = logging.getLogger(__name__)
 LINE_CHARS = 400
@@ -208,7 +208,7 @@ def asker_name(client_name: str | None) -> str:
 # ---------------------------------------------------------------------------------------
 def list_hosts(box: Toolbox) -> HostList:
     from probes.capabilities import detect_capabilities
-    from worker.registry import Registry
+    from worker.distributed.registry import Registry
 
     caps = detect_capabilities()
     hosts = [
@@ -308,7 +308,7 @@ def describe_probe(box: Toolbox, name: str) -> ProbeDescription:
 
 
 def _redactor() -> Callable[[str], str]:
-    from worker.redact import redact
+    from worker.host.redact import redact
 
     redactor: Callable[[str], str] = redact
     return redactor
@@ -386,7 +386,7 @@ def run_command(
     box: Toolbox, asker: str, *, command: str, host: str = "", timeout_s: float | None = None
 ) -> CommandRun:
     """Run `command` here through the policy and the executor; refuse what needs approval."""
-    from worker import executor
+    from worker.host import executor
 
     here = _require_here(box, host, "run_command")
     call_id = new_call_id()
@@ -553,8 +553,8 @@ def _flow_audit_entry(
 def _run_flow_remote(
     box: Toolbox, asker: str, *, flow: str, host: str, symptom: str
 ) -> FlowRunResult:
-    from worker.distributed import FollowError, run_via_celery
-    from worker.registry import HostNotLive
+    from worker.distributed.follow import FollowError, run_via_celery
+    from worker.distributed.registry import HostNotLive
 
     try:
         inv = run_via_celery(

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import re
 
-from worker.models.base import Evidence, ModelAnswer, ModelRequest, PriorExchange, TokenUsage
+from probes.catalog import load_catalog
+from worker.backends.base import Evidence, ModelAnswer, ModelRequest, PriorExchange, TokenUsage
 from worker.models.offline.analyzers import HIGH, MEDIUM, Finding, analyze
 from worker.models.offline.categories import CUES, Category, categorise
 from worker.models.offline.evidence import parse_proc
@@ -31,8 +32,6 @@ _PID_RE = re.compile(r"pid (\d+)")
 
 
 def available_probes() -> set[str]:
-    from probes.catalog import load_catalog
-
     return set(load_catalog().names())
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery import Celery
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -24,7 +25,6 @@ from worker.settings import WorkerSettings
 CONTROL_QUEUE = "control"
 HOST_QUEUE_PREFIX = "host."
 TASK_PREFIX = "worker.tasks."
-KEY_PREFIX = "bpfsleuth"
 
 
 def host_queue(host: str) -> str:
@@ -139,3 +139,35 @@ def celery_settings(worker: WorkerSettings, dist: DistributedSettings) -> dict[s
         "task_send_sent_event": False,
         "enable_utc": True,
     }
+
+
+class BpfsleuthApp(Celery):  # type: ignore[misc]
+    """A Celery app that carries the settings it was built from (tasks and the roles' threads
+    read them from the app, not from the environment).
+
+    No task of ours returns a result (the join lives in Redis, worker.distributed.store), so
+    sending one never waits for it: without `ignore_result`, `send_task` SUBSCRIBEs to the
+    task's result channel (and later UNSUBSCRIBEs), two Redis round trips per enqueue for nothing.
+    """
+
+    def __init__(self, settings: WorkerSettings, dist: DistributedSettings, **kw: Any) -> None:
+        super().__init__("bpfsleuth", include=["worker.distributed.tasks"], **kw)
+        self.settings = settings
+        self.dist = dist
+        self.conf.update(celery_settings(settings, dist))
+
+    def send_task(self, name: str, *args: Any, **options: Any) -> Any:
+        options.setdefault("ignore_result", True)
+        return super().send_task(name, *args, **options)
+
+
+def create_app(
+    settings: WorkerSettings | None = None,
+    dist: DistributedSettings | None = None,
+    *,
+    set_as_current: bool = True,
+) -> BpfsleuthApp:
+    """A Celery app for these settings (by default, the environment's)."""
+    return BpfsleuthApp(
+        settings or WorkerSettings(), dist or DistributedSettings(), set_as_current=set_as_current
+    )

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import time
 
+from pydantic import ValidationError
+
 from probes.models import ProbeRequest, ProbeResult
+from probes.params import ProbeRequestError
+from probes.requests import ProbeAsk
+from probes.resolver import resolve, to_probe_request
+from probes.runner import ProbeProgress, run_probes
 from worker import metrics
 from worker.loop.events import EventSink, ProbeFinished, ProbeRefused, ProbeStarted
 from worker.loop.investigation import StepPlan
@@ -30,12 +36,6 @@ class _Resolved:
 
 def _resolve(program: EbpfProgramRequest) -> _Resolved | str:
     """A runnable probe request for `program`, or the refusal text (with the nearest probes)."""
-    from pydantic import ValidationError
-
-    from probes.params import ProbeRequestError
-    from probes.requests import ProbeAsk
-    from probes.resolver import resolve, to_probe_request
-
     try:
         ask = ProbeAsk(
             type=program.type,
@@ -59,8 +59,6 @@ def _resolve(program: EbpfProgramRequest) -> _Resolved | str:
 
 def run_program_requests(plan: StepPlan, host: str, on_event: EventSink) -> dict[str, EbpfResult]:
     """Run the plan's eBPF programs here; results keyed `<name>_<unix time>` as in the seed."""
-    from probes.runner import ProbeProgress, run_probes
-
     stamp = int(time.time())
     results: dict[str, EbpfResult] = {}
     runnable: list[_Resolved] = []
