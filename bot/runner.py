@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from bot.app import build_app, check_settings
 from bot.progress import ProgressConsumer
 from bot.settings import BotSettings
-from worker.host.approver_redis import ApprovalSettings
+from worker.settings import ApprovalSettings
 
 if TYPE_CHECKING:
     from slack_bolt import App

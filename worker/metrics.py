@@ -8,7 +8,6 @@ documents; labels take only bounded values (probe names, verdicts, Slack methods
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -20,6 +19,8 @@ from prometheus_client import (
     multiprocess,
     start_http_server,
 )
+
+from worker.settings import MetricsSettings
 
 if TYPE_CHECKING:
     from probes.models import ProbeResult
@@ -194,7 +195,7 @@ def slack_rate_limited(method: str) -> None:
 def start_exporter(port: int, bind: str = "0.0.0.0") -> None:  # noqa: S104
     """Serve /metrics on `port` from a daemon thread: every process's samples (multiprocess
     mode) when PROMETHEUS_MULTIPROC_DIR is set, else this process's."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if MetricsSettings().multiproc_dir:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         start_http_server(port, addr=bind, registry=registry)

@@ -17,12 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from worker.distributed.config import DistributedSettings
 from worker.distributed.registry import Registry
 from worker.distributed.runtime import Runtime, build_runtime
 from worker.loop.events import ProgressEvent
 from worker.loop.investigation import Budgets, Investigation
-from worker.settings import WorkerSettings
+from worker.settings import DistributedSettings, WorkerSettings
 
 BPFSLEUTH = Path(sys.executable).parent / "bpfsleuth"
 READY_TIMEOUT_S = 60.0

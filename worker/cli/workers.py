@@ -11,8 +11,8 @@ from rich.table import Table
 from worker.distributed.registry import Registry, host_rows
 from worker.distributed.roles import WorkerRole, run_worker
 from worker.distributed.store import StoreUnavailable
-from worker.metrics_env import MetricsSettings, cleanup
-from worker.settings import get_settings
+from worker.metrics_env import cleanup
+from worker.settings import MetricsSettings, get_settings
 
 
 def start_worker(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from worker.distributed.runtime import Runtime
-from worker.host.approver_redis import ApprovalSettings
 from worker.loop.investigation import StepPlan
 from worker.policy import evaluate
+from worker.settings import ApprovalSettings
 
 COMMAND_BUDGET_S = 2.0  # per command, on top of its timeout, when sizing a step's deadline
 PROBE_SETUP_S = 10.0  # compile and attach (seconds with bcc, more on a loaded host)

@@ -16,19 +16,12 @@ from pydantic import BaseModel
 
 from probes.capabilities import detect_capabilities
 from probes.runner import keep_compiled, keep_warm, precompile_catalog
-from worker.distributed.config import (
-    CONTROL_QUEUE,
-    BpfsleuthApp,
-    DistributedSettings,
-    create_app,
-    host_queue,
-)
+from worker.distributed.config import CONTROL_QUEUE, BpfsleuthApp, create_app, host_queue
 from worker.distributed.registry import Heartbeat, HostRecord, Registry, missing_privileges
 from worker.distributed.runtime import build_runtime
 from worker.distributed.scanner import DeadlineScanner
 from worker.metrics import start_exporter
-from worker.metrics_env import MetricsSettings
-from worker.settings import WorkerSettings
+from worker.settings import DistributedSettings, MetricsSettings, WorkerSettings
 
 KEEP_WARM = 2  # probe processes started ahead in each pool process of a host worker
 # compiled probes kept per pool process: the catalog (precompiled at start) and other compiles

@@ -17,11 +17,11 @@ from tenacity import (
     wait_exponential,
 )
 
-from worker.distributed.config import BpfsleuthApp, DistributedSettings, create_app
+from worker.distributed.config import BpfsleuthApp, create_app
 from worker.distributed.registry import Registry
 from worker.distributed.store import Store, StoreUnavailable, connect
 from worker.loop.events import ProgressEvent
-from worker.settings import WorkerSettings
+from worker.settings import DistributedSettings, WorkerSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -16,26 +16,14 @@ import logging
 import time
 
 import redis
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel
 
 from worker import keys
 from worker.host.approver import ApprovalDecision, ApprovalRequest
+from worker.settings import ApprovalSettings
 
 log = logging.getLogger(__name__)
 TIMEOUT_BY = "worker:timeout"
-
-
-class ApprovalSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
-
-    wait_s: float = Field(
-        default=120.0,
-        gt=0,
-        le=3600,
-        alias="BPFSLEUTH_APPROVAL_WAIT_S",
-        description="How long a host waits for a responder's decision on one command.",
-    )
 
 
 class StoredDecision(BaseModel):
