@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 import yaml
+from cachetools import LRUCache, cached
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from probes.catalog import Catalog, load_catalog
@@ -185,10 +186,6 @@ def _load_from(
     return sources
 
 
-_LOCK = threading.Lock()
-_CACHE: dict[str, FlowSet] = {}
-
-
 def _fingerprint(catalog: Catalog) -> str:
     parts = [FlowSettings().flow_path, ",".join(catalog.names())]
     for root in [BUILTIN_DIR, *flow_path()]:
@@ -201,21 +198,18 @@ def _fingerprint(catalog: Catalog) -> str:
 def load_flows(catalog: Catalog | None = None) -> FlowSet:
     """Built-in flows, then each BPFSLEUTH_FLOW_PATH folder's; cached until a file changes."""
     catalog = catalog or load_catalog()
-    key = _fingerprint(catalog)
-    with _LOCK:
-        cached = _CACHE.get(key)
-    if cached is not None:
-        return cached
+    return _load_flows(catalog, _fingerprint(catalog))
+
+
+@cached(LRUCache(maxsize=1), key=lambda _catalog, fingerprint: fingerprint, lock=threading.Lock())
+def _load_flows(catalog: Catalog, fingerprint: str) -> FlowSet:
+    """The flows as of `fingerprint` (the files' paths, times and sizes, and the catalog)."""
     flows: dict[str, Flow] = {}
     broken: dict[str, str] = {}
     sources = _load_from(_flow_files(BUILTIN_DIR), BUILTIN, catalog, flows, broken)
     for root in flow_path():
         sources.update(_load_from(_flow_files(root), str(root), catalog, flows, broken))
-    result = FlowSet(flows=flows, broken=broken, sources=sources)
-    with _LOCK:
-        _CACHE.clear()
-        _CACHE[key] = result
-    return result
+    return FlowSet(flows=flows, broken=broken, sources=sources)
 
 
 def flow_problem(name: str) -> str | None:

@@ -16,7 +16,9 @@ HANDOFF_SYSTEM = (
 )
 
 
-def _open_questions(inv: Investigation) -> list[str]:
+def open_questions(inv: Investigation) -> list[str]:
+    """What an on-call engineer taking over should know is unsettled (at most 8): the one
+    definition, used by the handoff prompt here and by the bot's handoff template."""
     questions = []
     for result in inv.results:
         for command in result.command_results.values():
@@ -29,6 +31,9 @@ def _open_questions(inv: Investigation) -> list[str]:
     if inv.resolution is not None and inv.resolution.confidence == "Low":
         questions.append("confidence is low: the evidence does not settle the cause")
     return questions[:8]
+
+
+_open_questions = open_questions  # the name bot/handoff.py knew
 
 
 def handoff_context(investigations: list[Investigation], channel: str = "") -> HandoffContext:
@@ -44,7 +49,7 @@ def handoff_context(investigations: list[Investigation], channel: str = "") -> H
                 started=inv.created_at.isoformat(timespec="seconds"),
                 steps=inv.step,
                 resolution=inv.resolution,
-                open_questions=_open_questions(inv),
+                open_questions=open_questions(inv),
             )
             for inv in investigations
         ],
