@@ -9,6 +9,7 @@ becomes ProbeStarted/ProbeFinished events.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from pydantic import ValidationError
 
@@ -65,69 +66,90 @@ def run_program_requests(plan: StepPlan, host: str, on_event: EventSink) -> dict
     for program in plan.ebpf_programs:
         outcome = _resolve(program)
         if isinstance(outcome, str):
-            on_event(
-                ProbeRefused(
-                    investigation_id=plan.investigation_id,
-                    step=plan.step,
-                    host=host,
-                    name=program.name,
-                    requested=requested_label(program),
-                    reason=outcome,
-                )
-            )
-            results[f"{program.name}_{stamp}"] = EbpfResult(
-                program_name=program.name,
-                resolved_from=requested_label(program),
-                error=f"refused: {outcome}",
-                summary=f"not run: {outcome}",
-            )
-            continue
-        runnable.append(outcome)
+            results[f"{program.name}_{stamp}"] = _refused(plan, host, program, outcome, on_event)
+        else:
+            runnable.append(outcome)
+    probe_results: list[ProbeResult] = run_probes(
+        [item.request for item in runnable],
+        on_progress=_progress_sink(plan, host, runnable, on_event),
+    )
+    metrics.probes_finished(probe_results)
+    for item, probe_result in zip(runnable, probe_results, strict=True):
+        results[f"{item.program.name}_{stamp}"] = _finished(
+            plan, host, item, probe_result, on_event
+        )
+    return results
+
+
+def _refused(
+    plan: StepPlan, host: str, program: EbpfProgramRequest, reason: str, on_event: EventSink
+) -> EbpfResult:
+    on_event(
+        ProbeRefused(
+            investigation_id=plan.investigation_id,
+            step=plan.step,
+            host=host,
+            name=program.name,
+            requested=requested_label(program),
+            reason=reason,
+        )
+    )
+    return EbpfResult(
+        program_name=program.name,
+        resolved_from=requested_label(program),
+        error=f"refused: {reason}",
+        summary=f"not run: {reason}",
+    )
+
+
+def _progress_sink(
+    plan: StepPlan, host: str, runnable: list[_Resolved], on_event: EventSink
+) -> Callable[[ProbeProgress], None]:
+    """The runner's progress as metrics, and a ProbeStarted event once a probe is attached."""
     by_label = {item.request.label: item for item in runnable}
     timer = metrics.ProbeTimer()
 
     def progress(report: ProbeProgress) -> None:
         timer(report)
         item = by_label.get(report.label)
-        if item is None:
+        if item is None or report.phase != "attached":
             return
-        if report.phase == "attached":
-            on_event(
-                ProbeStarted(
-                    investigation_id=plan.investigation_id,
-                    step=plan.step,
-                    host=host,
-                    name=item.program.name,
-                    probe=report.probe,
-                    requested=requested_label(item.program),
-                    attach_points=[p for p in report.detail.split(", ") if p],
-                    duration_s=item.request.duration_s,
-                    ends_at=report.ends_at,
-                )
-            )
-
-    probe_results: list[ProbeResult] = run_probes(
-        [item.request for item in runnable], on_progress=progress
-    )
-    metrics.probes_finished(probe_results)
-    for item, probe_result in zip(runnable, probe_results, strict=True):
-        result = EbpfResult.model_validate(
-            {
-                **probe_result.model_dump(),
-                "program_name": item.program.name,
-                "resolved_from": probe_result.resolved_from or item.resolved_from,
-            }
-        )
         on_event(
-            ProbeFinished(
+            ProbeStarted(
                 investigation_id=plan.investigation_id,
                 step=plan.step,
                 host=host,
                 name=item.program.name,
-                event_count=result.event_count,
-                summary=result.summary,
-                error=result.error,
+                probe=report.probe,
+                requested=requested_label(item.program),
+                attach_points=[p for p in report.detail.split(", ") if p],
+                duration_s=item.request.duration_s,
+                ends_at=report.ends_at,
             )
         )
-        results[f"{item.program.name}_{stamp}"] = result
-    return results
+
+    return progress
+
+
+def _finished(
+    plan: StepPlan, host: str, item: _Resolved, probe_result: ProbeResult, on_event: EventSink
+) -> EbpfResult:
+    result = EbpfResult.model_validate(
+        {
+            **probe_result.model_dump(),
+            "program_name": item.program.name,
+            "resolved_from": probe_result.resolved_from or item.resolved_from,
+        }
+    )
+    on_event(
+        ProbeFinished(
+            investigation_id=plan.investigation_id,
+            step=plan.step,
+            host=host,
+            name=item.program.name,
+            event_count=result.event_count,
+            summary=result.summary,
+            error=result.error,
+        )
+    )
+    return result
