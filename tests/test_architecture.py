@@ -221,6 +221,35 @@ def test_worker_imports_only_at_module_level(graph: Graph) -> None:
     _check_lazy(graph, "worker", skip=PENDING_ELSEWHERE)
 
 
+# Leaves of the worker and what each may import of ours (its own package aside).
+LEAVES: dict[str, frozenset[str]] = {
+    "worker.protocol": frozenset({"probes", "probes.models"}),  # the reply parser loads no flows
+    "worker.keys": frozenset(),
+    "worker.settings": frozenset(),
+    "worker.policy": frozenset({"worker.protocol", "worker.settings"}),
+}
+
+
+@pytest.mark.parametrize("leaf", sorted(LEAVES))
+def test_the_leaves_stay_leaves(graph: Graph, leaf: str) -> None:
+    edges = graph.edges()
+    beyond = {
+        f"{module} -> {target}"
+        for module in graph.modules
+        if _in(leaf, module)
+        for target in edges.get(module, ())
+        if not _in(leaf, target) and target not in LEAVES[leaf]
+    }
+    assert not beyond, f"{leaf} is a leaf; it imports: {sorted(beyond)}"
+
+
+def test_nothing_imports_the_celery_app(graph: Graph) -> None:
+    """The app is a composition root: `celery -A worker.distributed.app` is its only user."""
+    assert "worker.distributed.app" in graph.modules
+    users = sorted(m for m, targets in graph.edges().items() if "worker.distributed.app" in targets)
+    assert users == []
+
+
 @_XFAIL_MCP
 @pytest.mark.parametrize("pkg", PENDING_ELSEWHERE)
 def test_pending_worker_parts_import_only_at_module_level(graph: Graph, pkg: str) -> None:
