@@ -177,6 +177,14 @@ class MetricsSettings(BaseSettings):
     multiproc_dir: str = Field(default="", alias=MULTIPROC_ENV)
 
 
+class SandboxSettings(BaseSettings):
+    """Where the sandbox's exec helper is, when not in the usual places (worker.sandbox)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    helper: str = Field(default="", alias="BPFSLEUTH_SANDBOX_HELPER")
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> WorkerSettings:
     return WorkerSettings()
