@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.cluster import Cluster, command_step, resolution  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
+from worker.backends.scripted import ScriptedBackend  # noqa: E402
 from worker.loop.investigation import Budgets  # noqa: E402
 from worker.loop.run import run_investigation  # noqa: E402
-from worker.scripted_backend import ScriptedBackend  # noqa: E402
 
 CONTROL_POOL = os.environ.get("BENCH_CONTROL_POOL", "prefork")
 SCRIPT = [command_step(("kernel", "uname -r")), resolution("bench")]
@@ -115,7 +115,7 @@ def start_cluster(redis: RedisServer, directory: Path, hosts: list[str]) -> Clus
 
 
 def cluster_ready(cluster: Cluster, hosts: list[str]) -> None:
-    from worker.registry import Registry
+    from worker.distributed.registry import Registry
 
     registry = Registry.from_url(cluster.redis_url)
     deadline = time.monotonic() + 180

@@ -26,12 +26,12 @@ sys.path.insert(0, str(ROOT))
 
 from probes.models import Aggregates, TopEntry  # noqa: E402
 from tests.support.fakes.anthropic_api import FakeAnthropic  # noqa: E402
+from worker.backends.anthropic import AnthropicBackend  # noqa: E402
 from worker.loop.bounds import ResultLimits, bound_command, bound_probe  # noqa: E402
 from worker.loop.investigation import Investigation, ModelTurnRecord, StepPlan  # noqa: E402
+from worker.loop.prompts import render_step  # noqa: E402
 from worker.loop.steps import decide_next, record_results, step_context  # noqa: E402
 from worker.loop.system_prompt import local_system_prompt  # noqa: E402
-from worker.models.anthropic import AnthropicBackend  # noqa: E402
-from worker.prompts import render_step  # noqa: E402
 from worker.protocol import (  # noqa: E402
     MAX_COMMANDS_PER_STEP,
     MAX_PROGRAMS_PER_STEP,

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import worker.executor as executor  # noqa: E402
+import worker.host.executor as executor  # noqa: E402
 from worker.protocol import CommandRequest  # noqa: E402
 from worker.sandbox import host_status  # noqa: E402
 

@@ -11,8 +11,8 @@ import typer
 
 from bot.alerts import cli as alerts_cli
 from probes import cli as probes_cli
-from worker import cli as worker_cli
-from worker import flows_cli
+from worker.cli import app as worker_cli
+from worker.cli import flows as flows_cli
 from worker.mcp import cli as mcp_cli
 
 bot_app = typer.Typer(no_args_is_help=False)

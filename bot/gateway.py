@@ -2,7 +2,7 @@
 
 Everything here is a Redis read or a Celery enqueue (through `worker.distributed`); nothing
 runs a command or a probe. The runtime (Redis, the Celery app) is built on first use.
-The approval contract is the host worker's (`worker.loop.approver_redis`): the bot writes the
+The approval contract is the host worker's (`worker.host.approver_redis`): the bot writes the
 same `StoredDecision` at the same `approval_key` that the approver polls.
 """
 
@@ -13,15 +13,11 @@ from functools import cached_property
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
-from worker.celery_config import CONTROL_QUEUE, TASK_PREFIX
-from worker.distributed import Runtime, build_runtime, start_investigation
-from worker.loop.approver_redis import StoredDecision, approval_key, read_decision
-from worker.loop.followup import ask_followup
-from worker.loop.investigation import Investigation
-from worker.protocol import PlanResult
-from worker.registry import HostNotLive
-from worker.settings import WorkerSettings
-from worker.store import (
+from worker.distributed.config import CONTROL_QUEUE, TASK_PREFIX
+from worker.distributed.control import start_investigation
+from worker.distributed.registry import HostNotLive, HostRow, host_rows
+from worker.distributed.runtime import Runtime, build_runtime
+from worker.distributed.store import (
     AuditEntry,
     InvestigationNotFound,
     StoredInvestigation,
@@ -29,7 +25,11 @@ from worker.store import (
     StoreUnavailable,
     VersionConflict,
 )
-from worker.worker_main import HostRow, host_rows
+from worker.host.approver_redis import StoredDecision, approval_key, read_decision
+from worker.loop.followup import ask_followup
+from worker.loop.investigation import Investigation
+from worker.protocol import PlanResult
+from worker.settings import WorkerSettings
 
 FOLLOWUP_ATTEMPTS = 5  # saves that lost a race with a step landing, before "busy"
 FOLLOWUP_RETRY_S = 0.05

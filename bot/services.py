@@ -14,8 +14,8 @@ from slack_sdk.errors import SlackApiError
 from bot.gateway import WorkerGateway
 from bot.settings import BotSettings
 from bot.store.threads import ThreadDirectory
-from worker.store import connect
-from worker.worker_main import HostRow
+from worker.distributed.registry import HostRow
+from worker.distributed.store import connect
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient

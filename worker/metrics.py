@@ -8,7 +8,6 @@ documents; labels take only bounded values (probe names, verdicts, Slack methods
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -21,12 +20,14 @@ from prometheus_client import (
     start_http_server,
 )
 
+from worker.settings import MetricsSettings
+
 if TYPE_CHECKING:
     from probes.engine.runner import ProbeProgress
     from probes.models import ProbeResult
+    from worker.distributed.store import StepMeta, StepOutcome
     from worker.loop.investigation import Investigation
     from worker.protocol import CommandResult
-    from worker.store import StepMeta, StepOutcome
 
 _SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800)
 _SHORT = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
@@ -194,7 +195,7 @@ def slack_rate_limited(method: str) -> None:
 def start_exporter(port: int, bind: str = "0.0.0.0") -> None:  # noqa: S104
     """Serve /metrics on `port` from a daemon thread: every process's samples (multiprocess
     mode) when PROMETHEUS_MULTIPROC_DIR is set, else this process's."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if MetricsSettings().multiproc_dir:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         start_http_server(port, addr=bind, registry=registry)

@@ -13,18 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-
-
-class MetricsSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
-
-    port: int = Field(default=0, ge=0, le=65535, alias="BPFSLEUTH_METRICS_PORT")
-    bind: str = Field(default="0.0.0.0", alias="BPFSLEUTH_METRICS_BIND")  # noqa: S104
-    multiproc_dir: str = Field(default="", alias=MULTIPROC_ENV)
+from worker.settings import MULTIPROC_ENV, MetricsSettings
 
 
 def prepare(settings: MetricsSettings | None = None) -> MetricsSettings:

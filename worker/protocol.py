@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -278,8 +279,15 @@ def _infer_response_type(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-def parse_model_object(obj: Any) -> Diagnostic | Resolution:
-    """Validate an already-decoded object (e.g. a tool call's input)."""
+FlowCheck = Callable[[str], str | None]
+"""Why a flow the model named cannot run here (unknown or broken), or None: the flows package
+supplies one (`worker.flows.loader.flow_problem`); the protocol itself knows no flows."""
+
+
+def parse_model_object(obj: Any, flow_check: FlowCheck | None = None) -> Diagnostic | Resolution:
+    """Validate an already-decoded object (e.g. a tool call's input). With `flow_check`, a
+    diagnostic naming a flow that cannot run here is refused too (the check belongs to parsing
+    the model's text only: stored replies stay valid when flows change)."""
     if not isinstance(obj, dict):
         raise ReplyError(f"expected a JSON object, got {type(obj).__name__}")
     obj = _infer_response_type(obj)
@@ -294,26 +302,14 @@ def parse_model_object(obj: Any) -> Diagnostic | Resolution:
         reply = _REPLY_ADAPTER.validate_python(obj)
     except ValidationError as exc:
         raise ReplyError(f"invalid {kind}: {format_validation_error(exc)}") from None
-    if isinstance(reply, Diagnostic) and reply.flow is not None:
-        problem = _unknown_flow(reply.flow)
+    if isinstance(reply, Diagnostic) and reply.flow is not None and flow_check is not None:
+        problem = flow_check(reply.flow)
         if problem:
             raise ReplyError(f"invalid diagnostic: flow: {problem}")
     return reply
 
 
-def _unknown_flow(name: str) -> str | None:
-    """Why the model's flow cannot run here (unknown or broken), or None. The check belongs
-    to parsing the model's text only: stored replies stay valid when flows change."""
-    from worker.flows.loader import load_flows, unknown_flow_message
-
-    try:
-        flows = load_flows()
-    except Exception as exc:  # flows unreadable: the loop will say so when it expands
-        return f"flows cannot be loaded here ({type(exc).__name__}: {exc})"
-    return None if name in flows else unknown_flow_message(name, flows)
-
-
-def parse_model_reply(text: str) -> Diagnostic | Resolution:
+def parse_model_reply(text: str, flow_check: FlowCheck | None = None) -> Diagnostic | Resolution:
     """Exactly one protocol object out of a model's reply, or a `ReplyError`.
 
     Code fences and prose around the object are tolerated; zero or several objects are not.
@@ -331,7 +327,7 @@ def parse_model_reply(text: str) -> Diagnostic | Resolution:
             f"found {len(objects)} JSON objects; reply with exactly one "
             "(a diagnostic or a resolution)"
         )
-    return parse_model_object(objects[0])
+    return parse_model_object(objects[0], flow_check)
 
 
 def reply_json_schema() -> dict[str, Any]:

@@ -31,10 +31,10 @@ from bench.eval.harness import SETTLE_S, Ctx, FaultSpec
 from bench.eval.noise import start_noise
 from bench.eval.scoring import RunScore, score, totals
 from tests.support.workloads.scenarios import SCENARIO_BUDGET_ITERATIONS, host_turn
+from worker.backends.base import ModelBackend
+from worker.backends.factory import build_backend
 from worker.loop.investigation import Budgets
 from worker.loop.run import run_investigation
-from worker.models import build_backend
-from worker.models.base import ModelBackend
 from worker.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]

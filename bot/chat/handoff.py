@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from bot.views.handoff import handoff_message
 from bot.views.models import HandoffEntry, HandoffView
 from bot.views.resolution import plan_steps
+from worker.backends.factory import build_backend
 from worker.loop.handoff import open_questions, write_handoff
-from worker.models import build_backend
 from worker.settings import WorkerSettings
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from bot.views.approval import ApprovalKey, approval_message
 from bot.views.models import ApprovalState, ApprovalView
 
 log = logging.getLogger(__name__)
-# what the host's approver writes when nobody decided in time (worker.loop.approver_redis)
+# what the host's approver writes when nobody decided in time (worker.host.approver_redis)
 HOST_GAVE_UP = "worker:timeout"
 
 

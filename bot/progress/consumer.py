@@ -11,17 +11,20 @@ runs at a time (a Redis lease), so two bot replicas do not post twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-import uuid
 from typing import TYPE_CHECKING, Any, cast
+
+from redis.exceptions import LockError
+from redis.lock import Lock
 
 from bot.progress.approvals import ApprovalBoard, PostedApproval
 from bot.progress.outputs import step_outputs_text
 from bot.progress.state import Effect, StepMessage, ThreadRender, apply, next_update_at
 from bot.services import STATE_TTL_S, BotServices
-from bot.store.threads import PREFIX, WAKE_STREAM, SlackThread
+from bot.store.threads import SlackThread
 from bot.views.approval import approval_message
 from bot.views.blocks import SlackMessage, context, finish
 from bot.views.investigation import root_message
@@ -29,12 +32,14 @@ from bot.views.models import InvestigationHeader
 from bot.views.mrkdwn import escape
 from bot.views.resolution import resolution_message
 from bot.views.step import step_message
+from worker import keys
 
 if TYPE_CHECKING:
     from slack_sdk.web import SlackResponse
 
 log = logging.getLogger(__name__)
-LEASE_KEY = f"{PREFIX}:consumer"
+LEASE_KEY = keys.SLACK_CONSUMER_LEASE
+WAKE_STREAM = keys.SLACK_WAKE_STREAM
 MIN_PERIOD_S = 0.05
 MAX_DEFER_S = 0.5
 REFRESH_S = 5.0
@@ -42,10 +47,6 @@ COUNTDOWN_S = 5.0
 ROOT_RETRY_S = 10.0
 # Errors after which posting in the channel will not work by retrying.
 CANNOT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
-
-
-def _render_key(investigation_id: str) -> str:
-    return f"{PREFIX}:render:{investigation_id}"
 
 
 class ProgressConsumer:
@@ -60,7 +61,14 @@ class ProgressConsumer:
         self._renders: dict[str, ThreadRender] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._owner = uuid.uuid4().hex
+        # one consumer at a time: a lease renewed atomically (Lua) while this one is alive
+        self._lease = Lock(
+            self.redis,
+            LEASE_KEY,
+            timeout=services.settings.consumer_lease_s,
+            blocking=False,
+            thread_local=False,  # taken in the consumer thread, given back by stop()
+        )
         self._wake_cursor = "$"
         self._followed: set[str] = set()
         self._known: dict[str, SlackThread] = {}
@@ -76,22 +84,17 @@ class ProgressConsumer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        self.redis.eval(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
-            "return 0",
-            1,
-            LEASE_KEY,
-            self._owner,
-        )
+        with contextlib.suppress(LockError):  # not held, or already taken over
+            self._lease.release()
 
     def _hold_lease(self) -> bool:
-        lease = self.services.settings.consumer_lease_s
-        if self.redis.set(LEASE_KEY, self._owner, nx=True, ex=lease):
-            return True
-        if self.redis.get(LEASE_KEY) == self._owner:
-            self.redis.expire(LEASE_KEY, lease)
-            return True
-        return False
+        """Renew the lease if this consumer holds it, else try to take it."""
+        if self._lease.local.token is not None:
+            try:
+                return bool(self._lease.reacquire())
+            except LockError:  # expired and maybe taken by another bot: start over
+                self._lease.local.token = None
+        return bool(self._lease.acquire(blocking=False))
 
     def run(self) -> None:
         while not self._stop.is_set():
@@ -115,8 +118,6 @@ class ProgressConsumer:
         MAX_DEFER_S) while requests are in flight, so a burst of /diagnose requests is rendered
         in a few batches instead of competing with the acks for the CPU.
         """
-        from worker.store import Store
-
         self.services.in_flight.wait_idle(MAX_DEFER_S)
         started = time.monotonic()
         if started - self._last_refresh > REFRESH_S:
@@ -127,7 +128,7 @@ class ProgressConsumer:
             self._ensure_root(investigation_id)
         streams: dict[str, str] = {WAKE_STREAM: self._wake_cursor}
         for investigation_id in sorted(self._followed & self._known.keys()):
-            streams[Store.progress_key(investigation_id)] = self._render(investigation_id).cursor
+            streams[keys.progress(investigation_id)] = self._render(investigation_id).cursor
         wait = self._next_flush_in()
         block = block_ms if wait is None else max(1, min(block_ms, int(wait * 1000)))
         reply = cast(list[Any], self.redis.xread(streams, count=200, block=block) or [])  # type: ignore[arg-type]
@@ -155,7 +156,7 @@ class ProgressConsumer:
     def _render(self, investigation_id: str) -> ThreadRender:
         render = self._renders.get(investigation_id)
         if render is None:
-            raw = cast(str | None, self.redis.get(_render_key(investigation_id)))
+            raw = cast(str | None, self.redis.get(keys.slack_render(investigation_id)))
             render = (
                 ThreadRender.model_validate_json(raw)
                 if raw
@@ -166,7 +167,7 @@ class ProgressConsumer:
 
     def _save(self, render: ThreadRender) -> None:
         self.redis.set(
-            _render_key(render.investigation_id), render.model_dump_json(), ex=STATE_TTL_S
+            keys.slack_render(render.investigation_id), render.model_dump_json(), ex=STATE_TTL_S
         )
 
     def _ensure_root(self, investigation_id: str) -> SlackThread | None:

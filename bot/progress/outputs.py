@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from worker.redact import redact
+from worker.host.redact import redact
 
 if TYPE_CHECKING:
     from bot.gateway import WorkerGateway

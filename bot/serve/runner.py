@@ -24,7 +24,7 @@ from bot.progress.consumer import ProgressConsumer
 from bot.serve.server import GRACEFUL_TIMEOUT_S, BotHttpServer
 from bot.settings import BotSettings
 from probes.engine.lifetime import die_with_parent
-from worker.loop.approver_redis import ApprovalSettings
+from worker.settings import ApprovalSettings
 
 if TYPE_CHECKING:
     from slack_bolt import App

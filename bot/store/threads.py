@@ -17,7 +17,7 @@ import redis
 from pydantic import BaseModel, Field
 from redis.lock import Lock
 
-from worker.store import Store
+from worker.distributed.store import Store
 
 PREFIX = "bpfsleuth:slack"
 ACTIVE_KEY = f"{PREFIX}:active"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.views.blocks import SlackMessage, context, finish, header, section, sections_from_lines
 from bot.views.mrkdwn import escape
-from worker.worker_main import HostRow
+from worker.distributed.registry import HostRow
 
 MAX_HOSTS_SHOWN = 200
 

@@ -9,7 +9,7 @@ through `escape`, which also redacts secrets (docs/architecture.md §5) before t
 
 from __future__ import annotations
 
-from worker.redact import redact
+from worker.host.redact import redact
 
 SECTION_LIMIT = 3000
 FIELD_LIMIT = 2000

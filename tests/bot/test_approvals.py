@@ -1,6 +1,6 @@
 """Approve / Deny in the thread, end to end: the host waits for a responder, then runs or not.
 
-The host worker's approver (worker.loop.approver_redis) waits `BPFSLEUTH_APPROVAL_WAIT_S` for a
+The host worker's approver (worker.host.approver_redis) waits `BPFSLEUTH_APPROVAL_WAIT_S` for a
 decision; the bot shows the host's `CommandVerdict(needs_approval)` with buttons, and only
 responders can decide. Everything is real (Redis, control and host workers, the bot over signed
 HTTP) but Slack's Web API. This module runs its own world with a short wait.
@@ -21,9 +21,9 @@ from tests.support.bot import all_text, buttons
 from tests.support.cluster import command_step, resolution
 from tests.support.fakes.slack_api import Message
 from tests.support.world import CHANNELS, BotWorld, bot_world
+from worker.distributed.store import AuditEntry
 from worker.loop.investigation import Investigation
 from worker.protocol import CommandResult
-from worker.store import AuditEntry
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 

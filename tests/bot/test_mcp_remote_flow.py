@@ -13,7 +13,7 @@ from mcp.types import Implementation
 
 from tests.support.bot import BPFSLEUTH
 from tests.support.world import BotWorld
-from worker.store import AUDIT_STREAM
+from worker.distributed.store import AUDIT_STREAM
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.redis, pytest.mark.slow]
 

@@ -12,9 +12,9 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
-from bot.threads import SlackThread
 
-from bot.progress import ProgressConsumer
+from bot.progress.consumer import ProgressConsumer
+from bot.store.threads import SlackThread
 from tests.support.bolt import InProcessBot, in_process_bot
 from tests.support.fakes.slack_api import FakeSlackApi
 from tests.support.redis_server import RedisServer

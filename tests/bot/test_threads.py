@@ -11,7 +11,7 @@ import redis
 from bot.store.dedupe import event_keys, first_time
 from bot.store.threads import SlackThread, ThreadDirectory
 from tests.support.redis_server import RedisServer
-from worker.store import Store
+from worker.distributed.store import Store
 
 pytestmark = pytest.mark.redis
 

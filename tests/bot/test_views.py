@@ -28,7 +28,7 @@ from bot.views.mrkdwn import code_block, escape, fit, inline_code
 from bot.views.resolution import DIG_DEEPER_ACTION, HANDOFF_ACTION, plan_steps, resolution_message
 from bot.views.step import step_message
 from tests.support.fakes.slack_api import block_violations
-from worker.worker_main import HostRow
+from worker.distributed.registry import HostRow
 
 HOSTILE = "<!channel> <@U0BOSS> <https://evil.example|click> a & b > c `x` ```fence```"
 

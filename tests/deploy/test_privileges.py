@@ -11,8 +11,7 @@ import subprocess
 import pytest
 
 from tests.support.paths import BPFSLEUTH
-from worker.registry import HostRecord, missing_privileges
-from worker.worker_main import host_rows
+from worker.distributed.registry import HostRecord, host_rows, missing_privileges
 
 
 @pytest.mark.parametrize(

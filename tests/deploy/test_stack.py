@@ -262,7 +262,7 @@ def stack() -> Iterator[Stack]:
 
 
 def _live(stack: Stack) -> bool:
-    from worker.registry import Registry
+    from worker.distributed.registry import Registry
 
     return stack.host in [r.name for r in Registry.from_url(stack.redis_url).live_hosts()]
 
@@ -321,7 +321,7 @@ def test_the_docs_stack_diagnoses_a_real_fault_with_ebpf_from_the_host_worker_co
     assert evidence, f"no eBPF evidence section:\n{text}"
     assert truth.missing(evidence) == [], f"evidence lacks {truth.missing(evidence)}:\n{evidence}"
 
-    from worker.store import Store
+    from worker.distributed.store import Store
 
     store = Store(stack.redis_url, ttl_s=3600)
     stored = store.load(investigation_id).investigation

@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from tests.support.redis_server import RedisServer
-from worker.loop.approver import ApprovalRequest
-from worker.loop.approver_redis import RedisApprover, StoredDecision, approval_key
+from worker.host.approver import ApprovalRequest
+from worker.host.approver_redis import RedisApprover, StoredDecision, approval_key
 
 pytestmark = [pytest.mark.redis]
 

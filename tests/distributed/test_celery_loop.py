@@ -19,8 +19,8 @@ from probes.capabilities import HostCapabilities
 from tests.support.cluster import Cluster, command_step, resolution
 from tests.support.paths import BPFSLEUTH
 from tests.support.redis_server import RedisServer
+from worker.distributed.registry import HostNotLive, HostRecord, Registry
 from worker.loop.events import ProgressEvent, StepStarted
-from worker.registry import HostNotLive, HostRecord, Registry
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 

@@ -24,7 +24,7 @@ import pytest
 
 from tests.support.cluster import Cluster, command_step, probe_step, resolution
 from tests.support.redis_server import RedisServer
-from worker.distributed import FollowError
+from worker.distributed.follow import FollowError
 from worker.loop.events import Notice, ProbeStarted, ProgressEvent
 from worker.loop.investigation import Investigation
 

@@ -8,8 +8,7 @@ import pytest
 
 from probes.capabilities import HostCapabilities
 from tests.support.redis_server import RedisServer
-from worker.registry import Heartbeat, HostNotLive, HostRecord, Registry
-from worker.worker_main import host_rows
+from worker.distributed.registry import Heartbeat, HostNotLive, HostRecord, Registry, host_rows
 
 pytestmark = pytest.mark.redis
 
@@ -65,7 +64,7 @@ def test_plans_for_hosts_that_are_not_live_fail_fast(redis_server: RedisServer) 
 
 
 def test_the_model_is_told_the_published_capabilities_of_the_hosts_in_play() -> None:
-    from worker.distributed import _system_prompt
+    from worker.distributed.control import _system_prompt
 
     web = _caps("web-1").model_copy(update={"kernel": "6.1.0-web", "measured_at": 1.0})
     db = _caps("db-1").model_copy(

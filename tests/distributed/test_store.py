@@ -9,10 +9,7 @@ import pytest
 import redis
 
 from tests.support.redis_server import RedisServer
-from worker.loop.events import Notice, ResolutionReached
-from worker.loop.investigation import Investigation
-from worker.protocol import PlanResult, Resolution
-from worker.store import (
+from worker.distributed.store import (
     AuditEntry,
     InvestigationNotFound,
     StepMeta,
@@ -20,6 +17,9 @@ from worker.store import (
     StoreUnavailable,
     VersionConflict,
 )
+from worker.loop.events import Notice, ResolutionReached
+from worker.loop.investigation import Investigation
+from worker.protocol import PlanResult, Resolution
 
 pytestmark = pytest.mark.redis
 TTL_S = 3600

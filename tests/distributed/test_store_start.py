@@ -7,8 +7,8 @@ import time
 import pytest
 
 from tests.support.redis_server import RedisServer
+from worker.distributed.store import Store, VersionConflict
 from worker.loop.investigation import Investigation
-from worker.store import Store, VersionConflict
 
 pytestmark = [pytest.mark.redis]
 

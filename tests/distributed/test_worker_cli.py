@@ -97,14 +97,14 @@ def test_a_plain_celery_worker_on_a_host_queue_announces_itself_and_runs_plans(
     import signal
     import time
 
-    from worker.registry import Registry
+    from worker.distributed.registry import Registry
 
     log = (tmp_path / "gamma.log").open("wb")
     celery = subprocess.Popen(
         [
             str(BPFSLEUTH.parent / "celery"),
             "-A",
-            "worker.celery_app",
+            "worker.distributed.app",
             "worker",
             "-Q",
             "host.gamma",

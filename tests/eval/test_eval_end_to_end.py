@@ -14,9 +14,9 @@ from bench.eval.catalog import BY_NAME
 from bench.eval.runner import run_one
 from bench.eval.scoring import totals
 from tests.support.fakes.anthropic_api import FakeAnthropic
-from worker.models.anthropic import AnthropicBackend
-from worker.models.base import ModelAnswer, ModelRequest
-from worker.models.offline import OfflineBackend
+from worker.backends.anthropic import AnthropicBackend
+from worker.backends.base import ModelAnswer, ModelRequest
+from worker.models.offline.planner import OfflineBackend
 from worker.protocol import Resolution
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.slow]

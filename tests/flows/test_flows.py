@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from tests.support.paths import REPO
-from worker.flows.loader import FlowError, load_flow_file, load_flows
+from worker.backends.base import Evidence, ModelRequest
+from worker.flows.loader import FlowError, flow_problem, load_flow_file, load_flows
 from worker.loop.flow_expansion import expand_flow
 from worker.loop.system_prompt import local_system_prompt
-from worker.models.base import Evidence, ModelRequest
-from worker.models.offline import OfflineBackend
+from worker.models.offline.planner import OfflineBackend
 from worker.protocol import CommandRequest, Diagnostic, ReplyError, parse_model_reply
 
 REQUIRED = {
@@ -121,11 +121,15 @@ def test_an_operator_flow_may_not_take_a_builtin_name(flow_dir: Path) -> None:
 
 
 def test_a_diagnostic_with_only_a_flow_is_valid_and_unknown_flows_are_refused() -> None:
-    reply = parse_model_reply('{"flow": "network_debug", "reasoning": "refused connects"}')
+    reply = parse_model_reply(
+        '{"flow": "network_debug", "reasoning": "refused connects"}', flow_problem
+    )
     assert isinstance(reply, Diagnostic) and reply.flow == "network_debug"
     assert reply.commands == [] and reply.ebpf_programs == []
     with pytest.raises(ReplyError, match="no flow named 'network_debg'; nearest: network_debug"):
-        parse_model_reply('{"response_type": "diagnostic", "flow": "network_debg"}')
+        parse_model_reply('{"response_type": "diagnostic", "flow": "network_debg"}', flow_problem)
+    # the protocol alone knows no flows (it is a leaf): the backends hand it the check
+    assert parse_model_reply('{"response_type": "diagnostic", "flow": "network_debg"}').flow
     with pytest.raises(ReplyError, match="at least one command, eBPF program or flow"):
         parse_model_reply('{"response_type": "diagnostic", "reasoning": "hmm"}')
 
@@ -208,7 +212,7 @@ def test_cli_lists_flows_with_their_source_and_refuses_unknown_ones(flow_dir: Pa
 
 def test_a_model_asking_for_an_unknown_flow_is_told_the_nearest_and_repairs() -> None:
     from tests.support.fakes.anthropic_api import FakeAnthropic
-    from worker.models.anthropic import AnthropicBackend
+    from worker.backends.anthropic import AnthropicBackend
 
     replies = [
         {"reply": {"response_type": "diagnostic", "flow": "network_debg"}},

@@ -18,12 +18,12 @@ from tests.probes.test_custom_probes import approve, make_probe
 from tests.support.fakes.anthropic_api import FakeAnthropic
 from tests.support.live_probe import Workload
 from tests.support.paths import REPO
+from worker.backends.anthropic import AnthropicBackend
 from worker.flows.run import FlowRun
 from worker.loop.investigation import Budgets, Investigation
 from worker.loop.run import run_investigation
 from worker.loop.system_prompt import local_system_prompt
-from worker.models.anthropic import AnthropicBackend
-from worker.models.offline import OfflineBackend
+from worker.models.offline.planner import OfflineBackend
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.slow]
 CLI = "from bot.cli import main; main()"

@@ -17,11 +17,11 @@ import pytest
 from tests.support.fakes.anthropic_api import FakeAnthropic
 from tests.support.paths import BPFSLEUTH
 from tests.support.ports import free_port
+from worker.backends.anthropic import AnthropicBackend
 from worker.loop.events import ProbeRefused, ProbeStarted, ProgressEvent
 from worker.loop.investigation import Budgets
 from worker.loop.run import run_investigation
-from worker.models.anthropic import AnthropicBackend
-from worker.models.offline import OfflineBackend
+from worker.models.offline.planner import OfflineBackend
 
 pytestmark = pytest.mark.ebpf
 CONNECTOR = """

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from tests.support.fakes.openai_api import FakeOpenAI
+from worker.backends.openai import OpenAIBackend
 from worker.loop.run import run_investigation
-from worker.models.openai import OpenAIBackend
 
 
 def test_an_investigation_through_a_json_mode_gateway() -> None:

@@ -13,8 +13,7 @@ import jinja2
 import pytest
 
 from tests.support.paths import GOLDEN, SEEDS
-from worker.loop.system_prompt import catalog_view, load_catalog_specs, system_context
-from worker.prompts import (
+from worker.loop.prompts import (
     CatalogProbeView,
     FollowupContext,
     HandoffContext,
@@ -30,6 +29,7 @@ from worker.prompts import (
     render_step,
     render_system,
 )
+from worker.loop.system_prompt import catalog_view, load_catalog_specs, system_context
 from worker.protocol import CommandResult, EbpfResult, PlanResult, Resolution
 
 UPDATE = os.environ.get("BPFSLEUTH_UPDATE_GOLDEN") == "1"
@@ -208,7 +208,7 @@ def test_system_prompt_lists_every_probe_of_the_real_catalog() -> None:
 
 def test_a_missing_variable_is_an_error_not_an_empty_string() -> None:
     with pytest.raises(jinja2.UndefinedError):
-        from worker.prompts import _environment
+        from worker.loop.prompts import _environment
 
         _environment().get_template("step.md.j2").render(step=1)
 

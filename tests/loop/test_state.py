@@ -6,12 +6,12 @@ import json
 
 from probes.models import Aggregates, HistogramBucket, LatencyStats, TopEntry
 from tests.support.paths import SEEDS
+from worker.backends.base import TokenUsage
 from worker.loop.bounds import ResultLimits, bound_command, bound_probe, compact_json, cut
 from worker.loop.investigation import Budgets, Investigation, ModelTurnRecord, StepPlan
 from worker.loop.repeat_guard import guard_repeats
 from worker.loop.steps import final_step_reason, fit_to_wall_time, record_results, step_context
 from worker.loop.synthesis import synthesise_resolution
-from worker.models.base import TokenUsage
 from worker.protocol import (
     CommandResult,
     Diagnostic,

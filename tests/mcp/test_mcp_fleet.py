@@ -25,10 +25,11 @@ import redis
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.types import Implementation
 
-from tests.distributed.cluster import BPFSLEUTH, Cluster
 from tests.mcp.test_mcp_stdio import WORKLOAD
-from tests.redis_fixture import RedisServer, free_port
-from worker.store import AUDIT_STREAM
+from tests.support.cluster import BPFSLEUTH, Cluster
+from tests.support.ports import free_port
+from tests.support.redis_server import RedisServer
+from worker.distributed.store import AUDIT_STREAM
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.redis, pytest.mark.slow]
 

@@ -22,8 +22,8 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 from mcp.types import Implementation
 
-from tests.distributed.cluster import BPFSLEUTH
-from tests.redis_fixture import free_port
+from tests.support.cluster import BPFSLEUTH
+from tests.support.ports import free_port
 from worker.mcp.http import HttpConfigError, is_loopback, parse_address
 
 START_TIMEOUT_S = 30.0

@@ -24,7 +24,7 @@ from mcp.types import Implementation
 from tests.support.paths import BPFSLEUTH, REPO
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
-from worker.store import AUDIT_STREAM
+from worker.distributed.store import AUDIT_STREAM
 
 WORKLOAD = r"""
 import socket, sys, time

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from worker.models.base import Evidence, ModelRequest
+from worker.backends.base import Evidence, ModelRequest
 
 
 def request(

@@ -10,9 +10,9 @@ import pytest
 from tests.models.conftest import request
 from tests.support.fakes.anthropic_api import FakeAnthropic, Status, Text
 from tests.support.paths import SEEDS
-from worker.models import build_backend
-from worker.models.anthropic import AnthropicBackend
-from worker.models.base import ModelReplyInvalid, ModelUnavailable, PriorExchange
+from worker.backends.anthropic import AnthropicBackend
+from worker.backends.base import ModelReplyInvalid, ModelUnavailable, PriorExchange
+from worker.backends.factory import build_backend
 from worker.protocol import Diagnostic, Resolution, parse_model_reply
 from worker.settings import WorkerSettings
 

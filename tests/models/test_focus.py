@@ -11,7 +11,7 @@ import random
 
 from probes.models import Aggregates, TopEntry
 from tests.models.test_relevance import evidence, pid, service
-from worker.models.base import Evidence, PriorExchange
+from worker.backends.base import Evidence, PriorExchange
 from worker.models.offline.focus import NAMES_ID
 from worker.models.offline.planner import plan_next
 from worker.models.offline.runbooks import TRIAGE

@@ -18,7 +18,7 @@ import secrets
 from probes.catalog.syscall_errors.reader import Failure, _by_loudness, _spread
 from probes.models import Aggregates, TopEntry
 from tests.models.test_relevance import error_row, errors_run, evidence, pid, service
-from worker.models.base import Evidence, PriorExchange
+from worker.backends.base import Evidence, PriorExchange
 from worker.models.offline.analyzers import Finding
 from worker.models.offline.evidence import cmd
 from worker.models.offline.planner import (

@@ -13,12 +13,11 @@ import pytest
 
 from probes.models import Aggregates, LatencyStats, TopEntry
 from tests.support.paths import CATALOG
+from worker.backends.base import Evidence, ModelRequest, PriorExchange
 from worker.loop.run import run_investigation
-from worker.models.base import Evidence, ModelRequest, PriorExchange
-from worker.models.offline import OfflineBackend
 from worker.models.offline.analyzers import load_analyzers
 from worker.models.offline.categories import categorise
-from worker.models.offline.planner import conclude, plan_next
+from worker.models.offline.planner import OfflineBackend, conclude, plan_next
 from worker.models.offline.runbooks import RUNBOOKS, TRIAGE, triage_plan
 from worker.policy import evaluate
 from worker.protocol import CommandResult, Diagnostic, EbpfResult, PlanResult, Resolution

@@ -9,8 +9,8 @@ import pytest
 from tests.models.conftest import request
 from tests.support.fakes.openai_api import FakeOpenAI
 from tests.support.paths import SEEDS
-from worker.models.base import ModelReplyInvalid
-from worker.models.openai import OpenAIBackend
+from worker.backends.base import ModelReplyInvalid
+from worker.backends.openai import OpenAIBackend
 from worker.protocol import Diagnostic, Resolution
 
 RESOLUTION = (SEEDS / "07_example_resolution.json").read_text()

@@ -11,7 +11,7 @@ import secrets
 import pytest
 
 from probes.models import Aggregates, TopEntry
-from worker.models.base import Evidence
+from worker.backends.base import Evidence
 from worker.models.offline.analyzers.process_exits import process_exits
 from worker.models.offline.analyzers.syscall_failures import syscall_failures
 from worker.models.offline.errnos import TABLE, explain

@@ -16,7 +16,7 @@ from probes.engine.plan import availability, plan_attach
 from probes.engine.tracefs import tracepoint_exists
 from probes.params import validate_params
 from probes.spec import ProbeSpec
-from worker.doctor import _catalog_checks
+from worker.cli.doctor import _catalog_checks
 
 pytestmark = pytest.mark.ebpf
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from tests.sandbox.conftest import sandboxed, unsandboxed
-from worker.executor import run_command
+from worker.host.executor import run_command
 from worker.policy.programs import PROGRAMS
 from worker.protocol import CommandRequest
 from worker.sandbox import host_status

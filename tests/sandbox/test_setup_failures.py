@@ -14,8 +14,8 @@ import pytest
 
 from tests.sandbox.conftest import require_sandbox
 from tests.support.paths import BPFSLEUTH, REPO
-from worker.doctor import sandbox_check
-from worker.executor import run_command
+from worker.cli.doctor import sandbox_check
+from worker.host.executor import run_command
 from worker.protocol import CommandRequest
 from worker.sandbox import Profile, Stage, host_status, run_pipeline
 from worker.sandbox.helper import HELPER_ENV, check
@@ -51,7 +51,7 @@ def test_a_helper_that_cannot_drop_privileges_refuses_and_nothing_runs(tmp_path:
         pytest.skip("needs root to switch to an unprivileged user")
     require_sandbox()
     code = (
-        "from worker.executor import run_command\n"
+        "from worker.host.executor import run_command\n"
         "from worker.protocol import CommandRequest\n"
         "r = run_command(CommandRequest(id='c', command='cat /proc/loadavg'))\n"
         "print(r.model_dump_json())\n"

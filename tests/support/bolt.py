@@ -20,7 +20,7 @@ from bot.settings import BotSettings
 from probes.capabilities import HostCapabilities
 from tests.support.bot import SIGNING_SECRET, bot_env
 from tests.support.fakes.slack_api import FakeSlackApi, SlackRequests
-from worker.registry import HostRecord, Registry
+from worker.distributed.registry import HostRecord, Registry
 
 HOST_TTL_S = 300
 

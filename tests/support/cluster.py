@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.paths import BPFSLEUTH
-from worker.celery_config import DistributedSettings
-from worker.distributed import Runtime, build_runtime
+from worker.distributed.registry import Registry
+from worker.distributed.runtime import Runtime, build_runtime
 from worker.loop.events import ProgressEvent
 from worker.loop.investigation import Budgets, Investigation
-from worker.registry import Registry
-from worker.settings import WorkerSettings
+from worker.settings import DistributedSettings, WorkerSettings
 
 READY_TIMEOUT_S = 60.0
 
@@ -178,7 +177,7 @@ class Cluster:
         tmp.replace(self.script)
 
     def start(self, symptom: str, hosts: list[str], max_iterations: int = 6) -> Investigation:
-        from worker.distributed import start_investigation
+        from worker.distributed.control import start_investigation
 
         return start_investigation(
             self.runtime,
@@ -194,7 +193,7 @@ class Cluster:
         on_event: Callable[[ProgressEvent], None] | None = None,
         timeout_s: float = 60,
     ) -> Investigation:
-        from worker.distributed import FollowError, follow
+        from worker.distributed.follow import FollowError, follow
 
         try:
             return follow(

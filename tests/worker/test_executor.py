@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.executor import CLEAN_ENV, cut_marker, run_command
+from worker.host.executor import CLEAN_ENV, cut_marker, run_command
 from worker.protocol import CommandRequest, CommandResult
 
 
@@ -131,7 +131,7 @@ def test_small_output_is_not_marked() -> None:
 def test_environment_is_clean() -> None:
     # The policy denies reading any environment, so ask the executor's own spawn path (the
     # stage the executor would start) what a command sees.
-    from worker.executor import _run_pipeline
+    from worker.host.executor import _run_pipeline
 
     outcome = _run_pipeline([["cat", "/proc/self/environ"]], timeout_s=5, output_cap=65536)
     assert outcome.ran, outcome.note

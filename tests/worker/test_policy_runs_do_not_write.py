@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NonInteractiveExampleWarning
 
-from worker.executor import run_command
+from worker.host.executor import run_command
 from worker.policy import evaluate
 from worker.policy.allowlist import SPECS
 from worker.policy.spec import Kind, Opt

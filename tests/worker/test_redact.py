@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from worker.redact import MARK, redact
+from worker.host.redact import MARK, redact
 
 # (text, the secret that must not survive)
 MUST_REDACT = [

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.redact import MARK, redact
+from worker.host.redact import MARK, redact
 
 SEED = int(os.environ.get("BPFSLEUTH_REDACT_SEED") or int.from_bytes(os.urandom(4), "big"))
 CORPUS = Path(__file__).parent / "redaction_corpus"

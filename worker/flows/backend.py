@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import logging
 
-from worker.models.base import ModelAnswer, ModelRequest, TokenUsage
+from worker.backends.base import ModelAnswer, ModelRequest, TokenUsage
+from worker.flows.loader import load_flows, unknown_flow_message
+from worker.models.offline.analyzers import load_analyzers
+from worker.models.offline.planner import conclude
 from worker.protocol import Diagnostic, Resolution
 
 log = logging.getLogger(__name__)
@@ -29,10 +32,6 @@ class FlowBackend:
         )
 
     def ask(self, request: ModelRequest) -> ModelAnswer:
-        from worker.flows.loader import load_flows, unknown_flow_message
-        from worker.models.offline.analyzers import load_analyzers
-        from worker.models.offline.planner import conclude
-
         flows = load_flows()
         flow = flows.get(self.flow_name)
         if flow is None:

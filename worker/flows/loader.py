@@ -10,18 +10,21 @@ built-in flow's name.
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
+from cachetools import LRUCache, cached
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from probes.catalog import Catalog, load_catalog
+from probes.custom.loader import line_of
+from probes.params import ProbeRequestError, validate_params
+from probes.resolver import nearest_names
 from worker.flows.models import AnalyseStep, CommandStep, Flow, SensorStep
-
-if TYPE_CHECKING:
-    from probes.catalog import Catalog
+from worker.models.offline.analyzers import load_analyzers
+from worker.policy import evaluate
+from worker.settings import FlowSettings
 
 BUILTIN_DIR = Path(__file__).resolve().parent
 FLOW_PATH_ENV = "BPFSLEUTH_FLOW_PATH"
@@ -55,7 +58,7 @@ class FlowSet(BaseModel):
 
 
 def flow_path() -> list[Path]:
-    value = os.environ.get(FLOW_PATH_ENV, "")
+    value = FlowSettings().flow_path
     return [Path(part).expanduser() for part in value.split(":") if part.strip()]
 
 
@@ -79,16 +82,11 @@ def _read(path: Path) -> tuple[yaml.Node, dict[str, object]]:
 
 
 def _step_line(node: yaml.Node, index: int, key: str | None = None) -> int:
-    from probes.custom.loader import line_of
-
     loc: tuple[int | str, ...] = ("steps", index) if key is None else ("steps", index, key)
     return line_of(node, loc)
 
 
 def _check_sensor(step: SensorStep, catalog: Catalog) -> str | None:
-    from probes.params import ProbeRequestError, validate_params
-    from probes.resolver import nearest_names
-
     spec = catalog.get(step.probe)
     if spec is None:
         if step.probe in catalog.blocked:
@@ -107,8 +105,6 @@ def _check_sensor(step: SensorStep, catalog: Catalog) -> str | None:
 
 
 def _check_command(step: CommandStep) -> str | None:
-    from worker.policy import evaluate
-
     decision = evaluate(step.run)
     if decision.verdict != "allow":
         return f"command {step.run!r} is not allowed to run unattended: {decision.reason}"
@@ -118,8 +114,6 @@ def _check_command(step: CommandStep) -> str | None:
 def _check_analyse(step: AnalyseStep, analyzers: set[str]) -> str | None:
     unknown = [name for name in step.analyzers if name not in analyzers]
     if unknown:
-        from probes.resolver import nearest_names
-
         near = {n for u in unknown for n in nearest_names(u, sorted(analyzers))}
         hint = f"; nearest: {', '.join(sorted(near))}" if near else ""
         return f"no analyzer named {', '.join(unknown)}{hint}"
@@ -127,8 +121,6 @@ def _check_analyse(step: AnalyseStep, analyzers: set[str]) -> str | None:
 
 
 def analyzer_names() -> set[str]:
-    from worker.models.offline.analyzers import load_analyzers
-
     return set(load_analyzers())
 
 
@@ -143,15 +135,11 @@ def builtin_flows() -> list[Flow]:
 
 def load_flow_file(path: Path, catalog: Catalog | None = None) -> Flow:
     """Read and check one flow file, or raise FlowError naming the file, line and step."""
-    from probes.catalog import load_catalog
-
     catalog = catalog or load_catalog()
     node, raw = _read(path)
     try:
         flow = Flow.model_validate({**raw, "path": path})
     except ValidationError as exc:
-        from probes.custom.loader import line_of
-
         error = exc.errors()[0]
         loc = tuple(error["loc"])
         where = ".".join(str(p) for p in loc) or "flow"
@@ -198,12 +186,8 @@ def _load_from(
     return sources
 
 
-_LOCK = threading.Lock()
-_CACHE: dict[str, FlowSet] = {}
-
-
 def _fingerprint(catalog: Catalog) -> str:
-    parts = [os.environ.get(FLOW_PATH_ENV, ""), ",".join(catalog.names())]
+    parts = [FlowSettings().flow_path, ",".join(catalog.names())]
     for root in [BUILTIN_DIR, *flow_path()]:
         for path in _flow_files(root):
             stat = path.stat()
@@ -213,29 +197,32 @@ def _fingerprint(catalog: Catalog) -> str:
 
 def load_flows(catalog: Catalog | None = None) -> FlowSet:
     """Built-in flows, then each BPFSLEUTH_FLOW_PATH folder's; cached until a file changes."""
-    from probes.catalog import load_catalog
-
     catalog = catalog or load_catalog()
-    key = _fingerprint(catalog)
-    with _LOCK:
-        cached = _CACHE.get(key)
-    if cached is not None:
-        return cached
+    return _load_flows(catalog, _fingerprint(catalog))
+
+
+@cached(LRUCache(maxsize=1), key=lambda _catalog, fingerprint: fingerprint, lock=threading.Lock())
+def _load_flows(catalog: Catalog, fingerprint: str) -> FlowSet:
+    """The flows as of `fingerprint` (the files' paths, times and sizes, and the catalog)."""
     flows: dict[str, Flow] = {}
     broken: dict[str, str] = {}
     sources = _load_from(_flow_files(BUILTIN_DIR), BUILTIN, catalog, flows, broken)
     for root in flow_path():
         sources.update(_load_from(_flow_files(root), str(root), catalog, flows, broken))
-    result = FlowSet(flows=flows, broken=broken, sources=sources)
-    with _LOCK:
-        _CACHE.clear()
-        _CACHE[key] = result
-    return result
+    return FlowSet(flows=flows, broken=broken, sources=sources)
+
+
+def flow_problem(name: str) -> str | None:
+    """Why the model's flow cannot run here (unknown or broken), or None: the check the model
+    backends hand the reply parser (`worker.protocol.FlowCheck`)."""
+    try:
+        flows = load_flows()
+    except Exception as exc:  # flows unreadable: the loop will say so when it expands
+        return f"flows cannot be loaded here ({type(exc).__name__}: {exc})"
+    return None if name in flows else unknown_flow_message(name, flows)
 
 
 def unknown_flow_message(name: str, flows: FlowSet) -> str:
-    from probes.resolver import nearest_names
-
     if name in flows.broken:
         return f"flow {name!r} is broken: {flows.broken[name]}"
     near = nearest_names(name, flows.names())

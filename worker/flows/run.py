@@ -2,13 +2,14 @@
 
 Steps run in stages: the sensor and command steps between two analyse steps form one stage. A
 stage's sensors run together in one `probes.engine.runner.run_probes` call (one child per probe, in
-parallel) while its commands run through the policy and executor (`worker.executor`), so the
+parallel) while its commands run through the policy and executor (`worker.host.executor`), so the
 commands see the same moment the probes trace. An analyse step then calls the offline planner's
 analyzers by name on the saved outputs it names. Outputs are redacted and bounded like a plan's.
 """
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,9 +17,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from worker.backends.base import Evidence
 from worker.flows.expand import sensor_request
 from worker.flows.models import AnalyseStep, CommandStep, Flow, SensorStep
-from worker.models.offline.analyzers import Finding
+from worker.host.executor import run_command
+from worker.host.redact import redact
+from worker.loop.bounds import ResultLimits, bound_command
+from worker.models.offline.analyzers import Finding, load_analyzers
 from worker.protocol import CommandRequest, CommandResult, EbpfResult, PlanResult
 
 StepKind = Literal["sensor", "command", "analyse"]
@@ -133,9 +138,6 @@ def _traced(steps: list[SensorStep], redact: Callable[[str], str]) -> list[Saved
 
 
 def _run_command(step: CommandStep, redact: Callable[[str], str]) -> SavedOutput:
-    from worker.executor import run_command
-    from worker.loop.bounds import ResultLimits, bound_command
-
     request = CommandRequest(id=step.id, command=step.run, description=step.description)
     try:
         result = run_command(request)
@@ -147,9 +149,6 @@ def _run_command(step: CommandStep, redact: Callable[[str], str]) -> SavedOutput
 
 
 def _analyse(step: AnalyseStep, run: FlowRun, symptom: str) -> SavedOutput:
-    from worker.models.base import Evidence
-    from worker.models.offline.analyzers import load_analyzers
-
     registry = load_analyzers()
     evidence = Evidence(
         symptom=symptom,
@@ -177,10 +176,6 @@ def run_flow(
     flow: Flow, *, host: str = "", symptom: str = "", on_output: FlowEventSink | None = None
 ) -> FlowRun:
     """Run every step of `flow` here and return the saved outputs."""
-    import socket
-
-    from worker.redact import redact
-
     run = FlowRun(flow=flow.name, host=host or socket.gethostname(), symptom=symptom)
     names = {step.id: step.saved_as for step in flow.steps}
 

@@ -3,6 +3,8 @@ probes, merged with whatever else the diagnostic asked for (first of each id kep
 
 from __future__ import annotations
 
+from worker.flows.expand import merge_requests
+from worker.flows.loader import load_flows, unknown_flow_message
 from worker.protocol import Diagnostic
 
 
@@ -11,9 +13,6 @@ def expand_flow(diagnostic: Diagnostic) -> Diagnostic:
     unknown one: the parser already refused those from a model, a stored plan keeps its own)."""
     if diagnostic.flow is None:
         return diagnostic
-    from worker.flows.expand import merge_requests
-    from worker.flows.loader import load_flows, unknown_flow_message
-
     flows = load_flows()
     flow = flows.get(diagnostic.flow)
     if flow is None:

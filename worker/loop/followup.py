@@ -8,7 +8,7 @@ and the loop goes on as usual until a new resolution. The earlier resolution is 
 from __future__ import annotations
 
 from worker.loop.investigation import FollowUp, Investigation
-from worker.prompts import FollowupContext, StepSummaryView, render_followup
+from worker.loop.prompts import FollowupContext, StepSummaryView, render_followup
 
 FOLLOWUP_STEPS = 3
 FOLLOWUP_WALL_S = 300.0

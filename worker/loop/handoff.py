@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from worker.backends.base import ModelBackend, ModelError, TextWriter
 from worker.loop.investigation import Investigation
-from worker.models.base import ModelBackend, ModelError, TextWriter
-from worker.prompts import HandoffContext, HandoffItemView, render_handoff
+from worker.loop.prompts import HandoffContext, HandoffItemView, render_handoff
 
 HANDOFF_SYSTEM = (
     "You are bpfsleuth, writing an on-call handoff for an engineer taking over incidents. "
@@ -31,6 +31,9 @@ def open_questions(inv: Investigation) -> list[str]:
     if inv.resolution is not None and inv.resolution.confidence == "Low":
         questions.append("confidence is low: the evidence does not settle the cause")
     return questions[:8]
+
+
+_open_questions = open_questions  # the name bot/chat/handoff.py knew
 
 
 def handoff_context(investigations: list[Investigation], channel: str = "") -> HandoffContext:

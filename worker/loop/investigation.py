@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from worker.models.base import Reply, TokenUsage
+from worker.backends.base import Reply, TokenUsage
 from worker.protocol import CommandRequest, EbpfProgramRequest, PlanResult, Resolution
 from worker.settings import WorkerSettings
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from worker.backends.base import ModelBackend
+from worker.host.execute import ExecutionContext, execute_plan
 from worker.loop.events import EventSink, ignore_events
-from worker.loop.execute import ExecutionContext, execute_plan
 from worker.loop.investigation import Budgets, Investigation, StepPlan
 from worker.loop.steps import decide_next, record_results
 from worker.loop.system_prompt import local_system_prompt
-from worker.models.base import ModelBackend
 from worker.protocol import PlanResult
 
 PlanRunner = Callable[[StepPlan, str], PlanResult]

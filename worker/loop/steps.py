@@ -9,23 +9,25 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from worker.loop.events import EventSink, Notice, ProgressEvent, ResolutionReached, StepStarted
-from worker.loop.flow_expansion import expand_flow
-from worker.loop.followup import followup_prompt
-from worker.loop.investigation import Investigation, ModelTurnRecord, ResolutionSource, StepPlan
-from worker.loop.repeat_guard import guard_repeats
-from worker.loop.synthesis import synthesise_resolution
-from worker.loop.system_prompt import hosts_system_prompt
-from worker.models.base import (
+from worker.backends.base import (
     Evidence,
+    ModelAnswer,
     ModelBackend,
     ModelError,
     ModelRequest,
     ModelUnavailable,
     PriorExchange,
 )
-from worker.prompts import HostResultView, RepeatView, StepContext, render_step
-from worker.protocol import PlanResult, Resolution
+from worker.flows.backend import FlowBackend
+from worker.loop.events import EventSink, Notice, ProgressEvent, ResolutionReached, StepStarted
+from worker.loop.flow_expansion import expand_flow
+from worker.loop.followup import followup_prompt
+from worker.loop.investigation import Investigation, ModelTurnRecord, ResolutionSource, StepPlan
+from worker.loop.prompts import HostResultView, RepeatView, StepContext, render_step
+from worker.loop.repeat_guard import guard_repeats
+from worker.loop.synthesis import synthesise_resolution
+from worker.loop.system_prompt import hosts_system_prompt
+from worker.protocol import Diagnostic, PlanResult, Resolution
 
 if TYPE_CHECKING:
     from probes.capabilities import HostCapabilities
@@ -174,8 +176,6 @@ def events_after_decision(inv: Investigation) -> list[ProgressEvent]:
 
 def _decide(inv: Investigation, backend: ModelBackend, system_prompt: str) -> Investigation:
     if inv.flow is not None:  # a flow run: the flow answers, not a model
-        from worker.flows.backend import FlowBackend
-
         backend = FlowBackend(inv.flow)
     if inv.token_usage.total >= inv.budgets.max_model_tokens:
         why = f"the model-token budget ({inv.budgets.max_model_tokens}) is spent"
@@ -195,7 +195,20 @@ def _decide(inv: Investigation, backend: ModelBackend, system_prompt: str) -> In
         final_reason=final_reason,
     )
     inv.turns.append(turn)
-    request = ModelRequest(
+    try:
+        answer = backend.ask(_model_request(inv, system_prompt, prompt, context.step, final_reason))
+    except ModelError as exc:
+        return _after_model_error(inv, turn, exc, final_reason)
+    if followup is not None:
+        followup.answered = True
+    _record_answer(turn, answer)
+    return _apply_reply(inv, answer.reply, context.step, final_reason)
+
+
+def _model_request(
+    inv: Investigation, system_prompt: str, prompt: str, step: int, final_reason: str
+) -> ModelRequest:
+    return ModelRequest(
         system=system_prompt,
         history=_history(inv),
         prompt=prompt,
@@ -203,30 +216,35 @@ def _decide(inv: Investigation, backend: ModelBackend, system_prompt: str) -> In
         evidence=Evidence(
             symptom=inv.symptom,
             hosts=inv.hosts,
-            step=context.step,
+            step=step,
             max_steps=inv.budgets.max_iterations,
             results=inv.results,
         ),
     )
-    try:
-        answer = backend.ask(request)
-    except ModelError as exc:
-        turn.error = str(exc)
-        turn.usage = exc.usage
-        turn.raw = exc.raw
-        turn.finished_at = _now()
-        inv.touch()
-        if isinstance(exc, ModelUnavailable) or final_reason:
-            why = (
-                f"the model was unavailable ({exc})"
-                if isinstance(exc, ModelUnavailable)
-                else f"the last allowed step ({final_reason}) gave no valid reply: {exc}"
-            )
-            return resolve(inv, synthesise_resolution(inv, why), source="synthesised", why=why)
-        return inv
+
+
+def _after_model_error(
+    inv: Investigation, turn: ModelTurnRecord, exc: ModelError, final_reason: str
+) -> Investigation:
+    """Record the failed turn; conclude from the evidence if the model is gone or this was the
+    last step, else leave the investigation to ask again."""
+    turn.error = str(exc)
+    turn.usage = exc.usage
+    turn.raw = exc.raw
+    turn.finished_at = _now()
+    inv.touch()
+    if isinstance(exc, ModelUnavailable) or final_reason:
+        why = (
+            f"the model was unavailable ({exc})"
+            if isinstance(exc, ModelUnavailable)
+            else f"the last allowed step ({final_reason}) gave no valid reply: {exc}"
+        )
+        return resolve(inv, synthesise_resolution(inv, why), source="synthesised", why=why)
+    return inv
+
+
+def _record_answer(turn: ModelTurnRecord, answer: ModelAnswer) -> None:
     turn.reply = answer.reply
-    if followup is not None:
-        followup.answered = True
     turn.raw = answer.raw
     turn.call_id = answer.call_id
     turn.usage = answer.usage
@@ -234,13 +252,19 @@ def _decide(inv: Investigation, backend: ModelBackend, system_prompt: str) -> In
     turn.repaired = answer.repaired
     turn.repair_error = answer.repair_error
     turn.finished_at = _now()
-    reply = answer.reply
+
+
+def _apply_reply(
+    inv: Investigation, reply: Diagnostic | Resolution, step: int, final_reason: str
+) -> Investigation:
+    """A resolution ends the investigation; a diagnostic becomes the pending plan (unless the
+    last step allowed none, which ends it with what the evidence supports)."""
     if reply.response_type == "resolution":
         return resolve(inv, reply, source="model", why="the model resolved")
     if final_reason:
         why = f"the model still asked for more evidence at its last step ({final_reason})"
         return resolve(inv, synthesise_resolution(inv, why), source="synthesised", why=why)
-    plan = StepPlan(investigation_id=inv.id, step=context.step, reasoning=reply.reasoning)
+    plan = StepPlan(investigation_id=inv.id, step=step, reasoning=reply.reasoning)
     requests = expand_flow(reply)  # a named flow's commands and probes join the step
     inv.plans.append(fit_to_wall_time(guard_repeats(requests, inv.plans, plan), inv))
     inv.status = "awaiting_results"

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 
 from probes.capabilities import HostCapabilities, detect_capabilities
+from probes.catalog import load_catalog
 from probes.spec import ProbeSpec
-from worker.models.base import reply_tool_schema
-from worker.prompts import CatalogProbeView, FlowView, HostView, SystemContext, render_system
+from worker.backends.base import reply_tool_schema
+from worker.flows.loader import load_flows
+from worker.loop.prompts import CatalogProbeView, FlowView, HostView, SystemContext, render_system
 
 
 def load_catalog_specs() -> list[ProbeSpec]:
     """Every valid probe of this host's catalog, by name."""
-    from probes.catalog import load_catalog
-
     catalog = load_catalog()
     return [catalog.probes[name] for name in catalog.names()]
 
@@ -42,8 +42,6 @@ def catalog_view(spec: ProbeSpec) -> CatalogProbeView:
 
 def flow_views() -> list[FlowView]:
     """The flows the model may ask for by name (built-in and the operators')."""
-    from worker.flows.loader import load_flows
-
     flows = load_flows()
     views = []
     for name in flows.names():

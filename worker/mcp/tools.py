@@ -6,13 +6,13 @@ that cannot run raises `ToolRefused` with a message fit for the caller, before a
 
 Where things run: with no host (or this host's name), probes and commands run here, in the
 process serving MCP, through the same runner (`probes.engine.runner`) and policy + executor
-(`worker.executor.run_command`) the loop uses, and a flow runs here (`worker.flows.run`). On
+(`worker.host.executor.run_command`) the loop uses, and a flow runs here (`worker.flows.run`). On
 another live host (the fleet in REDIS_URL, as for `bpfsleuth diagnose`), a probe or a command
-runs as one plan step through that host's worker: the loop's `run_plan` task, join, step deadline
-and audit (`worker.distributed.start_one_step`); a flow runs as a flow investigation through
-Celery (`worker.distributed.run_via_celery`), the way `bpfsleuth diagnose --flow ... --via celery`
-does. A command the policy denies or would hold for approval is refused here, before anything is
-sent.
+runs as one plan step through that host's worker: the loop's `run_plan` task, join, step
+deadline and audit (`worker.distributed.control.start_one_step`); a flow runs as a flow
+investigation through Celery (`worker.distributed.follow.run_via_celery`), the way `bpfsleuth
+diagnose --flow ... --via celery` does. A command the policy denies or would hold for approval
+is refused here, before anything is sent.
 
 Audit: every probe and command run (and every command refused by the policy) is one
 `AuditEntry` with `asked_by="mcp:<client name>"`, appended to the Redis audit stream when
@@ -34,6 +34,7 @@ import redis
 from pydantic import BaseModel, Field, ValidationError
 
 from probes.models import ParamValue, ProbeFilters, ProbeRequest
+from worker.distributed.store import AuditEntry, Store, StoreError
 from worker.loop.bounds import ResultLimits, bound_command, bound_probe, cut
 from worker.mcp.settings import McpSettings
 from worker.protocol import (
@@ -45,12 +46,11 @@ from worker.protocol import (
     Resolution,
 )
 from worker.settings import WorkerSettings
-from worker.store import AuditEntry, Store, StoreError
 
 if TYPE_CHECKING:
     from probes.catalog import Catalog
     from probes.spec import ProbeSpec
-    from worker.distributed import Runtime
+    from worker.distributed.runtime import Runtime
 
 log = logging.getLogger(__name__)
 LINE_CHARS = 400
@@ -240,7 +240,7 @@ def asker_name(client_name: str | None) -> str:
 # ---------------------------------------------------------------------------------------
 def list_hosts(box: Toolbox) -> HostList:
     from probes.capabilities import detect_capabilities
-    from worker.registry import Registry
+    from worker.distributed.registry import Registry
 
     caps = detect_capabilities()
     hosts = [
@@ -282,7 +282,7 @@ def list_hosts(box: Toolbox) -> HostList:
 
 def _fleet(box: Toolbox, host: str) -> Runtime:
     """The distributed runtime (the settings `bpfsleuth diagnose` uses), Redis answering."""
-    from worker.distributed import runtime
+    from worker.distributed.runtime import runtime
 
     rt = runtime()
     try:
@@ -304,8 +304,8 @@ def _one_step(
     ebpf_programs: list[EbpfProgramRequest] | None = None,
 ) -> tuple[str, PlanResult]:
     """Run one plan step on live `host` through its worker; its id and that host's result."""
-    from worker.distributed import await_step, start_one_step
-    from worker.registry import HostNotLive
+    from worker.distributed.control import await_step, start_one_step
+    from worker.distributed.registry import HostNotLive
 
     rt = _fleet(box, host)
     try:
@@ -392,7 +392,7 @@ def describe_probe(box: Toolbox, name: str) -> ProbeDescription:
 
 
 def _redactor() -> Callable[[str], str]:
-    from worker.redact import redact
+    from worker.host.redact import redact
 
     redactor: Callable[[str], str] = redact
     return redactor
@@ -497,7 +497,7 @@ def run_command(
 ) -> CommandRun:
     """Run `command` through the policy and the executor, here or on live `host` (through its
     worker); refuse what the policy denies or would hold for approval, before it is sent."""
-    from worker import executor
+    from worker.host import executor
 
     call_id = new_call_id()
     try:
@@ -705,8 +705,8 @@ def _flow_audit_entry(
 def _run_flow_remote(
     box: Toolbox, asker: str, *, flow: str, host: str, symptom: str
 ) -> FlowRunResult:
-    from worker.distributed import FollowError, run_via_celery
-    from worker.registry import HostNotLive
+    from worker.distributed.follow import FollowError, run_via_celery
+    from worker.distributed.registry import HostNotLive
 
     try:
         inv = run_via_celery(

@@ -19,6 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from worker.sandbox.profiles import Profile
+from worker.settings import SandboxSettings
 
 HELPER_NAME = "bpfsleuth-sandbox"
 HELPER_ENV = "BPFSLEUTH_SANDBOX_HELPER"
@@ -48,7 +49,7 @@ class SandboxStatus(BaseModel):
 
 
 def helper_candidates() -> list[Path]:
-    configured = os.environ.get(HELPER_ENV)
+    configured = SandboxSettings().helper
     if configured:
         return [Path(configured)]
     return [

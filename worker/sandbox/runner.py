@@ -1,6 +1,6 @@
 """Run argv pipelines in the sandbox: no shell, bounded in time and output, nothing left behind.
 
-This module does not judge commands; `worker.executor.run_command` asks the policy first and is
+This module does not judge commands; `worker.host.executor.run_command` asks the policy first and is
 the only caller in production. Tests call `run_pipeline` directly to show the sandbox holds
 without the policy. Each stage runs through the exec helper in its own session (one process
 group) with a clean environment, stdin from /dev/null (or the previous stage) and `/` as working

@@ -5,11 +5,6 @@
   (plain data, so they can come from YAML flows).
 - `analyzers/`: one module per analyzer, registered by name; each turns evidence into findings
   naming the culprit, with the requests that would confirm them (`evidence` holds the readers).
-- `planner`: step 1 triages, later steps dig deeper on the strongest finding, then resolve.
+- `planner`: step 1 triages, later steps dig deeper on the strongest finding, then resolve
+  (`planner.OfflineBackend`).
 """
-
-from __future__ import annotations
-
-from worker.models.offline.planner import OfflineBackend
-
-__all__ = ["OfflineBackend"]

@@ -6,7 +6,7 @@ import re
 from typing import NamedTuple
 
 from probes.models import ProbeFilters, TopEntry
-from worker.models.base import Evidence
+from worker.backends.base import Evidence
 from worker.protocol import CommandRequest, CommandResult, EbpfProgramRequest, EbpfResult
 
 _PROC_RE = re.compile(r"^(?P<comm>.*?) \(pid (?P<pid>\d+)\)")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from worker.models.base import Evidence
+from worker.backends.base import Evidence
 from worker.models.offline.analyzers import HIGH, MEDIUM, Finding
 from worker.models.offline.evidence import cmd, probe
 from worker.models.offline.relevance import STOPWORDS, SymptomView, named_first, view

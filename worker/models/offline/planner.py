@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 import shlex
 
-from worker.models.base import Evidence, ModelAnswer, ModelRequest, PriorExchange, TokenUsage
+from probes.catalog import load_catalog
+from worker.backends.base import Evidence, ModelAnswer, ModelRequest, PriorExchange, TokenUsage
 from worker.models.offline.analyzers import HIGH, MEDIUM, Finding, analyze
 from worker.models.offline.categories import CUES, Category, categorise
 from worker.models.offline.evidence import cmd, parse_proc
@@ -47,8 +48,6 @@ NAMED_PROCESSES = "named_processes"  # step 1's `pgrep` of the symptom's words
 
 
 def available_probes() -> set[str]:
-    from probes.catalog import load_catalog
-
     return set(load_catalog().names())
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field
 
-from worker.models.base import Evidence
+from worker.backends.base import Evidence
 
 NAMED_PROCESS = 1.0
 NAMED_OBJECT = 0.95

@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, Field
 
-from worker.models.base import Evidence
+from worker.backends.base import Evidence
 from worker.models.offline.relevance import Subject
 from worker.protocol import CommandRequest, EbpfProgramRequest
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from worker.models.base import Evidence
+from worker.backends.base import Evidence
 from worker.models.offline.analyzers import Finding, NextStep, register
 from worker.models.offline.analyzers.syscall_failures import listener_note
 from worker.models.offline.evidence import cmd, command_output, probe_runs, top, total

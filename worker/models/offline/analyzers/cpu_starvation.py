@@ -13,7 +13,7 @@ a profile that lands in the holder confirms it (+0.05) and names its hottest fun
 
 from __future__ import annotations
 
-from worker.models.base import Evidence
+from worker.backends.base import Evidence
 from worker.models.offline.analyzers import Finding, NextStep, register
 from worker.models.offline.analyzers.busy_process import pidstat_rows
 from worker.models.offline.evidence import (

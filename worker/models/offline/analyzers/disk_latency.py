@@ -6,7 +6,7 @@ file_io probe filtered to the top submitter (which files it reads and writes).
 
 from __future__ import annotations
 
-from worker.models.base import Evidence
+from worker.backends.base import Evidence
 from worker.models.offline.analyzers import Finding, NextStep, register
 from worker.models.offline.evidence import entry_proc, probe, probe_runs, seconds, top
 

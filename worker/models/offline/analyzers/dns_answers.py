@@ -15,7 +15,7 @@ talking to that server.
 
 from __future__ import annotations
 
-from worker.models.base import Evidence
+from worker.backends.base import Evidence
 from worker.models.offline.analyzers import Finding, NextStep, register
 from worker.models.offline.evidence import cmd, command_output, probe_runs, seconds, top
 from worker.models.offline.relevance import Subject

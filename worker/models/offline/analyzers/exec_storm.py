@@ -15,7 +15,7 @@ import posixpath
 import re
 
 from probes.models import COMM_MAX_LEN, TopEntry
-from worker.models.base import Evidence
+from worker.backends.base import Evidence
 from worker.models.offline.analyzers import Finding, NextStep, register
 from worker.models.offline.evidence import (
     ProbeRun,

@@ -8,7 +8,7 @@ states (`ps -L ... wchan`); the filtered run seeing the same waits confirms it (
 
 from __future__ import annotations
 
-from worker.models.base import Evidence
+from worker.backends.base import Evidence
 from worker.models.offline.analyzers import Finding, NextStep, register
 from worker.models.offline.evidence import (
     ProbeRun,

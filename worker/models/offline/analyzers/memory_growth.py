@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from worker.models.base import Evidence
+from worker.backends.base import Evidence
 from worker.models.offline.analyzers import Finding, register
 from worker.models.offline.evidence import ProbeRun, probe_runs, seconds, top
 from worker.models.offline.relevance import Subject

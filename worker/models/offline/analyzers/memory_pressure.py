@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from worker.models.base import Evidence
+from worker.backends.base import Evidence
 from worker.models.offline.analyzers import Finding, register
 from worker.models.offline.evidence import command_output, entry_proc, probe_runs, top
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from worker.models.base import Evidence
+from worker.backends.base import Evidence
 from worker.models.offline.analyzers import Finding, NextStep, register
 from worker.models.offline.categories import categorise
 from worker.models.offline.evidence import cmd, command_output, parse_proc, probe_runs, seconds, top

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from worker.models.base import Evidence
+from worker.backends.base import Evidence
 from worker.models.offline.analyzers import Finding, register
 
 

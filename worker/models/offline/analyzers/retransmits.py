@@ -6,7 +6,7 @@ alone count as refusals (connect_failures covers those with the culprit).
 
 from __future__ import annotations
 
-from worker.models.base import Evidence
+from worker.backends.base import Evidence
 from worker.models.offline.analyzers import Finding, register
 from worker.models.offline.evidence import probe_runs, seconds, top
 

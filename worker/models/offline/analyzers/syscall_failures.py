@@ -25,7 +25,7 @@ import shlex
 from collections import Counter
 from dataclasses import dataclass, field
 
-from worker.models.base import Evidence
+from worker.backends.base import Evidence
 from worker.models.offline.analyzers import Finding, NextStep, register
 from worker.models.offline.errnos import SOCKET_CALLS, Explanation, explain
 from worker.models.offline.evidence import (

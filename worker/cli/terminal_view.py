@@ -6,6 +6,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from rich.live import Live
+from rich.panel import Panel
+from rich.rule import Rule
+from rich.text import Text
+
 from worker.loop.events import (
     CommandFinished,
     CommandVerdict,
@@ -38,8 +43,6 @@ class _Countdown:
         self.ends: dict[str, tuple[str, float]] = {}
 
     def __rich__(self) -> RenderableType:
-        from rich.text import Text
-
         now = time.time()
         text = Text()
         for name, (label, ends_at) in self.ends.items():
@@ -68,13 +71,9 @@ class TerminalView:
             self.live = None
 
     def _line(self, *parts: tuple[str, str] | str) -> None:
-        from rich.text import Text
-
         self.console.print(Text.assemble(*parts), highlight=False)
 
     def _on_step_started(self, event: StepStarted) -> None:
-        from rich.rule import Rule
-
         title = f"step {event.step}" + (" (last)" if event.final else "")
         self.console.print(Rule(title, align="left"))
         if event.reasoning:
@@ -119,8 +118,6 @@ class TerminalView:
         ends_at = event.ends_at or time.time() + event.duration_s
         self.countdown.ends[event.name] = (where, ends_at)
         if self.live is None:
-            from rich.live import Live
-
             self.live = Live(
                 self.countdown, console=self.console, refresh_per_second=4, transient=True
             )
@@ -154,9 +151,6 @@ class TerminalView:
         self._line(("  ! ", "yellow"), event.message)
 
     def _on_resolution(self, event: ResolutionReached) -> None:
-        from rich.panel import Panel
-        from rich.text import Text
-
         self.close()
         res = event.resolution
         style = _CONFIDENCE_STYLE[res.confidence]

@@ -14,7 +14,8 @@ import json
 import time
 from pathlib import Path
 
-from worker.models.base import ModelAnswer, ModelReplyInvalid, ModelRequest
+from worker.backends.base import ModelAnswer, ModelReplyInvalid, ModelRequest
+from worker.flows.loader import flow_problem
 from worker.protocol import ReplyError, parse_model_object
 
 
@@ -39,7 +40,7 @@ class ScriptedBackend:
         if isinstance(raw, dict) and "delay_s" in raw:
             time.sleep(min(max(float(raw["delay_s"]), 0.0), 60.0))
         try:
-            reply = parse_model_object(raw)
+            reply = parse_model_object(raw, flow_problem)
         except ReplyError as exc:
             raise ModelReplyInvalid(f"scripted reply {index + 1}: {exc}", raw=str(raw)) from exc
         return ModelAnswer(reply=reply, raw=json.dumps(raw), model="scripted")

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from worker.models.base import (
+import anthropic
+
+from worker.backends.base import (
     REPLY_TOOL_DESCRIPTION,
     REPLY_TOOL_NAME,
     ModelAnswer,
@@ -21,6 +23,7 @@ from worker.models.base import (
     reply_tool_schema,
     unwrap_reply,
 )
+from worker.flows.loader import flow_problem
 from worker.protocol import (
     Diagnostic,
     ReplyError,
@@ -72,7 +75,7 @@ def _parse(response: Any) -> _Parsed:
     if tool is not None:
         parsed = _Parsed(tool.id, json.dumps(tool.input, ensure_ascii=False))
         try:
-            parsed.reply = parse_model_object(unwrap_reply(tool.input))
+            parsed.reply = parse_model_object(unwrap_reply(tool.input), flow_problem)
         except ReplyError as exc:
             parsed.error = str(exc)
         if response.stop_reason == "max_tokens" and parsed.error:
@@ -81,7 +84,7 @@ def _parse(response: Any) -> _Parsed:
     text = "".join(b.text for b in response.content if b.type == "text")
     parsed = _Parsed("", text)
     try:
-        parsed.reply = parse_model_reply(text)
+        parsed.reply = parse_model_reply(text, flow_problem)
     except ReplyError as exc:
         parsed.error = f"no {REPLY_TOOL_NAME} tool call, and the text is not a reply: {exc}"
     return parsed
@@ -151,8 +154,6 @@ class AnthropicBackend:
         timeout_s: float = 120.0,
         max_retries: int = 2,
     ) -> None:
-        import anthropic
-
         self.model = model
         self._anthropic = anthropic
         self._client: Any = anthropic.Anthropic(

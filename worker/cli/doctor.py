@@ -5,12 +5,18 @@ from __future__ import annotations
 import os
 from typing import Literal
 
+import redis
+import typer
 from pydantic import BaseModel, Field
+from rich.console import Console
+from rich.table import Table
 
 from probes.capabilities import HostCapabilities, detect_capabilities
-from worker.registry import missing_privileges
+from probes.catalog import load_catalog
+from probes.engine.plan import availability
+from worker.distributed.registry import missing_privileges
 from worker.sandbox import SandboxStatus, host_status
-from worker.settings import WorkerSettings
+from worker.settings import SlackEnv, WorkerSettings, get_settings
 
 Status = Literal["ok", "missing", "warn", "info"]
 
@@ -49,8 +55,6 @@ class DoctorReport(BaseModel):
 
 
 def _redis_check(url: str) -> Check:
-    import redis
-
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
         client.ping()
@@ -93,8 +97,7 @@ def _model_check(settings: WorkerSettings) -> Check:
 
 
 def _slack_check() -> Check:
-    names = ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET")
-    present = [n for n in names if os.environ.get(n)]
+    present = SlackEnv().present()
     if not present:
         return Check(
             name="slack",
@@ -207,9 +210,6 @@ def _capability_checks(caps: HostCapabilities) -> list[Check]:
 
 def _catalog_checks(caps: HostCapabilities) -> list[Check]:
     """One check per catalog probe: available here, or why not."""
-    from probes.catalog import load_catalog
-    from probes.engine.plan import availability
-
     catalog = load_catalog()
     checks = []
     for name in catalog.names():
@@ -259,3 +259,23 @@ def run_doctor(settings: WorkerSettings, *, refresh: bool = False) -> DoctorRepo
     checks = [*_capability_checks(caps), sandbox_check(sandbox), *_catalog_checks(caps)]
     checks += [_redis_check(settings.redis_url), _model_check(settings), _slack_check()]
     return DoctorReport(capabilities=caps, sandbox=sandbox, checks=checks)
+
+
+_STATUS_STYLE = {"ok": "green", "missing": "red", "warn": "yellow", "info": "cyan"}
+
+
+def print_doctor(as_json: bool, refresh: bool) -> None:
+    """`bpfsleuth doctor`: the report as a table, or as JSON."""
+    report = run_doctor(get_settings(), refresh=refresh)
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+        return
+    table = Table(title=f"bpfsleuth doctor: {report.capabilities.hostname}")
+    table.add_column("check")
+    table.add_column("status")
+    table.add_column("detail")
+    table.add_column("fix")
+    for check in report.checks:
+        style = _STATUS_STYLE[check.status]
+        table.add_row(check.name, f"[{style}]{check.status}[/]", check.detail, check.fix)
+    Console().print(table)

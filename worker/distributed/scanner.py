@@ -1,4 +1,4 @@
-"""The control workers' scanner: step deadlines and stalled investigations (worker.store).
+"""The control workers' scanner: step deadlines and stalled investigations (see `store`).
 
 A daemon thread in every control worker process. Claims are atomic Lua scripts in Redis, so
 any number of control workers may scan; each due item is handled by one of them.
@@ -10,8 +10,9 @@ import logging
 import threading
 import time
 
-from worker.distributed import Runtime, advance_closed_step, send_advance
-from worker.store import InvestigationNotFound, StoreUnavailable
+from worker.distributed.control import advance_closed_step, send_advance
+from worker.distributed.runtime import Runtime
+from worker.distributed.store import InvestigationNotFound, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,8 @@ log = logging.getLogger(__name__)
 class DeadlineScanner:
     """A thread in each control worker: closes steps whose deadline passed, then advances them.
 
-    Claims are atomic in Redis (worker.store), so any number of control workers may scan.
+    Claims are atomic in Redis (worker.distributed.store), so any number of control workers
+    may scan.
     """
 
     def __init__(self, rt: Runtime, interval_s: float = 0.5) -> None:

@@ -17,12 +17,13 @@ import shutil
 
 from pydantic import BaseModel
 
+from worker.host.redact import redact
 from worker.policy import SYSTEM_BIN_DIRS, evaluate
 from worker.policy.paths import PathFinding, worst_path_finding
 from worker.policy.programs import NEVER_EXECUTE_TARGETS
 from worker.protocol import CommandRequest, CommandResult
-from worker.redact import redact
 from worker.sandbox import Stage, run_pipeline
+from worker.settings import get_settings
 
 CLEAN_PATH = ":".join(SYSTEM_BIN_DIRS)
 CLEAN_ENV = {"PATH": CLEAN_PATH, "LANG": "C", "LC_ALL": "C"}
@@ -58,8 +59,6 @@ def run_command(
     output_cap: int | None = None,
 ) -> CommandResult:
     """Judge `request.command`, run it if allowed (or approved), and report what happened."""
-    from worker.settings import get_settings
-
     decision = evaluate(request.command)
     result = CommandResult(
         id=request.id,

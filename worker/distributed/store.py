@@ -1,6 +1,7 @@
 """Investigation state, the step join, the audit stream and progress streams, in Redis.
 
-Keys (all under `bpfsleuth:`, every per-investigation key expires after `BPFSLEUTH_STATE_TTL_S`):
+Keys (built in `worker.keys`, all under `bpfsleuth:`, every per-investigation key expires after
+`BPFSLEUTH_STATE_TTL_S`):
 - `inv:<id>`            hash {version, data}: the Investigation as versioned pydantic JSON.
                         Writes are optimistic: WATCH the key, check the version, MULTI/EXEC.
 - `inv:<id>:step:<n>`   hash: the join of step n. `meta` (StepMeta JSON), `result:<host>` (one
@@ -22,7 +23,7 @@ Deadlines live in the sorted set `deadlines` (score = Unix time, member = `<id>:
 Celery countdown tasks: an ETA task sits unacknowledged in one control worker's memory (lost
 for an hour, the visibility timeout, if that worker dies) and kombu's Redis transport crashes
 the worker when the broker connection drops while it holds one (seen here when restarting
-Redis). Every control worker runs a scanner thread (`worker.scanner`) that claims due
+Redis). Every control worker runs a scanner thread (`worker.distributed.scanner`) that claims due
 deadlines with one Lua script, so a deadline survives any worker and fires once.
 """
 
@@ -38,12 +39,12 @@ from typing import Any, Literal, cast
 import redis
 from pydantic import BaseModel, Field, TypeAdapter
 
-from worker.celery_config import KEY_PREFIX
+from worker import keys
 from worker.loop.events import ProgressEvent
 from worker.loop.investigation import Investigation
 from worker.protocol import PlanResult
 
-AUDIT_STREAM = f"{KEY_PREFIX}:audit"
+AUDIT_STREAM = keys.AUDIT_STREAM
 AUDIT_MAXLEN = 100_000
 PROGRESS_MAXLEN = 5_000
 _EVENT_ADAPTER: TypeAdapter[ProgressEvent] = TypeAdapter(ProgressEvent)
@@ -164,8 +165,8 @@ for _, member in ipairs(due) do
 end
 return claimed
 """
-DEADLINES_KEY = f"{KEY_PREFIX}:deadlines"
-WATCHDOG_KEY = f"{KEY_PREFIX}:watchdog"
+DEADLINES_KEY = keys.DEADLINES
+WATCHDOG_KEY = keys.WATCHDOG
 
 # KEYS[1] watchdog zset. ARGV: now, recheck seconds, max items. Due investigation ids are
 # re-scored to now + recheck and returned: one scanner at a time looks at each.
@@ -217,15 +218,15 @@ class Store:
     # keys -------------------------------------------------------------------------------
     @staticmethod
     def investigation_key(investigation_id: str) -> str:
-        return f"{KEY_PREFIX}:inv:{investigation_id}"
+        return keys.investigation(investigation_id)
 
     @staticmethod
     def step_key(investigation_id: str, step: int) -> str:
-        return f"{KEY_PREFIX}:inv:{investigation_id}:step:{step}"
+        return keys.step(investigation_id, step)
 
     @staticmethod
     def progress_key(investigation_id: str) -> str:
-        return f"{KEY_PREFIX}:inv:{investigation_id}:progress"
+        return keys.progress(investigation_id)
 
     def ping(self) -> None:
         with _clear_errors(self.url):
@@ -246,7 +247,7 @@ class Store:
     @classmethod
     def origin_key(cls, investigation_id: str) -> str:
         """Who asked for the investigation (`slack:<user>`, `cli:<login>`)."""
-        return f"{cls.investigation_key(investigation_id)}:asked_by"
+        return keys.origin(investigation_id)
 
     def start(self, investigation: Investigation, *, asked_by: str, watch_at: float) -> None:
         """`create`, who asked, and `watch`, in one round trip (one MULTI): starting an
@@ -376,13 +377,13 @@ class Store:
     def schedule_deadline(self, investigation_id: str, step: int, at: float) -> None:
         """Close step `step` at Unix time `at` unless every host has answered by then."""
         with _clear_errors(self.url):
-            self.client.zadd(DEADLINES_KEY, {f"{investigation_id}:{step}": at})
+            self.client.zadd(DEADLINES_KEY, {keys.deadline_member(investigation_id, step): at})
 
     def claim_due_deadlines(
         self, now: float, *, lease_s: float = 30.0, stale_s: float = 360.0, limit: int = 100
     ) -> list[tuple[str, int]]:
         """Steps past their deadline that need an advance now (see the Lua above)."""
-        prefix = f"{KEY_PREFIX}:inv:"
+        prefix = keys.INVESTIGATION_PREFIX
         with _clear_errors(self.url):
             members = cast(
                 list[str],
@@ -424,7 +425,7 @@ class Store:
 
     def forget_deadline(self, investigation_id: str, step: int) -> None:
         with _clear_errors(self.url):
-            self.client.zrem(DEADLINES_KEY, f"{investigation_id}:{step}")
+            self.client.zrem(DEADLINES_KEY, keys.deadline_member(investigation_id, step))
 
     def step_outcome(self, investigation_id: str, step: int) -> StepOutcome | None:
         """The results of a closed step, a note-only result for each host that did not answer."""

@@ -111,8 +111,9 @@ def run(
 def _run_on_hosts(name: str, hosts: list[str], symptom: str, as_json: bool) -> None:
     from rich.console import Console
 
-    from worker.distributed import FollowError, HostNotLive, run_via_celery
-    from worker.loop.terminal_view import TerminalView
+    from worker.cli.terminal_view import TerminalView
+    from worker.distributed.follow import FollowError, run_via_celery
+    from worker.distributed.registry import HostNotLive
 
     console = Console(stderr=True)
     view = TerminalView(console)

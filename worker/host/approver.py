@@ -7,6 +7,9 @@ import sys
 from typing import Protocol
 
 from pydantic import BaseModel
+from rich.console import Console
+from rich.markup import escape
+from rich.prompt import Confirm
 
 
 class ApprovalRequest(BaseModel):
@@ -44,10 +47,6 @@ class TtyApprover:
     def decide(self, request: ApprovalRequest) -> ApprovalDecision:
         if not sys.stdin.isatty():
             return ApprovalDecision(approved=False, by="auto-deny", note="stdin is not a TTY")
-        from rich.console import Console
-        from rich.markup import escape
-        from rich.prompt import Confirm
-
         console = Console(stderr=True)
         console.print(
             f"[yellow]approval needed[/] for [bold]{escape(request.command_id)}[/] on "

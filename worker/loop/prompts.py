@@ -12,6 +12,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
+import jinja2
 from pydantic import BaseModel, Field
 
 from probes.capabilities import HostCapabilities
@@ -28,8 +29,6 @@ def untrusted(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _environment() -> Any:
-    import jinja2
-
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("prompts", ""),
         undefined=jinja2.StrictUndefined,

@@ -14,34 +14,21 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import redis
+from pydantic import BaseModel
 
-from worker.loop.approver import ApprovalDecision, ApprovalRequest
-
-if TYPE_CHECKING:
-    import redis
+from worker import keys
+from worker.host.approver import ApprovalDecision, ApprovalRequest
+from worker.settings import ApprovalSettings
 
 log = logging.getLogger(__name__)
 TIMEOUT_BY = "worker:timeout"
 
 
-class ApprovalSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
-
-    wait_s: float = Field(
-        default=120.0,
-        gt=0,
-        le=3600,
-        alias="BPFSLEUTH_APPROVAL_WAIT_S",
-        description="How long a host waits for a responder's decision on one command.",
-    )
-
-
 class StoredDecision(BaseModel):
-    """What `approval_key` holds: the one model of a decision (bot.gateway writes it)."""
+    """What `approval_key` holds: the one definition of a decision, written by the bot (Slack
+    buttons) and read here."""
 
     approved: bool
     by: str
@@ -49,9 +36,8 @@ class StoredDecision(BaseModel):
 
 
 def approval_key(investigation_id: str, command_id: str) -> str:
-    from worker.celery_config import KEY_PREFIX
-
-    return f"{KEY_PREFIX}:approval:{investigation_id}:{command_id}"
+    """Where the decision on one command is written once (SET NX) and read."""
+    return keys.approval(investigation_id, command_id)
 
 
 def read_decision(
@@ -104,18 +90,14 @@ class RedisApprover:
         return self._close(request, wait_s)
 
     def _read(self, request: ApprovalRequest) -> StoredDecision | None:
-        import redis as redis_lib
-
         try:
             return read_decision(self.client, request.investigation_id, request.command_id)
-        except redis_lib.RedisError as exc:  # Redis blinked: keep waiting until the deadline
+        except redis.RedisError as exc:  # Redis blinked: keep waiting until the deadline
             log.warning("approval %s: cannot read the decision: %s", request.command_id, exc)
             return None
 
     def _close(self, request: ApprovalRequest, wait_s: float) -> ApprovalDecision:
         """Nobody decided in time: record that (first write wins), and go by what stands."""
-        import redis as redis_lib
-
         why = f"no decision within {wait_s:.0f} s"
         if wait_s < self.wait_s:
             why += " (this step's time for approvals ran out)"
@@ -127,7 +109,7 @@ class RedisApprover:
                 stored = read_decision(self.client, request.investigation_id, request.command_id)
                 if stored is not None and stored.by != TIMEOUT_BY:
                     return _answer(stored)
-        except redis_lib.RedisError as exc:
+        except redis.RedisError as exc:
             log.warning("approval %s: cannot record the timeout: %s", request.command_id, exc)
         return ApprovalDecision(approved=False, by=TIMEOUT_BY, note=why)
 

@@ -18,11 +18,11 @@ import redis
 from pydantic import BaseModel, Field
 
 from probes.capabilities import HostCapabilities
-from worker.celery_config import KEY_PREFIX
-from worker.store import StoreUnavailable, connect
+from worker import keys
+from worker.distributed.store import StoreUnavailable, connect
 
 log = logging.getLogger(__name__)
-HOSTS_SET = f"{KEY_PREFIX}:hosts"
+HOSTS_SET = keys.HOSTS
 # Capability bits (linux/capability.h). CAP_SYS_ADMIN alone is enough on every kernel; from 5.8
 # CAP_BPF with CAP_PERFMON is.
 _CAP_SYS_ADMIN, _CAP_PERFMON, _CAP_BPF = 21, 38, 39
@@ -72,7 +72,7 @@ class HostNotLive(RuntimeError):
 
 
 def host_key(name: str) -> str:
-    return f"{KEY_PREFIX}:host:{name}"
+    return keys.host(name)
 
 
 class Registry:
@@ -179,3 +179,42 @@ class Heartbeat:
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             self._beat_once()
+
+
+class HostRow(BaseModel):
+    """One live host as people see it: a line of `bpfsleuth hosts`, of `/diagnose hosts`."""
+
+    name: str
+    heartbeat_age_s: float
+    kernel: str
+    arch: str
+    program_types: list[str]
+    missing_program_types: list[str]
+    tracepoints: int
+    bcc: str | None
+    headers: str
+    pid: int
+    missing_privileges: list[str] = []
+
+
+def host_rows(records: list[HostRecord], now: float | None = None) -> list[HostRow]:
+    now = now if now is not None else time.time()
+    rows = []
+    for record in records:
+        caps = record.capabilities
+        rows.append(
+            HostRow(
+                name=record.name,
+                heartbeat_age_s=round(record.age_s(now), 2),
+                kernel=caps.kernel,
+                arch=caps.arch,
+                program_types=sorted(t for t, ok in caps.program_types.items() if ok),
+                missing_program_types=sorted(t for t, ok in caps.program_types.items() if not ok),
+                tracepoints=caps.tracepoint_count,
+                bcc=caps.bcc_version,
+                headers=caps.headers,
+                pid=record.pid,
+                missing_privileges=record.missing_privileges,
+            )
+        )
+    return rows

@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from worker import metrics
-from worker.loop.approver import ApprovalDecision, ApprovalRequest, Approver, AutoDenyApprover
+from worker.host.approver import ApprovalDecision, ApprovalRequest, Approver, AutoDenyApprover
+from worker.host.executor import run_command
+from worker.host.probe_bridge import run_program_requests
+from worker.host.redact import redact
 from worker.loop.bounds import ResultLimits, bound_command, bound_probe
 from worker.loop.events import (
     CommandFinished,
@@ -23,7 +26,7 @@ from worker.loop.events import (
     ignore_events,
 )
 from worker.loop.investigation import StepPlan
-from worker.loop.probe_bridge import run_program_requests
+from worker.policy import evaluate
 from worker.protocol import CommandRequest, CommandResult, EbpfResult, PlanResult, Verdict
 
 
@@ -37,8 +40,6 @@ class ExecutionContext:
 
 
 def _redactor() -> Callable[[str], str]:
-    from worker.redact import redact
-
     redactor: Callable[[str], str] = redact
     return redactor
 
@@ -76,9 +77,6 @@ def _run_one_command(
     request: CommandRequest, plan: StepPlan, host: str, context: ExecutionContext
 ) -> CommandResult:
     """Policy verdict, approval when needed, then the executor (which judges again itself)."""
-    from worker.executor import run_command
-    from worker.policy import evaluate
-
     decision = evaluate(request.command)
     context.on_event(_verdict_event(request, plan, host, decision.verdict, decision.reason))
     answer: ApprovalDecision | None = None

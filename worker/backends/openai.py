@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from worker.models.base import (
+import openai
+
+from worker.backends.base import (
     ModelAnswer,
     ModelReplyInvalid,
     ModelRequest,
@@ -19,6 +21,7 @@ from worker.models.base import (
     reply_tool_schema,
     unwrap_reply,
 )
+from worker.flows.loader import flow_problem
 from worker.protocol import (
     Diagnostic,
     ReplyError,
@@ -52,8 +55,8 @@ def parse_text(text: str) -> Diagnostic | Resolution:
     try:
         obj = json.loads(text)
     except (json.JSONDecodeError, TypeError):
-        return parse_model_reply(text)
-    return parse_model_object(unwrap_reply(obj))
+        return parse_model_reply(text, flow_problem)
+    return parse_model_object(unwrap_reply(obj), flow_problem)
 
 
 def build_messages(request: ModelRequest) -> list[dict[str, Any]]:
@@ -93,8 +96,6 @@ class OpenAIBackend:
         timeout_s: float = 120.0,
         max_retries: int = 2,
     ) -> None:
-        import openai
-
         self.model = model
         self.mode: OutputMode = "json_schema"
         self._openai = openai
