@@ -17,6 +17,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, cast
 
+from pydantic import TypeAdapter, ValidationError
 from redis.exceptions import LockError
 from redis.lock import Lock
 
@@ -33,6 +34,7 @@ from bot.views.mrkdwn import escape
 from bot.views.resolution import resolution_message
 from bot.views.step import step_message
 from worker import keys
+from worker.loop.events import ProgressEvent
 
 if TYPE_CHECKING:
     from slack_sdk.web import SlackResponse
@@ -237,10 +239,6 @@ class ProgressConsumer:
             log.exception("telling %s about %s failed", thread.requested_by, error)
 
     def _handle(self, investigation_id: str, entry_id: str, payload: str) -> None:
-        from pydantic import TypeAdapter, ValidationError
-
-        from worker.loop.events import ProgressEvent
-
         render = self._render(investigation_id)
         thread = self._ensure_root(investigation_id)
         if thread is None or thread.thread_ts is None:

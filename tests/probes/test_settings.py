@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from probes import capabilities
-from probes.custom.loader import approval, loader
+from probes.custom import approval, loader
 from probes.settings import DEFAULT_CACHE_DIR, probe_settings
 
 

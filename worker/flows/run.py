@@ -17,12 +17,14 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from probes.engine.runner import run_probes
+from probes.models import ProbeRequest
 from worker.backends.base import Evidence
 from worker.flows.expand import sensor_request
 from worker.flows.models import AnalyseStep, CommandStep, Flow, SensorStep
 from worker.host.executor import run_command
 from worker.host.redact import redact
-from worker.loop.bounds import ResultLimits, bound_command
+from worker.loop.bounds import ResultLimits, bound_command, bound_probe
 from worker.models.offline.analyzers import Finding, load_analyzers
 from worker.protocol import CommandRequest, CommandResult, EbpfResult, PlanResult
 
@@ -103,10 +105,6 @@ def _stages(flow: Flow) -> list[list[SensorStep | CommandStep] | AnalyseStep]:
 
 
 def _run_sensors(steps: list[SensorStep], redact: Callable[[str], str]) -> list[SavedOutput]:
-    from probes.engine.runner import run_probes
-    from probes.models import ProbeRequest
-    from worker.loop.bounds import ResultLimits, bound_probe
-
     requests = []
     for step in steps:
         program = sensor_request(step)

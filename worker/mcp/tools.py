@@ -33,10 +33,25 @@ from typing import TYPE_CHECKING, Any, Literal
 import redis
 from pydantic import BaseModel, Field, ValidationError
 
+from probes.capabilities import detect_capabilities
+from probes.catalog import load_catalog
+from probes.engine.plan import availability
+from probes.engine.runner import prepare, run_prepared
 from probes.models import ParamValue, ProbeFilters, ProbeRequest
+from probes.params import ProbeRequestError, validate_params
+from probes.resolver import nearest_names
+from worker.distributed.control import await_step, start_one_step
+from worker.distributed.follow import FollowError, run_via_celery
+from worker.distributed.registry import HostNotLive, Registry
+from worker.distributed.runtime import runtime
 from worker.distributed.store import AuditEntry, Store, StoreError
+from worker.flows.loader import load_flows, unknown_flow_message
+from worker.flows.run import run_flow as run_flow_here
+from worker.host import executor
+from worker.host.redact import redact
 from worker.loop.bounds import ResultLimits, bound_command, bound_probe, cut
 from worker.mcp.settings import McpSettings
+from worker.policy import evaluate
 from worker.protocol import (
     CommandRequest,
     CommandResult,
@@ -239,9 +254,6 @@ def asker_name(client_name: str | None) -> str:
 # hosts
 # ---------------------------------------------------------------------------------------
 def list_hosts(box: Toolbox) -> HostList:
-    from probes.capabilities import detect_capabilities
-    from worker.distributed.registry import Registry
-
     caps = detect_capabilities()
     hosts = [
         HostInfo(
@@ -282,8 +294,6 @@ def list_hosts(box: Toolbox) -> HostList:
 
 def _fleet(box: Toolbox, host: str) -> Runtime:
     """The distributed runtime (the settings `bpfsleuth diagnose` uses), Redis answering."""
-    from worker.distributed.runtime import runtime
-
     rt = runtime()
     try:
         rt.store.ping()
@@ -304,9 +314,6 @@ def _one_step(
     ebpf_programs: list[EbpfProgramRequest] | None = None,
 ) -> tuple[str, PlanResult]:
     """Run one plan step on live `host` through its worker; its id and that host's result."""
-    from worker.distributed.control import await_step, start_one_step
-    from worker.distributed.registry import HostNotLive
-
     rt = _fleet(box, host)
     try:
         meta = start_one_step(
@@ -338,9 +345,6 @@ def _fleet_audit(box: Toolbox) -> str:
 # probes
 # ---------------------------------------------------------------------------------------
 def list_probes(box: Toolbox) -> ProbeList:
-    from probes.catalog import load_catalog
-    from probes.engine.plan import availability
-
     catalog = load_catalog()
     probes = []
     for name in catalog.names():
@@ -364,8 +368,6 @@ def list_probes(box: Toolbox) -> ProbeList:
 
 def describe_probe_spec(catalog: Catalog, name: str) -> ProbeSpec:
     """The catalog's spec of `name`, or `ToolRefused` saying why not (with the nearest names)."""
-    from probes.resolver import nearest_names
-
     spec = catalog.get(name)
     if spec is None:
         if name in catalog.blocked:
@@ -378,9 +380,6 @@ def describe_probe_spec(catalog: Catalog, name: str) -> ProbeSpec:
 
 
 def describe_probe(box: Toolbox, name: str) -> ProbeDescription:
-    from probes.catalog import load_catalog
-    from probes.engine.plan import availability
-
     catalog = load_catalog()
     spec = describe_probe_spec(catalog, name)
     return ProbeDescription(
@@ -392,8 +391,6 @@ def describe_probe(box: Toolbox, name: str) -> ProbeDescription:
 
 
 def _redactor() -> Callable[[str], str]:
-    from worker.host.redact import redact
-
     redactor: Callable[[str], str] = redact
     return redactor
 
@@ -410,10 +407,6 @@ def run_probe(
     params: dict[str, ParamValue] | None = None,
 ) -> ProbeRun:
     """Run one catalog probe for `duration_s` (its default when None), here or on `host`."""
-    from probes.catalog import load_catalog
-    from probes.engine.runner import prepare, run_prepared
-    from probes.params import ProbeRequestError, validate_params
-
     catalog = load_catalog()
     spec = describe_probe_spec(catalog, probe)
     try:
@@ -497,8 +490,6 @@ def run_command(
 ) -> CommandRun:
     """Run `command` through the policy and the executor, here or on live `host` (through its
     worker); refuse what the policy denies or would hold for approval, before it is sent."""
-    from worker.host import executor
-
     call_id = new_call_id()
     try:
         request = CommandRequest(id=call_id, command=command)
@@ -544,8 +535,6 @@ def _refuse_unless_allowed(result: CommandResult, host: str) -> None:
 def _run_command_remote(
     box: Toolbox, asker: str, request: CommandRequest, *, host: str, timeout_s: float | None
 ) -> CommandRun:
-    from worker.policy import evaluate
-
     if timeout_s is not None:
         raise ToolRefused(
             f"timeout_s is for this host ({box.host}) only: on {host} the worker's own "
@@ -580,8 +569,6 @@ def _run_command_remote(
 # flows
 # ---------------------------------------------------------------------------------------
 def list_flows(box: Toolbox) -> FlowList:
-    from worker.flows.loader import load_flows
-
     flows = load_flows()
     return FlowList(
         flows=[
@@ -600,8 +587,6 @@ def list_flows(box: Toolbox) -> FlowList:
 
 
 def _flow(name: str) -> tuple[Any, str]:
-    from worker.flows.loader import load_flows, unknown_flow_message
-
     flows = load_flows()
     flow = flows.get(name)
     if flow is None:
@@ -626,7 +611,6 @@ def run_flow(
     found, _source = _flow(flow)
     if not box.is_here(host):
         return _run_flow_remote(box, asker, flow=flow, host=host, symptom=symptom)
-    from worker.flows.run import run_flow as run_flow_here
 
     started = time.monotonic()
     run = run_flow_here(found, host=box.host, symptom=symptom)
@@ -705,9 +689,6 @@ def _flow_audit_entry(
 def _run_flow_remote(
     box: Toolbox, asker: str, *, flow: str, host: str, symptom: str
 ) -> FlowRunResult:
-    from worker.distributed.follow import FollowError, run_via_celery
-    from worker.distributed.registry import HostNotLive
-
     try:
         inv = run_via_celery(
             symptom or f"run flow {flow}",
