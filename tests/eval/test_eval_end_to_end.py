@@ -16,7 +16,7 @@ from bench.eval.scoring import totals
 from tests.support.fakes.anthropic_api import FakeAnthropic
 from worker.backends.anthropic import AnthropicBackend
 from worker.backends.base import ModelAnswer, ModelRequest
-from worker.models.offline.planner import OfflineBackend
+from worker.backends.offline.planner import OfflineBackend
 from worker.protocol import Resolution
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.slow]

@@ -14,10 +14,10 @@ import pytest
 
 from tests.support.paths import REPO
 from worker.backends.base import Evidence, ModelRequest
+from worker.backends.offline.planner import OfflineBackend
 from worker.flows.loader import FlowError, flow_problem, load_flow_file, load_flows
 from worker.loop.flow_expansion import expand_flow
 from worker.loop.system_prompt import local_system_prompt
-from worker.models.offline.planner import OfflineBackend
 from worker.protocol import CommandRequest, Diagnostic, ReplyError, parse_model_reply
 
 REQUIRED = {

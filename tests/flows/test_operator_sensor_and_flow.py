@@ -19,11 +19,11 @@ from tests.support.fakes.anthropic_api import FakeAnthropic
 from tests.support.live_probe import Workload
 from tests.support.paths import REPO
 from worker.backends.anthropic import AnthropicBackend
+from worker.backends.offline.planner import OfflineBackend
 from worker.flows.run import FlowRun
 from worker.loop.investigation import Budgets, Investigation
 from worker.loop.run import run_investigation
 from worker.loop.system_prompt import local_system_prompt
-from worker.models.offline.planner import OfflineBackend
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.slow]
 CLI = "from bot.cli import main; main()"

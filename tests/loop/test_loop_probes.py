@@ -18,10 +18,10 @@ from tests.support.fakes.anthropic_api import FakeAnthropic
 from tests.support.paths import BPFSLEUTH
 from tests.support.ports import free_port
 from worker.backends.anthropic import AnthropicBackend
+from worker.backends.offline.planner import OfflineBackend
 from worker.loop.events import ProbeRefused, ProbeStarted, ProgressEvent
 from worker.loop.investigation import Budgets
 from worker.loop.run import run_investigation
-from worker.models.offline.planner import OfflineBackend
 
 pytestmark = pytest.mark.ebpf
 CONNECTOR = """

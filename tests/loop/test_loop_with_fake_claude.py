@@ -214,8 +214,8 @@ def test_a_followup_reopens_the_investigation_and_gets_a_new_answer() -> None:
 
 def test_a_handoff_is_written_by_the_model_from_the_investigations() -> None:
     from tests.support.fakes.anthropic_api import Text
+    from worker.backends.offline.planner import OfflineBackend
     from worker.loop.handoff import write_handoff
-    from worker.models.offline.planner import OfflineBackend
 
     with FakeAnthropic([diagnostic("uptime"), resolution("DNS is slow", "Low")]) as fake:
         inv, _ = investigate(fake, symptom="db connects fail")

@@ -11,7 +11,7 @@ import secrets
 
 from probes.models import Aggregates, LatencyStats, TopEntry
 from tests.models.test_relevance import error_row, errors_run, evidence, pid, service
-from worker.models.offline.planner import conclude, findings_for
+from worker.backends.offline.planner import conclude, findings_for
 from worker.protocol import EbpfResult
 
 SEARCHERS = ("mypy", "python3", "pytest", "cc1", "node")

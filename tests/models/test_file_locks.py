@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from tests.models.test_relevance import evidence, service
-from worker.models.offline.analyzers.file_locks import COMMAND_ID, parse
-from worker.models.offline.planner import conclude, findings_for
+from worker.analysis.analyzers.file_locks import COMMAND_ID, parse
+from worker.backends.offline.planner import conclude, findings_for
 
 LSLOCKS = "lslocks --raw -o COMMAND,PID,TYPE,MODE,BLOCKER,PATH"
 HOLD = """

@@ -12,9 +12,9 @@ import random
 from probes.models import Aggregates, TopEntry
 from tests.models.test_relevance import evidence, pid, service
 from worker.backends.base import Evidence, PriorExchange
-from worker.models.offline.focus import NAMES_ID
-from worker.models.offline.planner import plan_next
-from worker.models.offline.runbooks import TRIAGE
+from worker.backends.offline.focus import NAMES_ID
+from worker.backends.offline.planner import plan_next
+from worker.backends.offline.runbooks import TRIAGE
 from worker.protocol import CommandResult, Diagnostic, EbpfResult, PlanResult, Resolution
 
 PROBES = {"lock_contention", "syscall_errors", "runq_latency", "cpu_profile", "process_exits"}

@@ -18,10 +18,11 @@ import secrets
 from probes.catalog.syscall_errors.reader import Failure, _by_loudness, _spread
 from probes.models import Aggregates, TopEntry
 from tests.models.test_relevance import error_row, errors_run, evidence, pid, service
+from worker.analysis.analyzers import Finding
+from worker.analysis.evidence import cmd
+from worker.analysis.relevance import UNRELATED, named_first, view
 from worker.backends.base import Evidence, PriorExchange
-from worker.models.offline.analyzers import Finding
-from worker.models.offline.evidence import cmd
-from worker.models.offline.planner import (
+from worker.backends.offline.planner import (
     NAMED_PROCESSES,
     conclude,
     findings_for,
@@ -29,7 +30,6 @@ from worker.models.offline.planner import (
     plan_next,
     rank,
 )
-from worker.models.offline.relevance import UNRELATED, named_first, view
 from worker.policy import evaluate
 from worker.protocol import Diagnostic, EbpfResult
 

@@ -13,12 +13,12 @@ import pytest
 
 from probes.models import Aggregates, LatencyStats, TopEntry
 from tests.support.paths import CATALOG
+from worker.analysis.analyzers import load_analyzers
+from worker.analysis.categories import categorise
 from worker.backends.base import Evidence, ModelRequest, PriorExchange
+from worker.backends.offline.planner import OfflineBackend, conclude, plan_next
+from worker.backends.offline.runbooks import RUNBOOKS, TRIAGE, triage_plan
 from worker.loop.run import run_investigation
-from worker.models.offline.analyzers import load_analyzers
-from worker.models.offline.categories import categorise
-from worker.models.offline.planner import OfflineBackend, conclude, plan_next
-from worker.models.offline.runbooks import RUNBOOKS, TRIAGE, triage_plan
 from worker.policy import evaluate
 from worker.protocol import CommandResult, Diagnostic, EbpfResult, PlanResult, Resolution
 
@@ -305,7 +305,7 @@ def test_a_cpu_hog_is_found_by_the_offline_loop_on_this_host() -> None:
 
 
 def test_busy_process_reads_pidstat_rows_of_either_sysstat_layout() -> None:
-    from worker.models.offline.analyzers.busy_process import pidstat_rows, ps_rows
+    from worker.analysis.analyzers.busy_process import pidstat_rows, ps_rows
 
     new = "Average:        0     12200   95.00    1.00    0.00    2.00   96.00     -  hog\n"
     old = "Average:        0     12201   40.00    1.00    0.00   41.00     -  other\n"

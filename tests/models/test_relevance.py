@@ -11,12 +11,12 @@ import secrets
 import pytest
 
 from probes.models import Aggregates, TopEntry
+from worker.analysis.analyzers.process_exits import process_exits
+from worker.analysis.analyzers.syscall_failures import syscall_failures
+from worker.analysis.errnos import TABLE, explain
+from worker.analysis.relevance import Subject, names, relevance, view
 from worker.backends.base import Evidence
-from worker.models.offline.analyzers.process_exits import process_exits
-from worker.models.offline.analyzers.syscall_failures import syscall_failures
-from worker.models.offline.errnos import TABLE, explain
-from worker.models.offline.planner import conclude, findings_for
-from worker.models.offline.relevance import Subject, names, relevance, view
+from worker.backends.offline.planner import conclude, findings_for
 from worker.protocol import CommandResult, EbpfResult, PlanResult
 
 PREFIXES = ("orders", "billing", "ledger", "quota", "vault", "intake", "tally", "relay")

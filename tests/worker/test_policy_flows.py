@@ -1,7 +1,7 @@
 """Every command the built-in flows and the offline planner issue is allowed unattended.
 
 The commands are read from the sources themselves (YAML `run:` steps, and every `cmd(...)` call in
-worker/models/offline with its f-string holes filled with random plausible values), so a new
+worker/backends/offline with its f-string holes filled with random plausible values), so a new
 flow step or analyzer command the allowlist does not cover fails here, not on a host.
 """
 

@@ -1,2 +1,2 @@
 """Model backends behind one interface (`base.ModelBackend`): anthropic, openai, scripted; the
-offline planner lives in `worker.models.offline` for now. `factory.build_backend` picks one."""
+offline planner lives in `worker.backends.offline` for now. `factory.build_backend` picks one."""

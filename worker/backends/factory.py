@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from worker.backends.anthropic import AnthropicBackend
 from worker.backends.base import ModelBackend
+from worker.backends.offline.planner import OfflineBackend
 from worker.backends.openai import OpenAIBackend
-from worker.models.offline.planner import OfflineBackend
 from worker.settings import WorkerSettings
 
 

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from worker.backends.base import ModelError
 from worker.backends.factory import build_backend
+from worker.backends.offline.planner import OfflineBackend
 from worker.cli.demo import SYMPTOM, faulty_workload
 from worker.cli.terminal_view import TerminalView
 from worker.distributed.follow import FollowError, run_via_celery
@@ -19,7 +20,6 @@ from worker.host.approver import Approver, AutoDenyApprover, TtyApprover
 from worker.host.execute import ExecutionContext
 from worker.loop.investigation import Budgets, Investigation
 from worker.loop.run import run_investigation
-from worker.models.offline.planner import OfflineBackend
 from worker.settings import get_settings
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 
+from worker.analysis.analyzers import load_analyzers
 from worker.backends.base import ModelAnswer, ModelRequest, TokenUsage
+from worker.backends.offline.planner import conclude
 from worker.flows.loader import load_flows, unknown_flow_message
-from worker.models.offline.analyzers import load_analyzers
-from worker.models.offline.planner import conclude
 from worker.protocol import Diagnostic, Resolution
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from probes.catalog import Catalog, load_catalog
 from probes.custom.loader import line_of
 from probes.params import ProbeRequestError, validate_params
 from probes.resolver import nearest_names
+from worker.analysis.analyzers import load_analyzers
 from worker.flows.models import AnalyseStep, CommandStep, Flow, SensorStep
-from worker.models.offline.analyzers import load_analyzers
 from worker.policy import evaluate
 from worker.settings import FlowSettings
 

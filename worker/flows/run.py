@@ -19,13 +19,13 @@ from pydantic import BaseModel, Field
 
 from probes.engine.runner import run_probes
 from probes.models import ProbeRequest
+from worker.analysis.analyzers import Finding, load_analyzers
 from worker.backends.base import Evidence
 from worker.flows.expand import sensor_request
 from worker.flows.models import AnalyseStep, CommandStep, Flow, SensorStep
 from worker.host.executor import run_command
 from worker.host.redact import redact
 from worker.loop.bounds import ResultLimits, bound_command, bound_probe
-from worker.models.offline.analyzers import Finding, load_analyzers
 from worker.protocol import CommandRequest, CommandResult, EbpfResult, PlanResult
 
 StepKind = Literal["sensor", "command", "analyse"]

@@ -457,9 +457,9 @@ def run_scenario(scenario: Scenario, workdir: Path | None = None) -> ScenarioOut
 
 
 def _run_scenario(scenario: Scenario, workdir: Path | None) -> ScenarioOutcome:
+    from worker.backends.offline.planner import OfflineBackend
     from worker.loop.investigation import Budgets
     from worker.loop.run import run_investigation
-    from worker.models.offline.planner import OfflineBackend
 
     own = workdir is None
     root = Path(tempfile.mkdtemp(prefix="w", dir="/tmp")) if workdir is None else workdir

@@ -8,9 +8,8 @@ states (`ps -L ... wchan`); the filtered run seeing the same waits confirms it (
 
 from __future__ import annotations
 
-from worker.backends.base import Evidence
-from worker.models.offline.analyzers import Finding, NextStep, register
-from worker.models.offline.evidence import (
+from worker.analysis.analyzers import Finding, NextStep, register
+from worker.analysis.evidence import (
     ProbeRun,
     cmd,
     command_output,
@@ -20,6 +19,7 @@ from worker.models.offline.evidence import (
     seconds,
     top,
 )
+from worker.backends.base import Evidence
 
 STRONG_WAITS_PER_S = 100.0
 WEAK_WAITS_PER_S = 20.0

@@ -18,12 +18,10 @@ import re
 import shlex
 
 from probes.catalog import load_catalog
-from worker.backends.base import Evidence, ModelAnswer, ModelRequest, PriorExchange, TokenUsage
-from worker.models.offline.analyzers import HIGH, MEDIUM, Finding, analyze
-from worker.models.offline.categories import CUES, Category, categorise
-from worker.models.offline.evidence import cmd, parse_proc
-from worker.models.offline.focus import focus_step, merged
-from worker.models.offline.relevance import (
+from worker.analysis.analyzers import HIGH, MEDIUM, Finding, analyze
+from worker.analysis.categories import CUES, Category, categorise
+from worker.analysis.evidence import cmd, parse_proc
+from worker.analysis.relevance import (
     UNRELATED,
     Subject,
     SymptomView,
@@ -31,7 +29,9 @@ from worker.models.offline.relevance import (
     relevance,
     view,
 )
-from worker.models.offline.runbooks import broadening_plan, chosen_flows, flows_plan
+from worker.backends.base import Evidence, ModelAnswer, ModelRequest, PriorExchange, TokenUsage
+from worker.backends.offline.focus import focus_step, merged
+from worker.backends.offline.runbooks import broadening_plan, chosen_flows, flows_plan
 from worker.protocol import (
     MAX_COMMANDS_PER_STEP,
     CommandRequest,

@@ -15,10 +15,10 @@ talking to that server.
 
 from __future__ import annotations
 
+from worker.analysis.analyzers import Finding, NextStep, register
+from worker.analysis.evidence import cmd, command_output, probe_runs, seconds, top
+from worker.analysis.relevance import Subject
 from worker.backends.base import Evidence
-from worker.models.offline.analyzers import Finding, NextStep, register
-from worker.models.offline.evidence import cmd, command_output, probe_runs, seconds, top
-from worker.models.offline.relevance import Subject
 
 REPEATED = 2
 FAILING, FAILED_ONCE = 0.85, 0.6

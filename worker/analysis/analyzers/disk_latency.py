@@ -6,9 +6,9 @@ file_io probe filtered to the top submitter (which files it reads and writes).
 
 from __future__ import annotations
 
+from worker.analysis.analyzers import Finding, NextStep, register
+from worker.analysis.evidence import entry_proc, probe, probe_runs, seconds, top
 from worker.backends.base import Evidence
-from worker.models.offline.analyzers import Finding, NextStep, register
-from worker.models.offline.evidence import entry_proc, probe, probe_runs, seconds, top
 
 STRONG_P99_MS = 100.0
 WEAK_P99_MS = 20.0

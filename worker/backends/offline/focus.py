@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import re
 
+from worker.analysis.analyzers import HIGH, MEDIUM, Finding
+from worker.analysis.evidence import cmd, probe
+from worker.analysis.relevance import STOPWORDS, SymptomView, named_first, view
 from worker.backends.base import Evidence
-from worker.models.offline.analyzers import HIGH, MEDIUM, Finding
-from worker.models.offline.evidence import cmd, probe
-from worker.models.offline.relevance import STOPWORDS, SymptomView, named_first, view
 from worker.protocol import (
     MAX_COMMANDS_PER_STEP,
     MAX_PROGRAMS_PER_STEP,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from worker.analysis.analyzers import Finding, register
 from worker.backends.base import Evidence
-from worker.models.offline.analyzers import Finding, register
 
 
 @register("probe_activity")

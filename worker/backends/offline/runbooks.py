@@ -15,11 +15,11 @@ from typing import get_args
 
 from pydantic import BaseModel, Field
 
+from worker.analysis.categories import Category
 from worker.flows.expand import flow_requests
 from worker.flows.loader import builtin_flows, load_flows
 from worker.flows.models import Flow
 from worker.flows.select import select_flows
-from worker.models.offline.categories import Category
 from worker.protocol import MAX_COMMANDS_PER_STEP, CommandRequest, EbpfProgramRequest
 
 PROBE_DURATION_S = 3.0

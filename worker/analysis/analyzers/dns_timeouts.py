@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import re
 
-from worker.backends.base import Evidence
-from worker.models.offline.analyzers import Finding, NextStep, register
-from worker.models.offline.evidence import (
+from worker.analysis.analyzers import Finding, NextStep, register
+from worker.analysis.evidence import (
     cmd,
     command_output,
     parse_proc,
@@ -24,6 +23,7 @@ from worker.models.offline.evidence import (
     top,
     total,
 )
+from worker.backends.base import Evidence
 
 LONG_WAIT_MS, LONG_WAIT = 1500.0, 0.7  # one query unanswered this long
 LONGER_S = 6.0  # a second look at the asker: long enough to see a 2-5 s answer arrive

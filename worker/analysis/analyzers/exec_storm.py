@@ -15,9 +15,8 @@ import posixpath
 import re
 
 from probes.models import COMM_MAX_LEN, TopEntry
-from worker.backends.base import Evidence
-from worker.models.offline.analyzers import Finding, NextStep, register
-from worker.models.offline.evidence import (
+from worker.analysis.analyzers import Finding, NextStep, register
+from worker.analysis.evidence import (
     ProbeRun,
     cmd,
     command_output,
@@ -27,6 +26,7 @@ from worker.models.offline.evidence import (
     seconds,
     top,
 )
+from worker.backends.base import Evidence
 from worker.protocol import EbpfProgramRequest
 
 _COMM_OK = re.compile(rf"^[\x21-\x7e][\x20-\x7e]{{0,{COMM_MAX_LEN - 1}}}$")

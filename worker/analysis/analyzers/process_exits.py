@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from worker.analysis.analyzers import Finding, register
+from worker.analysis.evidence import ProbeRun, parse_proc, probe_runs, seconds, top
+from worker.analysis.relevance import Subject
 from worker.backends.base import Evidence
-from worker.models.offline.analyzers import Finding, register
-from worker.models.offline.evidence import ProbeRun, parse_proc, probe_runs, seconds, top
-from worker.models.offline.relevance import Subject
 
 CRASH_SIGNALS = frozenset({"SIGSEGV", "SIGABRT", "SIGBUS", "SIGFPE", "SIGILL", "SIGSYS"})
 KILL_SIGNALS = frozenset({"SIGKILL", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGPIPE"})

@@ -25,10 +25,9 @@ import shlex
 from collections import Counter
 from dataclasses import dataclass, field
 
-from worker.backends.base import Evidence
-from worker.models.offline.analyzers import Finding, NextStep, register
-from worker.models.offline.errnos import SOCKET_CALLS, Explanation, explain
-from worker.models.offline.evidence import (
+from worker.analysis.analyzers import Finding, NextStep, register
+from worker.analysis.errnos import SOCKET_CALLS, Explanation, explain
+from worker.analysis.evidence import (
     Proc,
     cmd,
     command_output,
@@ -39,7 +38,8 @@ from worker.models.offline.evidence import (
     seconds,
     top,
 )
-from worker.models.offline.relevance import Subject
+from worker.analysis.relevance import Subject
+from worker.backends.base import Evidence
 
 RATE_HIGH = 5.0  # failures per second
 RATE_SOME = 1.0

@@ -6,9 +6,9 @@ alone count as refusals (connect_failures covers those with the culprit).
 
 from __future__ import annotations
 
+from worker.analysis.analyzers import Finding, register
+from worker.analysis.evidence import probe_runs, seconds, top
 from worker.backends.base import Evidence
-from worker.models.offline.analyzers import Finding, register
-from worker.models.offline.evidence import probe_runs, seconds, top
 
 
 @register("retransmits")

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+from worker.analysis.analyzers import Finding, register
 from worker.backends.base import Evidence
-from worker.models.offline.analyzers import Finding, register
 from worker.protocol import CommandResult
 
 BUSY_PCPU = 50.0

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from worker.analysis.analyzers import Finding, register
+from worker.analysis.evidence import ProbeRun, probe_runs, seconds, top
+from worker.analysis.relevance import Subject
 from worker.backends.base import Evidence
-from worker.models.offline.analyzers import Finding, register
-from worker.models.offline.evidence import ProbeRun, probe_runs, seconds, top
-from worker.models.offline.relevance import Subject
 
 RATE_FAST, RATE_STEADY = 5.0, 1.0  # MB/s
 FAST, STEADY, SLOW = 0.85, 0.6, 0.25

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 
+from worker.analysis.analyzers import Finding, NextStep, register
+from worker.analysis.analyzers.syscall_failures import listener_note
+from worker.analysis.evidence import cmd, command_output, probe_runs, top, total
 from worker.backends.base import Evidence
-from worker.models.offline.analyzers import Finding, NextStep, register
-from worker.models.offline.analyzers.syscall_failures import listener_note
-from worker.models.offline.evidence import cmd, command_output, probe_runs, top, total
 
 _ADVICE = {
     "refused": "nothing accepts connections on {dest} (connection refused: RST received)",

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from worker.analysis.analyzers import Finding, register
+from worker.analysis.evidence import ProbeRun, probe_runs, seconds, top
+from worker.analysis.relevance import Subject
 from worker.backends.base import Evidence
-from worker.models.offline.analyzers import Finding, register
-from worker.models.offline.evidence import ProbeRun, probe_runs, seconds, top
-from worker.models.offline.relevance import Subject
 
 RATE_STORM, RATE_OFTEN = 20.0, 5.0
 STORM, OFTEN, FEW = 0.85, 0.6, 0.3

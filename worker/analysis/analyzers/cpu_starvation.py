@@ -13,10 +13,9 @@ a profile that lands in the holder confirms it (+0.05) and names its hottest fun
 
 from __future__ import annotations
 
-from worker.backends.base import Evidence
-from worker.models.offline.analyzers import Finding, NextStep, register
-from worker.models.offline.analyzers.busy_process import pidstat_rows
-from worker.models.offline.evidence import (
+from worker.analysis.analyzers import Finding, NextStep, register
+from worker.analysis.analyzers.busy_process import pidstat_rows
+from worker.analysis.evidence import (
     Proc,
     cmd,
     entry_proc,
@@ -26,6 +25,7 @@ from worker.models.offline.evidence import (
     seconds,
     top,
 )
+from worker.backends.base import Evidence
 
 STRONG_P99_MS = 10.0
 STRONG_HOLDER_PCT = 40.0

@@ -14,10 +14,10 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from worker.analysis.analyzers import Finding, NextStep, register
+from worker.analysis.categories import categorise
+from worker.analysis.evidence import cmd, command_output, parse_proc, probe_runs, seconds, top
 from worker.backends.base import Evidence
-from worker.models.offline.analyzers import Finding, NextStep, register
-from worker.models.offline.categories import categorise
-from worker.models.offline.evidence import cmd, command_output, parse_proc, probe_runs, seconds, top
 
 _OOM_LINE = re.compile(
     r"oom-kill:\S*?oom_memcg=(?P<memcg>[^,]*),task_memcg=[^,]*,task=(?P<comm>[^,]*),pid=(?P<pid>\d+)"

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from worker.analysis.analyzers import Finding, register
+from worker.analysis.evidence import command_output
+from worker.analysis.relevance import Subject
 from worker.backends.base import Evidence
-from worker.models.offline.analyzers import Finding, register
-from worker.models.offline.evidence import command_output
-from worker.models.offline.relevance import Subject
 
 COMMAND_ID = "file_locks"
 WAITERS_MANY = 2

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
+from worker.analysis.analyzers import Finding, register
+from worker.analysis.evidence import command_output, entry_proc, probe_runs, top
 from worker.backends.base import Evidence
-from worker.models.offline.analyzers import Finding, register
-from worker.models.offline.evidence import command_output, entry_proc, probe_runs, top
 
 LOW_AVAILABLE = 0.10
 FAST_PAGES_PER_S = 20_000.0

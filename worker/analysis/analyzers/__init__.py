@@ -25,8 +25,8 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, Field
 
+from worker.analysis.relevance import Subject
 from worker.backends.base import Evidence
-from worker.models.offline.relevance import Subject
 from worker.protocol import CommandRequest, EbpfProgramRequest
 
 logger = logging.getLogger(__name__)
