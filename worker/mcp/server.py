@@ -55,19 +55,33 @@ def _asker(ctx: Context) -> str:
     return tools.asker_name(name)
 
 
-def build_server(box: Toolbox | None = None) -> MCPServer:
-    box = box or Toolbox()
-    limiter = anyio.CapacityLimiter(box.settings.concurrent_runs)
-    server = MCPServer(name="bpfsleuth", instructions=INSTRUCTIONS, version="0.1.0")
+class _Caller:
+    """Runs a tool function in a worker thread (the heavy ones, probes, flows and commands,
+    at most `concurrent_runs` at once) and turns a `ToolProblem` into the SDK's tool error."""
 
-    async def call(fn: Callable[[], T], *, heavy: bool = False) -> T:
+    def __init__(self, concurrent_runs: int) -> None:
+        self.limiter = anyio.CapacityLimiter(concurrent_runs)
+
+    async def __call__(self, fn: Callable[[], T], *, heavy: bool = False) -> T:
         try:
             if heavy:
-                return await anyio.to_thread.run_sync(fn, limiter=limiter)
+                return await anyio.to_thread.run_sync(fn, limiter=self.limiter)
             return await anyio.to_thread.run_sync(fn)
         except ToolProblem as exc:
             raise ToolError(str(exc)) from None
 
+
+def build_server(box: Toolbox | None = None) -> MCPServer:
+    box = box or Toolbox()
+    call = _Caller(box.settings.concurrent_runs)
+    server = MCPServer(name="bpfsleuth", instructions=INSTRUCTIONS, version="0.1.0")
+    _add_probe_tools(server, box, call)
+    _add_flow_tools(server, box, call)
+    _add_command_tools(server, box, call)
+    return server
+
+
+def _add_probe_tools(server: MCPServer, box: Toolbox, call: _Caller) -> None:
     @server.tool(annotations=READ_ONLY)
     async def list_hosts() -> tools.HostList:
         """This host and the live bpfsleuth worker hosts (from Redis, when reachable)."""
@@ -126,6 +140,8 @@ def build_server(box: Toolbox | None = None) -> MCPServer:
             heavy=True,
         )
 
+
+def _add_flow_tools(server: MCPServer, box: Toolbox, call: _Caller) -> None:
     @server.tool(annotations=READ_ONLY)
     async def list_flows() -> tools.FlowList:
         """Diagnostic flows: named sets of probes, commands and analyses for one symptom."""
@@ -151,6 +167,8 @@ def build_server(box: Toolbox | None = None) -> MCPServer:
             lambda: tools.run_flow(box, asker, flow=flow, host=host, symptom=symptom), heavy=True
         )
 
+
+def _add_command_tools(server: MCPServer, box: Toolbox, call: _Caller) -> None:
     @server.tool(annotations=READ_ONLY)
     async def run_command(
         ctx: Context,
@@ -171,8 +189,6 @@ def build_server(box: Toolbox | None = None) -> MCPServer:
             lambda: tools.run_command(box, asker, command=command, host=host, timeout_s=timeout_s),
             heavy=True,
         )
-
-    return server
 
 
 def serve_stdio() -> None:
