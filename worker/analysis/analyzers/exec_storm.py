@@ -105,6 +105,26 @@ class ExecFacts:
         return self.starts / seconds(self.source)
 
 
+def _child(
+    run: ProbeRun, filtered: ProbeRun | None, crash: tuple[str, str, int] | None
+) -> tuple[str, str, str, int, str, str]:
+    """kind, child, code, count, child's command, failed exec: a crash (non-zero exits), else
+    failed execs, else churn."""
+    if crash is not None:
+        child, code, count = crash
+        if filtered is not None:
+            again = _crash(top(filtered, "nonzero_exits"))
+            count = again[2] if again else 0
+        return "crash", child, code, count, _command_of(filtered or run, child), ""
+    failed = top(run, "failed_execs")
+    child_cmd = top(run, "commands")[0].key if top(run, "commands") else "?"
+    if failed and failed[0].count >= FAILED_MIN:
+        top_failed = failed[0]
+        code = top_failed.key.split()[0]
+        return "failed", child_cmd, code, top_failed.count, child_cmd, top_failed.key
+    return "churn", child_cmd, "", 0, child_cmd, ""
+
+
 def facts(evidence: Evidence) -> ExecFacts | None:
     runs = probe_runs(evidence, "exec")
     wide = [r for r in runs if not r.result.program_name.startswith(_FILTERED)]
@@ -121,27 +141,7 @@ def facts(evidence: Evidence) -> ExecFacts | None:
     parent = parse_proc(parents[0].key) if parents else None
     if parent is None or parent.pid is None:
         return None
-    failure = ""
-    if crash is not None:
-        kind = "crash"
-        child, code, count = crash
-        if filtered is not None:
-            again = _crash(top(filtered, "nonzero_exits"))
-            count = again[2] if again else 0
-        child_cmd = _command_of(source, child)
-    else:
-        failed = top(run, "failed_execs")
-        child_cmd = top(run, "commands")[0].key if top(run, "commands") else "?"
-        child = child_cmd
-        if failed and failed[0].count >= FAILED_MIN:
-            kind, code, count, failure = (
-                "failed",
-                failed[0].key.split()[0],
-                failed[0].count,
-                failed[0].key,
-            )
-        else:
-            kind, code, count = "churn", "", 0
+    kind, child, code, count, child_cmd, failure = _child(run, filtered, crash)
     return ExecFacts(
         run=run,
         filtered=filtered,
