@@ -1,13 +1,23 @@
 """Processes burning CPU: `pidstat -u 1 1` (the last second) when the triage ran it, else the
-`ps ... --sort=-pcpu` listing (a share over each process's lifetime)."""
+`ps ... --sort=-pcpu` listing (a share over each process's lifetime).
+
+Facts: per host, the processes at `BUSY_PCPU`% or more (at most `MAX_NAMED`, busiest first) and
+which listing says so.
+`score()`: the busiest at `PEGGED_PCPU`% or more -> `PEGGED`; else `BUSY`.
+`render()`: the busiest process, its share, the others busy, and a profile of it to take.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from worker.analysis.analyzers import Finding, register
 from worker.backends.base import Evidence
 from worker.protocol import CommandResult
 
 BUSY_PCPU = 50.0
+PEGGED_PCPU = 90.0
+PEGGED, BUSY = 0.6, 0.5
 MAX_NAMED = 3
 Row = tuple[str, str, float]  # pid, comm, %CPU
 
@@ -53,9 +63,19 @@ def _ran(result: CommandResult | None) -> str | None:
     return result.stdout if result is not None and result.ran else None
 
 
-@register("busy_process")
-def busy_process(evidence: Evidence) -> list[Finding]:
-    findings = []
+@dataclass
+class BusyFact:
+    host: str
+    source: str  # which listing the rows come from
+    busy: list[Row]  # at `BUSY_PCPU` or more, busiest first, at most `MAX_NAMED`
+
+    @property
+    def named(self) -> list[str]:
+        return [f"{c} (pid {p}) {u:g}%" for p, c, u in self.busy]
+
+
+def facts(evidence: Evidence) -> list[BusyFact]:
+    out = []
     for result in evidence.results:
         now = _ran(result.command_results.get("cpu_now"))
         lifetime = _ran(result.command_results.get("top_cpu"))
@@ -66,26 +86,36 @@ def busy_process(evidence: Evidence) -> list[Finding]:
         else:
             continue
         busy = [row for row in rows if row[2] >= BUSY_PCPU][:MAX_NAMED]
-        if not busy:
-            continue
-        pid, comm, pcpu = busy[0]
-        named = [f"{c} (pid {p}) {u:g}%" for p, c, u in busy]
-        findings.append(
-            Finding(
-                analyzer="busy_process",
-                category="performance",
-                score=0.6 if pcpu >= 90 else 0.5,
-                culprit=f"{comm} (pid {pid})",
-                root_cause=(
-                    f"{comm} (pid {pid}) on {result.host} uses {pcpu:g}% CPU, the most of any "
-                    "process" + (f"; also busy: {'; '.join(named[1:])}." if named[1:] else ".")
-                ),
-                resolution_plan=(
-                    f"1. Profile {comm} (the cpu_profile probe with pid {pid}) to see where its "
-                    "time goes.\n"
-                    "2. If it is runaway, restart or throttle it (a person's decision)."
-                ),
-                ebpf_evidence=f"{source} on {result.host}: " + "; ".join(named),
-            )
-        )
-    return findings
+        if busy:
+            out.append(BusyFact(result.host, source, busy))
+    return out
+
+
+def score(fact: BusyFact) -> float:
+    return PEGGED if fact.busy[0][2] >= PEGGED_PCPU else BUSY
+
+
+def render(fact: BusyFact, strength: float) -> Finding:
+    pid, comm, pcpu = fact.busy[0]
+    named = fact.named
+    return Finding(
+        analyzer="busy_process",
+        category="performance",
+        score=strength,
+        culprit=f"{comm} (pid {pid})",
+        root_cause=(
+            f"{comm} (pid {pid}) on {fact.host} uses {pcpu:g}% CPU, the most of any "
+            "process" + (f"; also busy: {'; '.join(named[1:])}." if named[1:] else ".")
+        ),
+        resolution_plan=(
+            f"1. Profile {comm} (the cpu_profile probe with pid {pid}) to see where its "
+            "time goes.\n"
+            "2. If it is runaway, restart or throttle it (a person's decision)."
+        ),
+        ebpf_evidence=f"{fact.source} on {fact.host}: " + "; ".join(named),
+    )
+
+
+@register("busy_process")
+def busy_process(evidence: Evidence) -> list[Finding]:
+    return [render(fact, score(fact)) for fact in facts(evidence)]

@@ -1,21 +1,31 @@
 """Runnable tasks waiting for a CPU (runq_latency) while a few processes hold the CPUs.
 
-Score: run-queue p99 (all waits, or the worst waiter's own when it waited `WAITER_MIN_WAITS`
-times or more) >= 10 ms with a holder at >= 40% of
-a CPU -> 0.85; >= 5 ms with a holder at >= 30% -> 0.6; otherwise no finding (busy_process covers
-a hog nobody waits behind). The culprits are the processes the waiters waited behind (the
-probe's `behind` table: who was preempted to let them run; >= 25% of the window charged to one
-counts like a 40% holder, < 10% not at all), then the on-CPU table (both trimmed to the top
-row when the result had to be shortened).
-Next: a CPU profile of the top holder (cpu_profile filtered to its pid) and `ps` of the holders;
-a profile that lands in the holder confirms it (+0.05) and names its hottest function.
+Facts: the first runq_latency run's run-queue p99 (all waits, or the worst waiter's own when it
+waited `WAITER_MIN_WAITS` times or more); the holders (its on-CPU table at `HOLDER_PCT` or more,
+plus the host-wide CPU profile's and pidstat's at `STRONG_HOLDER_PCT` or more); the processes the
+waiters waited behind (the probe's `behind` table: who was preempted to let them run; under
+`BEHIND_MIN_SHARE` of the window charged to one not at all), both trimmed to the top row when
+the result had to be shortened; and the profile of the lead culprit if the planner ran it. No
+holder and nobody waited behind, or a p99 under `WEAK_P99_MS` -> no fact (busy_process covers
+a hog nobody waits behind).
+`score()`: p99 >= `STRONG_P99_MS` with a holder at `STRONG_HOLDER_PCT` of a CPU or one charged
+`BEHIND_SHARE` of the window -> `STRONG`; else `WEAK`; a profile that lands in the lead confirms
+it (+`PROFILED`).
+`render()`: the p99, who the waiters waited behind, who is on CPU, the main hog (behind first,
+then the on-CPU table) and its hottest function.
+Next: a CPU profile of the lead (cpu_profile filtered to its pid) and `ps` of the culprits,
+unless that profile already ran.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from probes.models import TopEntry
 from worker.analysis.analyzers import Finding, NextStep, register
 from worker.analysis.analyzers.busy_process import pidstat_rows
 from worker.analysis.evidence import (
+    ProbeRun,
     Proc,
     cmd,
     entry_proc,
@@ -34,6 +44,8 @@ HOLDER_PCT = 30.0
 BEHIND_SHARE = 0.25  # waits charged to one process, as a share of the probe window
 BEHIND_MIN_SHARE = 0.1  # below this, waiting behind it is not starvation
 WAITER_MIN_WAITS = 50
+STRONG, WEAK = 0.85, 0.6
+PROFILED = 0.05  # a profile of the lead that confirms it
 FILTERED_PREFIXES = ("profile_pid_", "focus_")  # the planner's runs filtered to one process
 
 
@@ -77,9 +89,37 @@ def profiled_holders(evidence: Evidence) -> list[tuple[Proc, float]]:
     return list(out.items())
 
 
-@register("cpu_starvation")
-def cpu_starvation(evidence: Evidence) -> list[Finding]:
-    findings = []
+@dataclass
+class StarvationFact:
+    run: ProbeRun
+    p99: float  # run-queue p99 of all waits
+    waits: int
+    worst_p99: float  # the larger of `p99` and the worst waiter's own (when it waited often)
+    holders: list[tuple[Proc, float]]  # on CPU, % of a CPU, busiest first
+    behind: list[tuple[Proc, float]]  # waited behind, ms of waits
+    waiters: list[TopEntry]
+    profile: str | None  # the lead's profile line, when the planner already ran it
+
+    @property
+    def window_ms(self) -> float:
+        return seconds(self.run) * 1000
+
+    @property
+    def lead(self) -> Proc:
+        return self.behind[0][0] if self.behind else self.holders[0][0]
+
+    @property
+    def culprits(self) -> list[Proc]:
+        behind = [p for p, _ in self.behind]
+        return behind + [p for p, _ in self.holders if p not in set(behind)]
+
+
+def _profile_name(proc: Proc) -> str:
+    return f"profile_pid_{proc.pid}"
+
+
+def facts(evidence: Evidence) -> list[StarvationFact]:
+    out = []
     for run in probe_runs(evidence, "runq_latency")[:1]:
         stats = run.result.aggregates.latency.get("runq")
         p99 = (stats.p99 or 0.0) if stats is not None else 0.0
@@ -107,77 +147,87 @@ def cpu_starvation(evidence: Evidence) -> list[Finding]:
         )
         if not (holders or behind) or worst_p99 < WEAK_P99_MS:
             continue
-        strong = worst_p99 >= STRONG_P99_MS and (
-            (holders and holders[0][1] >= STRONG_HOLDER_PCT)
-            or (behind and behind[0][1] >= BEHIND_SHARE * window_ms)
-        )
-        score = 0.85 if strong else 0.6
-        worst = (
-            f"; worst waiter {waiters[0].key} p99 {waiters[0].value or 0:.1f} ms" if waiters else ""
-        )
         lead = behind[0][0] if behind else holders[0][0]
-        culprits = [p for p, _ in behind] + [
-            p for p, _ in holders if p not in {b for b, _ in behind}
-        ]
-        named = _holders(holders[:4])
-        cause = (
-            f"CPU starvation on {run.host}: runnable tasks wait for a CPU "
-            f"(run-queue p99 {p99:.1f} ms{worst})"
-        )
-        if behind:
-            cause += ", mostly behind " + ", ".join(
-                f"{proc.label()} ({ms:.0f} ms of waits)" for proc, ms in behind[:3]
+        profile = _profile_line(evidence, _profile_name(lead))
+        waits = int(stats.count if stats else 0)
+        out.append(StarvationFact(run, p99, waits, worst_p99, holders, behind, waiters, profile))
+    return out
+
+
+def score(fact: StarvationFact) -> float:
+    strong = fact.worst_p99 >= STRONG_P99_MS and (
+        (fact.holders and fact.holders[0][1] >= STRONG_HOLDER_PCT)
+        or (fact.behind and fact.behind[0][1] >= BEHIND_SHARE * fact.window_ms)
+    )
+    strength = STRONG if strong else WEAK
+    if fact.profile is not None:
+        strength = min(1.0, strength + PROFILED)
+    return strength
+
+
+def next_step(fact: StarvationFact) -> NextStep | None:
+    if fact.profile is not None:
+        return None
+    lead = fact.lead
+    pids = ",".join(str(p.pid) for p in fact.culprits[:4])
+    return NextStep(
+        why=f"what {lead.label()} spends its CPU on, and what the hogs are",
+        commands=[
+            cmd(
+                f"hogs_{lead.pid}",
+                f"ps -o pid,ppid,comm,pcpu,nice,etimes,args -p {pids}",
+                "the processes holding the CPUs",
             )
-        if named:
-            cause += f"; on CPU: {named}"
-        cause += f". The main hog is {lead.label()}."
-        profile_name = f"profile_pid_{lead.pid}"
-        profile = _profile_line(evidence, profile_name)
-        if profile is not None:
-            score = min(1.0, score + 0.05)
-            cause += f" Its profile: {profile.split(': ', 1)[1]}."
-        pids = ",".join(str(p.pid) for p in culprits[:4])
-        next_step = (
-            NextStep(
-                why=f"what {lead.label()} spends its CPU on, and what the hogs are",
-                commands=[
-                    cmd(
-                        f"hogs_{lead.pid}",
-                        f"ps -o pid,ppid,comm,pcpu,nice,etimes,args -p {pids}",
-                        "the processes holding the CPUs",
-                    )
-                ],
-                programs=[
-                    probe(profile_name, "cpu_profile", f"profile of pid {lead.pid}", pid=lead.pid)
-                ],
-            )
-            if profile is None
-            else None
+        ],
+        programs=[
+            probe(_profile_name(lead), "cpu_profile", f"profile of pid {lead.pid}", pid=lead.pid)
+        ],
+    )
+
+
+def render(fact: StarvationFact, strength: float, next_step: NextStep | None) -> Finding:
+    run, lead, waiters = fact.run, fact.lead, fact.waiters
+    worst = f"; worst waiter {waiters[0].key} p99 {waiters[0].value or 0:.1f} ms" if waiters else ""
+    named = _holders(fact.holders[:4])
+    cause = (
+        f"CPU starvation on {run.host}: runnable tasks wait for a CPU "
+        f"(run-queue p99 {fact.p99:.1f} ms{worst})"
+    )
+    if fact.behind:
+        cause += ", mostly behind " + ", ".join(
+            f"{proc.label()} ({ms:.0f} ms of waits)" for proc, ms in fact.behind[:3]
         )
-        behind_text = ", ".join(f"{p.label()} {ms:.0f} ms" for p, ms in behind[:3])
-        lines = [
-            f"{run.key} on {run.host}: run-queue p99 {p99:.1f} ms over "
-            f"{int(stats.count if stats else 0)} waits in {run.result.duration_s:.1f}s; "
-            f"waits behind: {behind_text or '?'}; "
-            f"on CPU: {named or '?'}. {run.result.summary}"
-        ]
-        if profile is not None:
-            lines.append(profile)
-        findings.append(
-            Finding(
-                analyzer="cpu_starvation",
-                category="performance",
-                score=score,
-                culprit=lead.label(),
-                root_cause=cause,
-                resolution_plan=(
-                    f"1. Find out why {lead.comm} spins (its profile; is it stuck in a loop?).\n"
-                    f"2. Throttle or lower it (`renice`, a CPU quota in its cgroup) or restart "
-                    "it: a person's decision.\n"
-                    "3. Give latency-sensitive services reserved CPUs if hogs are expected."
-                ),
-                ebpf_evidence="\n".join(lines),
-                next=next_step,
-            )
-        )
-    return findings
+    if named:
+        cause += f"; on CPU: {named}"
+    cause += f". The main hog is {lead.label()}."
+    if fact.profile is not None:
+        cause += f" Its profile: {fact.profile.split(': ', 1)[1]}."
+    behind_text = ", ".join(f"{p.label()} {ms:.0f} ms" for p, ms in fact.behind[:3])
+    lines = [
+        f"{run.key} on {run.host}: run-queue p99 {fact.p99:.1f} ms over "
+        f"{fact.waits} waits in {run.result.duration_s:.1f}s; "
+        f"waits behind: {behind_text or '?'}; "
+        f"on CPU: {named or '?'}. {run.result.summary}"
+    ]
+    if fact.profile is not None:
+        lines.append(fact.profile)
+    return Finding(
+        analyzer="cpu_starvation",
+        category="performance",
+        score=strength,
+        culprit=lead.label(),
+        root_cause=cause,
+        resolution_plan=(
+            f"1. Find out why {lead.comm} spins (its profile; is it stuck in a loop?).\n"
+            f"2. Throttle or lower it (`renice`, a CPU quota in its cgroup) or restart "
+            "it: a person's decision.\n"
+            "3. Give latency-sensitive services reserved CPUs if hogs are expected."
+        ),
+        ebpf_evidence="\n".join(lines),
+        next=next_step,
+    )
+
+
+@register("cpu_starvation")
+def cpu_starvation(evidence: Evidence) -> list[Finding]:
+    return [render(fact, score(fact), next_step(fact)) for fact in facts(evidence)]
