@@ -86,6 +86,7 @@ class DnsFact:
     slowest: float = 0.0
     waiting: int = 0
     answered: int = 0
+    resolv_note: str = ""  # what /etc/resolv.conf says of the server, when it ran
 
     @property
     def proc(self) -> str:
@@ -101,32 +102,34 @@ def facts(evidence: Evidence) -> list[DnsFact]:
     failed, slow = [], []
     for run in probe_runs(evidence, "dns"):
         for row in top(run, "failed"):
-            labels = row.labels
+            labels, server = row.labels, str(row.labels.get("server", "?"))
             failed.append(
                 DnsFact(
                     run=run,
                     comm=str(labels.get("comm", "?")),
                     pid=labels.get("pid"),
-                    server=str(labels.get("server", "?")),
+                    server=server,
                     name=str(labels.get("name", "?")),
                     count=row.count,
                     rcode=str(labels.get("rcode", "?")),
+                    resolv_note=_resolv_note(evidence, server),
                 )
             )
     for run in probe_runs(evidence, "dns"):
         for row in top(run, "slow"):
-            labels = row.labels
+            labels, server = row.labels, str(row.labels.get("server", "?"))
             slow.append(
                 DnsFact(
                     run=run,
                     comm=str(labels.get("comm", "?")),
                     pid=labels.get("pid"),
-                    server=str(labels.get("server", "?")),
+                    server=server,
                     name=str(labels.get("name", "")),
                     count=row.count,
                     slowest=float(row.value or 0.0),
                     waiting=int(labels.get("still_waiting", 0) or 0),
                     answered=int(labels.get("answered_slowly", 0) or 0),
+                    resolv_note=_resolv_note(evidence, server),
                 )
             )
     return [*failed, *slow]
@@ -140,7 +143,7 @@ def score(fact: DnsFact) -> float:
     return SLOWISH
 
 
-def _render_failed(fact: DnsFact, strength: float, evidence: Evidence) -> Finding:
+def _render_failed(fact: DnsFact, strength: float, next_step: NextStep | None) -> Finding:
     run, proc, server, name, rcode = fact.run, fact.proc, fact.server, fact.name, fact.rcode
     meaning = RCODE_MEANING.get(rcode, f"the server answers {rcode}")
     cause = (
@@ -148,7 +151,7 @@ def _render_failed(fact: DnsFact, strength: float, evidence: Evidence) -> Findin
         f"{rcode}: {meaning}. {fact.count} such answers in {fact.window:.1f}s "
         f"({fact.count / fact.window:.1f}/s), so every lookup of {name} fails and the "
         "process cannot find its peer."
-    ) + _resolv_note(evidence, server)
+    ) + fact.resolv_note
     return Finding(
         analyzer="dns_answers",
         category="dns",
@@ -168,7 +171,7 @@ def _render_failed(fact: DnsFact, strength: float, evidence: Evidence) -> Findin
             f"{run.key} on {run.host}: {fact.count} {rcode} answers for {name} from "
             f"{server} to {proc} in {fact.window:.1f}s. {run.result.summary}"
         ),
-        next=_asks(evidence, server),
+        next=next_step,
         subject=Subject(
             comm=fact.comm,
             pid=fact.pid if isinstance(fact.pid, int) else None,
@@ -178,7 +181,7 @@ def _render_failed(fact: DnsFact, strength: float, evidence: Evidence) -> Findin
     )
 
 
-def _render_slow(fact: DnsFact, strength: float, evidence: Evidence) -> Finding:
+def _render_slow(fact: DnsFact, strength: float, next_step: NextStep | None) -> Finding:
     run, proc, server, name = fact.run, fact.proc, fact.server, fact.name
     asked = f" for {name}" if name else ""
     resolver = server.rsplit(":", 1)[0]
@@ -189,7 +192,7 @@ def _render_slow(fact: DnsFact, strength: float, evidence: Evidence) -> Finding:
         + (f", {fact.waiting} more still waiting" if fact.waiting else "")
         + f" in {fact.window:.1f}s), so each request that resolves a name first is delayed "
         f"by that much."
-    ) + _resolv_note(evidence, server)
+    ) + fact.resolv_note
     return Finding(
         analyzer="dns_answers",
         category="dns",
@@ -209,7 +212,7 @@ def _render_slow(fact: DnsFact, strength: float, evidence: Evidence) -> Finding:
             f"took up to {fact.slowest:.0f} ms ({fact.count} slow in {fact.window:.1f}s). "
             f"{run.result.summary}"
         ),
-        next=_asks(evidence, server),
+        next=next_step,
         subject=Subject(
             comm=fact.comm,
             pid=fact.pid if isinstance(fact.pid, int) else None,
@@ -219,11 +222,10 @@ def _render_slow(fact: DnsFact, strength: float, evidence: Evidence) -> Finding:
     )
 
 
-def render(fact: DnsFact, strength: float, evidence: Evidence) -> Finding:
-    """The finding of one fact; its next step asks for resolv.conf and the server's sockets."""
+def render(fact: DnsFact, strength: float, next_step: NextStep | None) -> Finding:
     if fact.rcode:
-        return _render_failed(fact, strength, evidence)
-    return _render_slow(fact, strength, evidence)
+        return _render_failed(fact, strength, next_step)
+    return _render_slow(fact, strength, next_step)
 
 
 @register("dns_answers")
@@ -232,7 +234,7 @@ def dns_answers(evidence: Evidence) -> list[Finding]:
     when it is stronger)."""
     best: dict[str, Finding] = {}
     for fact in facts(evidence):
-        finding = render(fact, score(fact), evidence)
+        finding = render(fact, score(fact), _asks(evidence, fact.server))
         known = best.get(finding.culprit)
         if known is None or finding.score > known.score:
             best[finding.culprit] = finding
