@@ -12,7 +12,7 @@ import secrets
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -21,16 +21,29 @@ C_DIR = Path(__file__).resolve().parent / "c"
 
 
 def compile_c(
-    source: str, out_dir: Path, name: str | None = None, *, flags: Sequence[str] = ("-O2",)
+    source: str,
+    out_dir: Path,
+    name: str | None = None,
+    *,
+    flags: Sequence[str] = ("-O2",),
+    defines: Mapping[str, object] | None = None,
 ) -> Path:
     """Build `c/<source>` with gcc into `out_dir/<name>`; the name is the process's comm (a
-    random `w<hex>` when not given). Skips the test when gcc is not installed."""
+    random `w<hex>` when not given), `defines` are passed as `-DKEY=value`. Skips the test when
+    gcc is not installed."""
     gcc = shutil.which("gcc")
     if gcc is None:
         pytest.skip(f"gcc is needed to build the {source} workload")
     binary = out_dir / (name or f"w{secrets.token_hex(3)}")
     built = subprocess.run(
-        [gcc, *flags, "-o", str(binary), str(C_DIR / source)],
+        [
+            gcc,
+            *flags,
+            *(f"-D{key}={value}" for key, value in (defines or {}).items()),
+            "-o",
+            str(binary),
+            str(C_DIR / source),
+        ],
         capture_output=True,
         text=True,
         check=False,
