@@ -12,6 +12,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -51,6 +52,39 @@ def compile_c(
     if built.returncode != 0:
         raise RuntimeError(f"gcc failed on {source}:\n{built.stderr}")
     return binary
+
+
+# A Python process that names itself argv[1], says "ready", then connects to 127.0.0.1:argv[2]
+# (a closed port: refused) every 50 ms.
+REFUSED_CONNECTS = r"""
+import socket, sys, time
+comm, port = sys.argv[1], int(sys.argv[2])
+with open("/proc/self/comm", "w") as f:
+    f.write(comm)
+print("ready", flush=True)
+while True:
+    s = socket.socket()
+    try:
+        s.connect(("127.0.0.1", port))
+    except ConnectionRefusedError:
+        pass
+    s.close()
+    time.sleep(0.05)
+"""
+
+
+@contextlib.contextmanager
+def refused_connects(comm: str, port: int) -> Iterator[subprocess.Popen[str]]:
+    """`REFUSED_CONNECTS` running as `comm` against `port`, ready; killed on the way out."""
+    workload = subprocess.Popen(
+        [sys.executable, "-c", REFUSED_CONNECTS, comm, str(port)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert workload.stdout is not None and workload.stdout.readline().strip() == "ready"
+        yield workload
+    finally:
+        workload.kill()
+        workload.wait()
 
 
 def spawn(argv: Sequence[str], **popen: object) -> subprocess.Popen[bytes]:
