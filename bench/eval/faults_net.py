@@ -6,8 +6,8 @@ import subprocess
 from typing import NamedTuple
 
 from bench.eval.draw import port_free
-from bench.eval.faults_classic import CONNECTOR
 from bench.eval.harness import Ctx, Fault, FaultSpec, pids
+from tests.support.workloads import CONNECTOR
 from tests.support.workloads.scenarios import Truth
 
 # A listener that never accepts: its backlog is filled by its own connections, so later SYNs

@@ -30,7 +30,7 @@ from bot.alerts.service import group_id
 from tests.support.bot import BPFSLEUTH, all_text, bot_env, buttons, investigation_keys
 from tests.support.cluster import resolution
 from tests.support.ports import free_port
-from tests.support.workloads import refused_connects
+from tests.support.workloads import refused_client
 from tests.support.world import BotWorld
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -196,7 +196,7 @@ def test_an_alert_starts_an_investigation_thread_that_names_the_culprit(
             {**resolution("a client keeps connecting to a closed port"), "delay_s": 6},
         ]
     )
-    with refused_connects(comm, port) as workload:
+    with refused_client(comm, port) as workload:
         _post_alerts(alertmanager, [_alert(name, "alpha:9100")])
         root = world.slack.wait_for(
             lambda: next(iter(_roots(world, CHANNEL, name)), None), timeout=30, what="the root"

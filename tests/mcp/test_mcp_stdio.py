@@ -22,7 +22,7 @@ from mcp.types import Implementation
 from tests.support.paths import BPFSLEUTH, REPO
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
-from tests.support.workloads import refused_connects
+from tests.support.workloads import refused_client
 from worker.distributed.store import AUDIT_STREAM
 
 
@@ -59,7 +59,7 @@ def test_mcp_tools_find_the_closed_port_and_refuse_bad_calls(
     }
     client = redis.Redis.from_url(redis_server.url, decode_responses=True)
     client.delete(AUDIT_STREAM)
-    with refused_connects(comm, port) as workload:
+    with refused_client(comm, port) as workload:
 
         async def body(session: ClientSession) -> dict[str, Any]:
             out: dict[str, Any] = {}

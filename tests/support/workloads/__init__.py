@@ -54,30 +54,35 @@ def compile_c(
     return binary
 
 
-# A Python process that names itself argv[1], says "ready", then connects to 127.0.0.1:argv[2]
-# (a closed port: refused) every 50 ms.
-REFUSED_CONNECTS = r"""
+# A Python client that connects to 127.0.0.1:argv[1] every argv[2] seconds, forever: on a port
+# nothing listens on, every connect is refused.
+CONNECTOR = """
 import socket, sys, time
-comm, port = sys.argv[1], int(sys.argv[2])
-with open("/proc/self/comm", "w") as f:
-    f.write(comm)
-print("ready", flush=True)
+port, pause = int(sys.argv[1]), float(sys.argv[2])
 while True:
     s = socket.socket()
     try:
         s.connect(("127.0.0.1", port))
-    except ConnectionRefusedError:
+    except OSError:
         pass
-    s.close()
-    time.sleep(0.05)
+    finally:
+        s.close()
+    time.sleep(pause)
 """
 
 
 @contextlib.contextmanager
-def refused_connects(comm: str, port: int) -> Iterator[subprocess.Popen[str]]:
-    """`REFUSED_CONNECTS` running as `comm` against `port`, ready; killed on the way out."""
+def refused_client(comm: str, port: int, pause_s: float = 0.05) -> Iterator[subprocess.Popen[str]]:
+    """`CONNECTOR` against `port` every `pause_s` s, named `comm` before its first connect;
+    killed on the way out."""
+    named = (
+        f'with open("/proc/self/comm", "w") as f:\n    f.write({comm!r})\n'
+        'print("ready", flush=True)\n'
+    )
     workload = subprocess.Popen(
-        [sys.executable, "-c", REFUSED_CONNECTS, comm, str(port)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", named + CONNECTOR, str(port), str(pause_s)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert workload.stdout is not None and workload.stdout.readline().strip() == "ready"
