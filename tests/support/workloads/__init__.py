@@ -70,6 +70,18 @@ while True:
     time.sleep(pause)
 """
 
+# A Python process that opens argv[1] every argv[2] seconds, forever (failing, when it is missing).
+PROBER = """
+import sys, time
+path, pause = sys.argv[1], float(sys.argv[2])
+while True:
+    try:
+        open(path).close()
+    except OSError:
+        pass
+    time.sleep(pause)
+"""
+
 
 @contextlib.contextmanager
 def refused_client(comm: str, port: int, pause_s: float = 0.05) -> Iterator[subprocess.Popen[str]]:
