@@ -68,20 +68,23 @@ def connect_timeout(ctx: Ctx) -> Fault:
     )
 
 
-RESETTER = """
+# A loopback server that closes every connection it accepts; with argv[2] "reset", after reading
+# the request, with SO_LINGER 0: the client gets a RST.
+CLOSING_SERVER = """
 import socket, struct, sys
-port = int(sys.argv[1])
+port, reset = int(sys.argv[1]), sys.argv[2:] == ["reset"]
 srv = socket.socket()
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 srv.bind(("127.0.0.1", port))
 srv.listen(64)
 while True:
     c, _ = srv.accept()
-    try:
-        c.recv(64)
-    except OSError:
-        pass
-    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    if reset:
+        try:
+            c.recv(64)
+        except OSError:
+            pass
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     c.close()
 """
 CALLER = """
@@ -113,21 +116,24 @@ class _Pair(NamedTuple):
     server: subprocess.Popen[bytes]
 
 
-def _server_then_client(ctx: Ctx, server: str, client: str, pauses: tuple[float, float]) -> _Pair:
-    """A server script on a free loopback port (given the port), then, once it is up, a client
-    script (given the port and a pause drawn from `pauses`), each under a drawn service comm."""
+def _server_then_client(
+    ctx: Ctx, server: str, client: str, pauses: tuple[float, float], *server_args: str
+) -> _Pair:
+    """A server script on a free loopback port (given the port and `server_args`), then, once it
+    is up, a client script (given the port and a pause drawn from `pauses`), each under a drawn
+    service comm."""
     comm, word = ctx.draw.service()
     server_comm, peer = ctx.draw.service()
     port = ctx.draw.free_port()
     pause = ctx.draw.uniform(*pauses)
-    server_proc = ctx.spawn([ctx.python(server_comm), ctx.script(server), str(port)])
+    server_proc = ctx.spawn([ctx.python(server_comm), ctx.script(server), str(port), *server_args])
     ctx.settle(0.4)
     proc = ctx.spawn([ctx.python(comm), ctx.script(client), str(port), str(pause)])
     return _Pair(comm, word, server_comm, peer, port, pause, proc, server_proc)
 
 
 def conn_reset(ctx: Ctx) -> Fault:
-    pair = _server_then_client(ctx, RESETTER, CALLER, (0.05, 0.2))
+    pair = _server_then_client(ctx, CLOSING_SERVER, CALLER, (0.05, 0.2), "reset")
     comm, server_comm, port = pair.comm, pair.server_comm, pair.port
     addr = f"127.0.0.1:{port}"
     return Fault(
@@ -305,17 +311,6 @@ def stale_unix_socket(ctx: Ctx) -> Fault:
     )
 
 
-CLOSER = """
-import socket, sys
-port = int(sys.argv[1])
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", port))
-srv.listen(64)
-while True:
-    c, _ = srv.accept()
-    c.close()
-"""
 STREAMER = """
 import socket, sys, time
 port, pause = int(sys.argv[1]), float(sys.argv[2])
@@ -335,7 +330,7 @@ while True:
 
 
 def epipe_writer(ctx: Ctx) -> Fault:
-    pair = _server_then_client(ctx, CLOSER, STREAMER, (0.05, 0.2))
+    pair = _server_then_client(ctx, CLOSING_SERVER, STREAMER, (0.05, 0.2))
     comm, proc = pair.comm, pair.proc
     return Fault(
         truth=lambda: Truth(((comm,), pids(proc.pid), ("EPIPE", "broken pipe", "Broken pipe"))),
