@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import signal
-import statistics
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.latency import summary  # noqa: E402
 from tests.support.cluster import Cluster, command_step, resolution  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
 from worker.backends.scripted import ScriptedBackend  # noqa: E402
@@ -41,23 +41,6 @@ from worker.loop.run import run_investigation  # noqa: E402
 
 CONTROL_POOL = os.environ.get("BENCH_CONTROL_POOL", "prefork")
 SCRIPT = [command_step(("kernel", "uname -r")), resolution("bench")]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def summary(values_s: list[float]) -> dict[str, float]:
-    ms = [v * 1000 for v in values_s]
-    return {
-        "n": len(ms),
-        "p50_ms": round(statistics.median(ms), 2),
-        "p99_ms": round(percentile(ms, 99), 2),
-        "min_ms": round(min(ms), 2),
-        "max_ms": round(max(ms), 2),
-    }
 
 
 def in_process(runs: int) -> list[float]:

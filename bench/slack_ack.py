@@ -33,7 +33,6 @@ import json
 import os
 import platform
 import socket
-import statistics
 import sys
 import tempfile
 import threading
@@ -46,28 +45,13 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
+from bench.latency import summary  # noqa: E402
 from tests.support.bot import SIGNING_SECRET, BotProcess, bot_env  # noqa: E402
 from tests.support.cluster import Cluster  # noqa: E402
 from tests.support.fakes.slack_api import FakeSlackApi, SlackRequests, sign_request  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
 
 TARGET_P99_MS = 100.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def summary(values_s: list[float]) -> dict[str, float]:
-    ms = [v * 1000 for v in values_s]
-    return {
-        "n": len(ms),
-        "p50_ms": round(statistics.median(ms), 2),
-        "p99_ms": round(percentile(ms, 99), 2),
-        "max_ms": round(max(ms), 2),
-    }
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -243,7 +227,9 @@ def measure(
                         before = cpu_by_role(roles)
                         latencies, wall = runner(bot.port, kind, concurrency, total, counter)
                         after = cpu_by_role(roles)
-                        row = summary(latencies) | {"req_per_s": round(len(latencies) / wall, 1)}
+                        row = summary(latencies, with_min=False) | {
+                            "req_per_s": round(len(latencies) / wall, 1)
+                        }
                         # CPU ms per request by role (the bot's main process renders progress;
                         # with the bursts' pauses, it catches up inside the window too).
                         for name in roles:

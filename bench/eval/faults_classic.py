@@ -12,26 +12,12 @@ from bench.eval.harness import Ctx, Fault, FaultSpec, pids
 from tests.support.workloads import scenarios as w
 from tests.support.workloads.scenarios import Truth
 
-CONNECTOR = """
-import socket, sys, time
-port, pause = int(sys.argv[1]), float(sys.argv[2])
-while True:
-    s = socket.socket()
-    try:
-        s.connect(("127.0.0.1", port))
-    except OSError:
-        pass
-    finally:
-        s.close()
-    time.sleep(pause)
-"""
-
 
 def refused(ctx: Ctx) -> Fault:
     comm, word = ctx.draw.service()
     port = ctx.draw.free_port()
     pause = ctx.draw.uniform(0.05, 0.25)
-    proc = ctx.spawn([ctx.python(comm), ctx.script(CONNECTOR), str(port), str(pause)])
+    proc = ctx.spawn([ctx.python(comm), ctx.script(w.CONNECTOR), str(port), str(pause)])
     addr = f"127.0.0.1:{port}"
     return Fault(
         truth=lambda: Truth(((comm,), pids(proc.pid), (addr,))),

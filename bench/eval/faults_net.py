@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+from typing import NamedTuple
+
 from bench.eval.draw import port_free
-from bench.eval.faults_classic import CONNECTOR
 from bench.eval.harness import Ctx, Fault, FaultSpec, pids
+from tests.support.workloads import CONNECTOR
 from tests.support.workloads.scenarios import Truth
 
 # A listener that never accepts: its backlog is filled by its own connections, so later SYNs
@@ -65,20 +68,23 @@ def connect_timeout(ctx: Ctx) -> Fault:
     )
 
 
-RESETTER = """
+# A loopback server that closes every connection it accepts; with argv[2] "reset", after reading
+# the request, with SO_LINGER 0: the client gets a RST.
+CLOSING_SERVER = """
 import socket, struct, sys
-port = int(sys.argv[1])
+port, reset = int(sys.argv[1]), sys.argv[2:] == ["reset"]
 srv = socket.socket()
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 srv.bind(("127.0.0.1", port))
 srv.listen(64)
 while True:
     c, _ = srv.accept()
-    try:
-        c.recv(64)
-    except OSError:
-        pass
-    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    if reset:
+        try:
+            c.recv(64)
+        except OSError:
+            pass
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     c.close()
 """
 CALLER = """
@@ -99,23 +105,45 @@ while True:
 """
 
 
-def conn_reset(ctx: Ctx) -> Fault:
+class _Pair(NamedTuple):
+    comm: str
+    word: str
+    server_comm: str
+    peer: str
+    port: int
+    pause: float
+    proc: subprocess.Popen[bytes]
+    server: subprocess.Popen[bytes]
+
+
+def _server_then_client(
+    ctx: Ctx, server: str, client: str, pauses: tuple[float, float], *server_args: str
+) -> _Pair:
+    """A server script on a free loopback port (given the port and `server_args`), then, once it
+    is up, a client script (given the port and a pause drawn from `pauses`), each under a drawn
+    service comm."""
     comm, word = ctx.draw.service()
     server_comm, peer = ctx.draw.service()
     port = ctx.draw.free_port()
-    pause = ctx.draw.uniform(0.05, 0.2)
-    server = ctx.spawn([ctx.python(server_comm), ctx.script(RESETTER), str(port)])
+    pause = ctx.draw.uniform(*pauses)
+    server_proc = ctx.spawn([ctx.python(server_comm), ctx.script(server), str(port), *server_args])
     ctx.settle(0.4)
-    proc = ctx.spawn([ctx.python(comm), ctx.script(CALLER), str(port), str(pause)])
+    proc = ctx.spawn([ctx.python(comm), ctx.script(client), str(port), str(pause)])
+    return _Pair(comm, word, server_comm, peer, port, pause, proc, server_proc)
+
+
+def conn_reset(ctx: Ctx) -> Fault:
+    pair = _server_then_client(ctx, CLOSING_SERVER, CALLER, (0.05, 0.2), "reset")
+    comm, server_comm, port = pair.comm, pair.server_comm, pair.port
     addr = f"127.0.0.1:{port}"
     return Fault(
         truth=lambda: Truth(((server_comm, comm), (addr, f"port {port}"))),
         facts=lambda: Truth(
             ((comm, server_comm), (addr, f"port {port}"), ("ECONNRESET", "Connection reset"))
         ),
-        processes=[proc, server],
-        words={"svc": word, "peer": peer},
-        drawn={"comm": comm, "server": server_comm, "port": str(port), "pause_s": str(pause)},
+        processes=[pair.proc, pair.server],
+        words={"svc": pair.word, "peer": pair.peer},
+        drawn={"comm": comm, "server": server_comm, "port": str(port), "pause_s": str(pair.pause)},
     )
 
 
@@ -283,17 +311,6 @@ def stale_unix_socket(ctx: Ctx) -> Fault:
     )
 
 
-CLOSER = """
-import socket, sys
-port = int(sys.argv[1])
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", port))
-srv.listen(64)
-while True:
-    c, _ = srv.accept()
-    c.close()
-"""
 STREAMER = """
 import socket, sys, time
 port, pause = int(sys.argv[1]), float(sys.argv[2])
@@ -313,19 +330,19 @@ while True:
 
 
 def epipe_writer(ctx: Ctx) -> Fault:
-    comm, word = ctx.draw.service()
-    server_comm, _ = ctx.draw.service()
-    port = ctx.draw.free_port()
-    pause = ctx.draw.uniform(0.05, 0.2)
-    server = ctx.spawn([ctx.python(server_comm), ctx.script(CLOSER), str(port)])
-    ctx.settle(0.4)
-    proc = ctx.spawn([ctx.python(comm), ctx.script(STREAMER), str(port), str(pause)])
+    pair = _server_then_client(ctx, CLOSING_SERVER, STREAMER, (0.05, 0.2))
+    comm, proc = pair.comm, pair.proc
     return Fault(
         truth=lambda: Truth(((comm,), pids(proc.pid), ("EPIPE", "broken pipe", "Broken pipe"))),
         facts=lambda: Truth(((comm,), ("EPIPE", "Broken pipe", "broken pipe"))),
-        processes=[proc, server],
-        words={"svc": word},
-        drawn={"comm": comm, "server": server_comm, "port": str(port), "pause_s": str(pause)},
+        processes=[proc, pair.server],
+        words={"svc": pair.word},
+        drawn={
+            "comm": comm,
+            "server": pair.server_comm,
+            "port": str(pair.port),
+            "pause_s": str(pair.pause),
+        },
     )
 
 
@@ -355,19 +372,14 @@ while True:
 
 
 def addr_in_use(ctx: Ctx) -> Fault:
-    comm, word = ctx.draw.service()
-    holder_comm, _ = ctx.draw.service()
-    port = ctx.draw.free_port()
-    pause = ctx.draw.uniform(0.05, 0.3)
-    holder = ctx.spawn([ctx.python(holder_comm), ctx.script(HOLDER), str(port)])
-    ctx.settle(0.4)
-    proc = ctx.spawn([ctx.python(comm), ctx.script(BINDER), str(port), str(pause)])
+    pair = _server_then_client(ctx, HOLDER, BINDER, (0.05, 0.3))
+    comm, holder_comm, holder, port = pair.comm, pair.server_comm, pair.server, pair.port
     addr = f"127.0.0.1:{port}"
     return Fault(
         truth=lambda: Truth(((comm,), (addr, f"port {port}"), (holder_comm, f"pid {holder.pid}"))),
         facts=lambda: Truth(((comm,), (addr, f"port {port}"), ("EADDRINUSE",))),
-        processes=[proc, holder],
-        words={"svc": word},
+        processes=[pair.proc, holder],
+        words={"svc": pair.word},
         drawn={"comm": comm, "holder": holder_comm, "port": str(port)},
     )
 

@@ -5,6 +5,7 @@ second, and light mutex contention. None of it is the culprit of any fault."""
 from __future__ import annotations
 
 from bench.eval.harness import Ctx
+from tests.support.workloads import PROBER
 
 DUTY = """
 import sys, time
@@ -14,16 +15,6 @@ while True:
     while time.perf_counter() < end:
         pass
     time.sleep((1 - busy) * 0.03)
-"""
-PROBER = """
-import sys, time
-path, pause = sys.argv[1], float(sys.argv[2])
-while True:
-    try:
-        open(path).close()
-    except OSError:
-        pass
-    time.sleep(pause)
 """
 TICKER = """
 import subprocess, sys, time

@@ -15,7 +15,6 @@ import json
 import secrets
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,6 +30,7 @@ from bot.alerts.service import group_id
 from tests.support.bot import BPFSLEUTH, all_text, bot_env, buttons, investigation_keys
 from tests.support.cluster import resolution
 from tests.support.ports import free_port
+from tests.support.workloads import refused_client
 from tests.support.world import BotWorld
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -38,22 +38,6 @@ pytestmark = [pytest.mark.redis, pytest.mark.slow]
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 CHANNEL = "C0INC17"
 ROUTED_CHANNEL = "C0INC16"
-
-WORKLOAD = r"""
-import socket, sys, time
-comm, port = sys.argv[1], int(sys.argv[2])
-with open("/proc/self/comm", "w") as f:
-    f.write(comm)
-print("ready", flush=True)
-while True:
-    s = socket.socket()
-    try:
-        s.connect(("127.0.0.1", port))
-    except ConnectionRefusedError:
-        pass
-    s.close()
-    time.sleep(0.05)
-"""
 
 
 def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, what: str) -> None:
@@ -212,11 +196,7 @@ def test_an_alert_starts_an_investigation_thread_that_names_the_culprit(
             {**resolution("a client keeps connecting to a closed port"), "delay_s": 6},
         ]
     )
-    workload = subprocess.Popen(
-        [sys.executable, "-c", WORKLOAD, comm, str(port)], stdout=subprocess.PIPE
-    )
-    try:
-        assert workload.stdout is not None and workload.stdout.readline().strip() == b"ready"
+    with refused_client(comm, port) as workload:
         _post_alerts(alertmanager, [_alert(name, "alpha:9100")])
         root = world.slack.wait_for(
             lambda: next(iter(_roots(world, CHANNEL, name)), None), timeout=30, what="the root"
@@ -241,9 +221,6 @@ def test_an_alert_starts_an_investigation_thread_that_names_the_culprit(
             timeout=90,
             what="the resolution card",
         )
-    finally:
-        workload.kill()
-        workload.wait()
     assert "a client keeps connecting to a closed port" in all_text(card)
     assert len(_roots(world, CHANNEL, name)) == 1  # the repeat started nothing new
     thread_text = "\n".join(all_text(m) for m in world.slack.thread(CHANNEL, root.ts))

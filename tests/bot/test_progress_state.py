@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from bot.progress.state import ThreadRender, apply
+from bot.progress.state import ThreadRender, apply, next_update_at
 from worker.loop.events import (
     CommandFinished,
     CommandVerdict,
@@ -16,7 +16,7 @@ from worker.loop.events import (
     ResolutionReached,
     StepStarted,
 )
-from worker.protocol import CommandRequest, EbpfProgramRequest, Resolution
+from worker.protocol import CommandRequest, EbpfProgramRequest, Resolution, Verdict
 
 HOSTS = ["web-1", "web-2"]
 
@@ -41,6 +41,29 @@ def _step(step: int = 1) -> StepStarted:
     )
 
 
+def _verdict(
+    id: str = "dump",
+    command: str = "tcpdump",
+    verdict: Verdict = "needs_approval",
+    *,
+    host: str = "web-1",
+    reason: str = "",
+) -> CommandVerdict:
+    return CommandVerdict(
+        investigation_id="inv",
+        step=1,
+        host=host,
+        id=id,
+        command=command,
+        verdict=verdict,
+        reason=reason,
+    )
+
+
+def _finished(id: str, *, host: str = "web-1", **result: object) -> CommandFinished:
+    return CommandFinished(investigation_id="inv", step=1, host=host, id=id, **result)
+
+
 def test_a_step_is_posted_with_its_plan() -> None:
     render = ThreadRender(investigation_id="inv")
     assert _apply(render, _step()) == ["post_step"]
@@ -61,26 +84,11 @@ def test_results_from_two_hosts_land_in_rows_per_host() -> None:
     for host, code in (("web-1", 0), ("web-2", 1)):
         assert _apply(
             render,
-            CommandVerdict(
-                investigation_id="inv",
-                step=1,
-                host=host,
-                id="ss",
-                command="ss -tlnp",
-                verdict="allow",
-            ),
+            _verdict("ss", "ss -tlnp", "allow", host=host),
         ) == ["update_step"]
         _apply(
             render,
-            CommandFinished(
-                investigation_id="inv",
-                step=1,
-                host=host,
-                id="ss",
-                ran=True,
-                exit_code=code,
-                duration_s=0.2,
-            ),
+            _finished("ss", host=host, ran=True, exit_code=code, duration_s=0.2),
         )
     rows = [(c.host, c.exit_code) for c in render.steps[1].view.commands if c.id == "ss"]
     assert rows == [("web-1", 0), ("web-2", 1)]
@@ -92,15 +100,7 @@ def test_a_command_needing_approval_posts_a_request_that_expires_when_the_comman
     _apply(render, _step())
     effects = apply(
         render,
-        CommandVerdict(
-            investigation_id="inv",
-            step=1,
-            host="web-1",
-            id="dump",
-            command="tcpdump -c 5",
-            verdict="needs_approval",
-            reason="captures packets",
-        ),
+        _verdict(command="tcpdump -c 5", reason="captures packets"),
         hosts=HOSTS,
         started_at=0,
         approval_timeout_s=60,
@@ -116,14 +116,7 @@ def test_a_command_needing_approval_posts_a_request_that_expires_when_the_comman
     )
     finished = _apply(
         render,
-        CommandFinished(
-            investigation_id="inv",
-            step=1,
-            host="web-1",
-            id="dump",
-            ran=False,
-            note="denied by slack:U0BOB",
-        ),
+        _finished("dump", ran=False, note="denied by slack:U0BOB"),
     )
     assert finished == ["expire_approval", "update_step"]
     assert render.pending_approvals == []
@@ -196,17 +189,7 @@ def test_findings_name_their_host_when_there_are_several() -> None:
 def test_the_next_step_closes_the_previous_one_and_expires_its_open_approvals() -> None:
     render = ThreadRender(investigation_id="inv")
     _apply(render, _step(1))
-    _apply(
-        render,
-        CommandVerdict(
-            investigation_id="inv",
-            step=1,
-            host="web-1",
-            id="dump",
-            command="tcpdump",
-            verdict="needs_approval",
-        ),
-    )
+    _apply(render, _verdict())
     assert _apply(render, _step(2)) == ["close_step", "expire_approval", "post_step"]
     assert render.steps[1].closed and not render.steps[2].closed
 
@@ -263,14 +246,7 @@ def test_replaying_events_after_a_restart_posts_nothing_twice() -> None:
     render = ThreadRender(investigation_id="inv")
     _apply(render, _step(1))
     render.steps[1].ts = "100.000001"  # the consumer posted it, then died before the cursor
-    verdict = CommandVerdict(
-        investigation_id="inv",
-        step=1,
-        host="web-1",
-        id="dump",
-        command="tcpdump",
-        verdict="needs_approval",
-    )
+    verdict = _verdict()
     assert _apply(render, verdict) == ["post_approval", "update_step"]
     assert _apply(render, _step(1)) == ["update_step"]
     assert render.steps[1].ts == "100.000001"
@@ -287,8 +263,6 @@ def test_replaying_events_after_a_restart_posts_nothing_twice() -> None:
 
 
 def test_updates_are_throttled_and_a_tracing_probe_keeps_its_countdown_moving() -> None:
-    from bot.progress.state import next_update_at
-
     render = ThreadRender(investigation_id="inv")
     _apply(render, _step())
     message = render.steps[1]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from tests.support.fakes.anthropic_api import FakeAnthropic
 from tests.support.paths import BPFSLEUTH
 from tests.support.ports import free_port
+from tests.support.workloads import refused_client
 from worker.backends.anthropic import AnthropicBackend
 from worker.backends.offline.planner import OfflineBackend
 from worker.loop.events import ProbeRefused, ProbeStarted, ProgressEvent
@@ -24,33 +24,14 @@ from worker.loop.investigation import Budgets
 from worker.loop.run import run_investigation
 
 pytestmark = pytest.mark.ebpf
-CONNECTOR = """
-import ctypes, socket, sys, time
-ctypes.CDLL(None).prctl(15, b"myapp", 0, 0, 0)
-port = int(sys.argv[1])
-while True:
-    s = socket.socket()
-    try:
-        s.connect(("127.0.0.1", port))
-    except OSError:
-        pass
-    finally:
-        s.close()
-    time.sleep(0.05)
-"""
 
 
 @pytest.fixture
 def myapp() -> Iterator[tuple[int, int]]:
     """A process named `myapp` connecting to a closed port 20 times a second: (pid, port)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", CONNECTOR, str(port)])
-    time.sleep(0.3)
-    try:
+    with refused_client("myapp", port) as proc:
         yield proc.pid, port
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def seed_programs(duration: float) -> dict[str, Any]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +22,8 @@ from mcp.types import Implementation
 from tests.support.paths import BPFSLEUTH, REPO
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
+from tests.support.workloads import refused_client
 from worker.distributed.store import AUDIT_STREAM
-
-WORKLOAD = r"""
-import socket, sys, time
-comm, port = sys.argv[1], int(sys.argv[2])
-with open("/proc/self/comm", "w") as f:
-    f.write(comm)
-print("ready", flush=True)
-while True:
-    s = socket.socket()
-    try:
-        s.connect(("127.0.0.1", port))
-    except ConnectionRefusedError:
-        pass
-    s.close()
-    time.sleep(0.05)
-"""
 
 
 def _text(result: Any) -> str:
@@ -76,11 +59,7 @@ def test_mcp_tools_find_the_closed_port_and_refuse_bad_calls(
     }
     client = redis.Redis.from_url(redis_server.url, decode_responses=True)
     client.delete(AUDIT_STREAM)
-    workload = subprocess.Popen(
-        [sys.executable, "-c", WORKLOAD, comm, str(port)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert workload.stdout is not None and workload.stdout.readline().strip() == "ready"
+    with refused_client(comm, port) as workload:
 
         async def body(session: ClientSession) -> dict[str, Any]:
             out: dict[str, Any] = {}
@@ -108,9 +87,6 @@ def test_mcp_tools_find_the_closed_port_and_refuse_bad_calls(
             return out
 
         out = anyio.run(_session, env, client_name, body)
-    finally:
-        workload.kill()
-        workload.wait()
 
     assert {
         "list_hosts",

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from probes.params import ProbeRequestError
 from probes.resolver import resolve_key
 from tests.support.ebpf import scaled
 from tests.support.live_probe import save_example
+from tests.support.workloads import compile_c
 
 pytestmark = pytest.mark.ebpf
 
@@ -27,82 +27,19 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/lock_contention/
 THREADS = 8
 HOLD_NS = 1_000_000
 
-MUTEX_PROGRAM = r"""
-#include <pthread.h>
-#include <stdlib.h>
-#include <time.h>
-static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
-static void *run(void *arg) {
-    struct timespec hold = {0, HOLD_NS};
-    time_t end = time(0) + LIFETIME_S; /* a leaked workload ends by itself */
-    (void)arg;
-    while (time(0) < end) {
-        pthread_mutex_lock(&m);
-        nanosleep(&hold, 0);
-        pthread_mutex_unlock(&m);
-    }
-    return 0;
-}
-int main(int argc, char **argv) {
-    int n = atoi(argv[1]);
-    pthread_t t[16];
-    for (int i = 0; i < n && i < 16; i++) pthread_create(&t[i], 0, run, 0);
-    pthread_join(t[0], 0);
-    return 0;
-}
-"""
 
-MMAP_PROGRAM = r"""
-#include <pthread.h>
-#include <stdlib.h>
-#include <sys/mman.h>
-#include <time.h>
-static void *run(void *arg) {
-    time_t end = time(0) + LIFETIME_S; /* a leaked workload ends by itself */
-    (void)arg;
-    while (time(0) < end) {
-        char *p = mmap(0, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        p[0] = 1;
-        p[8192] = 1;
-        munmap(p, 1 << 16);
-    }
-    return 0;
-}
-int main(int argc, char **argv) {
-    int n = atoi(argv[1]);
-    pthread_t t[16];
-    for (int i = 0; i < n && i < 16; i++) pthread_create(&t[i], 0, run, 0);
-    pthread_join(t[0], 0);
-    return 0;
-}
-"""
+def _lifetime_s() -> int:
+    return int(scaled(20))  # a leaked workload ends by itself
 
 
 def _compile(tmp_path: Path, source: str, name: str) -> Path:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc is needed to build the contention workload")
-    src = tmp_path / "prog.c"
-    src.write_text(source)
-    binary = tmp_path / name
-    subprocess.run(
-        [
-            gcc,
-            "-O2",
-            "-pthread",
-            f"-DHOLD_NS={HOLD_NS}",
-            f"-DLIFETIME_S={int(scaled(20))}",
-            "-o",
-            str(binary),
-            str(src),
-        ],
-        check=True,
+    return compile_c(
+        source, tmp_path, name, flags=("-O2", "-pthread"), defines={"LIFETIME_S": _lifetime_s()}
     )
-    return binary
 
 
-def _start(binary: Path) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen([str(binary), str(THREADS)])
+def _start(binary: Path, *args: object) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen([str(binary), str(THREADS), *map(str, args)])
     time.sleep(0.3)  # threads started and contending
     try:
         yield proc
@@ -113,12 +50,14 @@ def _start(binary: Path) -> Iterator[subprocess.Popen[bytes]]:
 
 @pytest.fixture
 def mutex_workload(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    yield from _start(_compile(tmp_path, MUTEX_PROGRAM, "svc7"))
+    yield from _start(
+        _compile(tmp_path, "mutex_contention.c", "svc7"), HOLD_NS // 1000, _lifetime_s()
+    )
 
 
 @pytest.fixture
 def mmap_program(tmp_path: Path) -> Path:
-    return _compile(tmp_path, MMAP_PROGRAM, "svc9")
+    return _compile(tmp_path, "mmap_churn.c", "svc9")
 
 
 def _run(

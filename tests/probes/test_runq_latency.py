@@ -3,54 +3,29 @@
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from probes.catalog import load_catalog
 from probes.engine.runner import run_probe
 from probes.models import ProbeFilters, ProbeRequest, ProbeResult
+from probes.resolver import resolve_key
 from tests.support.ebpf import scaled
+from tests.support.workloads import compile_c
 
 pytestmark = pytest.mark.ebpf
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/runq_latency/example.json"
 
-# Busy loop for at most LIFETIME_S s (a leaked process ends by itself; the probe may compile
-# slowly).
-SPIN_C = r"""
-#include <time.h>
-int main(void) {
-    volatile unsigned long x = 0;
-    time_t end = time(0) + LIFETIME_S;
-    for (;;) {
-        for (int i = 0; i < 10000000; i++) x += i;
-        if (time(0) > end) return 0;
-    }
-}
-"""
-
-# Sleeps 2 ms, NAPS times (LIFETIME_S at most).
-NAP_C = r"""
-#include <time.h>
-int main(void) {
-    struct timespec ts = {0, 2000000};
-    for (int i = 0; i < NAPS; i++) nanosleep(&ts, 0);
-    return 0;
-}
-"""
-
 
 def _build(tmp_path: Path, source: str) -> Path:
-    name = f"w{secrets.token_hex(3)}"
-    src = tmp_path / f"{name}.c"
-    src.write_text(source)
     lifetime = int(scaled(60))
-    defines = [f"-DLIFETIME_S={lifetime}", f"-DNAPS={lifetime * 500}"]
-    subprocess.run(["gcc", "-O1", *defines, "-o", str(tmp_path / name), str(src)], check=True)
-    return tmp_path / name
+    return compile_c(
+        source, tmp_path, flags=("-O1",), defines={"LIFETIME_S": lifetime, "NAPS": lifetime * 500}
+    )
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -66,8 +41,8 @@ def _save_example(result: ProbeResult) -> None:
 
 
 def test_starved_sleeper_has_high_p99_and_the_hogs_are_named(tmp_path: Path) -> None:
-    spin = _build(tmp_path, SPIN_C)
-    nap = _build(tmp_path, NAP_C)
+    spin = _build(tmp_path, "spin.c")
+    nap = _build(tmp_path, "nap.c")
     # All on one CPU; hogs at nice -15 (a reniced batch job), the sleeper at nice 5: the
     # starvation stays visible even when other tests keep this host busy.
     cpu = max(os.sched_getaffinity(0))
@@ -122,9 +97,6 @@ def test_starved_sleeper_has_high_p99_and_the_hogs_are_named(tmp_path: Path) -> 
 
 
 def test_every_answer_resolves_to_runq_latency() -> None:
-    from probes.catalog import load_catalog
-    from probes.resolver import resolve_key
-
     spec = load_catalog().probes["runq_latency"]
     assert "kprobe:finish_task_switch" in spec.answers
     for asked in spec.answers:

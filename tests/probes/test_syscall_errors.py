@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import shutil
 import socket
 import subprocess
 import time
@@ -21,40 +20,11 @@ from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from probes.resolver import resolve_key
 from tests.support.ebpf import scaled
 from tests.support.live_probe import save_example
+from tests.support.workloads import compile_c
 
 pytestmark = pytest.mark.ebpf
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "probes/catalog/syscall_errors/example.json"
-
-# Every round: 100 opens of a missing file, then 5 connects to a closed port; ends after argv[3] s.
-STORM = r"""
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
-int main(int argc, char **argv) {
-    struct sockaddr_in to = {0};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(atoi(argv[2]));
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    time_t end = time(0) + atoi(argv[3]);
-    while (time(0) < end) {
-        for (int i = 0; i < 100; i++) {
-            int fd = open(argv[1], O_RDONLY);
-            if (fd >= 0) close(fd);
-        }
-        for (int i = 0; i < 5; i++) {
-            int s = socket(AF_INET, SOCK_STREAM, 0);
-            connect(s, (struct sockaddr *)&to, sizeof(to));
-            close(s);
-        }
-        usleep(1000);
-    }
-    return 0;
-}
-"""
 
 
 def _closed_port() -> int:
@@ -71,14 +41,9 @@ class Storm:
 
 @pytest.fixture
 def storm(tmp_path: Path) -> Iterator[Storm]:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc is needed to build the workload")
-    (tmp_path / "prog.c").write_text(STORM)
-    binary = tmp_path / "svc5"
-    subprocess.run([gcc, "-O2", "-o", str(binary), str(tmp_path / "prog.c")], check=True)
+    binary = compile_c("error_storm.c", tmp_path, "svc5", defines={"LIFETIME_S": int(scaled(20))})
     missing = f"/tmp/{secrets.token_hex(6)}/settings.conf"
-    proc = subprocess.Popen([str(binary), missing, str(_closed_port()), str(int(scaled(20)))])
+    proc = subprocess.Popen([str(binary), missing, str(_closed_port())])
     time.sleep(0.2)
     try:
         yield Storm(proc, missing)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.live_probe import Workload, run_around, save_example
+from probes.models import ProbeFilters
+from tests.support.live_probe import UNANSWERED_CONNECTS, Workload, run_around, save_example
 
 pytestmark = pytest.mark.ebpf
 
@@ -60,8 +61,6 @@ def test_refused_connects_are_attributed_to_the_process_and_port() -> None:
 
 
 def test_comm_filter_keeps_other_processes_out() -> None:
-    from probes.models import ProbeFilters
-
     workload = Workload(SCRIPT)
     result = run_around(
         "tcp_connect", workload, duration_s=2.0, filters=ProbeFilters(comm="no-such-comm")
@@ -71,29 +70,9 @@ def test_comm_filter_keeps_other_processes_out() -> None:
     assert result.aggregates.totals["attempts"] == 0
 
 
-UNANSWERED = r"""
-import json, socket, sys, time
-server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen(0)   # never accepts
-port = server.getsockname()[1]
-print(json.dumps({"port": port}), flush=True)
-sys.stdin.readline()
-held = []
-for _ in range(3):                 # the first fill the accept queue; then SYNs are dropped
-    c = socket.socket(); c.setblocking(False)
-    try:
-        c.connect(("127.0.0.1", port))
-    except BlockingIOError:
-        pass
-    held.append(c)
-time.sleep(1.5)                    # then give up, as a client with a 1.5 s connect timeout
-for c in held:
-    c.close()
-print(json.dumps({}), flush=True)
-"""
-
-
 def test_a_connect_that_gets_no_answer_is_a_timeout() -> None:
-    workload = Workload(UNANSWERED)
+    # the first fill the accept queue; then SYNs are dropped; the client gives up after 1.5 s
+    workload = Workload(UNANSWERED_CONNECTS, "3", "1.5", "close")
     port = workload.setup["port"]
     result = run_around("tcp_connect", workload, duration_s=2.5)
     workload.finish()
@@ -106,27 +85,8 @@ def test_a_connect_that_gets_no_answer_is_a_timeout() -> None:
     assert failure.value is not None and failure.value >= 1000  # ms waited before giving up
 
 
-HANGING = r"""
-import json, socket, sys, time
-server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen(0)   # never accepts
-port = server.getsockname()[1]
-print(json.dumps({"port": port}), flush=True)
-sys.stdin.readline()
-held = []
-for _ in range(4):
-    c = socket.socket(); c.setblocking(False)
-    try:
-        c.connect(("127.0.0.1", port))
-    except BlockingIOError:
-        pass
-    held.append(c)
-time.sleep(6)                      # still waiting when the probe ends
-print(json.dumps({}), flush=True)
-"""
-
-
 def test_connects_still_waiting_at_the_end_are_reported_as_pending() -> None:
-    workload = Workload(HANGING)
+    workload = Workload(UNANSWERED_CONNECTS, "4", "6")  # still waiting when the probe ends
     port = workload.setup["port"]
     result = run_around("tcp_connect", workload, duration_s=2.0)
     workload.kill()

@@ -7,27 +7,9 @@ from __future__ import annotations
 import pytest
 
 from probes.engine.tracefs import tracepoint_fields
-from tests.support.live_probe import Workload, run_around, save_example
+from tests.support.live_probe import UNANSWERED_CONNECTS, Workload, run_around, save_example
 
 pytestmark = pytest.mark.ebpf
-
-FULL_BACKLOG = r"""
-import json, socket, sys, time
-server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen(0)   # never accepts
-port = server.getsockname()[1]
-print(json.dumps({"port": port}), flush=True)
-sys.stdin.readline()
-clients = []
-for _ in range(4):
-    c = socket.socket(); c.setblocking(False)
-    try:
-        c.connect(("127.0.0.1", port))
-    except BlockingIOError:
-        pass
-    clients.append(c)
-time.sleep(2.2)
-print(json.dumps({}), flush=True)
-"""
 
 CLOSED_PORT = r"""
 import json, socket, sys
@@ -46,7 +28,7 @@ print(json.dumps({}), flush=True)
 
 
 def test_syn_retransmits_to_a_full_listener_are_attributed() -> None:
-    workload = Workload(FULL_BACKLOG)
+    workload = Workload(UNANSWERED_CONNECTS, "4", "2.2")
     port = workload.setup["port"]
     result = run_around("tcp_retransmits", workload, duration_s=3.0)
     workload.finish()

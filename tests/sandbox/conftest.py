@@ -42,21 +42,6 @@ def unsandboxed(*stages: list[str], timeout_s: float = 10.0) -> PipelineOutcome:
     return run_pipeline(resolved, timeout_s=timeout_s, output_cap=1 << 20, sandboxed=False)
 
 
-def processes_with(token: str) -> list[int]:
-    """Pids whose command line contains `token`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if token.encode() in cmdline:
-            found.append(int(entry.name))
-    return found
-
-
 def snapshot(root: Path) -> dict[str, tuple[int, int, int, int, bytes]]:
     """Every path under `root` with mode, uid, size, mtime_ns and (for files) content."""
     state: dict[str, tuple[int, int, int, int, bytes]] = {}

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from tests.sandbox.conftest import processes_with, sandboxed
+from tests.sandbox.conftest import sandboxed
+from tests.support.procs import processes_with
 from worker.sandbox import Limits, Profile
 
 PY = "/usr/bin/python3"

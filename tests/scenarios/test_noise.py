@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.workloads import PROBER
 from tests.support.workloads.scenarios import (
     Fault,
     Scenario,
@@ -31,16 +32,6 @@ from tests.support.workloads.scenarios import (
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.slow]
 
-PROBER = """
-import sys, time
-path, pause = sys.argv[1], float(sys.argv[2])
-while True:
-    try:
-        open(path).close()
-    except OSError:
-        pass
-    time.sleep(pause)
-"""
 DUTY = """
 import time
 while True:

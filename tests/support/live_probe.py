@@ -21,6 +21,30 @@ from probes.models import ProbeFilters, ProbeRequest, ProbeResult
 from tests.support.ebpf import scaled
 from tests.support.paths import example_json
 
+# A workload whose non-blocking connects get no answer: a listener that never accepts (backlog 0)
+# takes the first into its full accept queue, then drops the SYNs, so the client retransmits them.
+# argv: the number of connects, how long to keep them waiting (s), and "close" to close them then.
+UNANSWERED_CONNECTS = r"""
+import json, socket, sys, time
+server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen(0)   # never accepts
+port = server.getsockname()[1]
+print(json.dumps({"port": port}), flush=True)
+sys.stdin.readline()
+held = []
+for _ in range(int(sys.argv[1])):
+    c = socket.socket(); c.setblocking(False)
+    try:
+        c.connect(("127.0.0.1", port))
+    except BlockingIOError:
+        pass
+    held.append(c)
+time.sleep(float(sys.argv[2]))
+if sys.argv[3:] == ["close"]:
+    for c in held:
+        c.close()
+print(json.dumps({}), flush=True)
+"""
+
 
 class Workload:
     def __init__(self, script: str, *args: str) -> None:

@@ -11,26 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.procs import processes_with
 from worker.host.executor import CLEAN_ENV, cut_marker, run_command
 from worker.protocol import CommandRequest, CommandResult
 
 
 def run(command: str, **kwargs: object) -> CommandResult:
     return run_command(CommandRequest(id="t", command=command), **kwargs)  # type: ignore[arg-type]
-
-
-def processes_mentioning(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker.encode() in cmdline:
-            found.append(int(entry.name))
-    return found
 
 
 def zombie_children() -> list[int]:
@@ -98,7 +85,7 @@ def test_timeout_kills_the_whole_pipeline_and_leaves_no_process(tmp_path: Path) 
     assert result.timed_out
     assert 0.9 <= elapsed < 5
     assert "timed out" in result.note
-    assert processes_mentioning(marker.name) == []
+    assert processes_with(marker.name) == []
     assert zombie_children() == []
 
 

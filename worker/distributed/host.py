@@ -97,18 +97,11 @@ def _audit(rt: Runtime, investigation_id: str, result: PlanResult, asked_by: str
     entries: list[AuditEntry] = []
     for command in result.command_results.values():
         entries.append(
-            AuditEntry(
+            AuditEntry.of_command(
+                command,
                 investigation_id=investigation_id,
                 step=result.step,
                 host=result.host,
-                kind="command",
-                id=command.id,
-                argv=command.command,
-                verdict=command.verdict,
-                ran=command.ran,
-                exit_code=command.exit_code,
-                error=command.note if not command.ran else "",
-                duration_s=command.duration_s,
                 sandbox=command.sandbox,
                 asked_by=asked_by,
                 approved_by=_approved_by(rt, investigation_id, command),
@@ -116,19 +109,13 @@ def _audit(rt: Runtime, investigation_id: str, result: PlanResult, asked_by: str
         )
     for key, probe in result.ebpf_results.items():
         entries.append(
-            AuditEntry(
+            AuditEntry.of_probe(
+                probe,
                 investigation_id=investigation_id,
                 step=result.step,
                 host=result.host,
-                kind="probe",
                 id=key,
-                argv=f"{probe.probe or probe.program_name} {probe.resolved_from}".strip(),
-                verdict="allow",
-                ran=probe.error is None,
-                error=probe.error or "",
-                duration_s=probe.duration_s,
                 asked_by=asked_by,
-                approved_by="catalog",
             )
         )
     try:

@@ -42,7 +42,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 from worker import keys
 from worker.loop.events import ProgressEvent
 from worker.loop.investigation import Investigation
-from worker.protocol import PlanResult
+from worker.protocol import CommandResult, EbpfResult, PlanResult
 
 AUDIT_STREAM = keys.AUDIT_STREAM
 AUDIT_MAXLEN = 100_000
@@ -106,6 +106,64 @@ class AuditEntry(BaseModel):
     asked_by: str = ""
     approved_by: str = ""
     at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @classmethod
+    def of_command(
+        cls,
+        command: CommandResult,
+        *,
+        investigation_id: str,
+        step: int,
+        host: str,
+        asked_by: str,
+        approved_by: str,
+        id: str | None = None,
+        sandbox: str = "",
+    ) -> AuditEntry:
+        """The entry for a command's result (`id`: the command's own id unless given)."""
+        return cls(
+            investigation_id=investigation_id,
+            step=step,
+            host=host,
+            kind="command",
+            id=command.id if id is None else id,
+            argv=command.command,
+            verdict=command.verdict,
+            ran=command.ran,
+            exit_code=command.exit_code,
+            error=command.note if not command.ran else "",
+            duration_s=command.duration_s,
+            sandbox=sandbox,
+            asked_by=asked_by,
+            approved_by=approved_by,
+        )
+
+    @classmethod
+    def of_probe(
+        cls,
+        probe: EbpfResult,
+        *,
+        investigation_id: str,
+        step: int,
+        host: str,
+        id: str,
+        asked_by: str,
+    ) -> AuditEntry:
+        """The entry for a catalog probe's result, run as asked (approved by the catalog)."""
+        return cls(
+            investigation_id=investigation_id,
+            step=step,
+            host=host,
+            kind="probe",
+            id=id,
+            argv=f"{probe.probe or probe.program_name} {probe.resolved_from}".strip(),
+            verdict="allow",
+            ran=probe.error is None,
+            error=probe.error or "",
+            duration_s=probe.duration_s,
+            asked_by=asked_by,
+            approved_by="catalog",
+        )
 
 
 class StoredInvestigation(BaseModel):

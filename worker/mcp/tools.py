@@ -504,19 +504,16 @@ def run_command(
     return CommandRun(host=box.host, via="local", result=result, run_id=call_id, audit=where)
 
 
-def _command_audit_entry(call_id: str, host: str, asker: str, result: CommandResult) -> AuditEntry:
-    return AuditEntry(
+def _command_audit_entry(
+    call_id: str, host: str, asker: str, result: CommandResult, name: str | None = None
+) -> AuditEntry:
+    """A command run over MCP (`name`: a flow's step; else the call's id), approved by policy."""
+    return AuditEntry.of_command(
+        result,
         investigation_id=call_id,
         step=0,
         host=host,
-        kind="command",
-        id=call_id,
-        argv=result.command,
-        verdict=result.verdict,
-        ran=result.ran,
-        exit_code=result.exit_code,
-        error=result.note if not result.ran else "",
-        duration_s=result.duration_s,
+        id=call_id if name is None else name,
         asked_by=asker,
         approved_by="policy" if result.verdict == "allow" else "",
     )
@@ -652,36 +649,10 @@ def _flow_audit_entry(
 ) -> AuditEntry | None:
     if saved.command is not None:
         command: CommandResult = saved.command
-        return AuditEntry(
-            investigation_id=call_id,
-            step=0,
-            host=box.host,
-            kind="command",
-            id=name,
-            argv=command.command,
-            verdict=command.verdict,
-            ran=command.ran,
-            exit_code=command.exit_code,
-            error=command.note if not command.ran else "",
-            duration_s=command.duration_s,
-            asked_by=asker,
-            approved_by="policy" if command.verdict == "allow" else "",
-        )
+        return _command_audit_entry(call_id, box.host, asker, command, name)
     if saved.probe is not None:
-        probe: EbpfResult = saved.probe
-        return AuditEntry(
-            investigation_id=call_id,
-            step=0,
-            host=box.host,
-            kind="probe",
-            id=name,
-            argv=f"{probe.probe or probe.program_name} {probe.resolved_from}".strip(),
-            verdict="allow",
-            ran=probe.error is None,
-            error=probe.error or "",
-            duration_s=probe.duration_s,
-            asked_by=asker,
-            approved_by="catalog",
+        return AuditEntry.of_probe(
+            saved.probe, investigation_id=call_id, step=0, host=box.host, id=name, asked_by=asker
         )
     return None
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from tests.support.ports import free_port
-from tests.support.workloads import C_DIR, compile_c, spawn, stop
+from tests.support.workloads import C_DIR, CONNECTOR, compile_c, spawn, stop
 
 PYTHON = Path(os.path.realpath(sys.executable))
 SCENARIO_BUDGET_ITERATIONS = 6
@@ -121,27 +121,12 @@ def pid_terms(*pids: int) -> tuple[str, ...]:
 
 
 # --- 1. connection refused -----------------------------------------------------------------------
-CONNECTOR = """
-import socket, sys, time
-port = int(sys.argv[1])
-while True:
-    s = socket.socket()
-    try:
-        s.connect(("127.0.0.1", port))
-    except OSError:
-        pass
-    finally:
-        s.close()
-    time.sleep(0.1)
-"""
-
-
 @contextmanager
 def refused_connects(workdir: Path) -> Iterator[Fault]:
     comm = unique("edge-client")
     binary = named_binary(workdir, comm)
     port = free_port()
-    with running([str(binary), str(script(workdir, CONNECTOR)), str(port)]) as procs:
+    with running([str(binary), str(script(workdir, CONNECTOR)), str(port), "0.1"]) as procs:
         pid = procs[0].pid
         yield Fault(
             truth=lambda: Truth(((comm,), pid_terms(pid), (f"127.0.0.1:{port}",))),

@@ -1,11 +1,14 @@
 /* Threads that map, touch and unmap 64 KiB in a loop: kernel lock waits (mmap_lock), not futexes.
- * usage: mmap_churn <threads (1-16)>; ends by itself after 20 s. */
+ * usage: mmap_churn <threads (1-16)>; ends by itself after LIFETIME_S s (-D, 20). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
+#ifndef LIFETIME_S
+#define LIFETIME_S 20
+#endif
 static void *run(void *arg) {
-    time_t end = time(0) + 20; /* a leaked workload ends by itself */
+    time_t end = time(0) + LIFETIME_S; /* a leaked workload ends by itself */
     (void)arg;
     while (time(0) < end) {
         char *p = mmap(0, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
