@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,10 +23,10 @@ import redis
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.types import Implementation
 
-from tests.mcp.test_mcp_stdio import WORKLOAD
 from tests.support.cluster import BPFSLEUTH, Cluster
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
+from tests.support.workloads import refused_client
 from worker.distributed.store import AUDIT_STREAM
 
 pytestmark = [pytest.mark.ebpf, pytest.mark.redis, pytest.mark.slow]
@@ -85,9 +83,6 @@ def test_probe_and_commands_run_on_a_named_worker_host(fleet: Fleet, tmp_path: P
     forbidden = tmp_path / f"never-{secrets.token_hex(3)}"
     nowhere = "gone-" + secrets.token_hex(3)
     audit_before = fleet.client.xlen(AUDIT_STREAM)
-    workload = subprocess.Popen(
-        [sys.executable, "-c", WORKLOAD, comm, str(port)], stdout=subprocess.PIPE, text=True
-    )
     worker = fleet.cluster.workers[host]
 
     async def body(session: ClientSession) -> dict[str, Any]:
@@ -142,12 +137,8 @@ def test_probe_and_commands_run_on_a_named_worker_host(fleet: Fleet, tmp_path: P
             await s.initialize()
             return await body(s)
 
-    try:
-        assert workload.stdout is not None and workload.stdout.readline().strip() == "ready"
+    with refused_client(comm, port) as workload:
         out = anyio.run(session)
-    finally:
-        workload.kill()
-        workload.wait()
     logs = fleet.cluster.logs_tail()
 
     hosts = {h["name"]: h for h in out["hosts"].structured_content["hosts"]}
