@@ -18,7 +18,12 @@ from tests.support.paths import REPO
 from worker.policy import evaluate
 
 FLOWS = sorted((REPO / "worker" / "flows").glob("*.yaml"))
-OFFLINE = sorted((REPO / "worker" / "models" / "offline").rglob("*.py"))
+OFFLINE = sorted(
+    [
+        *(REPO / "worker" / "backends" / "offline").rglob("*.py"),
+        *(REPO / "worker" / "analysis").rglob("*.py"),
+    ]
+)
 
 
 def _flow_commands() -> list[str]:

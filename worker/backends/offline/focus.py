@@ -88,8 +88,10 @@ def focus_step(
                 programs.append(probe(name, target, f"{comm}: {why}", comm=comm[:15]))
         threads_id = f"threads_{safe}"[:64]
         if re.fullmatch(r"[A-Za-z0-9_.-]+", comm) and threads_id not in asked:
-            command = f"ps -L -o pid,tid,comm,stat,pcpu,wchan:32 -C {comm}"
-            commands.append(cmd(threads_id, command, "its threads"))
+            threads = cmd(
+                threads_id, f"ps -L -o pid,tid,comm,stat,pcpu,wchan:32 -C {comm}", "threads"
+            )
+            commands.append(threads)
     if not programs and not commands:
         return None
     shown = ", ".join(chosen)
