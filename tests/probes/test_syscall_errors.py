@@ -147,7 +147,9 @@ def test_pid_filter_errors_only(storm: Storm) -> None:
     # samples are the first failures seen: all of this process here, the opens with their path
     assert result.events and all(e["process_id"] == storm.proc.pid for e in result.events)
     opens = [e for e in result.events if e["data"]["syscall"] == "openat"]
-    assert opens and all(e["data"]["path"] == storm.missing for e in opens)
+    # a path the kernel could not read from user memory at that moment is left out of its event
+    paths = [e["data"]["path"] for e in opens if "path" in e["data"]]
+    assert paths and all(path == storm.missing for path in paths)
 
 
 def test_syscall_names() -> None:
