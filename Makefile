@@ -73,6 +73,7 @@ test-kernels: setup
 # probe compiled and attached, the resolver, one scenario in a 5.10 VM, and a VM that misses its boot
 # deadline killed with nothing left behind (docs/kernels.md: 6-10 min warm, plus the image cold).
 KERNELS_SMOKE := BPFSLEUTH_KERNELS_SMOKE=1 $(BIN)/pytest -p no:cacheprovider -v tests/kernels/test_smoke.py \
+	tests/kernels/test_accel.py \
 	"tests/kernels/test_faults.py::test_a_vm_past_its_deadline_is_killed_and_says_so[boot]"
 test-kernels-smoke: setup
 	$(KERNELS_SMOKE)

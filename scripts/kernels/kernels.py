@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The kernel matrix on the host: build and cache each kernel's VM base, boot it, fold the results.
 
-    kernels.py run [--kernels 5.10,6.1,6.12] [--accel tcg|kvm] [--boot-timeout S] [--timeout S]
+    kernels.py run [--kernels 5.10,6.1,6.12] [--accel auto|tcg|kvm] [--boot-timeout S] [--timeout S]
     kernels.py table [--results bench/results/kernels.json]
 
 Standard library only (bpfsleuth-independent). Caches live in $BPFSLEUTH_KERNELS_CACHE (default
@@ -36,6 +36,8 @@ import time
 import tomllib
 from pathlib import Path
 from typing import Any
+
+import accel  # a sibling module: this script's directory is first on sys.path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -689,6 +691,10 @@ def run_kernel(kernel: str, args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         base = ensure_base(kernel, timings)
+        if args.accel == "auto":  # decided once per run (and cached per machine): accel.py
+            verdict = accel.choose("auto", base / "vmlinuz", CACHE)
+            args.accel, args.accel_why = verdict.accel, verdict.why
+            say(f"accelerator: {verdict.accel} ({verdict.why})")
         with cpu_lock():
             res = boot(
                 kernel, base, args.accel, args.boot_timeout, args.timeout, args.append, timings
@@ -720,6 +726,7 @@ def finish(
     timings["load_after"] = load()
     cells = {probe: probe_cell(probe, res) for probe in catalog_probes()}
     entry = summarise(kernel, res, timings, args.accel)
+    entry["accel_why"] = getattr(args, "accel_why", "asked for")
     entry["status"] = status
     if args.results:
         fold(Path(args.results), kernel, entry, cells)
@@ -754,7 +761,10 @@ def main() -> int:
     run = sub.add_parser("run", help="build (when needed), boot and test kernels")
     run.add_argument("--kernels", default=",".join(KERNELS))
     run.add_argument(
-        "--accel", default=os.environ.get("BPFSLEUTH_KERNELS_ACCEL", "tcg"), choices=("tcg", "kvm")
+        "--accel",
+        default=os.environ.get("BPFSLEUTH_KERNELS_ACCEL", "auto"),
+        choices=("auto", "tcg", "kvm"),
+        help="auto: KVM when a bounded probe boot shows it works here, else TCG (accel.py)",
     )
     run.add_argument("--boot-timeout", type=float, default=300.0)
     run.add_argument("--timeout", type=float, default=5400.0, help="per VM, seconds")

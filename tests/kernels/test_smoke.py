@@ -81,6 +81,9 @@ def test_the_smoke_run_passes_and_leaves_nothing(
     entry = _kernel(data, out)
     assert entry["status"] == "ran"
     assert entry["kernel"]["release"].startswith("5.10.")
+    # which accelerator ran, and why (auto: a bounded KVM probe boot, accel.py)
+    assert entry["accel"] in ("kvm", "tcg") and entry["accel_why"], entry
+    assert f"booting 5.10 ({entry['accel']})" in out
     found = re.search(r"run directory (\S+)", out)
     assert found, out
     run_dir = found.group(1)
