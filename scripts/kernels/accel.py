@@ -60,6 +60,16 @@ def machine_key() -> str:
     return f"{_qemu_version()} | {platform.release()} | {_cpu_model()}"
 
 
+def qemu_args(accel: str, console: Path, *, mem: str, smp: str) -> list[str]:
+    """QEMU with no devices but a serial console to a file, exiting on the guest's panic."""
+    cpu = "max" if accel == "tcg" else "host,-arch-capabilities"  # see DESIGN.md §4a
+    return [
+        *("qemu-system-x86_64", "-accel", accel, "-cpu", cpu, "-m", mem, "-smp", smp),
+        *("-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none"),
+        *("-serial", f"file:{console}"),
+    ]
+
+
 def probe_kvm(vmlinuz: Path, deadline_s: float = PROBE_DEADLINE_S) -> Verdict:
     """Boot `vmlinuz` under KVM for at most `deadline_s`; KVM if its banner appears."""
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
@@ -67,27 +77,8 @@ def probe_kvm(vmlinuz: Path, deadline_s: float = PROBE_DEADLINE_S) -> Verdict:
     with tempfile.TemporaryDirectory(prefix="bpfsleuth-kvm-probe-") as tmp:
         console = Path(tmp) / "console.log"
         cmd = [
-            "qemu-system-x86_64",
-            "-accel",
-            "kvm",
-            "-cpu",
-            "host,-arch-capabilities",
-            "-m",
-            "256",
-            "-smp",
-            "1",
-            "-nodefaults",
-            "-display",
-            "none",
-            "-no-reboot",
-            "-monitor",
-            "none",
-            "-serial",
-            f"file:{console}",
-            "-kernel",
-            str(vmlinuz),
-            "-append",
-            "console=ttyS0 panic=-1",
+            *qemu_args("kvm", console, mem="256", smp="1"),
+            *("-kernel", str(vmlinuz), "-append", "console=ttyS0 panic=-1"),
         ]
         started = time.monotonic()
         proc = subprocess.Popen(

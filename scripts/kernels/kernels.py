@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import accel  # a sibling module: this script's directory is first on sys.path
+from accel import qemu_args
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -318,39 +319,15 @@ def salvage(disk: Path, run_dir: Path) -> dict[str, Any]:
 
 
 def qemu_cmd(base: Path, run_dir: Path, disk: Path, accel: str, append: str) -> list[str]:
-    cpu = "max" if accel == "tcg" else "host,-arch-capabilities"
+    mem = os.environ.get("BPFSLEUTH_KERNELS_MEM", "2048")
     smp = os.environ.get("BPFSLEUTH_KERNELS_SMP", "2")
     return [
-        "nice",
-        "-n",
-        "10",
-        "qemu-system-x86_64",
-        "-accel",
-        accel,
-        "-cpu",
-        cpu,
-        "-m",
-        os.environ.get("BPFSLEUTH_KERNELS_MEM", "2048"),
-        "-smp",
-        smp,
-        "-nodefaults",
-        "-display",
-        "none",
-        "-no-reboot",
-        "-monitor",
-        "none",
-        "-serial",
-        f"file:{run_dir / 'console.log'}",
-        "-kernel",
-        str(base / "vmlinuz"),
-        "-initrd",
-        str(base / "initrd.img"),
-        "-append",
-        f"root=/dev/vda rw console=ttyS0 panic=-1 {append}".strip(),
-        "-drive",
-        f"file={run_dir / 'root.qcow2'},if=virtio,format=qcow2",
-        "-drive",
-        f"file={disk},if=virtio,format=raw",
+        *("nice", "-n", "10"),
+        *qemu_args(accel, run_dir / "console.log", mem=mem, smp=smp),
+        *("-kernel", str(base / "vmlinuz"), "-initrd", str(base / "initrd.img")),
+        *("-append", f"root=/dev/vda rw console=ttyS0 panic=-1 {append}".strip()),
+        *("-drive", f"file={run_dir / 'root.qcow2'},if=virtio,format=qcow2"),
+        *("-drive", f"file={disk},if=virtio,format=raw"),
     ]
 
 

@@ -22,14 +22,12 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts" / "kernels"))
 import accel  # noqa: E402  (a script's sibling module, not a package)
 
+from tests.kernels.support import qemu_processes, runs_with  # noqa: E402
+
 CACHE = Path(os.environ.get("BPFSLEUTH_KERNELS_CACHE", "/var/cache/bpfsleuth-kernels"))
 
 pytestmark = [
-    pytest.mark.skipif(
-        os.environ.get("BPFSLEUTH_KERNELS_SMOKE") != "1"
-        and os.environ.get("BPFSLEUTH_KERNELS") != "1",
-        reason="runs with the kernel smoke run: BPFSLEUTH_KERNELS_SMOKE=1 (make test)",
-    ),
+    runs_with("runs with the kernel smoke run: BPFSLEUTH_KERNELS_SMOKE=1 (make test)"),
     pytest.mark.skipif(os.geteuid() != 0, reason="QEMU with /dev/kvm needs root here"),
 ]
 
@@ -42,18 +40,6 @@ def _vmlinuz() -> Path:
     pytest.fail(f"no cached kernel under {CACHE}: the smoke run before this test builds one")
 
 
-def _probe_qemus() -> list[str]:
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "qemu-system" in text and "bpfsleuth-kvm-probe-" in text:
-            found.append(text)
-    return found
-
-
 def test_auto_decides_within_its_deadline_caches_and_leaves_nothing(tmp_path: Path) -> None:
     deadline = random.uniform(6.0, 12.0)
     started = time.monotonic()
@@ -63,7 +49,7 @@ def test_auto_decides_within_its_deadline_caches_and_leaves_nothing(tmp_path: Pa
     assert took < deadline + 10, f"the probe took {took:.1f} s for a {deadline:.1f} s deadline"
     if verdict.accel == "tcg" and "hung" in verdict.why:
         assert took >= deadline - 0.5  # it waited its whole deadline before calling it a hang
-    assert not _probe_qemus(), "a probe QEMU outlived the probe"
+    assert not qemu_processes("bpfsleuth-kvm-probe-"), "a probe QEMU outlived the probe"
     record = json.loads((tmp_path / "accel.json").read_text())
     assert record["key"] == accel.machine_key() and record["accel"] == verdict.accel
     started = time.monotonic()

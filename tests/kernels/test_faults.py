@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.kernels.support import qemu_processes, runs_with
 from tests.support.paths import REPO
 
 DRIVER = REPO / "scripts" / "kernels" / "kernels.py"
 CACHE = Path(os.environ.get("BPFSLEUTH_KERNELS_CACHE", "/var/cache/bpfsleuth-kernels"))
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("BPFSLEUTH_KERNELS") != "1" and os.environ.get("BPFSLEUTH_KERNELS_SMOKE") != "1",
-    reason="the kernel matrix's fault tests run with BPFSLEUTH_KERNELS=1 (make test-kernels); "
-    "the boot deadline one with BPFSLEUTH_KERNELS_SMOKE=1 too (make test)",
+pytestmark = runs_with(
+    "the kernel matrix's fault tests run with BPFSLEUTH_KERNELS=1 (make test-kernels); "
+    "the boot deadline one with BPFSLEUTH_KERNELS_SMOKE=1 too (make test)"
 )
 
 
@@ -42,6 +42,8 @@ def cache(tmp_path: Path) -> Path:
     for shared in [CACHE / "debs", *CACHE.glob("wheelhouse-*")]:
         if shared.is_dir():
             (own / shared.name).symlink_to(shared)
+    if (CACHE / "accel.json").is_file():  # the machine's KVM verdict: no probe boot per test
+        (own / "accel.json").symlink_to(CACHE / "accel.json")
     return own
 
 
@@ -57,25 +59,13 @@ def _driver(*args: str, env: dict[str, str] | None = None, limit: float) -> tupl
     return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started
 
 
-def _qemu_processes(marker: str) -> list[str]:
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "qemu-system" in text and marker in text:
-            found.append(text)
-    return found
-
-
 def _assert_nothing_left(out: str, cache: Path) -> None:
     """No QEMU process of this run, no mount under the cache, no run directory left."""
     found = re.search(r"run directory (\S+)", out)
     assert found, out
     run_dir = found.group(1)
     assert not Path(run_dir).exists(), f"run directory {run_dir} left behind"
-    assert not _qemu_processes(run_dir), "a QEMU process outlived its run"
+    assert not qemu_processes(run_dir), "a QEMU process outlived its run"
     mounts = Path("/proc/mounts").read_text()
     assert str(cache) not in mounts, f"a mount under {cache} was left behind"
 
@@ -145,5 +135,5 @@ def test_a_package_that_cannot_be_fetched_fails_the_build_clearly(tmp_path: Path
     assert package in out, "the message should name the package"
     assert not (cache / "5.10" / "key").exists(), "a failed build must not be marked as cached"
     assert str(cache) not in Path("/proc/mounts").read_text(), "mmdebstrap left a mount behind"
-    assert not _qemu_processes(str(cache))
+    assert not qemu_processes(str(cache))
     assert not list(tmp.iterdir()), f"the build left {list(tmp.iterdir())} behind"

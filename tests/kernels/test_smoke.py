@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from tests.kernels.support import qemu_processes, runs_with
+
 REPO = Path(__file__).resolve().parents[2]
 DRIVER = REPO / "scripts" / "kernels" / "kernels.py"
 CATALOG = REPO / "probes" / "catalog"
@@ -30,11 +32,7 @@ LIMIT_S = 2400
 VM_LIMIT_S = 1200  # boot to power-off; 6-9 min at load 2-10
 
 pytestmark = [
-    pytest.mark.skipif(
-        os.environ.get("BPFSLEUTH_KERNELS_SMOKE") != "1"
-        and os.environ.get("BPFSLEUTH_KERNELS") != "1",
-        reason="the kernel smoke run runs with BPFSLEUTH_KERNELS_SMOKE=1 (make test)",
-    ),
+    runs_with("the kernel smoke run runs with BPFSLEUTH_KERNELS_SMOKE=1 (make test)"),
     pytest.mark.skipif(os.geteuid() != 0, reason="the kernel smoke run needs root"),
 ]
 
@@ -88,12 +86,7 @@ def test_the_smoke_run_passes_and_leaves_nothing(
     assert found, out
     run_dir = found.group(1)
     assert not Path(run_dir).exists(), f"run directory {run_dir} left behind"
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        assert not ("qemu-system" in text and run_dir in text), "a QEMU process outlived its run"
+    assert not qemu_processes(run_dir), "a QEMU process outlived its run"
     assert run_dir not in Path("/proc/mounts").read_text()
 
 
