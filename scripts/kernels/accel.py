@@ -70,6 +70,17 @@ def qemu_args(accel: str, console: Path, *, mem: str, smp: str) -> list[str]:
     ]
 
 
+def start_qemu(cmd: list[str]) -> subprocess.Popen[bytes]:
+    """QEMU in its own process group (killed with it), stderr kept for the reason it stopped."""
+    return subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
 def probe_kvm(vmlinuz: Path, deadline_s: float = PROBE_DEADLINE_S) -> Verdict:
     """Boot `vmlinuz` under KVM for at most `deadline_s`; KVM if its banner appears."""
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
@@ -81,13 +92,7 @@ def probe_kvm(vmlinuz: Path, deadline_s: float = PROBE_DEADLINE_S) -> Verdict:
             *("-kernel", str(vmlinuz), "-append", "console=ttyS0 panic=-1"),
         ]
         started = time.monotonic()
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        proc = start_qemu(cmd)
         try:
             while time.monotonic() - started < deadline_s:
                 text = console.read_text(errors="replace") if console.is_file() else ""

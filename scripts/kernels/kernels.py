@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import accel  # a sibling module: this script's directory is first on sys.path
-from accel import qemu_args
+from accel import qemu_args, start_qemu
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -386,13 +386,7 @@ def boot(
         cmd = qemu_cmd(base, run_dir, disk, accel, append)
         say(f"booting {kernel} ({accel}), load {load()}")
         started = time.monotonic()
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        proc = start_qemu(cmd)
         booted_at = None
         finished_at = None
         while proc.poll() is None:
