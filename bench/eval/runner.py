@@ -144,7 +144,8 @@ def time_line(run: RunScore) -> str:
         part = f"{t.step}: model {t.model_s:.2f}"
         if t.run_s:
             part += (
-                f" run {t.run_s:.1f} (cmds {t.commands_s:.1f}, {t.probes} probes, compile "
+                f" run {t.run_s:.1f} (cmds {t.commands_s:.1f} longest {t.longest_command_s:.1f}, "
+                f"{t.probes} probes, compile "
                 f"{t.compile_s:.1f}, window {t.window_s:.1f}, other {t.other_s:.1f})"
             )
         parts.append(part)

@@ -188,8 +188,8 @@ def test_step_timings_split_a_step_into_model_commands_compile_window_and_the_re
     ]
     first, second = step_timings(inv)
     assert first == StepTiming(
-        step=1, model_s=0.25, run_s=6.0, commands_s=1.5, probes=3, compile_s=1.2,
-        window_s=3.0, other_s=1.5,
+        step=1, model_s=0.25, run_s=6.0, commands_s=1.5, longest_command_s=1.0, probes=3,
+        compile_s=1.2, window_s=3.0, other_s=0.8,
     )  # fmt: skip
     assert second == StepTiming(step=2, model_s=0.5)  # the resolution: no plan ran
 
