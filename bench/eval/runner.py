@@ -30,7 +30,7 @@ from bench.eval.draw import Draw
 from bench.eval.harness import SETTLE_S, Ctx, FaultSpec
 from bench.eval.noise import start_noise
 from bench.eval.scoring import RunScore, score, totals
-from bench.eval.timing import step_timings
+from bench.eval.timing import EventClock, step_timings
 from bench.eval.warm import cool_down, warm_up
 from tests.support.workloads.scenarios import SCENARIO_BUDGET_ITERATIONS, host_turn
 from worker.backends.base import ModelBackend
@@ -70,12 +70,14 @@ def run_one(
         ctx.settle(SETTLE_S)
         symptom = draw.choice(spec.phrasings).format(**fault.words)
         started = time.monotonic()
+        clock = EventClock()
         try:
             inv = run_investigation(
                 symptom,
                 [host or socket.gethostname()],
                 backend,
                 budgets=Budgets(max_iterations=max_iterations),
+                on_event=clock,
             )
         except Exception as exc:
             return RunScore(
@@ -97,7 +99,7 @@ def run_one(
         drawn=fault.drawn,
         noise=noise,
         note=note,
-        steps=step_timings(inv),
+        steps=step_timings(inv, clock),
         **judged,  # type: ignore[arg-type]
     )
 
@@ -146,7 +148,9 @@ def time_line(run: RunScore) -> str:
             part += (
                 f" run {t.run_s:.1f} (cmds {t.commands_s:.1f} longest {t.longest_command_s:.1f}, "
                 f"{t.probes} probes, compile "
-                f"{t.compile_s:.1f}, window {t.window_s:.1f}, other {t.other_s:.1f})"
+                f"{t.compile_s:.1f}, window {t.window_s:.1f}, other {t.other_s:.1f}; phases: "
+                f"commands {t.commands_phase_s:.1f}, to attach {t.to_attach_s:.1f}, after "
+                f"probes {t.after_probes_s:.1f})"
             )
         parts.append(part)
     return " | ".join(parts)
