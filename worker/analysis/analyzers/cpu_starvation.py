@@ -8,9 +8,9 @@ waiters waited behind (the probe's `behind` table: who was preempted to let them
 the result had to be shortened; and the profile of the lead culprit if the planner ran it. No
 holder and nobody waited behind, or a p99 under `WEAK_P99_MS` -> no fact (busy_process covers
 a hog nobody waits behind).
-`score()`: p99 >= `STRONG_P99_MS` with a holder at `STRONG_HOLDER_PCT` of a CPU or one charged
-`BEHIND_SHARE` of the window -> `STRONG`; else `WEAK`; a profile that lands in the lead confirms
-it (+`PROFILED`).
+`score()`: p99 >= `STRONG_P99_MS` with a normal-priority holder at `STRONG_HOLDER_PCT` of a CPU
+or one charged `BEHIND_SHARE` of the window -> `STRONG`; else `WEAK`; a profile that lands in the
+lead confirms it (+`PROFILED`).
 `render()`: the p99, who the waiters waited behind, who is on CPU, the main hog (behind first,
 then the on-CPU table; a process running at low priority, nice > 0 by `ps`, comes after the
 normal-priority hogs: it was set to yield, and the scheduler preempts it for them, so it is rarely
@@ -253,9 +253,13 @@ def facts(evidence: Evidence) -> list[StarvationFact]:
 
 
 def score(fact: StarvationFact) -> float:
+    """`STRONG` needs a normal-priority hog: one at low priority (nice > 0) yields its CPU to
+    normal tasks as soon as they wake, so it alone does not make a strong case of starvation."""
+    holders = [pct for proc, pct in fact.holders if proc.pid not in fact.niced]
+    behind = [ms for proc, ms in fact.behind if proc.pid not in fact.niced]
     strong = fact.worst_p99 >= STRONG_P99_MS and (
-        (fact.holders and fact.holders[0][1] >= STRONG_HOLDER_PCT)
-        or (fact.behind and fact.behind[0][1] >= BEHIND_SHARE * fact.window_ms)
+        any(pct >= STRONG_HOLDER_PCT for pct in holders)
+        or any(ms >= BEHIND_SHARE * fact.window_ms for ms in behind)
     )
     strength = STRONG if strong else WEAK
     if fact.profile is not None:
