@@ -423,3 +423,49 @@ def test_a_niced_background_hog_is_not_the_main_hog_and_the_named_victims_waits_
     # without the niced flag (a normal-priority VM), the VM the waits were charged to leads
     plain = {"top_cpu": top_cpu.replace("SNsl", "Ssl"), "cpu_now": pidstat}
     assert analyzer(evidence_of(symptom, host_wide, commands=plain))[0].culprit.startswith("qemu")
+
+
+def test_a_named_service_that_waits_in_spikes_behind_spinners_ties_them_to_the_symptom() -> None:
+    """Its p99 is low (most wake-ups run at once) but it spent a tenth of the window runnable
+    and waiting, in spikes of tens of ms, behind two normal-priority spinners: their finding is
+    about it. The same process waiting a little (a blocked service wakes rarely) is not."""
+    vm, spin, other, victim = 30548, 30622, 30623, 30624
+    top_cpu = (
+        "  PID  PPID COMMAND         %CPU %MEM STAT ELAPSED\n"
+        f"{vm} 30499 qemu-system-x86  130  3.6 SNsl      18\n"
+        f"{spin} 30353 billing-srv     61.5  0.0 Rs         0\n"
+        f"{other} 30353 billing-srv     52.7  0.0 Rs         0\n"
+    )
+    host_wide = _runq(
+        "runq_latency",
+        8.2,
+        [TopEntry(key="kworker/1:3 (pid 21125)", count=6, value=54.4)],
+        [TopEntry(key=f"qemu-system-x86 (pid {vm})", count=2918, value=1070.0)],
+    )
+
+    def focused(total_ms: float, max_ms: float) -> EbpfResult:
+        return _runq(
+            "focus_runq_latency_authz-io",
+            3.5,
+            [
+                TopEntry(
+                    key=f"authz-io (pid {victim})",
+                    count=2341,
+                    value=3.5,
+                    labels={"pid": victim, "max_ms": max_ms, "total_wait_ms": total_ms},
+                )
+            ],
+            [
+                TopEntry(key=f"qemu-system-x86 (pid {vm})", count=558, value=137.0),
+                TopEntry(key=f"billing-srv (pid {spin})", count=125, value=81.0),
+            ],
+        )
+
+    symptom = "latency spikes on the authz box"
+    commands = {"top_cpu": top_cpu}
+    starved = conclude(evidence_of(symptom, host_wide, focused(479.0, 80.0), commands=commands))
+    assert f"The main hog is billing-srv (pid {spin})" in starved.root_cause
+    assert f"authz-io (pid {victim}) itself waited" in starved.root_cause
+    assert starved.confidence in {"High", "Medium"}
+    barely = conclude(evidence_of(symptom, host_wide, focused(30.0, 4.0), commands=commands))
+    assert "itself waited" not in barely.root_cause and barely.confidence == "Low"

@@ -47,6 +47,7 @@ BEHIND_SHARE = 0.25  # waits charged to one process, as a share of the probe win
 BEHIND_MIN_SHARE = 0.1  # below this, waiting behind it is not starvation
 WAITER_MIN_WAITS = 50
 VICTIM_MIN_WAITS = 20  # a filtered run's process: fewer waits, each of them its own
+VICTIM_WAIT_SHARE = 0.05  # of the window spent runnable but waiting: a starved process
 STRONG, WEAK = 0.85, 0.6
 PROFILED = 0.05  # a profile of the lead that confirms it
 FILTERED_PREFIXES = ("profile_pid_", "focus_")  # the planner's runs filtered to one process
@@ -128,11 +129,22 @@ class VictimWaits:
     p99: float
     waits: int
     behind: list[tuple[Proc, float]]
+    total_ms: float = 0.0
+    max_ms: float = 0.0
+
+
+def _starved(p99: float, total_ms: float, max_ms: float, window_ms: float) -> bool:
+    """A process's own waits for a CPU that hurt: a p99 of `WEAK_P99_MS` or more, or
+    `VICTIM_WAIT_SHARE` of the window spent runnable but waiting, with spikes of
+    `STRONG_P99_MS` or more."""
+    if p99 >= WEAK_P99_MS:
+        return True
+    return total_ms >= VICTIM_WAIT_SHARE * window_ms and max_ms >= STRONG_P99_MS
 
 
 def victim_waits(evidence: Evidence) -> list[VictimWaits]:
-    """The filtered runs' waiters that waited `WEAK_P99_MS` or more (p99) behind someone,
-    longest first."""
+    """The filtered runs' waiters whose waits hurt (`_starved`) behind someone, longest p99
+    first."""
     out = []
     for run in probe_runs(evidence, "runq_latency"):
         if not run.result.program_name.startswith(FILTERED_PREFIXES):
@@ -144,8 +156,14 @@ def victim_waits(evidence: Evidence) -> list[VictimWaits]:
             for row in top(run, "behind")
             if (who := entry_proc(row)) and who.pid
         ]
-        if proc is not None and behind and float(waiters[0].value or 0) >= WEAK_P99_MS:
-            out.append(VictimWaits(proc, float(waiters[0].value or 0), waiters[0].count, behind))
+        if proc is None or not behind:
+            continue
+        labels = waiters[0].labels
+        p99 = float(waiters[0].value or 0)
+        total = float(labels.get("total_wait_ms", 0) or 0)
+        worst = float(labels.get("max_ms", 0) or 0)
+        if _starved(p99, total, worst, seconds(run) * 1000):
+            out.append(VictimWaits(proc, p99, waiters[0].count, behind, total, worst))
     return sorted(out, key=lambda v: -v.p99)
 
 
@@ -238,7 +256,7 @@ def facts(evidence: Evidence) -> list[StarvationFact]:
                 *([victim.p99] if victim is not None else []),
             ]
         )
-        if not (holders or behind) or worst_p99 < WEAK_P99_MS:
+        if not (holders or behind) or (worst_p99 < WEAK_P99_MS and victim is None):
             continue
         niced = niced_pids(evidence)
         lead = lead_of(victim.behind if victim else behind, holders, niced)
@@ -305,7 +323,8 @@ def render(fact: StarvationFact, strength: float, next_step: NextStep | None) ->
     victim = fact.victim
     if victim is not None:
         cause += (
-            f" {victim.proc.label()} itself waited p99 {victim.p99:.1f} ms for a CPU over "
+            f" {victim.proc.label()} itself waited p99 {victim.p99:.1f} ms (max "
+            f"{victim.max_ms:.0f} ms, {victim.total_ms:.0f} ms in all) for a CPU over "
             f"{victim.waits} waits, behind "
             + ", ".join(f"{p.label()} ({ms:.0f} ms)" for p, ms in victim.behind[:3])
             + "."
@@ -328,9 +347,9 @@ def render(fact: StarvationFact, strength: float, next_step: NextStep | None) ->
     ]
     if victim is not None:
         lines.append(
-            f"runq_latency filtered to {victim.proc.label()}: p99 {victim.p99:.1f} ms over "
-            f"{victim.waits} waits; behind "
-            + ", ".join(f"{p.label()} {ms:.0f} ms" for p, ms in victim.behind[:3])
+            f"runq_latency filtered to {victim.proc.label()}: p99 {victim.p99:.1f} ms, max "
+            f"{victim.max_ms:.0f} ms, {victim.total_ms:.0f} ms waited over {victim.waits} "
+            "waits; behind " + ", ".join(f"{p.label()} {ms:.0f} ms" for p, ms in victim.behind[:3])
         )
     if fact.profile is not None:
         lines.append(fact.profile)
