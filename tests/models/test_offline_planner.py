@@ -458,6 +458,7 @@ def test_a_named_service_that_waits_in_spikes_behind_spinners_ties_them_to_the_s
             [
                 TopEntry(key=f"qemu-system-x86 (pid {vm})", count=558, value=137.0),
                 TopEntry(key=f"billing-srv (pid {spin})", count=125, value=81.0),
+                TopEntry(key="cron-agent (pid 4242)", count=40, value=10.0),  # not a hog
             ],
         )
 
@@ -466,6 +467,8 @@ def test_a_named_service_that_waits_in_spikes_behind_spinners_ties_them_to_the_s
     starved = conclude(evidence_of(symptom, host_wide, focused(479.0, 80.0), commands=commands))
     assert f"The main hog is billing-srv (pid {spin})" in starved.root_cause
     assert f"authz-io (pid {victim}) itself waited" in starved.root_cause
+    assert "cron-agent" not in starved.root_cause  # evidence only: it is not a hog
+    assert "cron-agent (pid 4242) 10 ms" in starved.ebpf_evidence
     assert starved.confidence in {"High", "Medium"}
     barely = conclude(evidence_of(symptom, host_wide, focused(30.0, 4.0), commands=commands))
     assert "itself waited" not in barely.root_cause and barely.confidence == "Low"

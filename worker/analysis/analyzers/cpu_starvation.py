@@ -322,11 +322,14 @@ def render(fact: StarvationFact, strength: float, next_step: NextStep | None) ->
     cause += "."
     victim = fact.victim
     if victim is not None:
+        # the hogs it waited behind; the others it waited behind a little are in the evidence
+        hogs = {p for p, _ in fact.holders} | {lead}
+        shown = [(p, ms) for p, ms in victim.behind if p in hogs][:3] or victim.behind[:1]
         cause += (
             f" {victim.proc.label()} itself waited p99 {victim.p99:.1f} ms (max "
             f"{victim.max_ms:.0f} ms, {victim.total_ms:.0f} ms in all) for a CPU over "
             f"{victim.waits} waits, behind "
-            + ", ".join(f"{p.label()} ({ms:.0f} ms)" for p, ms in victim.behind[:3])
+            + ", ".join(f"{p.label()} ({ms:.0f} ms)" for p, ms in shown)
             + "."
         )
     cause += f" The main hog is {lead.label()}."
