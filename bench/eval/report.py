@@ -1,12 +1,14 @@
 """Markdown tables from eval results: `python -m bench.eval.report RESULT.json [BEFORE.json]`.
 
 One row per fault: quiet and noise, each `named? confidence iterations wall s`; with BEFORE,
-its cells come first, then the new ones. Then the totals side by side.
+its cells come first, then the new ones. Then the totals side by side, and where the new run's
+wall time went (runs that recorded step timings, `bench.eval.timing`).
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -68,11 +70,46 @@ def totals_table(result: dict[str, Any], before: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
+PARTS = (
+    ("model (planner) answers", "model_s"),
+    ("host runs of the steps", "run_s"),
+    ("  longest command per step", "longest_command_s"),
+    ("  probe compiles (slowest per step)", "compile_s"),
+    ("  probe windows (longest per step, attach to detach)", "window_s"),
+    ("  rest (probe start and attach, reading maps)", "other_s"),
+    ("  as it happened: commands' phase", "commands_phase_s"),
+    ("  as it happened: commands' end to the first probe attached", "to_attach_s"),
+    ("  as it happened: last probe's result to the step's end", "after_probes_s"),
+)
+
+
+def time_table(result: dict[str, Any]) -> str:
+    """Median seconds per run of each part of the wall time, summed over the run's steps (runs
+    that recorded step timings); and how many steps ran probes."""
+    runs = [r for r in result["runs"] if r.get("steps")]
+    if not runs:
+        return ""
+    lines = ["| per run (median) | s |", "| --- | --- |"]
+    for label, key in PARTS:
+        value = statistics.median(sum(t.get(key, 0.0) for t in r["steps"]) for r in runs)
+        lines.append(f"| {label} | {value:.2f} |")
+    probe_steps = statistics.median(sum(t["probes"] > 0 for t in r["steps"]) for r in runs)
+    lines.append(f"| steps that ran probes | {probe_steps:g} |")
+    lines.append(f"| wall time | {statistics.median(r['wall_s'] for r in runs):.2f} |")
+    return "\n".join(lines)
+
+
 def describe(result: dict[str, Any]) -> str:
+    warm = result.get("warm_up")
+    started = (
+        "probes compiled ahead as a host worker does"
+        if warm and not warm.get("cold")
+        else "cold probes (each compiled on its first request)"
+    )
     return (
         f"{result['measured_at']}, commit {result.get('commit', '?')}, seed {result['seed']}, "
         f"model {result['model']}, load average {result['load_avg_before'][0]} before / "
-        f"{result['load_avg_after'][0]} after"
+        f"{result['load_avg_after'][0]} after, {started}"
     )
 
 
@@ -86,6 +123,10 @@ def main(argv: list[str]) -> int:
     print(scenario_table(result, before))
     print()
     print(totals_table(result, before))
+    times = time_table(result)
+    if times:
+        print("\nWhere the time goes (now):\n")
+        print(times)
     return 0
 
 

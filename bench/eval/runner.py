@@ -30,6 +30,8 @@ from bench.eval.draw import Draw
 from bench.eval.harness import SETTLE_S, Ctx, FaultSpec
 from bench.eval.noise import start_noise
 from bench.eval.scoring import RunScore, score, totals
+from bench.eval.timing import EventClock, step_timings
+from bench.eval.warm import cool_down, warm_up
 from tests.support.workloads.scenarios import SCENARIO_BUDGET_ITERATIONS, host_turn
 from worker.backends.base import ModelBackend
 from worker.backends.factory import build_backend
@@ -51,6 +53,7 @@ def run_one(
     *,
     max_iterations: int = SCENARIO_BUDGET_ITERATIONS,
     host: str | None = None,
+    save: Path | None = None,
 ) -> RunScore:
     """One fault, one mode: start, investigate, stop (always), score."""
     draw = Draw(seed, f"{spec.name}:{mode}:{repeat}")
@@ -67,12 +70,14 @@ def run_one(
         ctx.settle(SETTLE_S)
         symptom = draw.choice(spec.phrasings).format(**fault.words)
         started = time.monotonic()
+        clock = EventClock()
         try:
             inv = run_investigation(
                 symptom,
                 [host or socket.gethostname()],
                 backend,
                 budgets=Budgets(max_iterations=max_iterations),
+                on_event=clock,
             )
         except Exception as exc:
             return RunScore(
@@ -83,6 +88,9 @@ def run_one(
         wall = time.monotonic() - started
         note = "" if fault.alive() else "a fault process exited during the run"
         truth, facts = fault.truth(), fault.facts()
+    if save is not None:
+        save.mkdir(parents=True, exist_ok=True)
+        (save / f"{spec.name}-{mode}-{repeat}.json").write_text(inv.model_dump_json(indent=1))
     judged = score(inv, truth, facts, noise_comms=noise.get("comms", "").split())
     return RunScore(
         **base,
@@ -91,6 +99,7 @@ def run_one(
         drawn=fault.drawn,
         noise=noise,
         note=note,
+        steps=step_timings(inv, clock),
         **judged,  # type: ignore[arg-type]
     )
 
@@ -130,6 +139,23 @@ def table(runs: list[RunScore], title: str) -> Table:
     return t
 
 
+def time_line(run: RunScore) -> str:
+    """Per step: the model's answer, then the host's run (commands, compile, window, rest)."""
+    parts = []
+    for t in run.steps:
+        part = f"{t.step}: model {t.model_s:.2f}"
+        if t.run_s:
+            part += (
+                f" run {t.run_s:.1f} (cmds {t.commands_s:.1f} longest {t.longest_command_s:.1f}, "
+                f"{t.probes} probes, compile "
+                f"{t.compile_s:.1f}, window {t.window_s:.1f}, other {t.other_s:.1f}; phases: "
+                f"commands {t.commands_phase_s:.1f}, to attach {t.to_attach_s:.1f}, after "
+                f"probes {t.after_probes_s:.1f})"
+            )
+        parts.append(part)
+    return " | ".join(parts)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.eval", description=__doc__)
     p.add_argument("--model", default="offline", choices=("offline", "anthropic", "openai"))
@@ -139,6 +165,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=None, help="replay a run (printed at start)")
     p.add_argument("--max-iterations", type=int, default=SCENARIO_BUDGET_ITERATIONS)
     p.add_argument("--out", type=Path, default=None, help=f"default {RESULTS.relative_to(ROOT)}")
+    p.add_argument(
+        "--cold",
+        action="store_true",
+        help="no warm-up: every probe compiles on its first request (a fresh CLI process), "
+        "instead of the catalog compiled ahead as a host worker does at start",
+    )
+    p.add_argument(
+        "--save", type=Path, default=None, help="write each run's investigation (JSON) here"
+    )
     p.add_argument("--list", action="store_true", help="list the faults and exit")
     return p.parse_args(argv)
 
@@ -187,15 +222,26 @@ def main(argv: list[str] | None = None) -> int:
         f"model {args.model}); replay with --seed {seed}"
     )
     signal.signal(signal.SIGTERM, _interrupt)
-    load_before = os.getloadavg()
-    started = datetime.now(UTC)
+    warm: dict[str, object] = {"cold": True}
     runs: list[RunScore] = []
     try:
+        if not args.cold:
+            console.print("eval: compiling the probe catalog ahead, as a host worker does")
+            warm = warm_up()
+            console.print(f"eval: warm-up {warm}")
+        load_before = os.getloadavg()
+        started = datetime.now(UTC)
         for repeat in range(args.repeat):
             for spec in specs:
                 for mode in MODES[args.noise]:
                     run = run_one(
-                        spec, mode, seed, repeat, backend, max_iterations=args.max_iterations
+                        spec,
+                        mode,
+                        seed,
+                        repeat,
+                        backend,
+                        max_iterations=args.max_iterations,
+                        save=args.save,
                     )
                     runs.append(run)
                     mark = "[green]named[/]" if run.named else "[red]missed[/]"
@@ -204,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"recall {run.recall:.2f} iter {run.iterations} {run.wall_s:.1f}s "
                         f"{run.error}"
                     )
+                    if run.steps:
+                        console.print(f"    time {time_line(run)}", markup=False, style="dim")
                     if not run.named and not run.error:
                         missing = run.missing_in_root_cause or run.missing_in_evidence
                         console.print(
@@ -214,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted after {len(runs)} runs; everything was stopped[/]")
         return 130
+    finally:
+        cool_down()
     summary = totals(runs)
     console.print(table(runs, f"eval, model {args.model}, seed {seed}"))
     console.print(summary)
@@ -225,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         "noise": args.noise,
         "repeat": args.repeat,
         "max_iterations": args.max_iterations,
+        "warm_up": warm,
         "faults": len(specs),
         "load_avg_before": [round(x, 2) for x in load_before],
         "load_avg_after": [round(x, 2) for x in os.getloadavg()],

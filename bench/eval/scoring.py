@@ -14,6 +14,7 @@ import statistics
 
 from pydantic import BaseModel
 
+from bench.eval.timing import StepTiming
 from tests.support.workloads.scenarios import Truth
 from worker.loop.investigation import Investigation
 
@@ -40,6 +41,7 @@ class RunScore(BaseModel):
     noise: dict[str, str] = {}
     note: str = ""
     error: str = ""
+    steps: list[StepTiming] = []
 
 
 def shown_text(inv: Investigation) -> str:

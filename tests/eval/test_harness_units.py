@@ -7,16 +7,20 @@ from __future__ import annotations
 import re
 import string
 import subprocess
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bench.eval import warm
 from bench.eval.catalog import FAULTS
 from bench.eval.draw import Draw
 from bench.eval.scoring import RunScore, score, totals
+from bench.eval.timing import StepTiming, step_timings
 from tests.support.paths import BPFSLEUTH
 from tests.support.workloads.scenarios import Truth
+from worker.distributed import roles
 from worker.loop.investigation import Investigation, ModelTurnRecord
-from worker.protocol import Resolution
+from worker.protocol import CommandResult, EbpfResult, PlanResult, Resolution
 
 AREAS = {"network", "dns", "files", "filesystems", "processes", "cpu", "memory", "locks", "io"}
 CLASSIC = {
@@ -158,3 +162,37 @@ def test_bpfsleuth_eval_runs_the_eval_from_the_source_tree() -> None:
     assert listed == [f.name for f in FAULTS]
     bad = subprocess.run([cli, "eval", "--only", "no_such_fault"], capture_output=True, text=True)
     assert bad.returncode == 2
+
+
+def test_step_timings_split_a_step_into_model_commands_compile_window_and_the_rest() -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    inv = investigation("x", "x", "High", ["step 1", "step 2"])
+    inv.turns[0].started_at, inv.turns[0].finished_at = t0, t0 + timedelta(seconds=0.25)
+    inv.turns[1].started_at, inv.turns[1].finished_at = t0, t0 + timedelta(seconds=0.5)
+    inv.results = [
+        PlanResult(
+            host="h",
+            step=1,
+            started_at=t0,
+            finished_at=t0 + timedelta(seconds=6),
+            command_results={
+                "a": CommandResult(id="a", command="uptime", verdict="allow", duration_s=0.5),
+                "b": CommandResult(id="b", command="date", verdict="allow", duration_s=1.0),
+            },
+            ebpf_results={
+                "p_1": EbpfResult(program_name="p", compile_s=0.0, duration_s=3.0),
+                "q_1": EbpfResult(program_name="q", compile_s=1.2, duration_s=2.0),
+                "r_1": EbpfResult(program_name="r", compile_s=9.0, error="refused"),
+            },
+        )
+    ]
+    first, second = step_timings(inv)
+    assert first == StepTiming(
+        step=1, model_s=0.25, run_s=6.0, commands_s=1.5, longest_command_s=1.0, probes=3,
+        compile_s=1.2, window_s=3.0, other_s=0.8,
+    )  # fmt: skip
+    assert second == StepTiming(step=2, model_s=0.5)  # the resolution: no plan ran
+
+
+def test_the_eval_warms_probes_up_as_much_as_a_host_worker_does() -> None:
+    assert (warm.KEEP_WARM, warm.KEEP_COMPILED) == (roles.KEEP_WARM, roles.KEEP_COMPILED)

@@ -358,3 +358,117 @@ def test_the_processes_waiters_waited_behind_are_blamed_before_other_cpu_users()
     assert finding.culprit == "spin (pid 31)" and finding.score >= 0.8
     assert "mostly behind spin (pid 31) (2500 ms of waits)" in finding.root_cause
     assert finding.next is not None and finding.next.programs[0].filters.pid == 31
+
+
+def _runq(name: str, p99: float, waiters: list[TopEntry], behind: list[TopEntry]) -> EbpfResult:
+    return EbpfResult(
+        program_name=name,
+        probe="runq_latency",
+        event_count=3000,
+        duration_s=3.0,
+        summary="run-queue waits",
+        aggregates=Aggregates(
+            latency={"runq": LatencyStats(unit="ms", count=3000, p50=0.01, p99=p99, max=60.0)},
+            top={"waiters": waiters, "behind": behind},
+        ),
+    )
+
+
+def test_a_niced_background_hog_is_not_the_main_hog_and_the_named_victims_waits_tie_it() -> None:
+    """A low-priority VM at 110% of a CPU beside two normal-priority spinners: the spinners are
+    the main hog, and the named service's own waits (a run filtered to it) tie the finding to
+    the symptom."""
+    vm, spin, victim = 5134, 21859, 21861
+    top_cpu = (
+        "  PID  PPID COMMAND         %CPU %MEM STAT ELAPSED\n"
+        f" {vm}  2971 qemu-system-x86  111  7.9 SNsl    1543\n"
+        f"{spin} 21706 ledger-proc     58.4  0.0 Rs         3\n"
+        f"{victim} 21706 catalog-io     1.0  0.0 Ss         3\n"
+    )
+    pidstat = (
+        f"Average:  0  {vm}  106.86  4.90  0.00  13.73  111.76  -  qemu-system-x86\n"
+        f"Average:  0  {spin}  68.63  1.96  0.00  33.33  70.59  -  ledger-proc\n"
+    )
+    host_wide = _runq(
+        "runq_latency",
+        12.0,
+        [TopEntry(key="python3 (pid 2971)", count=23, value=15.2)],
+        [TopEntry(key=f"qemu-system-x86 (pid {vm})", count=2359, value=1370.0)],
+    )
+    focused = _runq(
+        "focus_runq_latency_catalog-io",
+        9.0,
+        [TopEntry(key=f"catalog-io (pid {victim})", count=2700, value=9.0)],
+        [
+            TopEntry(key=f"qemu-system-x86 (pid {vm})", count=600, value=40.0),
+            TopEntry(key=f"ledger-proc (pid {spin})", count=900, value=35.0),
+        ],
+    )
+    commands = {"top_cpu": top_cpu, "cpu_now": pidstat}
+    symptom = "catalog p99 went through the roof, box feels sluggish"
+    analyzer = load_analyzers()["cpu_starvation"]
+    alone = analyzer(evidence_of(symptom, host_wide, commands=commands))[0]
+    assert alone.culprit == f"ledger-proc (pid {spin})"
+    assert f"qemu-system-x86 (pid {vm}) runs at low priority" in alone.root_cause
+    resolution = conclude(evidence_of(symptom, host_wide, focused, commands=commands))
+    assert "The main hog is ledger-proc" in resolution.root_cause
+    assert f"catalog-io (pid {victim}) itself waited p99 9.0 ms" in resolution.root_cause
+    assert resolution.confidence in {"High", "Medium"}
+    # the niced VM alone: starvation, but not a strong case (it yields to normal tasks)
+    vm_only = {
+        "top_cpu": "\n".join(top_cpu.splitlines()[:2]) + "\n",
+        "cpu_now": pidstat.splitlines()[0] + "\n",
+    }
+    assert analyzer(evidence_of(symptom, host_wide, commands=vm_only))[0].score < 0.8
+    # without the niced flag (a normal-priority VM), the VM the waits were charged to leads
+    plain = {"top_cpu": top_cpu.replace("SNsl", "Ssl"), "cpu_now": pidstat}
+    assert analyzer(evidence_of(symptom, host_wide, commands=plain))[0].culprit.startswith("qemu")
+
+
+def test_a_named_service_that_waits_in_spikes_behind_spinners_ties_them_to_the_symptom() -> None:
+    """Its p99 is low (most wake-ups run at once) but it spent a tenth of the window runnable
+    and waiting, in spikes of tens of ms, behind two normal-priority spinners: their finding is
+    about it. The same process waiting a little (a blocked service wakes rarely) is not."""
+    vm, spin, other, victim = 30548, 30622, 30623, 30624
+    top_cpu = (
+        "  PID  PPID COMMAND         %CPU %MEM STAT ELAPSED\n"
+        f"{vm} 30499 qemu-system-x86  130  3.6 SNsl      18\n"
+        f"{spin} 30353 billing-srv     61.5  0.0 Rs         0\n"
+        f"{other} 30353 billing-srv     52.7  0.0 Rs         0\n"
+    )
+    host_wide = _runq(
+        "runq_latency",
+        8.2,
+        [TopEntry(key="kworker/1:3 (pid 21125)", count=6, value=54.4)],
+        [TopEntry(key=f"qemu-system-x86 (pid {vm})", count=2918, value=1070.0)],
+    )
+
+    def focused(total_ms: float, max_ms: float) -> EbpfResult:
+        return _runq(
+            "focus_runq_latency_authz-io",
+            3.5,
+            [
+                TopEntry(
+                    key=f"authz-io (pid {victim})",
+                    count=2341,
+                    value=3.5,
+                    labels={"pid": victim, "max_ms": max_ms, "total_wait_ms": total_ms},
+                )
+            ],
+            [
+                TopEntry(key=f"qemu-system-x86 (pid {vm})", count=558, value=137.0),
+                TopEntry(key=f"billing-srv (pid {spin})", count=125, value=81.0),
+                TopEntry(key="cron-agent (pid 4242)", count=40, value=10.0),  # not a hog
+            ],
+        )
+
+    symptom = "latency spikes on the authz box"
+    commands = {"top_cpu": top_cpu}
+    starved = conclude(evidence_of(symptom, host_wide, focused(479.0, 80.0), commands=commands))
+    assert f"The main hog is billing-srv (pid {spin})" in starved.root_cause
+    assert f"authz-io (pid {victim}) itself waited" in starved.root_cause
+    assert "cron-agent" not in starved.root_cause  # evidence only: it is not a hog
+    assert "cron-agent (pid 4242) 10 ms" in starved.ebpf_evidence
+    assert starved.confidence in {"High", "Medium"}
+    barely = conclude(evidence_of(symptom, host_wide, focused(30.0, 4.0), commands=commands))
+    assert "itself waited" not in barely.root_cause and barely.confidence == "Low"

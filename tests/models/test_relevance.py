@@ -257,3 +257,30 @@ def test_memory_growth_of_the_named_service_beats_a_faster_unnamed_one() -> None
     resolution = conclude(evidence(f"{word} memory keeps climbing", run))
     assert f"{comm} (pid {p})" in resolution.root_cause
     assert resolution.confidence == "High"
+
+
+def test_a_loop_on_one_missing_file_beats_a_busy_host_of_small_failures_and_a_hog() -> None:
+    """A package manager's many processes failing a few opens each (on a busy host) do not add
+    up against one service's loop on its missing config; a VM at 150% CPU beside it loses."""
+    comm, word = service()
+    p = pid()
+    path = f"/tmp/w{secrets.token_hex(4)}/etc/{word}/{word}.{random.choice(['yaml', 'conf'])}"
+    loop = int(3 * random.uniform(20, 100))
+    rows = [error_row(comm, p, "openat", "ENOENT", loop, path=path)]
+    crowd = random.randint(20, 40)
+    rows += [
+        error_row(
+            f"dpkg-{i}", pid(), "openat", "ENOENT", loop // random.randint(3, 6), path=f"/x{i}"
+        )
+        for i in range(crowd)
+    ]
+    hog = f"qemu-{secrets.token_hex(2)}"
+    pidstat = f"Average:  0  {pid()}  150.00  0.00  0.00  0.00  150.00  -  {hog}\n"
+    symptom = random.choice(
+        [f"{word} is slow to start and its config is wrong?", f"{word} won't come up"]
+    )
+    ev = evidence(symptom, errors_run(rows), commands={"cpu_now": pidstat})
+    resolution = conclude(ev)
+    assert f"{comm} (pid {p})" in resolution.root_cause and path in resolution.root_cause
+    assert resolution.confidence in {"High", "Medium"}
+    assert hog not in resolution.root_cause

@@ -8,8 +8,10 @@ the same kind of call (open, stat, rename, write...), other processes had in the
 `score()`: the rate sets the strength (`RATE_HIGH`/s -> `STRONG`, `RATE_SOME`/s -> `STEADY`,
 `COUNT_FEW` failures -> `FEW`, else `FAINT`), scaled by how unusual the errno is for a healthy
 program (`errnos.TABLE` weight: EAGAIN 0.5, ENOENT on a file 0.7, ENOSPC/EMFILE/EROFS 1.2) and
-by the process's share of that errno on the host (`BASELINE_FLOOR` when everyone fails the same
-way). The planner then weighs it by relevance to the symptom (`relevance`).
+by how much louder it is than the loudest other process failing the same way (`share`:
+`BASELINE_FLOOR` when another fails as often; many processes failing a few times each, such as a
+package manager's, do not add up against one process's loop). The planner then weighs it by
+relevance to the symptom (`relevance`).
 `render()`: the finding names the process, the call, the errno and its meaning, the object, the
 rate and the window, the other processes failing the same way, and for a refused connect the
 listener the port does have (`ss -tlnp` of the triage: "port 8080 IS listening on 127.0.0.3").
@@ -86,7 +88,8 @@ class FailureFact:
     window_s: float
     host: str
     source: str
-    others: int = 0  # same errno, other processes, same window
+    others: int = 0  # same errno, other processes, same window (all of them)
+    loudest_other: int = 0  # the loudest of them
     other_procs: list[str] = field(default_factory=list)
     objects: int = 1  # distinct objects its failures were on (when the probe counted them)
     repeat: int = 0  # failures on its most frequent object (0: not counted)
@@ -112,7 +115,9 @@ class FailureFact:
 
     @property
     def share(self) -> float:
-        return self.loud / (self.loud + self.others) if self.loud + self.others else 1.0
+        """Its part of its own and the loudest other process's failures of the same kind."""
+        total = self.loud + self.loudest_other
+        return self.loud / total if total else 1.0
 
 
 def facts(evidence: Evidence) -> list[FailureFact]:
@@ -186,6 +191,7 @@ def facts(evidence: Evidence) -> list[FailureFact]:
             and f.proc.pid != fact.proc.pid
         ]
         fact.others = sum(f.loud for f in same)
+        fact.loudest_other = max((f.loud for f in same), default=0)
         fact.other_procs = [f"{f.proc.label()} x{f.count}" for f in same][:MAX_OTHERS]
     return out
 
@@ -321,6 +327,11 @@ def _next(evidence: Evidence, fact: FailureFact) -> NextStep | None:
     return None
 
 
+def _host_share(fact: FailureFact) -> str:
+    total = fact.loud + fact.others
+    return f"{fact.loud / total:.0%}" if total else "100%"
+
+
 def render(evidence: Evidence, fact: FailureFact, strength: float) -> Finding:
     row = fact.explanation
     obj = fact.obj or f"its {fact.call} target"
@@ -359,7 +370,7 @@ def render(evidence: Evidence, fact: FailureFact, strength: float) -> Finding:
         f"{fact.source} on {fact.host}: {fact.count} {fact.call}() failures with "
         f"{fact.errno} by {fact.proc.label()}"
         + (f" on {fact.obj}" if fact.obj else "")
-        + f" in {fact.window_s:.1f}s ({fact.share:.0%} of the host's {kind}() {fact.errno} "
+        + f" in {fact.window_s:.1f}s ({_host_share(fact)} of the host's {kind}() {fact.errno} "
         "failures)."
         + (f" `ss -tlnp`:{note}" if note else "")
         # the baseline is evidence, not the cause: other processes stay out of the root cause

@@ -11,8 +11,10 @@ process whose failures were lost among a busy host's. Two steps, each asked once
    probes' comm filter, in the kernel): their threads and where they sleep (`ps -L ... wchan`),
    their futex waits (`lock_contention`), their system calls, failing or slow (`syscall_errors`,
    every call timed: on a busy host the host-wide tables keep the loudest processes' rows, and a
-   quiet service's few refused connects or broken pipes may not make the cut) and their connects
-   (`tcp_connect`: the peer of its resets and broken pipes).
+   quiet service's few refused connects or broken pipes may not make the cut), their connects
+   (`tcp_connect`: the peer of its resets and broken pipes) and their waits for a CPU
+   (`runq_latency`: behind which processes; on a busy host the host-wide tables keep the loudest
+   waiters, not the service).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ FOCUS_PROBES = (
     ("syscall_errors", "its system calls: which fail, which are slow (where it blocks)"),
     ("tcp_connect", "where it connects: the peer of its resets and broken pipes"),
     ("lock_contention", "its futex waits: threads serialised on a lock"),
+    ("runq_latency", "its waits for a CPU: how long, and behind which processes"),
 )
 FOCUS_MAX = 2  # named processes a focus step looks at
 _WORD_RE = re.compile(r"^[a-z][a-z0-9_-]{3,31}$")
