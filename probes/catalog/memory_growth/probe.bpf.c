@@ -3,8 +3,11 @@
  * Traces: kmem:rss_stat, which the kernel emits when a process's RSS counter (file, anon, swap
  *   entries, shmem) changes; only events about the current task's own memory (curr=1) are kept,
  *   so the counter belongs to the current tgid.
- * Output: per (pid, counter) the first and last value seen, the highest and the number of
- *   updates, in the kernel; the reader sums file + anon + shmem per process.
+ * Output: per (pid, counter) the first and last value seen, the highest, the bytes released
+ *   (the sum of every decrease: what a process that allocates and frees over and over gives
+ *   back) and the number of updates, in the kernel; the reader sums file + anon + shmem per
+ *   process and tells growers (kept what they gained) from churners (freed as much as they
+ *   gained: two points of a sawtooth are not growth).
  * Overhead: medium: the tracepoint fires on RSS changes (page-fault batches, unmaps); the handler
  *   does one hash lookup and a few stores.
  * Caveats: a process whose memory does not change in the window is not listed; the first value
@@ -20,6 +23,7 @@ struct val_t {
     s64 first;
     s64 last;
     s64 max;
+    s64 freed;
     u64 first_ts;
     u64 last_ts;
     u64 updates;
@@ -51,6 +55,8 @@ TRACEPOINT_PROBE(kmem, rss_stat)
             bs_count_drop();
         return 0;
     }
+    if (size < val->last)
+        val->freed += val->last - size;
     val->last = size;
     val->last_ts = now;
     if (size > val->max)
