@@ -431,7 +431,9 @@ static void build_filter(const struct options *o, uint32_t self) {
     deny_flags(__NR_mq_open, 1, O_WRONLY | O_RDWR | O_CREAT);
 
     /* Sockets: netlink; unix ones (local daemons: systemd, container engines) and IP ones (not
-     * raw) only for programs that need them; never packet sockets. */
+     * raw) only for programs that need them; never packet sockets. IP programs without --tcp
+     * (interface tools: datagram sockets for ioctls) get no stream or seqpacket socket at all:
+     * Landlock refuses TCP connect/bind only from ABI 4 (Linux 6.7) on, and never SCTP. */
     begin_block(__NR_socket);
     ld_arg(0);
     jeq(16 /* AF_NETLINK */, T_ALLOW, T_NEXT);
@@ -443,6 +445,10 @@ static void build_filter(const struct options *o, uint32_t self) {
         ld_arg(1);
         and_(0xf);
         jeq(3 /* SOCK_RAW */, T_DENY, T_NEXT);
+        if (!o->tcp) {
+            jeq(1 /* SOCK_STREAM */, T_DENY, T_NEXT);
+            jeq(5 /* SOCK_SEQPACKET */, T_DENY, T_NEXT);
+        }
         jeq(10 /* SOCK_PACKET */, T_DENY, T_ALLOW);
     } else {
         ret(SECCOMP_RET_ERRNO | EPERM);
