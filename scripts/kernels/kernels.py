@@ -47,6 +47,12 @@ RESULTS = REPO / "bench" / "results" / "kernels.json"
 STARTED_MARK = "bpfsleuth-vm-run: started"
 FINISHED_MARK = "bpfsleuth-vm-run: finished"
 POWEROFF_GRACE_S = 60.0
+# A guest that has written nothing to either disk for this long is stuck: every in-VM step streams
+# its log to the work disk (pytest -v: a line per test, each test <= 300 s; a probe compiles in
+# <= 150 s) and journald writes the root disk. Seen: a 6.1 guest under TCG at load 6 livelocked
+# (soft lockups in rcu_gp_kthread/__timer_delete_sync on both vCPUs) 3 min after boot, and sat
+# there until the 90 min VM deadline.
+IDLE_TIMEOUT_S = float(os.environ.get("BPFSLEUTH_KERNELS_IDLE_TIMEOUT", "900"))
 VM_SETTINGS = (
     "BPFSLEUTH_KERNELS_SCENARIOS",
     "BPFSLEUTH_KERNELS_PROBE_TESTS",
@@ -398,6 +404,21 @@ def console_tail(run_dir: Path, lines: int = 10) -> str:
     return "\n".join("    " + ln for ln in shown) or "(no console output)"
 
 
+def idle_for(paths: list[Path], now: float) -> float:
+    """Seconds since the last write to any of `paths` (wall clock, from their mtimes)."""
+    stamps = [p.stat().st_mtime for p in paths if p.exists()]
+    return now - max(stamps) if stamps else 0.0
+
+
+def lockups(run_dir: Path) -> int:
+    """How many soft lockups and RCU stalls the guest's console reported."""
+    path = run_dir / "console.log"
+    if not path.is_file():
+        return 0
+    text = path.read_text(errors="replace")
+    return text.count("soft lockup") + text.count("rcu_preempt self-detected stall")
+
+
 def boot(
     kernel: str,
     base: Path,
@@ -475,6 +496,17 @@ def boot(
                 raise KernelError(
                     f"{kernel}: the VM did not finish within {timeout:.0f} s (killed). "
                     f"Last console lines:\n{console_tail(run_dir)}",
+                    salvage(disk, run_dir),
+                )
+            idle = idle_for([run_dir / "root.qcow2", disk], time.time())
+            if booted_at is not None and finished_at is None and idle > IDLE_TIMEOUT_S:
+                kill_group(proc)
+                raise KernelError(
+                    f"{kernel}: the guest wrote nothing to its disks for {idle:.0f} s "
+                    f"(limit {IDLE_TIMEOUT_S:.0f} s): stuck, killed {elapsed:.0f} s after "
+                    f"power-on; {lockups(run_dir)} soft lockups/RCU stalls on its console "
+                    f"(TCG starved by host load livelocks guests). Last console lines:\n"
+                    f"{console_tail(run_dir)}",
                     salvage(disk, run_dir),
                 )
             time.sleep(0.5)

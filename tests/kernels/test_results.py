@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import random
 import sys
 from pathlib import Path
@@ -202,3 +203,26 @@ def test_merge_keeps_the_source_times_and_the_tables_show_them(
     assert "absent: the kernel has no landlock_create_ruleset" in text
     assert "1 passed, 0 failed, 1 skipped" in text
     assert f"| 6.1 | {stamp[:10]} {stamp[11:16]} | doctor,sandbox |" in text
+
+
+def test_a_guest_that_writes_nothing_is_seen_idle_and_its_lockups_counted(
+    km: ModuleType, tmp_path: Path
+) -> None:
+    disks = [tmp_path / "root.qcow2", tmp_path / "work.ext4"]
+    for disk in disks:
+        disk.write_bytes(b"")
+    now = 1_800_000_000.0
+    quiet, recent = random.uniform(1000, 5000), random.uniform(1, 100)
+    os.utime(disks[0], (now - quiet, now - quiet))
+    os.utime(disks[1], (now - quiet - 50, now - quiet - 50))
+    assert km.idle_for(disks, now) == pytest.approx(quiet)
+    os.utime(disks[1], (now - recent, now - recent))  # one disk written lately: not idle
+    assert km.idle_for(disks, now) == pytest.approx(recent)
+    assert km.idle_for([tmp_path / "missing"], now) == 0.0
+    stalls = random.randint(1, 20)
+    (tmp_path / "console.log").write_text(
+        "[ 200.5] rcu: INFO: rcu_preempt self-detected stall on CPU\n"
+        + "[ 204.7] watchdog: BUG: soft lockup - CPU#0 stuck for 26s! [swapper/0:0]\n" * stalls
+    )
+    assert km.lockups(tmp_path) == stalls + 1
+    assert km.lockups(tmp_path / "nowhere") == 0
