@@ -561,6 +561,8 @@ def probe_cell(probe: str, res: dict[str, Any]) -> dict[str, Any]:
             set(re.findall(r"tracepoint (\S+) does not exist", " ".join(smoke.get("warnings", []))))
         ),
         "tests": {"passed": len(passed), "failed": len(failed), "skipped": len(skipped)},
+        # a skipped test (or an xfail, which junit reports as skipped) is not a pass: say why
+        "skipped_reason": skipped[0]["message"][:200] if skipped else "",
     }
     if not smoke and not tests:
         cell.update(status="not run", reason="neither compiled nor tested in this run")
@@ -853,6 +855,12 @@ def matrix_text(cell: dict[str, Any], reference: str | None) -> str:
         text += f": {cell.get('reason', '')[:120]}"
     elif cell.get("without"):
         text += f"; without {', '.join(cell['without'])}"
+    tests = cell.get("tests") or {}
+    if cell["status"] == "pass" and tests.get("skipped"):
+        total = sum(tests.get(k, 0) for k in ("passed", "failed", "skipped"))
+        why = cell.get("skipped_reason") or ""
+        text += f"; {tests['skipped']} of {total} tests skipped"
+        text += f" ({why[:100]})" if why else ""
     measured = cell.get("measured")
     if not measured:
         text += " [earlier run, time not kept]" if cell["status"] != "not run" else ""

@@ -226,3 +226,21 @@ def test_a_guest_that_writes_nothing_is_seen_idle_and_its_lockups_counted(
     )
     assert km.lockups(tmp_path) == stalls + 1
     assert km.lockups(tmp_path / "nowhere") == 0
+
+
+def test_a_probe_whose_live_test_was_skipped_or_xfailed_does_not_read_as_a_plain_pass(
+    km: ModuleType,
+) -> None:
+    why = f"XFAIL probe bug {random.randint(1, 99)}"
+    res = {
+        "steps": {"probe_tests": {"rc": 1}},
+        "probe_tests": [
+            _row("test_memory_growth", "test_spec_and_example", "passed"),
+            _row("test_memory_growth", "test_burst", "skipped", why),
+        ],
+    }
+    cell = km.probe_cell("memory_growth", res)
+    assert cell["status"] == "pass" and cell["skipped_reason"] == why
+    cell["measured"] = "2026-12-06T11:00:00+00:00"
+    text = km.matrix_text(cell, "2026-12-06T11:00:00+00:00")
+    assert text == f"pass; 1 of 2 tests skipped ({why})"
