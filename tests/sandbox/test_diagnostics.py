@@ -182,7 +182,8 @@ SAME: list[list[list[str]]] = [
     [["sysctl", "kernel.ostype", "net.ipv4.ip_forward"]],
     [["getent", "hosts", "localhost"]],
     [["getent", "passwd", "root"]],
-    [["hwclock", "--show"]],
+    [["lsmod"]],
+    [["modinfo", "-F", "license", "ext4"]],
     [["systemctl", "--version"]],
     [["journalctl", "--version"]],
     [["strace", "-V"]],
@@ -298,6 +299,8 @@ def test_dmesg_shows_a_line_the_test_wrote() -> None:
         (["iostat"], r"avg-cpu:"),
         (["mpstat"], r"%usr"),
         (["pidstat", "1", "1"], r"^Average:\s+UID\s+PID"),
+        # the hardware clock moves between two reads (a VM has one; many hosts have none)
+        (["hwclock", "--show"], r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"),
         (["sar", "1", "1"], r"^Average:\s+all"),
         (["slabtop", "-o"], r"Active / Total Objects"),
         (["lscpu"], r"^CPU\(s\):\s+\d+$"),
@@ -328,6 +331,8 @@ def test_moving_output_has_its_content(argv: list[str], pattern: str) -> None:
         argv = [a.replace("{rootdev}", source[0]) for a in argv]
         if unsandboxed(argv).exit_code != 0:
             pytest.skip(f"this host refuses {source[0]} to root outside the sandbox too")
+    if argv[0] == "hwclock" and unsandboxed(argv).exit_code != 0:
+        pytest.skip("no hardware clock this host can read, outside the sandbox too")
     outcome = sandboxed(argv)
     assert re.search(pattern, outcome.stdout.decode(), re.M), (outcome.stdout[:500], outcome)
 
@@ -447,6 +452,7 @@ COVERED_ELSEWHERE = {
     "ifconfig",
     "dumpe2fs",
     "tune2fs",
+    "hwclock",
     "journalctl",
     "systemctl",
     "dig",
@@ -460,7 +466,8 @@ def test_systemd_clients_answer(argv: list[str]) -> None:
     if not Path("/run/systemd/system").is_dir():
         pytest.skip("not booted with systemd: nothing to ask")
     inside, outside = sandboxed(argv), unsandboxed(argv)
-    assert outside.exit_code == 0, outside
+    if outside.exit_code != 0:  # e.g. `systemd-analyze time` while a boot job still runs (the VMs)
+        pytest.skip(f"{argv[0]} fails outside the sandbox too here: {outside.stderr[:200]!r}")
     assert inside.exit_code == 0 and inside.stdout.strip(), inside
 
 
