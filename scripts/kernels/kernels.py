@@ -847,7 +847,10 @@ def reference_run(entry: dict[str, Any]) -> str | None:
     return max(full) if full else None
 
 
-def matrix_text(cell: dict[str, Any], reference: str | None) -> str:
+def matrix_text(cell: dict[str, Any], reference: str | None, latest: str | None = None) -> str:
+    """A cell as text; its time against the kernel's last full run (`reference`) and its last
+    run of any scope (`latest`): measured in the full run, no mark; later, or in the latest run
+    when no full run is recorded, `[re-run]`; earlier, `[carried over]`."""
     text = str(cell["status"])
     if cell.get("compile_s") is not None:
         text += f" ({cell['compile_s']:.1f} s)"
@@ -864,10 +867,12 @@ def matrix_text(cell: dict[str, Any], reference: str | None) -> str:
     measured = cell.get("measured")
     if not measured:
         text += " [earlier run, time not kept]" if cell["status"] != "not run" else ""
-    elif reference is None or measured < reference:
-        text += f" [carried over: measured {measured[:10]} {hhmm(measured)} UTC]"
-    elif measured > reference:
+    elif measured == reference:
+        pass
+    elif (reference and measured > reference) or (reference is None and measured == latest):
         text += f" [re-run {hhmm(measured)} UTC]"
+    else:
+        text += f" [carried over: measured {measured[:10]} {hhmm(measured)} UTC]"
     return text.replace("|", "/").replace("\n", " ")
 
 
@@ -969,7 +974,8 @@ def table(results_path: Path) -> str:
         row = [probe]
         for k in kernels:
             cell = data["matrix"][probe].get(k)
-            row.append("not run" if cell is None else matrix_text(cell, refs[k]))
+            latest = data["kernels"][k].get("measured")
+            row.append("not run" if cell is None else matrix_text(cell, refs[k], latest))
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", *sandbox_rows(data, kernels), "", *runs_rows(data, kernels)]
     return "\n".join(lines)

@@ -244,3 +244,14 @@ def test_a_probe_whose_live_test_was_skipped_or_xfailed_does_not_read_as_a_plain
     cell["measured"] = "2026-12-06T11:00:00+00:00"
     text = km.matrix_text(cell, "2026-12-06T11:00:00+00:00")
     assert text == f"pass; 1 of 2 tests skipped ({why})"
+
+
+def test_without_a_full_run_a_cell_of_the_latest_run_is_a_re_run_and_older_ones_carried(
+    km: ModuleType,
+) -> None:
+    latest, older = "2026-12-06T12:20:00+00:00", "2026-12-06T09:11:00+00:00"
+    fresh = {"status": "pass", "reason": "", "measured": latest}
+    assert km.matrix_text(fresh, None, latest) == "pass [re-run 12:20 UTC]"
+    stale = {"status": "pass", "reason": "", "measured": older}
+    carried = "pass [carried over: measured 2026-12-06 09:11 UTC]"
+    assert km.matrix_text(stale, None, latest) == carried
