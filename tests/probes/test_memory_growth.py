@@ -49,11 +49,18 @@ sys.stdin.readline()  # keeps its memory until the test is done with it (stdin c
 CHURNER = (
     _PRELUDE
     + r"""
-import select
+import mmap, select
+def mapped(mb):  # its own mapping, unmapped on close: freed whatever malloc would keep
+    block = mmap.mmap(-1, mb * 1024 * 1024)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    return block
 before, peak = rss(), 0
 while not select.select([sys.stdin], [], [], 0)[0]:  # until the test closes stdin
-    blocks = [touched(step_mb) for _ in range(steps)]
+    blocks = [mapped(step_mb) for _ in range(steps)]
     peak = max(peak, rss() - before)
+    for block in blocks:
+        block.close()
     del blocks
     time.sleep(0.05)
 print(json.dumps({"peak": peak, "kept": rss() - before}), flush=True)
