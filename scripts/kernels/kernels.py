@@ -836,6 +836,12 @@ def hhmm(stamp: str | None) -> str:
     return found.group(1) if found else (stamp or "?")
 
 
+def when(stamp: str | None) -> str:
+    """`2026-12-06T11:35:02+00:00` -> `2026-12-06 11:35`; anything else as it is."""
+    found = re.match(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d)", stamp or "")
+    return f"{found.group(1)} {found.group(2)}" if found else (stamp or "?")
+
+
 def reference_run(entry: dict[str, Any]) -> str | None:
     """When the kernel's matrix column was last measured as a whole: its latest run with the
     default (or all) live probe tests."""
@@ -950,7 +956,7 @@ def runs_rows(data: dict[str, Any], kernels: list[str]) -> list[str]:
                     f" failed, {st.get('skipped', 0)} skipped)"
                 )
             lines.append(
-                f"| {k} | {str(r.get('measured', '?'))[:10]} {hhmm(r.get('measured'))} "
+                f"| {k} | {when(r.get('measured'))} "
                 f"| {','.join(r.get('steps', []))} | {image} | {r.get('boot_s', '-')} "
                 f"| {sec(steps, 'doctor')} | {sec(steps, 'probe_smoke')} "
                 f"| {sec(steps, 'scenarios')} | {probe} | {box} | {r.get('vm_wall_s', '-')} "
