@@ -16,6 +16,7 @@ import gzip
 import json
 import lzma
 import os
+import platform
 import re
 import shutil
 import socket
@@ -265,8 +266,11 @@ def test_process_listings_show_a_marked_process(
 ) -> None:
     process, token = marked
     assert f"sleep {token}" in sandboxed(["ps", "aux"]).stdout.decode()
-    wchan = sandboxed(["ps", "-o", "wchan:32=", "-p", str(process.pid)]).stdout.decode()
-    assert "nanosleep" in wchan, wchan  # where it waits: what a D-state diagnosis needs
+    where = ["ps", "-o", "wchan:32=", "-p", str(process.pid)]
+    wchan = sandboxed(where).stdout.decode()
+    # where it waits: what a D-state diagnosis needs, when the kernel tells it (below)
+    kernel_wchan = "nanosleep" in unsandboxed(where).stdout.decode()
+    assert ("nanosleep" in wchan) == kernel_wchan, wchan
     assert str(process.pid) in sandboxed(["pgrep", "-f", token]).stdout.decode()
     assert str(process.pid) in sandboxed(["pidof", "sleep"]).stdout.decode()
     assert f"sleep({process.pid})" in sandboxed(["pstree", "-p", str(os.getpid())]).stdout.decode()
@@ -278,6 +282,11 @@ def test_process_listings_show_a_marked_process(
     assert "sleep" in sandboxed(["pmap", str(process.pid)]).stdout.decode()
     pidstat = sandboxed(["pidstat", "-d", "-p", str(process.pid)]).stdout.decode()
     assert "kB_rd/s" in pidstat and str(process.pid) in pidstat, pidstat
+    if not kernel_wchan:
+        pytest.skip(
+            f"this kernel ({platform.release()}) reports no wait channel for a sleeping process, "
+            "outside the sandbox too (x86 get_wchan() works with the ORC unwinder from 5.16)"
+        )
 
 
 def test_dmesg_shows_a_line_the_test_wrote() -> None:
@@ -306,7 +315,8 @@ def test_dmesg_shows_a_line_the_test_wrote() -> None:
         (["lscpu"], r"^CPU\(s\):\s+\d+$"),
         (["lslocks"], r"COMMAND\s+PID"),
         (["lsns"], r"NS TYPE"),
-        (["nstat", "-a", "-s"], r"^IpInReceives\s+\d+"),
+        # -z: a guest that has had no IPv4 traffic yet (the 5.10 VM) has IpInReceives 0
+        (["nstat", "-a", "-s", "-z"], r"^IpInReceives\s+\d+"),
         (["sysctl", "-a"], r"^kernel\.hostname = "),
         (["ip", "-s", "link"], r"^1: lo: .*\n(.*\n)*\s+RX:"),
         (["ifconfig", "-a"], r"^lo: flags="),
