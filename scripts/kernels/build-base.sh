@@ -40,9 +40,12 @@ if [ "$kernel_suite" = bookworm ]; then
 else
     kpkgs="linux-image-amd64/$kernel_suite linux-headers-amd64/$kernel_suite"
 fi
+# the last line: programs the command sandbox's tests (tests/sandbox, the in-VM `sandbox` step)
+# run inside the sandbox or set their fixtures up with (dbus: the systemd clients' tests ask it)
 userland="systemd-sysv udev kmod util-linux e2fsprogs procps iproute2 lsof dnsutils sysstat \
 python3 python3-venv python3-pip-whl python3-setuptools-whl python3-bpfcc bpfcc-tools bpftool \
-redis-server gcc libc6-dev libseccomp2 python3-seccomp bubblewrap"
+redis-server gcc libc6-dev libseccomp2 python3-seccomp bubblewrap \
+curl jq psmisc zstd bzip2 nftables iptables net-tools dbus"
 
 mkdir -p "$OUT" "$DEBS"
 work=$(mktemp -d "${TMPDIR:-/tmp}/bpfsleuth-kernels-build.XXXXXX")

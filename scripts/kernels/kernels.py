@@ -3,6 +3,7 @@
 
     kernels.py run [--kernels 5.10,6.1,6.12] [--accel auto|tcg|kvm] [--boot-timeout S] [--timeout S]
     kernels.py table [--results bench/results/kernels.json]
+    kernels.py merge FROM.json [--results bench/results/kernels.json]
 
 Standard library only (bpfsleuth-independent). Caches live in $BPFSLEUTH_KERNELS_CACHE (default
 /var/cache/bpfsleuth-kernels): the .deb files, the wheelhouse, and per kernel an ext4 base image
@@ -49,11 +50,19 @@ RESULTS = REPO / "bench" / "results" / "kernels.json"
 STARTED_MARK = "bpfsleuth-vm-run: started"
 FINISHED_MARK = "bpfsleuth-vm-run: finished"
 POWEROFF_GRACE_S = 60.0
+# A guest that has written nothing to either disk for this long is stuck: every in-VM step streams
+# its log to the work disk (pytest -v: a line per test, each test <= 300 s; a probe compiles in
+# <= 150 s) and journald writes the root disk. Seen: a 6.1 guest under TCG at load 6 livelocked
+# (soft lockups in rcu_gp_kthread/__timer_delete_sync on both vCPUs) 3 min after boot, and sat
+# there until the 90 min VM deadline.
+IDLE_TIMEOUT_S = float(os.environ.get("BPFSLEUTH_KERNELS_IDLE_TIMEOUT", "900"))
 VM_SETTINGS = (
     "BPFSLEUTH_KERNELS_SCENARIOS",
     "BPFSLEUTH_KERNELS_PROBE_TESTS",
     "BPFSLEUTH_KERNELS_PROBE_TESTS_TIMEOUT",
     "BPFSLEUTH_KERNELS_STEPS",
+    "BPFSLEUTH_KERNELS_SANDBOX_TESTS",
+    "BPFSLEUTH_KERNELS_SANDBOX_TIMEOUT",
     "BPFSLEUTH_KERNELS_SMOKE_PARALLEL",
     "BPFSLEUTH_TEST_TIME_SCALE",
     "BPFSLEUTH_PROBE_COMPILE_BUDGET_S",
@@ -62,6 +71,27 @@ VM_SETTINGS = (
 NOT_IN_VM = ("ruff", "mypy", "types-")
 # Test files whose name is not test_<probe>.py.
 TEST_FILE_OF = {"tracepoint": "test_tracepoint_generic"}
+DEFAULT_STEPS = "doctor,probe_smoke,resolver,scenarios,sandbox,probe_tests"
+# What each Landlock ABI added (Documentation/userspace-api/landlock.rst): ABI -> (Linux, what).
+LANDLOCK_ABI_ADDS = {
+    1: ("5.13", "filesystem access"),
+    2: ("5.19", "file reparenting (refer)"),
+    3: ("6.2", "truncate"),
+    4: ("6.7", "TCP bind and connect"),
+    5: ("6.10", "device ioctls"),
+    6: ("6.12", "signal and abstract unix socket scoping"),
+    7: ("6.15", "audit logging"),
+}
+# The parts of a kernel's entry each in-VM step makes: a run that did not run the step keeps the
+# kernel's earlier value, marked as carried over (with when it was measured).
+KEY_STEP = {
+    "doctor": "doctor",
+    "doctor_checks": "doctor",
+    "resolver": "resolver",
+    "scenarios": "scenarios",
+    "probe_smoke": "probe_smoke",
+    "sandbox": "sandbox",
+}
 
 
 class KernelError(Exception):
@@ -277,7 +307,11 @@ def results_of(out: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     res: dict[str, Any] = json.loads(path.read_text())
-    for step, key in (("probe_tests", "probe_tests"), ("scenarios", "scenarios")):
+    for step, key in (
+        ("probe_tests", "probe_tests"),
+        ("scenarios", "scenarios"),
+        ("sandbox", "sandbox_tests"),
+    ):
         if res.get(key) or not (out / f"{step}.log").is_file():
             continue
         rows = pytest_log_rows((out / f"{step}.log").read_text(errors="replace"))
@@ -347,6 +381,21 @@ def console_tail(run_dir: Path, lines: int = 10) -> str:
     why = [ln for ln in kept[:-lines] if _WHY.search(ln)][-6:]
     shown = [*why, *(["    ..."] if why else []), *kept[-lines:]]
     return "\n".join("    " + ln for ln in shown) or "(no console output)"
+
+
+def idle_for(paths: list[Path], now: float) -> float:
+    """Seconds since the last write to any of `paths` (wall clock, from their mtimes)."""
+    stamps = [p.stat().st_mtime for p in paths if p.exists()]
+    return now - max(stamps) if stamps else 0.0
+
+
+def lockups(run_dir: Path) -> int:
+    """How many soft lockups and RCU stalls the guest's console reported."""
+    path = run_dir / "console.log"
+    if not path.is_file():
+        return 0
+    text = path.read_text(errors="replace")
+    return text.count("soft lockup") + text.count("rcu_preempt self-detected stall")
 
 
 def boot(
@@ -422,6 +471,17 @@ def boot(
                     f"Last console lines:\n{console_tail(run_dir)}",
                     salvage(disk, run_dir),
                 )
+            idle = idle_for([run_dir / "root.qcow2", disk], time.time())
+            if booted_at is not None and finished_at is None and idle > IDLE_TIMEOUT_S:
+                kill_group(proc)
+                raise KernelError(
+                    f"{kernel}: the guest wrote nothing to its disks for {idle:.0f} s "
+                    f"(limit {IDLE_TIMEOUT_S:.0f} s): stuck, killed {elapsed:.0f} s after "
+                    f"power-on; {lockups(run_dir)} soft lockups/RCU stalls on its console "
+                    f"(TCG starved by host load livelocks guests). Last console lines:\n"
+                    f"{console_tail(run_dir)}",
+                    salvage(disk, run_dir),
+                )
             time.sleep(0.5)
         timings["vm_wall_s"] = round(time.monotonic() - started, 1)
         err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
@@ -474,6 +534,8 @@ def probe_cell(probe: str, res: dict[str, Any]) -> dict[str, Any]:
             set(re.findall(r"tracepoint (\S+) does not exist", " ".join(smoke.get("warnings", []))))
         ),
         "tests": {"passed": len(passed), "failed": len(failed), "skipped": len(skipped)},
+        # a skipped test (or an xfail, which junit reports as skipped) is not a pass: say why
+        "skipped_reason": skipped[0]["message"][:200] if skipped else "",
     }
     if not smoke and not tests:
         cell.update(status="not run", reason="neither compiled nor tested in this run")
@@ -516,13 +578,12 @@ def summarise(kernel: str, res: dict[str, Any], timings: dict[str, Any], accel: 
         "steps": {k: {"rc": v.get("rc"), "error": v.get("error")} for k, v in steps.items()},
         "doctor_checks": [{k: c.get(k) for k in ("name", "status", "detail")} for c in checks],
         "doctor": doctor,
-        "sandbox": res.get("sandbox"),
+        # the doctor's own sandbox section (its one line); the sandbox step's findings below
+        "sandbox_doctor": res.get("sandbox"),
+        "sandbox": sandbox_summary(res),
         "resolver": res.get("resolver", []),
         "scenarios": [{k: t[k] for k in ("name", "outcome", "message", "seconds")} for t in scen],
-        "probe_tests": {
-            o: sum(1 for t in tests if t["outcome"] == o)
-            for o in ("passed", "failed", "error", "skipped")
-        },
+        "probe_tests": counts(tests),
         "failed_tests": [
             {k: t[k] for k in ("file", "name", "outcome", "message")}
             for t in tests
@@ -538,106 +599,364 @@ def summarise(kernel: str, res: dict[str, Any], timings: dict[str, Any], accel: 
     }
 
 
+def counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    outcomes = ("passed", "failed", "error", "skipped")
+    return {o: sum(1 for t in rows if t["outcome"] == o) for o in outcomes}
+
+
+def landlock_summary(facts: dict[str, Any]) -> str:
+    """One line: the kernel's Landlock ABI and what it lacks of the newest, or why it has none."""
+    abi = int(facts.get("abi") or 0)
+    if abi > 0:
+        lacks = [
+            f"{what} (ABI {n}, Linux {linux})"
+            for n, (linux, what) in LANDLOCK_ABI_ADDS.items()
+            if n > abi
+        ]
+        return f"ABI {abi}" + (f"; without {', '.join(lacks)}" if lacks else "")
+    err = facts.get("errno") or "no errno"
+    config = facts.get("config", "unknown")
+    if err == "ENOSYS":
+        return (
+            "absent: the kernel has no landlock_create_ruleset (ENOSYS; Landlock came in Linux "
+            f"5.13; CONFIG_SECURITY_LANDLOCK {config})"
+        )
+    if err in ("EOPNOTSUPP", "ENOTSUP"):
+        return (
+            f"built in (CONFIG_SECURITY_LANDLOCK={config}) but not enabled at boot: "
+            f"'landlock' is not among the active LSMs ({facts.get('lsm', '?')}; EOPNOTSUPP)"
+        )
+    return f"absent ({err}; CONFIG_SECURITY_LANDLOCK {config})"
+
+
+def sandbox_summary(res: dict[str, Any]) -> dict[str, Any]:
+    """The sandbox step's findings: Landlock, the layers the helper applied per kind of profile,
+    the doctor's line, and the live sandbox tests (counts, every failure, skips by reason).
+    {} when the step did not run."""
+    step = res.get("sandbox_step") or {}
+    rows = res.get("sandbox_tests") or []
+    if not step and not rows:
+        return {}
+    helper = step.get("helper") or {}
+    default = helper.get("default") or {}
+    reasons: dict[str, list[str]] = {}
+    for t in rows:
+        if t["outcome"] == "skipped":
+            name = f"{t['file']}::{t['name']}"
+            reasons.setdefault(t["message"] or "(no reason)", []).append(name)
+    return {
+        "landlock": step.get("landlock", {}),
+        "landlock_summary": landlock_summary(step.get("landlock", {})),
+        "available": default.get("available"),
+        "layers": default.get("layers", ""),
+        "note": default.get("reason", ""),
+        "profiles": {
+            name: (helper[name] or {}).get("layers") or (helper[name] or {}).get("reason", "")
+            for name in ("default", "network_tool", "process_reader")
+            if name in helper
+        },
+        "doctor": {k: (helper.get("doctor") or {}).get(k) for k in ("status", "detail")},
+        "tests": counts(rows),
+        "failed": [
+            {k: t[k] for k in ("file", "name", "outcome")} | {"message": t["message"][:400]}
+            for t in rows
+            if t["outcome"] in ("failed", "error")
+        ],
+        "skipped": [
+            {"reason": reason[:300], "count": len(names), "tests": names[:6]}
+            for reason, names in sorted(reasons.items(), key=lambda kv: -len(kv[1]))
+        ],
+    }
+
+
 def fold(results_path: Path, kernel: str, entry: dict[str, Any], cells: dict[str, Any]) -> None:
     """Merge one kernel's results into the file (other kernels' entries are kept)."""
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / "results.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        _fold(results_path, kernel, entry, cells)
+        data: dict[str, Any] = {}
+        if results_path.is_file():
+            with contextlib.suppress(json.JSONDecodeError):
+                data = json.loads(results_path.read_text())
+        fold_into(data, kernel, entry, cells)
+        results_path.parent.mkdir(parents=True, exist_ok=True)
+        results_path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def _fold(results_path: Path, kernel: str, entry: dict[str, Any], cells: dict[str, Any]) -> None:
-    data: dict[str, Any] = {}
-    if results_path.is_file():
-        with contextlib.suppress(json.JSONDecodeError):
-            data = json.loads(results_path.read_text())
+def now_utc() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def run_record(entry: dict[str, Any], measured: str) -> dict[str, Any]:
+    """What one VM run did and how long it took: the entry's history keeps one per run."""
+    t = entry.get("timings", {})
+    steps = sorted(entry.get("steps", {}))
+    scope = os.environ.get("BPFSLEUTH_KERNELS_PROBE_TESTS", "").strip() or "default"
+    return {
+        "measured": measured,
+        "status": entry.get("status"),
+        "steps": steps,
+        "probe_tests_scope": scope if "probe_tests" in steps else "",
+        "probe_tests": entry.get("probe_tests", {}) if "probe_tests" in steps else {},
+        "sandbox_tests": (entry.get("sandbox") or {}).get("tests", {}),
+        "scenarios": [s["outcome"] for s in entry.get("scenarios", [])]
+        if "scenarios" in steps
+        else [],
+        **{
+            k: t.get(k)
+            for k in (
+                "base_cached",
+                "base_build_s",
+                "boot_s",
+                "vm_wall_s",
+                "steps_s",
+                "load_before",
+                "load_after",
+            )
+        },
+    }
+
+
+def fold_into(
+    data: dict[str, Any], kernel: str, entry: dict[str, Any], cells: dict[str, Any]
+) -> None:
+    """Fold one kernel's entry and matrix cells into `data`. A narrowed run (BPFSLEUTH_KERNELS_
+    STEPS, _PROBE_TESTS) updates what it ran; every part of the entry it did not run, and every
+    probe it did not test, keeps the earlier value and its measurement time (`measured_keys`,
+    a cell's `measured`), and the entry's `carried_over` names those parts. An entry or cells
+    that carry their own `measured` (from `merge`) keep it."""
+    measured = entry.get("measured") or now_utc()
     data["generated_before"] = data.get("generated")
-    data["generated"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    data["generated"] = now_utc()
     data["userland"] = (
         "Debian bookworm on every kernel: Python 3.11, bcc 0.26 (python3-bpfcc), redis 7.0; "
         "the kernel and its exact headers from the kernel's own suite"
     )
-    # a narrowed run (BPFSLEUTH_KERNELS_STEPS, _PROBE_TESTS) updates what it ran and keeps the
-    # rest of the kernel's last results, saying which parts are carried over and from when
     earlier = data.setdefault("kernels", {}).get(kernel, {})
-    carried = []
-    for key in ("doctor", "doctor_checks", "sandbox", "resolver", "scenarios", "probe_smoke"):
-        if not entry.get(key) and earlier.get(key):
+    legacy = earlier.get("carried_over", {})
+    legacy_from = legacy.get("from") if isinstance(legacy.get("from"), str) else None
+    ran = set(entry.get("steps", {}))
+    own_times = entry.get("measured_keys", {})
+    times: dict[str, str] = {}
+    carried: dict[str, str] = {}
+    for key, step in {
+        **KEY_STEP,
+        "sandbox_doctor": "doctor",
+        "probe_tests": "probe_tests",
+        "failed_tests": "probe_tests",
+        "skipped_tests": "probe_tests",
+    }.items():
+        if step in ran and key in entry and key not in entry.get("carried_over", {}):
+            times[key] = own_times.get(key, measured)
+        elif key in earlier and earlier[key] not in (None, {}, []):
             entry[key] = earlier[key]
-            carried.append(key)
-    if carried:
-        entry["carried_over"] = {
-            "keys": carried,
-            "from": earlier.get("carried_over", {}).get("from") or data.get("generated_before"),
-        }
+            when = (
+                earlier.get("measured_keys", {}).get(key)
+                or (legacy_from if key in legacy.get("keys", []) else None)
+                or earlier.get("measured")
+                or f"before {data['generated_before'] or 'this file'}"
+            )
+            times[key] = carried[key] = when
+    entry["measured"] = measured
+    entry["measured_keys"] = times
+    entry["carried_over"] = carried
+    history = list(earlier.get("runs", []))
+    if not history and earlier.get("timings"):
+        history.append(run_record(earlier, earlier.get("measured") or "earlier (time not kept)"))
+        history[-1]["probe_tests_scope"] = "earlier run (scope not kept)"
+    seen = {r.get("measured") for r in history}
+    mine = entry.get("runs") or [run_record(entry, measured)]
+    entry["runs"] = [*history, *(r for r in mine if r.get("measured") not in seen)][-10:]
     data["kernels"][kernel] = entry
     matrix = data.setdefault("matrix", {})
-    for probe, cell in cells.items():
+    for probe, new in cells.items():
+        cell = dict(new)
         old = matrix.setdefault(probe, {}).get(kernel)
         if old and cell["status"] == "not run":
-            continue  # not part of this run: the last result stands
+            continue  # not part of this run: the last result stands (with its own time)
         if old and cell["status"] == "attached" and old["status"] in ("pass", "fail"):
             # compiled and attached only (a smoke run): the live tests' last verdict stands
             old.update(compile_s=cell["compile_s"], attach_points=cell["attach_points"])
             continue
         if old and cell.get("compile_s") is None and old.get("compile_s") is not None:
             cell.update(compile_s=old["compile_s"], attach_points=old.get("attach_points", []))
-        cell["measured"] = data["generated"]
+            cell["compile_measured"] = old.get("compile_measured") or old.get("measured")
+        cell["measured"] = cell.get("measured") or measured
         matrix[probe][kernel] = cell
-    results_path.parent.mkdir(parents=True, exist_ok=True)
-    results_path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def merge(source: Path, results_path: Path) -> list[str]:
+    """Fold every kernel of another results file (a run written elsewhere with --results) into
+    `results_path`, keeping the source's measurement times. Returns the kernels merged."""
+    src = json.loads(source.read_text())
+    done = []
+    for kernel, entry in sorted(
+        src.get("kernels", {}).items(), key=lambda kv: str(kv[1].get("measured", ""))
+    ):
+        cells = {
+            probe: by_kernel[kernel]
+            for probe, by_kernel in src.get("matrix", {}).items()
+            if kernel in by_kernel
+        }
+        fold(results_path, kernel, dict(entry), cells)
+        done.append(kernel)
+    return done
+
+
+def hhmm(stamp: str | None) -> str:
+    """`2026-12-06T11:35:02+00:00` -> `11:35`; anything else as it is."""
+    found = re.match(r"\d{4}-\d\d-\d\dT(\d\d:\d\d)", stamp or "")
+    return found.group(1) if found else (stamp or "?")
+
+
+def when(stamp: str | None) -> str:
+    """`2026-12-06T11:35:02+00:00` -> `2026-12-06 11:35`; anything else as it is."""
+    found = re.match(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d)", stamp or "")
+    return f"{found.group(1)} {found.group(2)}" if found else (stamp or "?")
+
+
+def reference_run(entry: dict[str, Any]) -> str | None:
+    """When the kernel's matrix column was last measured as a whole: its latest run with the
+    default (or all) live probe tests."""
+    full = [
+        r["measured"]
+        for r in entry.get("runs", [])
+        if "probe_tests" in r.get("steps", []) and r.get("probe_tests_scope") in ("default", "all")
+    ]
+    return max(full) if full else None
+
+
+def matrix_text(cell: dict[str, Any], reference: str | None, latest: str | None = None) -> str:
+    """A cell as text; its time against the kernel's last full run (`reference`) and its last
+    run of any scope (`latest`): measured in the full run, no mark; later, or in the latest run
+    when no full run is recorded, `[re-run]`; earlier, `[carried over]`."""
+    text = str(cell["status"])
+    if cell.get("compile_s") is not None:
+        text += f" ({cell['compile_s']:.1f} s)"
+    if cell["status"] != "pass":
+        text += f": {cell.get('reason', '')[:120]}"
+    elif cell.get("without"):
+        text += f"; without {', '.join(cell['without'])}"
+    tests = cell.get("tests") or {}
+    if cell["status"] == "pass" and tests.get("skipped"):
+        total = sum(tests.get(k, 0) for k in ("passed", "failed", "skipped"))
+        why = cell.get("skipped_reason") or ""
+        text += f"; {tests['skipped']} of {total} tests skipped"
+        text += f" ({why[:100]})" if why else ""
+    measured = cell.get("measured")
+    if not measured:
+        text += " [earlier run, time not kept]" if cell["status"] != "not run" else ""
+    elif measured == reference:
+        pass
+    elif (reference and measured > reference) or (reference is None and measured == latest):
+        text += f" [re-run {hhmm(measured)} UTC]"
+    else:
+        text += f" [carried over: measured {measured[:10]} {hhmm(measured)} UTC]"
+    return text.replace("|", "/").replace("\n", " ")
+
+
+def sandbox_rows(data: dict[str, Any], kernels: list[str]) -> list[str]:
+    lines = [
+        "| kernel | Landlock | layers (default profile) | doctor | sandbox tests "
+        "| skipped, and why | failed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for k in kernels:
+        entry = data["kernels"][k]
+        box = entry.get("sandbox") or {}
+        when = (entry.get("measured_keys") or {}).get("sandbox")
+        carried = "sandbox" in entry.get("carried_over", {})
+        mark = f" [carried over: {hhmm(when)} UTC]" if carried else ""
+        if "landlock_summary" not in box:
+            # no sandbox step recorded: only the doctor's line (older entries kept it here)
+            box = {} if "landlock_summary" in (entry.get("sandbox_doctor") or {}) else box
+        if not box or "landlock_summary" not in box:
+            doc = entry.get("sandbox_doctor") or box or {}
+            doc = doc.get("sandbox", doc) if isinstance(doc, dict) else {}
+            lines.append(
+                f"| {k} | not measured | {doc.get('layers') or '-'} | "
+                f"{doc.get('reason') or ('available' if doc.get('available') else '-')} "
+                "| sandbox step not run | - | - |"
+            )
+            continue
+        tests = box.get("tests", {})
+        skipped = "; ".join(f"{s['count']}: {s['reason'][:160]}" for s in box.get("skipped", []))
+        failed = "; ".join(
+            f"{f['file']}::{f['name']}: {f['message'][:160]}" for f in box.get("failed", [])
+        )
+        doctor = box.get("doctor") or {}
+        row = [
+            k,
+            box.get("landlock_summary", "?"),
+            box.get("layers") or f"unavailable: {box.get('note', '')}",
+            f"{doctor.get('status')}: {doctor.get('detail')}",
+            f"{tests.get('passed', 0)} passed, {tests.get('failed', 0) + tests.get('error', 0)} "
+            f"failed, {tests.get('skipped', 0)} skipped (at {hhmm(when)} UTC){mark}",
+            skipped or "-",
+            failed or "-",
+        ]
+        lines.append("| " + " | ".join(c.replace("|", "/").replace("\n", " ") for c in row) + " |")
+    return lines
+
+
+def runs_rows(data: dict[str, Any], kernels: list[str]) -> list[str]:
+    lines = [
+        "| kernel | run (UTC) | steps | image | boot to runner s | doctor s | compile+attach s "
+        "| scenarios s | probe tests s | sandbox tests s | VM wall s | load before / after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def sec(steps: dict[str, Any], name: str) -> str:
+        value = steps.get(name)
+        return "-" if value is None else f"{value:.0f}"
+
+    for k in kernels:
+        for r in data["kernels"][k].get("runs", []):
+            steps = r.get("steps_s") or {}
+            image = "cached" if r.get("base_cached") else f"built {r.get('base_build_s', '?')} s"
+            probe = sec(steps, "probe_tests")
+            if probe != "-":
+                pt = r.get("probe_tests") or {}
+                probe += (
+                    f" ({pt.get('passed', 0)} passed, {pt.get('failed', 0) + pt.get('error', 0)}"
+                    f" failed; {r.get('probe_tests_scope') or '?'})"
+                )
+            box = sec(steps, "sandbox")
+            if box != "-":
+                st = r.get("sandbox_tests") or {}
+                box += (
+                    f" ({st.get('passed', 0)} passed, {st.get('failed', 0) + st.get('error', 0)}"
+                    f" failed, {st.get('skipped', 0)} skipped)"
+                )
+            lines.append(
+                f"| {k} | {when(r.get('measured'))} "
+                f"| {','.join(r.get('steps', []))} | {image} | {r.get('boot_s', '-')} "
+                f"| {sec(steps, 'doctor')} | {sec(steps, 'probe_smoke')} "
+                f"| {sec(steps, 'scenarios')} | {probe} | {box} | {r.get('vm_wall_s', '-')} "
+                f"| {r.get('load_before', '-')} / {r.get('load_after', '-')} |"
+            )
+    return lines
 
 
 def table(results_path: Path) -> str:
+    """The matrix (probe x kernel), the sandbox per kernel and every run's times, as markdown."""
     data = json.loads(results_path.read_text())
     kernels = [k for k in KERNELS if k in data.get("kernels", {})]
-    head = (
-        "| probe | "
-        + " | ".join(
-            f"{k} ({data['kernels'][k].get('kernel', {}).get('release', '?')})" for k in kernels
-        )
-        + " |"
+    refs = {k: reference_run(data["kernels"][k]) for k in kernels}
+    head = "| probe | " + " | ".join(
+        f"{k} ({data['kernels'][k].get('kernel', {}).get('release', '?')}; "
+        f"{'run ' + hhmm(refs[k]) + ' UTC' if refs[k] else 'no full run recorded'})"
+        for k in kernels
     )
-    lines = [head, "|---" * (len(kernels) + 1) + "|"]
+    lines = [head + " |", "|---" * (len(kernels) + 1) + "|"]
     for probe in sorted(data.get("matrix", {})):
         row = [probe]
         for k in kernels:
             cell = data["matrix"][probe].get(k)
-            if cell is None:
-                row.append("not run")
-                continue
-            text = cell["status"]
-            if cell.get("compile_s") is not None:
-                text += f" ({cell['compile_s']:.1f} s)"
-            if cell["status"] != "pass":
-                text += f": {cell['reason'][:120]}"
-            elif cell.get("without"):
-                text += f"; without {', '.join(cell['without'])}"
-            if "measured" not in cell and cell["status"] != "not run":
-                text += " [earlier run]"
-            row.append(text.replace("|", "/").replace("\n", " "))
+            latest = data["kernels"][k].get("measured")
+            row.append("not run" if cell is None else matrix_text(cell, refs[k], latest))
         lines.append("| " + " | ".join(row) + " |")
-    lines.append("")
-    lines.append(
-        "| kernel | accel | base cached | base build s | boot to runner s | compile+attach all s "
-        "| scenarios | probe tests | VM wall s | load before / after |"
-    )
-    lines.append("|---|---|---|---|---|---|---|---|---|---|")
-    for k in kernels:
-        entry = data["kernels"][k]
-        t = entry.get("timings", {})
-        steps = t.get("steps_s", {})
-        scen = entry.get("scenarios", [])
-        tests = entry.get("probe_tests", {})
-        lines.append(
-            f"| {k} | {entry.get('accel')} | {t.get('base_cached')} | "
-            f"{t.get('base_build_s', '-')} | {t.get('boot_s', '-')} | "
-            f"{steps.get('probe_smoke', '-')} | "
-            f"{sum(s['outcome'] == 'passed' for s in scen)}/{len(scen)} | "
-            f"{tests.get('passed', 0)} passed, {tests.get('failed', 0) + tests.get('error', 0)} "
-            f"failed | {t.get('vm_wall_s', '-')} | "
-            f"{t.get('load_before', '-')} / {t.get('load_after', '-')} |"
-        )
+    lines += ["", *sandbox_rows(data, kernels), "", *runs_rows(data, kernels)]
     return "\n".join(lines)
 
 
@@ -699,22 +1018,31 @@ def finish(
     entry = summarise(kernel, res, timings, args.accel)
     entry["accel_why"] = getattr(args, "accel_why", "asked for")
     entry["status"] = status
-    if args.results:
-        fold(Path(args.results), kernel, entry, cells)
+    # this run's verdicts, before the fold carries earlier values into the parts it did not run
     bad = [p for p, c in cells.items() if c["status"] == "fail"]
-    scen_bad = [s["name"] for s in entry["scenarios"] if s["outcome"] != "passed"]
+    scenarios = list(entry["scenarios"])
+    scen_bad = [s["name"] for s in scenarios if s["outcome"] != "passed"]
     other_bad = [t["name"] for t in entry["failed_tests"]]
+    box = entry["sandbox"]
+    box_bad = [f"{f['file']}::{f['name']}" for f in box.get("failed", [])]
     say(
         f"{kernel}: {sum(c['status'] == 'pass' for c in cells.values())} probes pass, "
         f"{sum(c['status'] == 'attached' for c in cells.values())} compiled and attached "
         "(no live tests), "
         f"{len(bad)} fail {bad}, "
         f"{sum(c['status'] == 'unavailable' for c in cells.values())} unavailable; "
-        f"scenarios {len(entry['scenarios']) - len(scen_bad)}/{len(entry['scenarios'])}; "
-        f"tests {entry['probe_tests']}; {timings}"
+        f"scenarios {len(scenarios) - len(scen_bad)}/{len(scenarios)}; "
+        f"tests {entry['probe_tests']}; sandbox: {box.get('landlock_summary', 'not run')}, "
+        f"{box.get('layers', '')}, tests {box.get('tests', {})} {box_bad}; {timings}"
     )
-    wanted = ["doctor", "probe_smoke", "resolver", "scenarios", "probe_tests"]
-    if os.environ.get("BPFSLEUTH_KERNELS_PROBE_TESTS") == "none":
+    if args.results:
+        fold(Path(args.results), kernel, entry, cells)
+    wanted = [
+        s.strip()
+        for s in os.environ.get("BPFSLEUTH_KERNELS_STEPS", DEFAULT_STEPS).split(",")
+        if s.strip()
+    ]
+    if os.environ.get("BPFSLEUTH_KERNELS_PROBE_TESTS") == "none" and "probe_tests" in wanted:
         wanted.remove("probe_tests")
     missing = [
         s for s in wanted if entry["steps"].get(s, {}).get("error") or s not in entry["steps"]
@@ -723,7 +1051,9 @@ def finish(
         say(f"{kernel}: steps that timed out or did not run: {missing}")
     if status != "ran":
         return 2
-    return 1 if bad or scen_bad or other_bad or missing or not entry["scenarios"] else 0
+    no_scenarios = "scenarios" in wanted and not scenarios
+    failed = bad or scen_bad or other_bad or box_bad or missing or no_scenarios
+    return 1 if failed else 0
 
 
 def main() -> int:
@@ -750,9 +1080,15 @@ def main() -> int:
     fo.add_argument("--results", default=str(RESULTS))
     tab = sub.add_parser("table", help="print the matrix as a markdown table")
     tab.add_argument("--results", default=str(RESULTS))
+    mer = sub.add_parser("merge", help="fold another results file's kernels into the file")
+    mer.add_argument("source")
+    mer.add_argument("--results", default=str(RESULTS))
     args = parser.parse_args()
     if args.cmd == "table":
         print(table(Path(args.results)))
+        return 0
+    if args.cmd == "merge":
+        say(f"merged {merge(Path(args.source), Path(args.results))} into {args.results}")
         return 0
     if args.cmd == "fold":
         with tempfile.TemporaryDirectory() as tmp:

@@ -9,11 +9,15 @@ Steps: facts about the kernel; `bpfsleuth doctor --json` as-is (and its sandbox 
 has one); every catalog probe compiled and attached once (compile time, attach points picked);
 `pytest tests/probes` (the live tests with their workloads and assertions on numbers, plus the
 resolver's seed request forms); the resolver on the seed forms, recorded; three incident scenarios
-end to end with the offline planner (`tests/scenarios`).
+end to end with the offline planner (`tests/scenarios`); the command sandbox on this kernel
+(`sandbox`: the Landlock ABI or why there is none, the layers the exec helper applies, and the
+live sandbox tests, `tests/sandbox` and the executor's).
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
 import platform
@@ -32,14 +36,20 @@ SCENARIOS = os.environ.get(
 ).strip()
 PROBE_TESTS_TIMEOUT = float(os.environ.get("BPFSLEUTH_KERNELS_PROBE_TESTS_TIMEOUT", "2400"))
 # The steps to run (comma-separated; all by default): doctor, probe_smoke, resolver, scenarios,
-# probe_tests. Fewer while iterating on one failure.
+# sandbox, probe_tests. Fewer while iterating on one failure.
 STEPS = {
     s.strip()
     for s in os.environ.get(
-        "BPFSLEUTH_KERNELS_STEPS", "doctor,probe_smoke,resolver,scenarios,probe_tests"
+        "BPFSLEUTH_KERNELS_STEPS", "doctor,probe_smoke,resolver,scenarios,sandbox,probe_tests"
     ).split(",")
     if s.strip()
 }
+# The sandbox step's live tests: every test that runs commands through the real exec helper.
+SANDBOX_TESTS = os.environ.get(
+    "BPFSLEUTH_KERNELS_SANDBOX_TESTS",
+    "tests/sandbox tests/worker/test_executor.py tests/worker/test_policy_runs_do_not_write.py",
+).split()
+SANDBOX_TIMEOUT = float(os.environ.get("BPFSLEUTH_KERNELS_SANDBOX_TIMEOUT", "2400"))
 
 result: dict[str, Any] = {"started_uptime_s": float(Path("/proc/uptime").read_text().split()[0])}
 
@@ -204,6 +214,76 @@ print(json.dumps(rows))
 """
 
 
+LANDLOCK_CREATE_RULESET = 444  # the same number on every architecture
+LANDLOCK_CREATE_RULESET_VERSION = 1
+
+
+def landlock_facts() -> dict[str, Any]:
+    """The kernel's Landlock ABI, asked as the exec helper asks it (landlock_create_ruleset with
+    the VERSION flag), and what says why it is missing: the errno (ENOSYS: no such syscall, the
+    kernel predates 5.13 or lacks CONFIG_SECURITY_LANDLOCK; EOPNOTSUPP: built in but not enabled
+    at boot), the kernel config and the active LSM list."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    abi = libc.syscall(
+        ctypes.c_long(LANDLOCK_CREATE_RULESET),
+        None,
+        ctypes.c_size_t(0),
+        ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION),
+    )
+    err = ctypes.get_errno() if abi < 0 else 0
+    config = Path(f"/boot/config-{platform.release()}")
+    setting = "unknown (no /boot/config)"
+    if config.is_file():
+        setting = "not set"
+        for line in config.read_text().splitlines():
+            if line.startswith("CONFIG_SECURITY_LANDLOCK="):
+                setting = line.partition("=")[2]
+    return {
+        "abi": max(int(abi), 0),
+        "errno": errno.errorcode.get(err, str(err)) if err else None,
+        "config": setting,
+        "lsm": read("/sys/kernel/security/lsm"),
+    }
+
+
+HELPER_CHECK = r"""
+import json
+from worker.cli.doctor import sandbox_check
+from worker.sandbox import Profile
+from worker.sandbox.helper import check
+default = check()
+print(json.dumps({
+    "default": default.model_dump(),
+    "doctor": sandbox_check(default).model_dump(),
+    "network_tool": check(Profile(ip_sockets=True, tcp=True)).model_dump(),
+    "process_reader": check(Profile(caps=frozenset({"dac_read_search", "sys_ptrace"}),
+                                    landlock=False)).model_dump(),
+}))
+"""
+
+
+def sandbox_step(pytest: list[str]) -> None:
+    """The command sandbox on this kernel: the Landlock ABI (or why there is none), the layers the
+    exec helper applies for three kinds of profile (the doctor's line among them), and the live
+    sandbox tests (their Landlock-only assertions skip, naming the kernel's lack, where the
+    kernel has no Landlock or a lower ABI; everything else must hold)."""
+    result["sandbox_step"] = {"landlock": landlock_facts()}
+    save()
+    proc = run("sandbox_helper", [PY, "-c", HELPER_CHECK], 300)
+    if proc is not None and proc.returncode == 0:
+        result["sandbox_step"]["helper"] = json.loads(proc.stdout.strip().splitlines()[-1])
+    save()
+    run(
+        "sandbox",
+        [*pytest, *SANDBOX_TESTS, f"--junitxml={OUT}/sandbox.xml"],
+        SANDBOX_TIMEOUT,
+        stream=True,
+    )
+    result["sandbox_tests"] = junit(OUT / "sandbox.xml")
+    save()
+
+
 def probe_test_paths() -> list[str]:
     """Each catalog probe's live test file and the resolver's tests; all of tests/probes (the
     engine, custom probes, CLI...: 179 tests, about 25 min under TCG) with
@@ -299,6 +379,9 @@ def main() -> int:
         )
         result["scenarios"] = junit(OUT / "scenarios.xml")
         save()
+
+    if "sandbox" in STEPS:
+        sandbox_step(pytest)
 
     if "probe_tests" not in STEPS or os.environ.get("BPFSLEUTH_KERNELS_PROBE_TESTS") == "none":
         result["finished_uptime_s"] = float(Path("/proc/uptime").read_text().split()[0])

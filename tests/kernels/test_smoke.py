@@ -43,6 +43,8 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, dict[str,
     env = {
         **os.environ,
         "BPFSLEUTH_KERNELS_PROBE_TESTS": "none",
+        # light: no live probe tests and no sandbox tests (`make test-kernels` runs those)
+        "BPFSLEUTH_KERNELS_STEPS": "doctor,probe_smoke,resolver,scenarios",
         "BPFSLEUTH_KERNELS_SCENARIOS": "connection_refused",
     }
     started = time.monotonic()

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from probes.catalog import load_catalog
-from probes.catalog.process_exits.reader import signal_name
+from probes.catalog.process_exits.reader import HOW_SIGNAL, Exit, _summary, signal_name
 from probes.models import ProbeResult
 from tests.support.live_probe import Workload, run_around, save_example
 from tests.support.paths import example_json
@@ -128,3 +128,28 @@ def test_signal_names_and_example() -> None:
     assert spec.overhead == "low"
     example = ProbeResult.model_validate_json(EXAMPLE.read_text())
     assert example.probe == "process_exits" and example.aggregates.top["exits"]
+
+
+def test_the_summary_names_a_crash_before_more_numerous_kills() -> None:
+    """Seen in the 6.12 VM: 4 children killed by their parent's SIGTERM outnumbered 3 segfaults,
+    and the summary named only the kills. A crash is what an operator must read first."""
+    crashes, kills = random.randint(1, 5), random.randint(6, 20)
+
+    def row(value: int, count: int, comm: str) -> Exit:
+        return Exit(
+            ppid=10,
+            pcomm="svc",
+            comm=comm,
+            how=HOW_SIGNAL,
+            value=value,
+            count=count,
+            life_ns=1,
+            known_life=1,
+            max_life_ns=1,
+            last_pid=11,
+            reaped=count,
+        )
+
+    exits = [row(15, kills, "sleep"), row(11, crashes, "crasher")]
+    text = _summary(1.0, [], exits, kills + crashes, kills + crashes)
+    assert f"crasher from svc (pid 10) killed by SIGSEGV, no core dump x{crashes}" in text, text

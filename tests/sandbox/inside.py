@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sys
 
+from tests.support.ebpf import scaled
 from worker.sandbox import Profile, resolve, run_pipeline
 
 
@@ -14,7 +15,7 @@ def main() -> None:
     stages: list[list[str]] = json.loads(sys.argv[1])
     profile = Profile.model_validate_json(sys.argv[2]) if len(sys.argv) > 2 else None
     outcome = run_pipeline(
-        [resolve(argv, profile) for argv in stages], timeout_s=10, output_cap=1 << 20
+        [resolve(argv, profile) for argv in stages], timeout_s=scaled(10), output_cap=1 << 20
     )
     print(outcome.model_dump_json())
 

@@ -16,6 +16,7 @@ import gzip
 import json
 import lzma
 import os
+import platform
 import re
 import shutil
 import socket
@@ -182,7 +183,8 @@ SAME: list[list[list[str]]] = [
     [["sysctl", "kernel.ostype", "net.ipv4.ip_forward"]],
     [["getent", "hosts", "localhost"]],
     [["getent", "passwd", "root"]],
-    [["hwclock", "--show"]],
+    [["lsmod"]],
+    [["modinfo", "-F", "license", "ext4"]],
     [["systemctl", "--version"]],
     [["journalctl", "--version"]],
     [["strace", "-V"]],
@@ -264,8 +266,11 @@ def test_process_listings_show_a_marked_process(
 ) -> None:
     process, token = marked
     assert f"sleep {token}" in sandboxed(["ps", "aux"]).stdout.decode()
-    wchan = sandboxed(["ps", "-o", "wchan:32=", "-p", str(process.pid)]).stdout.decode()
-    assert "nanosleep" in wchan, wchan  # where it waits: what a D-state diagnosis needs
+    where = ["ps", "-o", "wchan:32=", "-p", str(process.pid)]
+    wchan = sandboxed(where).stdout.decode()
+    # where it waits: what a D-state diagnosis needs, when the kernel tells it (below)
+    kernel_wchan = "nanosleep" in unsandboxed(where).stdout.decode()
+    assert ("nanosleep" in wchan) == kernel_wchan, wchan
     assert str(process.pid) in sandboxed(["pgrep", "-f", token]).stdout.decode()
     assert str(process.pid) in sandboxed(["pidof", "sleep"]).stdout.decode()
     assert f"sleep({process.pid})" in sandboxed(["pstree", "-p", str(os.getpid())]).stdout.decode()
@@ -277,6 +282,11 @@ def test_process_listings_show_a_marked_process(
     assert "sleep" in sandboxed(["pmap", str(process.pid)]).stdout.decode()
     pidstat = sandboxed(["pidstat", "-d", "-p", str(process.pid)]).stdout.decode()
     assert "kB_rd/s" in pidstat and str(process.pid) in pidstat, pidstat
+    if not kernel_wchan:
+        pytest.skip(
+            f"this kernel ({platform.release()}) reports no wait channel for a sleeping process, "
+            "outside the sandbox too (x86 get_wchan() works with the ORC unwinder from 5.16)"
+        )
 
 
 def test_dmesg_shows_a_line_the_test_wrote() -> None:
@@ -298,12 +308,15 @@ def test_dmesg_shows_a_line_the_test_wrote() -> None:
         (["iostat"], r"avg-cpu:"),
         (["mpstat"], r"%usr"),
         (["pidstat", "1", "1"], r"^Average:\s+UID\s+PID"),
+        # the hardware clock moves between two reads (a VM has one; many hosts have none)
+        (["hwclock", "--show"], r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"),
         (["sar", "1", "1"], r"^Average:\s+all"),
         (["slabtop", "-o"], r"Active / Total Objects"),
         (["lscpu"], r"^CPU\(s\):\s+\d+$"),
         (["lslocks"], r"COMMAND\s+PID"),
         (["lsns"], r"NS TYPE"),
-        (["nstat", "-a", "-s"], r"^IpInReceives\s+\d+"),
+        # -z: a guest that has had no IPv4 traffic yet (the 5.10 VM) has IpInReceives 0
+        (["nstat", "-a", "-s", "-z"], r"^IpInReceives\s+\d+"),
         (["sysctl", "-a"], r"^kernel\.hostname = "),
         (["ip", "-s", "link"], r"^1: lo: .*\n(.*\n)*\s+RX:"),
         (["ifconfig", "-a"], r"^lo: flags="),
@@ -328,6 +341,8 @@ def test_moving_output_has_its_content(argv: list[str], pattern: str) -> None:
         argv = [a.replace("{rootdev}", source[0]) for a in argv]
         if unsandboxed(argv).exit_code != 0:
             pytest.skip(f"this host refuses {source[0]} to root outside the sandbox too")
+    if argv[0] == "hwclock" and unsandboxed(argv).exit_code != 0:
+        pytest.skip("no hardware clock this host can read, outside the sandbox too")
     outcome = sandboxed(argv)
     assert re.search(pattern, outcome.stdout.decode(), re.M), (outcome.stdout[:500], outcome)
 
@@ -447,6 +462,7 @@ COVERED_ELSEWHERE = {
     "ifconfig",
     "dumpe2fs",
     "tune2fs",
+    "hwclock",
     "journalctl",
     "systemctl",
     "dig",
@@ -460,7 +476,8 @@ def test_systemd_clients_answer(argv: list[str]) -> None:
     if not Path("/run/systemd/system").is_dir():
         pytest.skip("not booted with systemd: nothing to ask")
     inside, outside = sandboxed(argv), unsandboxed(argv)
-    assert outside.exit_code == 0, outside
+    if outside.exit_code != 0:  # e.g. `systemd-analyze time` while a boot job still runs (the VMs)
+        pytest.skip(f"{argv[0]} fails outside the sandbox too here: {outside.stderr[:200]!r}")
     assert inside.exit_code == 0 and inside.stdout.strip(), inside
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.sandbox.conftest import require_sandbox, sandboxed
+from tests.support.ebpf import scaled
 from tests.support.paths import REPO
 from worker.policy import evaluate
 from worker.sandbox import PipelineOutcome, Profile, profile_for
@@ -60,7 +61,7 @@ class Netns:
             check=True,
             capture_output=True,
             text=True,
-            timeout=30,
+            timeout=scaled(30),
         ).stdout
         return PipelineOutcome.model_validate_json(out)
 

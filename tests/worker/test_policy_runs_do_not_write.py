@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NonInteractiveExampleWarning
 
+from tests.support.ebpf import scaled
 from worker.host.executor import run_command
 from worker.policy import evaluate
 from worker.policy.allowlist import SPECS
@@ -202,7 +203,7 @@ def test_no_allowed_command_changes_the_watched_tree(
     if decision.verdict != "allow":
         return
     before = _tree_state(root)
-    result = run_command(CommandRequest(id="p", command=command), timeout_s=5)
+    result = run_command(CommandRequest(id="p", command=command), timeout_s=scaled(5))
     assert result.verdict == "allow"
     after = _tree_state(root)
     assert after == before, f"{command!r} changed the tree: {result.stderr[:200]}"

@@ -431,7 +431,9 @@ static void build_filter(const struct options *o, uint32_t self) {
     deny_flags(__NR_mq_open, 1, O_WRONLY | O_RDWR | O_CREAT);
 
     /* Sockets: netlink; unix ones (local daemons: systemd, container engines) and IP ones (not
-     * raw) only for programs that need them; never packet sockets. */
+     * raw) only for programs that need them; never packet sockets. IP programs without --tcp
+     * (interface tools: datagram sockets for ioctls) get no stream or seqpacket socket at all:
+     * Landlock refuses TCP connect/bind only from ABI 4 (Linux 6.7) on, and never SCTP. */
     begin_block(__NR_socket);
     ld_arg(0);
     jeq(16 /* AF_NETLINK */, T_ALLOW, T_NEXT);
@@ -443,6 +445,10 @@ static void build_filter(const struct options *o, uint32_t self) {
         ld_arg(1);
         and_(0xf);
         jeq(3 /* SOCK_RAW */, T_DENY, T_NEXT);
+        if (!o->tcp) {
+            jeq(1 /* SOCK_STREAM */, T_DENY, T_NEXT);
+            jeq(5 /* SOCK_SEQPACKET */, T_DENY, T_NEXT);
+        }
         jeq(10 /* SOCK_PACKET */, T_DENY, T_ALLOW);
     } else {
         ret(SECCOMP_RET_ERRNO | EPERM);
@@ -465,9 +471,15 @@ static void build_filter(const struct options *o, uint32_t self) {
 
 /* ---- Landlock ---------------------------------------------------------------------------- */
 
-static int landlock_abi(void) {
+/* The kernel's Landlock ABI, 0 when it has none; `why` says which kind of none: no such syscall
+ * (before Linux 5.13, or built without it) or built in but not enabled at boot (`lsm=`). */
+static int landlock_abi(const char **why) {
     long abi = syscall(__NR_landlock_create_ruleset, NULL, 0, LL_CREATE_RULESET_VERSION);
-    return abi < 0 ? 0 : (int)abi;
+    if (abi >= 0) return (int)abi;
+    *why = errno == EOPNOTSUPP
+               ? "not enabled at boot (built in, but not in the kernel's lsm= list)"
+               : "not in this kernel (Landlock came in Linux 5.13)";
+    return 0;
 }
 
 /* Returns the ruleset fd, or -1 with `why` set. */
@@ -610,8 +622,8 @@ int main(int argc, char **argv) {
     set_limit(RLIMIT_NPROC, (rlim_t)o.nproc, (rlim_t)o.nproc, "RLIMIT_NPROC");
 
     /* 3. Landlock ruleset (applied after no_new_privs). */
-    int abi = landlock_abi();
     const char *ll_why = "not in this kernel";
+    int abi = landlock_abi(&ll_why);
     if (o.no_landlock) {
         ll_why = "off for this program (Landlock forbids reading other processes' /proc/<pid>/fd)";
         abi = -abi;

@@ -228,7 +228,11 @@ def _summary(
     if spawners:
         (ppid, comm), count = spawners[0]
         text += f"; most forks by {proc_label(comm, ppid)} x{count}"
-    killed = [e for e in exits if e.how == HOW_SIGNAL]
+    # a crash (a signal whose default is a core dump) before more numerous deliberate kills
+    killed = sorted(
+        (e for e in exits if e.how == HOW_SIGNAL),
+        key=lambda e: (e.value not in CORE_SIGNALS, -e.count),
+    )
     if killed:
         e = killed[0]
         text += f"; {e.comm} from {e.parent} {e.outcome} x{e.count}"
