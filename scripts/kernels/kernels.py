@@ -38,7 +38,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import accel  # a sibling module: this script's directory is first on sys.path
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # accel.py beside it, when imported too
+import accel  # a sibling module, not a package
 from accel import qemu_args, start_qemu
 
 HERE = Path(__file__).resolve().parent
@@ -1085,7 +1086,11 @@ def main() -> int:
     mer.add_argument("--results", default=str(RESULTS))
     args = parser.parse_args()
     if args.cmd == "table":
-        print(table(Path(args.results)))
+        try:
+            print(table(Path(args.results)))
+        except (OSError, ValueError) as exc:
+            say(f"cannot read the results {args.results}: {exc} (`kernels.py run` writes them)")
+            return 2
         return 0
     if args.cmd == "merge":
         say(f"merged {merge(Path(args.source), Path(args.results))} into {args.results}")

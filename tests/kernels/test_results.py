@@ -9,6 +9,8 @@ import importlib.util
 import json
 import os
 import random
+import secrets
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -255,3 +257,21 @@ def test_without_a_full_run_a_cell_of_the_latest_run_is_a_re_run_and_older_ones_
     stale = {"status": "pass", "reason": "", "measured": older}
     carried = "pass [carried over: measured 2026-12-06 09:11 UTC]"
     assert km.matrix_text(stale, None, latest) == carried
+
+
+@pytest.mark.parametrize("content", [None, "{", "[1, 2"])
+def test_table_of_a_missing_or_broken_results_file_says_so_and_exits_2(
+    tmp_path: Path, content: str | None
+) -> None:
+    path = tmp_path / f"results-{secrets.token_hex(3)}.json"
+    if content is not None:
+        path.write_text(content)
+    proc = subprocess.run(
+        [sys.executable, str(DRIVER), "table", "--results", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert f"cannot read the results {path}" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
