@@ -1,6 +1,7 @@
 """Warm the probe runner the way a host worker does at start, before the eval's first run.
 
-A host worker (`worker.distributed.roles`, `keep_probes_ready`) keeps compiled probes per pool
+A host worker (`worker.distributed.roles`, `keep_probes_ready`, through the same
+`probes.engine.runner.keep_ready_as_a_host_worker` this calls) keeps compiled probes per pool
 process (`keep_compiled`), keeps probe processes started ahead (`keep_warm`) and compiles the
 whole catalog in the background at start (`precompile_catalog`). The eval drives the loop in
 this process; warmed the same way, its wall times are what a user of a running worker sees.
@@ -16,25 +17,19 @@ import time
 from probes.engine.runner import (
     compile_count,
     keep_compiled,
+    keep_ready_as_a_host_worker,
     keep_warm,
-    precompile_catalog,
     wait_precompiled,
 )
 
-# worker.distributed.roles' values (not imported: that module loads Celery); a unit test checks
-# that they agree.
-KEEP_WARM = 2
-KEEP_COMPILED = 24
 WARM_TIMEOUT_S = 600.0
 
 
 def warm_up(timeout_s: float = WARM_TIMEOUT_S) -> dict[str, object]:
     """Keep probes as a host worker does, compile the catalog and wait for it; what it took."""
-    keep_compiled(KEEP_COMPILED)
-    keep_warm(KEEP_WARM)
     load = os.getloadavg()[0]
     started = time.monotonic()
-    probes = precompile_catalog()
+    probes = keep_ready_as_a_host_worker()
     ready = wait_precompiled(timeout_s)
     return {
         "probes": len(probes),

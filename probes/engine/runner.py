@@ -363,6 +363,20 @@ def keep_warm(count: int) -> None:
     _POOL.refill()
 
 
+HOST_KEEP_WARM = 2  # probe processes started ahead in each pool process of a host worker
+# compiled probes kept per pool process: the catalog (precompiled at start) and other compiles
+HOST_KEEP_COMPILED = 24
+
+
+def keep_ready_as_a_host_worker(*, precompile: bool = True) -> list[str]:
+    """What a host worker's pool process does at start (worker.distributed.roles), and what the
+    eval does to measure what a user of a running worker sees: keep compiled probes and warm
+    probe processes, and compile the catalog in the background. Returns the probes compiling."""
+    keep_compiled(HOST_KEEP_COMPILED)
+    keep_warm(HOST_KEEP_WARM)
+    return precompile_catalog() if precompile else []
+
+
 class _Child:
     def __init__(self, index: int, prepared: PreparedProbe) -> None:
         self.index = index

@@ -11,14 +11,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bench.eval import warm
 from bench.eval.catalog import FAULTS
 from bench.eval.draw import Draw
 from bench.eval.scoring import RunScore, score, totals
 from bench.eval.timing import StepTiming, step_timings
 from tests.support.paths import BPFSLEUTH
 from tests.support.workloads.scenarios import Truth
-from worker.distributed import roles
 from worker.loop.investigation import Investigation, ModelTurnRecord
 from worker.protocol import CommandResult, EbpfResult, PlanResult, Resolution
 
@@ -192,7 +190,3 @@ def test_step_timings_split_a_step_into_model_commands_compile_window_and_the_re
         compile_s=1.2, window_s=3.0, other_s=0.8,
     )  # fmt: skip
     assert second == StepTiming(step=2, model_s=0.5)  # the resolution: no plan ran
-
-
-def test_the_eval_warms_probes_up_as_much_as_a_host_worker_does() -> None:
-    assert (warm.KEEP_WARM, warm.KEEP_COMPILED) == (roles.KEEP_WARM, roles.KEEP_COMPILED)

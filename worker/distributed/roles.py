@@ -15,17 +15,13 @@ from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from pydantic import BaseModel
 
 from probes.capabilities import detect_capabilities
-from probes.engine.runner import keep_compiled, keep_warm, precompile_catalog
+from probes.engine.runner import keep_ready_as_a_host_worker
 from worker.distributed.config import CONTROL_QUEUE, BpfsleuthApp, create_app, host_queue
 from worker.distributed.registry import Heartbeat, HostRecord, Registry, missing_privileges
 from worker.distributed.runtime import build_runtime
 from worker.distributed.scanner import DeadlineScanner
 from worker.metrics import start_exporter
 from worker.settings import DistributedSettings, MetricsSettings, WorkerSettings
-
-KEEP_WARM = 2  # probe processes started ahead in each pool process of a host worker
-# compiled probes kept per pool process: the catalog (precompiled at start) and other compiles
-KEEP_COMPILED = 24
 
 
 class WorkerRole(BaseModel):
@@ -152,10 +148,7 @@ def wire(app: BpfsleuthApp) -> None:
         consumed = getattr(app.amqp.queues, "consume_from", None) or {}
         if host_queue(app.settings.host_name) not in consumed:
             return
-        keep_compiled(KEEP_COMPILED)
-        keep_warm(KEEP_WARM)
-        if app.settings.precompile:
-            precompile_catalog()
+        keep_ready_as_a_host_worker(precompile=app.settings.precompile)
 
     worker_ready.connect(start_role_threads, weak=False)
     worker_shutdown.connect(stop_role_threads, weak=False)
